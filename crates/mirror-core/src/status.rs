@@ -1,0 +1,78 @@
+//! The mirror's machine-readable status, `DIR/status.json`.
+//!
+//! Written by the sync engine after every sync attempt (atomically: temp file +
+//! rename), read by `sigupdate status` and by `sigserver` for `/ready` and `/metrics`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the status document inside a mirror directory.
+pub const STATUS_FILE: &str = "status.json";
+
+/// Everything a reader needs to know about a mirror directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorStatus {
+    /// Absolute path of the published snapshot (`DIR/current`), if anything was ever published.
+    pub published_dir: Option<PathBuf>,
+    /// Name of the generation directory `current` points at (e.g. `g-000042`).
+    pub generation: Option<String>,
+    /// Unix seconds of the last sync attempt (successful or not).
+    pub last_attempt: Option<i64>,
+    /// Unix seconds of the last sync that ended with every database verified and current.
+    pub last_success: Option<i64>,
+    /// Unix seconds of the last publish (snapshot switch).
+    pub last_publish: Option<i64>,
+    /// The last sync's overall error, if it failed.
+    pub last_error: Option<String>,
+    /// Per database state, keyed by database name (`daily`, `main`, `test`, ...).
+    pub databases: BTreeMap<String, DatabaseStatus>,
+}
+
+/// One database's state in the published snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseStatus {
+    /// Version of `<db>.cvd` in the published snapshot.
+    pub published_version: Option<u32>,
+    /// Version upstream advertised at the last attempt.
+    pub upstream_version: Option<u32>,
+    /// Versions of the cdiffs kept in the published snapshot, ascending.
+    pub cdiffs: Vec<u32>,
+    /// Unix seconds of the last successful check of this database.
+    pub last_success: Option<i64>,
+    /// Why the last attempt for this database failed (file, URL and check), if it did.
+    pub last_error: Option<String>,
+    /// Kind of the last error, for metrics: `verification`, `chain`, `upstream`,
+    /// `rate_limited`, `rollback`, `io`.
+    pub last_error_kind: Option<String>,
+    /// Number of failed attempts since the last success.
+    pub consecutive_failures: u32,
+}
+
+impl MirrorStatus {
+    /// Reads `DIR/status.json`; a missing file is the default (never synced) status.
+    pub fn load(dir: &Path) -> std::io::Result<Self> {
+        match std::fs::read(dir.join(STATUS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `DIR/status.json` atomically (temp file, fsync, rename, fsync dir).
+    pub fn store(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let tmp = dir.join(format!(".{STATUS_FILE}.tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}

@@ -1,0 +1,2 @@
+//! Test support shared by the workspace's tests, benches and xtask (never published).
+#![forbid(unsafe_code)]
