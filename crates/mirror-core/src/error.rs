@@ -1,0 +1,145 @@
+//! The crate's error type.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while keeping a mirror. Every message names the file,
+/// URL or field concerned and the check that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A local file system operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done (`create directory`, `fsync`, ...).
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The mirror directory holds something this tool did not make.
+    #[error("mirror layout: {}: {reason}", path.display())]
+    Layout {
+        /// The offending path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another process holds `DIR/sync.lock`.
+    #[error("{}: another sync holds the lock{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    LockHeld {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's PID, as written in the lock file (diagnostic only).
+        pid: Option<u32>,
+    },
+    /// A downloaded file failed verification; it is never published.
+    #[error("{db}: {file} from {url}: verification failed: {check}")]
+    Verification {
+        /// Database name.
+        db: String,
+        /// File name (as served).
+        file: String,
+        /// Where it came from.
+        url: String,
+        /// The check that failed and why.
+        check: String,
+    },
+    /// The cdiffs do not lead from the previous base to the new `.cvd`.
+    #[error("{db}: chain check failed: {reason}")]
+    Chain {
+        /// Database name.
+        db: String,
+        /// What did not match (file names and versions).
+        reason: String,
+    },
+    /// Upstream offered a version lower than advertised or than the one held.
+    #[error("{db}: {url} offered version {offered}, but {expected} is required (rollback refused)")]
+    Rollback {
+        /// Database name.
+        db: String,
+        /// The URL of the offending file.
+        url: String,
+        /// The version it contained.
+        offered: u32,
+        /// The minimum acceptable version.
+        expected: u32,
+    },
+    /// No upstream could be reached or served the file.
+    #[error("{what}: upstream unreachable: {reason}")]
+    Upstream {
+        /// The file or URL(s) concerned.
+        what: String,
+        /// What happened at each upstream.
+        reason: String,
+    },
+    /// Every upstream asked us to wait (HTTP 429 / `Retry-After`).
+    #[error("{what}: rate-limited by every upstream: {reason}")]
+    RateLimited {
+        /// The file or URL(s) concerned.
+        what: String,
+        /// The cool-downs in force.
+        reason: String,
+    },
+    /// The configuration given to the engine is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// The broad class of an [`Error`], as recorded in `status.json`
+/// (`DatabaseStatus::last_error_kind`) and mapped to exit codes by `sigupdate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file or signature did not verify.
+    Verification,
+    /// Chain inconsistency between cdiffs and `.cvd`.
+    Chain,
+    /// Rollback refused.
+    Rollback,
+    /// Upstream unreachable.
+    Upstream,
+    /// Rate-limited by every upstream.
+    RateLimited,
+    /// Another sync holds the lock.
+    Locked,
+    /// Local I/O, layout or configuration problem.
+    Io,
+}
+
+impl ErrorKind {
+    /// The name used in `status.json` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Verification => "verification",
+            ErrorKind::Chain => "chain",
+            ErrorKind::Rollback => "rollback",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Locked => "locked",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+impl Error {
+    /// The broad class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } | Error::Layout { .. } | Error::Config(_) => ErrorKind::Io,
+            Error::LockHeld { .. } => ErrorKind::Locked,
+            Error::Verification { .. } => ErrorKind::Verification,
+            Error::Chain { .. } => ErrorKind::Chain,
+            Error::Rollback { .. } => ErrorKind::Rollback,
+            Error::Upstream { .. } => ErrorKind::Upstream,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+        }
+    }
+}
+
+/// `map_err` helper: wraps an `io::Error` with the path and operation.
+pub(crate) fn io_err(path: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io { path, op, source }
+}

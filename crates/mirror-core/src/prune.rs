@@ -1,0 +1,93 @@
+//! Pruning old generations that no reader can still be using.
+//!
+//! A reader (the server, rsync, a CDN origin) resolves `DIR/current` once and then reads
+//! from that generation, so a generation stays in use for a while after it stopped
+//! being current. Kept: the current generation, the `keep_previous` generations before
+//! it, and any generation that was current less than `grace` ago (its successor was
+//! published within `grace`). Generations numbered above `current` were never
+//! published (a sync died before the switch) and are removed. Removal first renames a
+//! generation into `staging/` so that `generations/` only ever holds complete snapshots.
+//!
+//! Old cdiffs and their `.sign` files are pruned by not carrying them into the next
+//! generation (see [`crate::plan`]).
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, io_err};
+use crate::layout::{GenerationId, MirrorLayout, sync_dir};
+
+/// Which old generations to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// Generations kept before the current one, whatever their age.
+    pub keep_previous: usize,
+    /// A superseded generation is kept at least this long after its successor appeared.
+    pub grace: Duration,
+}
+
+impl Default for PrunePolicy {
+    fn default() -> Self {
+        Self {
+            keep_previous: 2,
+            grace: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Removes the generations that `policy` does not keep; returns the removed ones.
+/// Call only while holding the sync lock. `now` is injectable for tests.
+pub fn prune_generations(
+    layout: &MirrorLayout,
+    policy: &PrunePolicy,
+    now: SystemTime,
+) -> Result<Vec<GenerationId>, Error> {
+    let all = layout.list_generations()?;
+    let current = layout.current_generation()?;
+    let mut removed = Vec::new();
+    for (i, &id) in all.iter().enumerate() {
+        let keep = match current {
+            None => false,
+            Some(cur) if id > cur => false,
+            Some(cur) if id == cur => true,
+            Some(_) => {
+                let newer_published = all[i + 1..].iter().filter(|&&g| Some(g) <= current).count();
+                newer_published <= policy.keep_previous
+                    || successor_age(layout, &all[i + 1..], now)
+                        .is_none_or(|age| age < policy.grace)
+            }
+        };
+        if !keep {
+            remove_generation(layout, id)?;
+            removed.push(id);
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(&layout.generations())?;
+    }
+    Ok(removed)
+}
+
+/// Age of the next generation directory (the one that superseded this one).
+/// `None` when unknown: then the generation is kept.
+fn successor_age(
+    layout: &MirrorLayout,
+    newer: &[GenerationId],
+    now: SystemTime,
+) -> Option<Duration> {
+    let next = *newer.first()?;
+    let modified = std::fs::metadata(layout.generation(next))
+        .ok()?
+        .modified()
+        .ok()?;
+    Some(now.duration_since(modified).unwrap_or(Duration::ZERO))
+}
+
+fn remove_generation(layout: &MirrorLayout, id: GenerationId) -> Result<(), Error> {
+    let src = layout.generation(id);
+    let trash = layout.staging().join(format!("trash-{id}"));
+    std::fs::create_dir_all(layout.staging())
+        .map_err(io_err(&layout.staging(), "create directory"))?;
+    let _ = std::fs::remove_dir_all(&trash);
+    std::fs::rename(&src, &trash).map_err(io_err(&src, "move generation to trash"))?;
+    std::fs::remove_dir_all(&trash).map_err(io_err(&trash, "remove"))
+}

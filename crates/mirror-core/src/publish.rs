@@ -1,0 +1,175 @@
+//! Atomic publishing of immutable generation directories.
+//!
+//! A new snapshot is assembled in `staging/build-g-<n>/` (unchanged files hard-linked
+//! from the previous generation, new ones moved in from the download area), every file
+//! and the directory are fsynced, the directory is renamed to `generations/g-<n>` (one
+//! atomic step: a `generations/g-*` directory is always complete), and finally a
+//! temporary symlink `DIR/.current.tmp -> generations/g-<n>` is renamed over
+//! `DIR/current` and `DIR` is fsynced. A reader that resolves `current` sees either the
+//! old or the new complete snapshot; a crash at any point leaves the old one in place
+//! and at worst an unreferenced directory that the next sync removes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, io_err};
+use crate::layout::{CURRENT, GENERATIONS, GenerationId, MirrorLayout, sync_dir};
+use crate::model::MirrorFile;
+
+/// Name of the temporary symlink renamed over `current`.
+const CURRENT_TMP: &str = ".current.tmp";
+/// Prefix of generation directories under construction in `staging/`.
+const BUILD_PREFIX: &str = "build-";
+
+/// A generation under construction. Nothing is visible to readers until
+/// [`publish`](Self::publish).
+#[derive(Debug)]
+pub struct NewGeneration {
+    layout: MirrorLayout,
+    id: GenerationId,
+    dir: PathBuf,
+    files: BTreeSet<String>,
+}
+
+impl NewGeneration {
+    /// Starts a generation numbered one above every generation present (published or
+    /// not), in a fresh build directory under `staging/`.
+    pub fn begin(layout: &MirrorLayout) -> Result<Self, Error> {
+        layout.create()?;
+        let newest = layout
+            .list_generations()?
+            .into_iter()
+            .chain(layout.current_generation()?)
+            .max()
+            .unwrap_or(GenerationId(0));
+        let id = newest.next();
+        let dir = layout.staging().join(format!("{BUILD_PREFIX}{id}"));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dir, "remove stale build directory")(e)),
+        }
+        std::fs::create_dir(&dir).map_err(io_err(&dir, "create build directory"))?;
+        Ok(Self {
+            layout: layout.clone(),
+            id,
+            dir,
+            files: BTreeSet::new(),
+        })
+    }
+
+    /// The number this generation will get.
+    pub fn id(&self) -> GenerationId {
+        self.id
+    }
+
+    /// The build directory (inside `staging/`).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The names added so far.
+    pub fn files(&self) -> &BTreeSet<String> {
+        &self.files
+    }
+
+    fn target(&mut self, file: &MirrorFile) -> Result<PathBuf, Error> {
+        let name = file.to_string();
+        if !self.files.insert(name.clone()) {
+            return Err(Error::Layout {
+                path: self.dir.join(&name),
+                reason: "added twice to one generation".into(),
+            });
+        }
+        Ok(self.dir.join(name))
+    }
+
+    /// Adds an unchanged file from an earlier generation, as a hard link (immutable
+    /// files can be shared), or a copy where hard links are not possible.
+    pub fn link_from(&mut self, src_dir: &Path, file: &MirrorFile) -> Result<(), Error> {
+        let src = src_dir.join(file.to_string());
+        let dst = self.target(file)?;
+        if std::fs::hard_link(&src, &dst).is_err() {
+            copy_synced(&src, &dst)?;
+        }
+        Ok(())
+    }
+
+    /// Moves a verified file in (e.g. from the download area, same file system), or
+    /// copies it when a rename is not possible.
+    pub fn move_in(&mut self, src: &Path, file: &MirrorFile) -> Result<(), Error> {
+        let dst = self.target(file)?;
+        if std::fs::rename(src, &dst).is_err() {
+            copy_synced(src, &dst)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a new file with the given content.
+    pub fn write(&mut self, file: &MirrorFile, bytes: &[u8]) -> Result<(), Error> {
+        let dst = self.target(file)?;
+        std::fs::write(&dst, bytes).map_err(io_err(&dst, "write"))
+    }
+
+    /// Makes the generation durable and switches `current` to it atomically.
+    pub fn publish(self) -> Result<GenerationId, Error> {
+        for name in &self.files {
+            let p = self.dir.join(name);
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&p, "fsync"))?;
+        }
+        sync_dir(&self.dir)?;
+        let final_dir = self.layout.generation(self.id);
+        std::fs::rename(&self.dir, &final_dir)
+            .map_err(io_err(&final_dir, "rename build directory to"))?;
+        sync_dir(&self.layout.generations())?;
+        switch_current(&self.layout, self.id)?;
+        Ok(self.id)
+    }
+}
+
+/// Points `DIR/current` at `generations/<id>` atomically (temp symlink + rename), then
+/// fsyncs `DIR`.
+pub fn switch_current(layout: &MirrorLayout, id: GenerationId) -> Result<(), Error> {
+    let root = layout.root();
+    let tmp = root.join(CURRENT_TMP);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&tmp, "remove stale temp symlink")(e)),
+    }
+    let target = Path::new(GENERATIONS).join(id.dir_name());
+    std::os::unix::fs::symlink(&target, &tmp).map_err(io_err(&tmp, "create symlink"))?;
+    let cur = root.join(CURRENT);
+    std::fs::rename(&tmp, &cur).map_err(io_err(&cur, "rename symlink over"))?;
+    sync_dir(root)
+}
+
+fn copy_synced(src: &Path, dst: &Path) -> Result<(), Error> {
+    std::fs::copy(src, dst).map_err(io_err(src, "copy"))?;
+    Ok(())
+}
+
+/// Removes everything left in `staging/` by an earlier (possibly killed) sync.
+/// Call only while holding the sync lock.
+pub fn clean_staging(layout: &MirrorLayout) -> Result<(), Error> {
+    let dir = layout.staging();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(&dir, "list directory")(e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(io_err(&dir, "list directory"))?;
+        let p = entry.path();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let r = if is_dir {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(io_err(&p, "remove"))?;
+    }
+    Ok(())
+}

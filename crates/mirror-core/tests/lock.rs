@@ -1,0 +1,78 @@
+//! The sync lock: exclusive, PID recorded, and recovered at once after SIGKILL.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mirror_core::Error;
+use mirror_core::lock::SyncLock;
+
+const CHILD_ENV: &str = "MIRROR_CORE_TEST_LOCK_HOLDER";
+
+/// Not a test on its own: when started by `killed_holder_releases_the_lock` with the
+/// environment variable set, takes the lock, reports ready and waits to be killed.
+#[test]
+fn lock_holder_child() {
+    let Some(path) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    let _lock = SyncLock::acquire(&path).expect("child takes the lock");
+    std::fs::write(path.with_extension("ready"), b"1").expect("write ready marker");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn killed_holder_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.lock");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lock_holder_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &path)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = path.with_extension("ready");
+    let mut waited = 0;
+    while !ready.exists() {
+        assert!(waited < 6000, "child never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    match SyncLock::acquire(&path) {
+        Err(Error::LockHeld { pid, .. }) => assert_eq!(pid, Some(child.id())),
+        other => panic!("expected LockHeld, got {other:?}"),
+    }
+    let err = SyncLock::acquire(&path).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("pid {}", child.id())),
+        "{err}"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The dead holder's PID is still in the file, but the kernel released the lock.
+    assert_eq!(SyncLock::holder_pid(&path), Some(child.id()));
+    let lock = SyncLock::acquire(&path).expect("lock recovered after SIGKILL");
+    assert_eq!(SyncLock::holder_pid(lock.path()), Some(std::process::id()));
+}
+
+#[test]
+fn two_handles_in_one_process_exclude_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.lock");
+    let a = SyncLock::acquire(&path).unwrap();
+    assert!(matches!(
+        SyncLock::acquire(&path),
+        Err(Error::LockHeld { .. })
+    ));
+    drop(a);
+    SyncLock::acquire(&path).unwrap();
+}
