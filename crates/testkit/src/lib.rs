@@ -1,2 +1,4 @@
 //! Test support shared by the workspace's tests, benches and xtask (never published).
 #![forbid(unsafe_code)]
+
+pub mod http;
