@@ -1,0 +1,331 @@
+//! Server configuration: a validated [`Config`] built with [`ConfigBuilder`], and the
+//! TOML file format ([`FileConfig`]).
+//!
+//! Precedence (applied by the binary): command-line flags > `SIGSERVER_*` environment
+//! variables > the TOML file given with `--config` > the defaults documented on each
+//! [`ConfigBuilder`] method.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// Default most simultaneously open client connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default largest request head (request line + headers), bytes.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Smallest accepted `max_header_bytes` (HTTP/1 read buffer floor).
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// Largest accepted `max_header_bytes`.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+/// Default time allowed to receive a complete request head (also the keep-alive idle
+/// time between requests).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a connection may make no progress at all (read or write) before it
+/// is closed (slow or stalled clients).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default age of the last successful sync beyond which `/ready` answers 503.
+pub const DEFAULT_READY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default time in-flight requests get to finish after SIGTERM/SIGINT.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default body chunk size read from a file per write.
+pub const DEFAULT_CHUNK_BYTES: usize = 64 * 1024;
+/// Most listen addresses.
+pub const MAX_LISTEN: usize = 64;
+
+/// A validated server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) dir: PathBuf,
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) ready_max_age: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) rate_limit: Option<(f64, u32)>,
+    pub(crate) access_log: bool,
+    pub(crate) chunk_bytes: usize,
+    pub(crate) http2: bool,
+}
+
+impl Config {
+    /// Starts a configuration serving the mirror directory `dir`.
+    ///
+    /// ```
+    /// let cfg = sigserver::Config::builder("/srv/mirror")
+    ///     .listen(["127.0.0.1:0".parse().unwrap()])
+    ///     .max_connections(100)
+    ///     .build();
+    /// # let _ = cfg;
+    /// ```
+    pub fn builder(dir: impl Into<PathBuf>) -> ConfigBuilder {
+        ConfigBuilder {
+            cfg: Config {
+                dir: dir.into(),
+                listen: Vec::new(),
+                tls: None,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                ready_max_age: DEFAULT_READY_MAX_AGE,
+                shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+                rate_limit: None,
+                access_log: true,
+                chunk_bytes: DEFAULT_CHUNK_BYTES,
+                http2: true,
+            },
+        }
+    }
+
+    /// The mirror directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configured listen addresses.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+}
+
+/// Builds a [`Config`]; every option has a safe default.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    cfg: Config,
+}
+
+impl ConfigBuilder {
+    /// Addresses to listen on (at least one, at most [`MAX_LISTEN`]).
+    pub fn listen(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.cfg.listen = addrs.into_iter().collect();
+        self
+    }
+
+    /// Serve HTTPS with this PEM certificate chain and PEM private key (default: plain HTTP).
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.cfg.tls = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Most simultaneously open connections; more wait in the kernel's accept queue
+    /// (default [`DEFAULT_MAX_CONNECTIONS`]).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.cfg.max_connections = n;
+        self
+    }
+
+    /// Largest request head in bytes, [`MIN_HEADER_BYTES`]..=[`MAX_HEADER_BYTES`]
+    /// (default [`DEFAULT_MAX_HEADER_BYTES`]); larger heads get `431`.
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_header_bytes = n;
+        self
+    }
+
+    /// Time allowed to receive a full request head, and to wait for the next request on
+    /// a kept-alive connection (default [`DEFAULT_HEADER_TIMEOUT`]).
+    pub fn header_timeout(mut self, t: Duration) -> Self {
+        self.cfg.header_timeout = t;
+        self
+    }
+
+    /// Time a connection may make no read or write progress before it is closed
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]).
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.cfg.idle_timeout = t;
+        self
+    }
+
+    /// `/ready` answers 503 when the last successful sync is older than this
+    /// (default [`DEFAULT_READY_MAX_AGE`]).
+    pub fn ready_max_age(mut self, t: Duration) -> Self {
+        self.cfg.ready_max_age = t;
+        self
+    }
+
+    /// Time in-flight requests get to finish on shutdown (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+        self.cfg.shutdown_timeout = t;
+        self
+    }
+
+    /// Per-client-IP limit: `per_second` requests per second with bursts of `burst`;
+    /// excess requests get `429` with `Retry-After`. Default: no limit.
+    /// `/health`, `/ready` and `/metrics` are never limited.
+    pub fn rate_limit(mut self, per_second: f64, burst: u32) -> Self {
+        self.cfg.rate_limit = Some((per_second, burst));
+        self
+    }
+
+    /// Whether to log one access line per request (default `true`).
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.cfg.access_log = on;
+        self
+    }
+
+    /// Bytes read from a file per body chunk, 4 KiB..=4 MiB (default [`DEFAULT_CHUNK_BYTES`]).
+    pub fn chunk_bytes(mut self, n: usize) -> Self {
+        self.cfg.chunk_bytes = n;
+        self
+    }
+
+    /// Whether to speak HTTP/2 too (prior knowledge on cleartext, ALPN `h2` on TLS);
+    /// default `true`.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.cfg.http2 = on;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<Config, Error> {
+        let c = self.cfg;
+        let bad = |field, reason: &str| {
+            Err(Error::Config {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if c.listen.is_empty() {
+            return bad("listen", "at least one address is required");
+        }
+        if c.listen.len() > MAX_LISTEN {
+            return bad("listen", "too many addresses");
+        }
+        if c.max_connections == 0 || c.max_connections > 1_000_000 {
+            return bad("max_connections", "must be 1..=1000000");
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&c.max_header_bytes) {
+            return bad("max_header_bytes", "must be 8192..=1048576");
+        }
+        for (f, t) in [
+            ("header_timeout", c.header_timeout),
+            ("idle_timeout", c.idle_timeout),
+            ("ready_max_age", c.ready_max_age),
+        ] {
+            if t.is_zero() {
+                return bad(f, "must be greater than zero");
+            }
+        }
+        if let Some((rate, burst)) = c.rate_limit {
+            if !(rate.is_finite() && rate > 0.0) || burst == 0 {
+                return bad("rate_limit", "rate must be > 0 and burst >= 1");
+            }
+        }
+        if !(4096..=4 * 1024 * 1024).contains(&c.chunk_bytes) {
+            return bad("chunk_bytes", "must be 4096..=4194304");
+        }
+        Ok(c)
+    }
+}
+
+/// The TOML configuration file. Every key is optional; unknown keys are an error.
+///
+/// ```
+/// let f: sigserver::config::FileConfig = sigserver::config::FileConfig::parse(r#"
+///     dir = "/srv/mirror"
+///     listen = ["0.0.0.0:8080", "[::]:8080"]
+///     max_connections = 20000
+///     rate_limit = 10.0
+///     rate_burst = 20
+/// "#).unwrap();
+/// assert_eq!(f.listen.unwrap().len(), 2);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Mirror directory.
+    pub dir: Option<PathBuf>,
+    /// Listen addresses.
+    pub listen: Option<Vec<SocketAddr>>,
+    /// PEM certificate chain for TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<PathBuf>,
+    /// See [`ConfigBuilder::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`ConfigBuilder::max_header_bytes`].
+    pub max_header_bytes: Option<usize>,
+    /// Seconds; see [`ConfigBuilder::header_timeout`].
+    pub header_timeout: Option<u64>,
+    /// Seconds; see [`ConfigBuilder::idle_timeout`].
+    pub idle_timeout: Option<u64>,
+    /// Seconds; see [`ConfigBuilder::ready_max_age`].
+    pub ready_max_age: Option<u64>,
+    /// Seconds; see [`ConfigBuilder::shutdown_timeout`].
+    pub shutdown_timeout: Option<u64>,
+    /// Requests per second per client IP; see [`ConfigBuilder::rate_limit`].
+    pub rate_limit: Option<f64>,
+    /// Burst size for `rate_limit`.
+    pub rate_burst: Option<u32>,
+    /// See [`ConfigBuilder::access_log`].
+    pub access_log: Option<bool>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
+    /// See [`ConfigBuilder::http2`].
+    pub http2: Option<bool>,
+    /// Worker threads (default: number of CPUs).
+    pub workers: Option<usize>,
+    /// Run the sync loop in-process.
+    pub sync: Option<bool>,
+    /// Seconds between in-process syncs.
+    pub sync_interval: Option<u64>,
+}
+
+/// Largest configuration file read.
+pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+
+impl FileConfig {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Reads and parses a TOML file (at most [`MAX_CONFIG_FILE`] bytes).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let err = |reason: String| Error::ConfigFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.len() > MAX_CONFIG_FILE {
+            return Err(err(format!("larger than {MAX_CONFIG_FILE} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::parse(&text).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ConfigBuilder {
+        Config::builder("/tmp").listen(["127.0.0.1:0".parse().unwrap()])
+    }
+
+    #[test]
+    fn validates() {
+        assert!(base().build().is_ok());
+        assert!(Config::builder("/tmp").build().is_err());
+        assert!(base().max_connections(0).build().is_err());
+        assert!(base().max_header_bytes(100).build().is_err());
+        assert!(base().header_timeout(Duration::ZERO).build().is_err());
+        assert!(base().rate_limit(f64::NAN, 1).build().is_err());
+        assert!(base().rate_limit(1.0, 0).build().is_err());
+        assert!(base().chunk_bytes(1).build().is_err());
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys_and_bad_types() {
+        assert!(FileConfig::parse("lisen = []").is_err());
+        assert!(FileConfig::parse("listen = [\"not an addr\"]").is_err());
+        assert!(FileConfig::parse("max_connections = -1").is_err());
+        assert_eq!(FileConfig::parse("").unwrap(), FileConfig::default());
+    }
+}

@@ -1,0 +1,87 @@
+//! `sigserver`: the HTTP server of a ClamAV signature mirror.
+//!
+//! It serves the published snapshot of a mirror directory maintained by `mirror-core`
+//! (`DIR/current`, an atomically switched symlink to an immutable generation) or a plain
+//! directory of database files, to `freshclam` clients and downstream mirrors:
+//!
+//! * only names of the mirror's file grammar ([`names`]): `<db>.cvd`, `<db>.cld`,
+//!   `<db>-<v>.cdiff`, `<db>-<v>.cvd.sign`, `<db>-<v>.cdiff.sign`, `dns.txt`;
+//! * one snapshot per request: the file is opened once and headers and body come from
+//!   that descriptor, so a publish or prune mid-transfer cannot mix content;
+//! * HTTP/1.1 and HTTP/2 (hyper), `GET`/`HEAD`, strong `ETag` and `Last-Modified`
+//!   ([`validators`]), `304`, single `Range` → `206`/`416` ([`range`]),
+//!   `Cache-Control` per file kind, streaming in bounded chunks;
+//! * limits: connection count, request head size, head/idle timeouts, optional
+//!   per-client rate limit ([`ratelimit`]);
+//! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
+//!   request (target `sigserver::access`), graceful shutdown, optional TLS (rustls with
+//!   the `ring` provider).
+//!
+//! Dependencies: `tokio` + `hyper` 1 + `hyper-util` (server, HTTP/1+2 auto-detection)
+//! are the standard async HTTP stack; `rustls`/`tokio-rustls` for TLS without OpenSSL;
+//! `toml`/`serde` for the configuration file; `thiserror` for [`Error`]. Unix only
+//! (positional reads and inode-based ETags).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sigserver::Error> {
+//! let cfg = sigserver::Config::builder("/srv/mirror")
+//!     .listen(["0.0.0.0:8080".parse().unwrap()])
+//!     .rate_limit(20.0, 40)
+//!     .build()?;
+//! sigserver::Server::bind(cfg).await?.run(std::future::pending()).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod body;
+pub mod config;
+mod error;
+mod idle;
+pub mod metrics;
+pub mod names;
+pub mod range;
+pub mod ratelimit;
+pub mod ready;
+mod serve;
+mod server;
+pub mod sync_loop;
+pub mod validators;
+
+pub use body::ServeBody;
+pub use config::{Config, ConfigBuilder};
+pub use error::Error;
+pub use serve::{CACHE_IMMUTABLE, CACHE_MUTABLE, CACHE_NONE, CURRENT};
+pub use server::Server;
+
+/// Entry points for `cargo fuzz` targets (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// Feeds arbitrary bytes to the request path, `Range` and conditional header
+    /// parsers and checks their invariants.
+    pub fn request_headers(data: &[u8]) {
+        let mut parts = data.splitn(3, |&b| b == b'\n');
+        let path = parts.next().unwrap_or_default();
+        let range = parts.next().unwrap_or_default();
+        let cond = parts.next().unwrap_or_default();
+        if let Ok(p) = std::str::from_utf8(path) {
+            if let Ok(n) = crate::names::parse_request_path(p) {
+                assert!(!n.name().contains(['/', '\\', '\0']));
+                assert!(!n.name().starts_with('.'));
+                assert_eq!(crate::names::classify(n.name()), Some(n.kind()));
+            }
+        }
+        let len = u64::from(data.first().copied().unwrap_or(0)) * 97;
+        if let crate::range::RangeOutcome::Partial { start, end } =
+            crate::range::evaluate(range, len)
+        {
+            assert!(start <= end && end < len);
+        }
+        let v = crate::validators::Validators::new(len, len, UNIX_EPOCH + Duration::from_secs(len));
+        let _ = v.not_modified(&[cond], Some(cond));
+        let _ = v.if_range_matches(cond);
+        assert!(v.not_modified(&[v.etag().as_bytes()], None));
+    }
+}

@@ -1,0 +1,339 @@
+//! Counters for `/metrics`, exposed in the Prometheus text format (version 0.0.4).
+//!
+//! The exposition is written by hand over a fixed table of atomics: the label sets are
+//! small and known in advance (file kind × status), so a registry crate would add a
+//! dependency tree, locking and allocation per update for nothing. Mirror state
+//! (published versions, snapshot age, sync errors) is read from `status.json` at
+//! scrape time, so it is always the current truth and costs nothing per request.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use mirror_core::status::MirrorStatus;
+
+use crate::names::FileKind;
+
+/// What a request was for, as a metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// A mirror file.
+    File(FileKind),
+    /// `/health`.
+    Health,
+    /// `/ready`.
+    Ready,
+    /// `/metrics`.
+    Metrics,
+    /// Anything else (rejected paths, other methods, rate-limited requests).
+    Other,
+}
+
+const N_KINDS: usize = FileKind::ALL.len() + 4;
+
+impl RequestKind {
+    fn index(self) -> usize {
+        match self {
+            RequestKind::File(k) => FileKind::ALL.iter().position(|&x| x == k).unwrap_or(0),
+            RequestKind::Health => FileKind::ALL.len(),
+            RequestKind::Ready => FileKind::ALL.len() + 1,
+            RequestKind::Metrics => FileKind::ALL.len() + 2,
+            RequestKind::Other => FileKind::ALL.len() + 3,
+        }
+    }
+
+    /// The label value (`cvd`, `cdiff`, `health`, `other`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestKind::File(k) => k.label(),
+            RequestKind::Health => "health",
+            RequestKind::Ready => "ready",
+            RequestKind::Metrics => "metrics",
+            RequestKind::Other => "other",
+        }
+    }
+
+    fn from_index(i: usize) -> Self {
+        match i {
+            i if i < FileKind::ALL.len() => RequestKind::File(FileKind::ALL[i]),
+            i if i == FileKind::ALL.len() => RequestKind::Health,
+            i if i == FileKind::ALL.len() + 1 => RequestKind::Ready,
+            i if i == FileKind::ALL.len() + 2 => RequestKind::Metrics,
+            _ => RequestKind::Other,
+        }
+    }
+}
+
+/// Status codes this server produces; anything else is counted as `other`.
+const STATUSES: [u16; 13] = [
+    200, 206, 304, 400, 404, 405, 416, 429, 431, 500, 503, 408, 413,
+];
+const N_STATUS: usize = STATUSES.len() + 1;
+
+/// The server's counters. All updates are relaxed atomic adds.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: [[AtomicU64; N_STATUS]; N_KINDS],
+    bytes: [AtomicU64; N_KINDS],
+    open_connections: AtomicI64,
+    connections_total: AtomicU64,
+    rate_limited: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            bytes: std::array::from_fn(|_| AtomicU64::new(0)),
+            open_connections: AtomicI64::new(0),
+            connections_total: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one response.
+    pub fn request(&self, kind: RequestKind, status: u16) {
+        let s = STATUSES
+            .iter()
+            .position(|&x| x == status)
+            .unwrap_or(STATUSES.len());
+        self.requests[kind.index()][s].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts body bytes handed to the connection.
+    pub fn bytes(&self, kind: RequestKind, n: u64) {
+        self.bytes[kind.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection ended.
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A request was refused by the per-client rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Currently open connections.
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// Renders the exposition. `status` is the mirror's `status.json` (if readable)
+    /// and `now` the current Unix time in seconds.
+    pub fn render(&self, status: Option<&MirrorStatus>, now: i64) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP sigserver_requests_total Responses sent, by file kind and status code.\n",
+        );
+        out.push_str("# TYPE sigserver_requests_total counter\n");
+        for (k, row) in self.requests.iter().enumerate() {
+            for (s, c) in row.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let code = STATUSES
+                    .get(s)
+                    .map_or_else(|| "other".to_owned(), u16::to_string);
+                let _ = writeln!(
+                    out,
+                    "sigserver_requests_total{{kind=\"{}\",status=\"{code}\"}} {n}",
+                    RequestKind::from_index(k).label()
+                );
+            }
+        }
+        out.push_str("# HELP sigserver_sent_bytes_total Body bytes sent, by file kind.\n");
+        out.push_str("# TYPE sigserver_sent_bytes_total counter\n");
+        for (k, c) in self.bytes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "sigserver_sent_bytes_total{{kind=\"{}\"}} {}",
+                RequestKind::from_index(k).label(),
+                c.load(Ordering::Relaxed)
+            );
+        }
+        gauge(
+            &mut out,
+            "sigserver_open_connections",
+            "Connections currently open.",
+            self.open_connections() as f64,
+        );
+        counter(
+            &mut out,
+            "sigserver_connections_total",
+            "Connections accepted.",
+            self.connections_total.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "sigserver_rate_limited_total",
+            "Requests refused by the per-client rate limit.",
+            self.rate_limited.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "sigserver_uptime_seconds",
+            "Seconds since the server started.",
+            self.started.elapsed().as_secs_f64(),
+        );
+
+        let Some(st) = status else {
+            gauge(
+                &mut out,
+                "sigserver_mirror_status_readable",
+                "Whether status.json could be read (0 when missing or invalid).",
+                0.0,
+            );
+            return out;
+        };
+        gauge(
+            &mut out,
+            "sigserver_mirror_status_readable",
+            "Whether status.json could be read (0 when missing or invalid).",
+            1.0,
+        );
+        out.push_str("# HELP sigserver_mirror_published_version Version of <db>.cvd in the published snapshot.\n");
+        out.push_str("# TYPE sigserver_mirror_published_version gauge\n");
+        for (db, d) in &st.databases {
+            if let Some(v) = d.published_version {
+                let _ = writeln!(
+                    out,
+                    "sigserver_mirror_published_version{{db=\"{}\"}} {v}",
+                    escape(db)
+                );
+            }
+        }
+        out.push_str("# HELP sigserver_mirror_sync_failures Consecutive failed sync attempts per database, labelled with the kind of the last error.\n");
+        out.push_str("# TYPE sigserver_mirror_sync_failures gauge\n");
+        for (db, d) in &st.databases {
+            let kind = d.last_error_kind.as_deref().unwrap_or("none");
+            let _ = writeln!(
+                out,
+                "sigserver_mirror_sync_failures{{db=\"{}\",kind=\"{}\"}} {}",
+                escape(db),
+                escape(kind),
+                d.consecutive_failures
+            );
+        }
+        if let Some(p) = st.last_publish {
+            gauge(
+                &mut out,
+                "sigserver_mirror_snapshot_age_seconds",
+                "Seconds since the published snapshot was switched.",
+                (now - p).max(0) as f64,
+            );
+            gauge(
+                &mut out,
+                "sigserver_mirror_last_publish_timestamp_seconds",
+                "Unix time of the last publish.",
+                p as f64,
+            );
+        }
+        if let Some(s) = st.last_success {
+            gauge(
+                &mut out,
+                "sigserver_mirror_last_success_timestamp_seconds",
+                "Unix time of the last fully successful sync.",
+                s as f64,
+            );
+        }
+        if let Some(a) = st.last_attempt {
+            gauge(
+                &mut out,
+                "sigserver_mirror_last_attempt_timestamp_seconds",
+                "Unix time of the last sync attempt.",
+                a as f64,
+            );
+        }
+        gauge(
+            &mut out,
+            "sigserver_mirror_last_sync_failed",
+            "1 when the last sync attempt ended with an error.",
+            if st.last_error.is_some() { 1.0 } else { 0.0 },
+        );
+        out
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+    );
+}
+
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+    );
+}
+
+/// Escapes a label value (`\`, `"` and newline), per the text format.
+fn escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_core::status::DatabaseStatus;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::default();
+        m.request(RequestKind::File(FileKind::Cdiff), 200);
+        m.request(RequestKind::File(FileKind::Cdiff), 200);
+        m.request(RequestKind::Other, 404);
+        m.request(RequestKind::Health, 299);
+        m.bytes(RequestKind::File(FileKind::Cvd), 512);
+        let mut st = MirrorStatus {
+            last_publish: Some(1000),
+            ..Default::default()
+        };
+        st.databases.insert(
+            "da\"ily".into(),
+            DatabaseStatus {
+                published_version: Some(27001),
+                last_error_kind: Some("upstream".into()),
+                consecutive_failures: 3,
+                ..Default::default()
+            },
+        );
+        let text = m.render(Some(&st), 1600);
+        assert!(
+            text.contains("sigserver_requests_total{kind=\"cdiff\",status=\"200\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("sigserver_requests_total{kind=\"other\",status=\"404\"} 1\n"));
+        assert!(text.contains("sigserver_requests_total{kind=\"health\",status=\"other\"} 1\n"));
+        assert!(text.contains("sigserver_sent_bytes_total{kind=\"cvd\"} 512\n"));
+        assert!(text.contains("sigserver_mirror_published_version{db=\"da\\\"ily\"} 27001\n"));
+        assert!(
+            text.contains("sigserver_mirror_sync_failures{db=\"da\\\"ily\",kind=\"upstream\"} 3\n")
+        );
+        assert!(text.contains("sigserver_mirror_snapshot_age_seconds 600\n"));
+        assert!(!m.render(None, 0).contains("published_version{"));
+    }
+}

@@ -1,0 +1,350 @@
+//! Which request paths name a servable file: the mirror's file grammar.
+//!
+//! A request path is accepted only if, after percent-decoding, it is `/` followed by
+//! exactly one name of this grammar (db = `[A-Za-z0-9_]{1,64}`, the same database name
+//! rule as `mirror-core`; v = a canonical decimal `u32`, no leading zeros):
+//!
+//! | name | kind |
+//! |---|---|
+//! | `<db>.cvd` | [`FileKind::Cvd`] |
+//! | `<db>.cld` | [`FileKind::Cld`] |
+//! | `<db>-<v>.cdiff` | [`FileKind::Cdiff`] |
+//! | `<db>-<v>.cvd.sign` | [`FileKind::CvdSign`] |
+//! | `<db>-<v>.cdiff.sign` | [`FileKind::CdiffSign`] |
+//! | `dns.txt` | [`FileKind::Manifest`] |
+//!
+//! Everything is decided on the string alone, before the file system is touched:
+//!
+//! * malformed percent-encoding, a decoded NUL, `/` or `\` inside the name (including
+//!   `%2f`, `%5c`), `.`/`..` segments, control characters, a path not starting with `/`,
+//!   or a path longer than [`MAX_PATH_LEN`] bytes → [`PathError::BadRequest`] (400);
+//! * any other name outside the grammar → [`PathError::NotFound`] (404).
+//!
+//! The query string is not part of the path and is ignored (clients add cache
+//! busters). Because an accepted name never contains a separator, joining it to the
+//! snapshot directory can only name an entry of that directory.
+
+use std::fmt;
+
+/// Longest raw request path accepted (bytes, before percent-decoding).
+pub const MAX_PATH_LEN: usize = 256;
+
+/// Longest database name accepted (same limit as `mirror-core`).
+pub const MAX_DB_NAME: usize = 64;
+
+/// The kind of a servable file; decides `Content-Type`, `Cache-Control` and metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// `<db>.cvd`: the newest signed database; changes with every publish.
+    Cvd,
+    /// `<db>.cld`: an unsigned local database (served if present); changes.
+    Cld,
+    /// `<db>-<v>.cdiff`: a patch for one version; never changes.
+    Cdiff,
+    /// `<db>-<v>.cvd.sign`: detached signature of one `.cvd` version; never changes.
+    CvdSign,
+    /// `<db>-<v>.cdiff.sign`: detached signature of one cdiff; never changes.
+    CdiffSign,
+    /// `dns.txt`: the TXT-style version manifest; changes with every publish.
+    Manifest,
+}
+
+impl FileKind {
+    /// All kinds, in a fixed order (used for metrics tables).
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Cvd,
+        FileKind::Cld,
+        FileKind::Cdiff,
+        FileKind::CvdSign,
+        FileKind::CdiffSign,
+        FileKind::Manifest,
+    ];
+
+    /// The label used in metrics and access logs (`cvd`, `cdiff_sign`, `dns`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::Cvd => "cvd",
+            FileKind::Cld => "cld",
+            FileKind::Cdiff => "cdiff",
+            FileKind::CvdSign => "cvd_sign",
+            FileKind::CdiffSign => "cdiff_sign",
+            FileKind::Manifest => "dns",
+        }
+    }
+
+    /// The `Content-Type` served for this kind.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            FileKind::Manifest => "text/plain; charset=utf-8",
+            _ => "application/octet-stream",
+        }
+    }
+
+    /// Whether a file of this kind, once published under its name, never changes.
+    pub fn is_immutable(self) -> bool {
+        matches!(
+            self,
+            FileKind::Cdiff | FileKind::CvdSign | FileKind::CdiffSign
+        )
+    }
+}
+
+/// A request path that names a servable file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedName {
+    name: String,
+    kind: FileKind,
+}
+
+impl ServedName {
+    /// The file name (no directory part; safe to join to the snapshot directory).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kind of the file.
+    pub fn kind(&self) -> FileKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ServedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Why a request path does not name a servable file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathError {
+    /// Malformed or hostile (traversal, encoded separator, NUL, overlong): answer 400.
+    BadRequest(&'static str),
+    /// Well-formed but not a name of the mirror's file grammar: answer 404.
+    NotFound,
+}
+
+/// Maps a request path (the part of the request target before `?`) to a file name.
+///
+/// ```
+/// use sigserver::names::{parse_request_path, FileKind, PathError};
+/// let n = parse_request_path("/daily-27001.cdiff").unwrap();
+/// assert_eq!((n.name(), n.kind()), ("daily-27001.cdiff", FileKind::Cdiff));
+/// assert_eq!(parse_request_path("/main%2ecvd").unwrap().name(), "main.cvd");
+/// assert!(matches!(parse_request_path("/..%2fetc%2fpasswd"), Err(PathError::BadRequest(_))));
+/// assert_eq!(parse_request_path("/index.html"), Err(PathError::NotFound));
+/// ```
+pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
+    if path.len() > MAX_PATH_LEN {
+        return Err(PathError::BadRequest("path too long"));
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(PathError::BadRequest("path does not start with /"));
+    };
+    let decoded = percent_decode(rest.as_bytes())?;
+    for &b in &decoded {
+        match b {
+            0 => return Err(PathError::BadRequest("NUL in path")),
+            b'/' | b'\\' => return Err(PathError::BadRequest("separator in file name")),
+            0x01..=0x1f | 0x7f => return Err(PathError::BadRequest("control character in path")),
+            _ => {}
+        }
+    }
+    if decoded == b"." || decoded == b".." {
+        return Err(PathError::BadRequest("dot segment"));
+    }
+    let name = std::str::from_utf8(&decoded).map_err(|_| PathError::NotFound)?;
+    let kind = classify(name).ok_or(PathError::NotFound)?;
+    Ok(ServedName {
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+/// Classifies a bare file name by the grammar in the module docs.
+///
+/// ```
+/// use sigserver::names::{classify, FileKind};
+/// assert_eq!(classify("test-6.cvd.sign"), Some(FileKind::CvdSign));
+/// assert_eq!(classify("test-06.cdiff"), None);
+/// ```
+pub fn classify(name: &str) -> Option<FileKind> {
+    if name == "dns.txt" {
+        return Some(FileKind::Manifest);
+    }
+    if let Some(db) = name.strip_suffix(".cvd") {
+        return valid_db_name(db).then_some(FileKind::Cvd);
+    }
+    if let Some(db) = name.strip_suffix(".cld") {
+        return valid_db_name(db).then_some(FileKind::Cld);
+    }
+    let (stem, kind) = if let Some(s) = name.strip_suffix(".cvd.sign") {
+        (s, FileKind::CvdSign)
+    } else if let Some(s) = name.strip_suffix(".cdiff.sign") {
+        (s, FileKind::CdiffSign)
+    } else if let Some(s) = name.strip_suffix(".cdiff") {
+        (s, FileKind::Cdiff)
+    } else {
+        return None;
+    };
+    let (db, v) = stem.rsplit_once('-')?;
+    (valid_db_name(db) && canonical_u32(v)).then_some(kind)
+}
+
+fn valid_db_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_DB_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn canonical_u32(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 10
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && (v == "0" || !v.starts_with('0'))
+        && v.parse::<u32>().is_ok()
+}
+
+fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b == b'%' {
+            let hi = input.get(i + 1).and_then(|&c| hex(c));
+            let lo = input.get(i + 2).and_then(|&c| hex(c));
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => return Err(PathError::BadRequest("malformed percent-encoding")),
+            }
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_every_kind() {
+        for (p, k) in [
+            ("/daily.cvd", FileKind::Cvd),
+            ("/daily.cld", FileKind::Cld),
+            ("/daily-27001.cdiff", FileKind::Cdiff),
+            ("/main-62.cvd.sign", FileKind::CvdSign),
+            ("/daily-0.cdiff.sign", FileKind::CdiffSign),
+            ("/dns.txt", FileKind::Manifest),
+            ("/safe_browsing.cvd", FileKind::Cvd),
+            ("/%74est.cvd", FileKind::Cvd),
+        ] {
+            assert_eq!(parse_request_path(p).map(|n| n.kind()), Ok(k), "{p}");
+        }
+    }
+
+    #[test]
+    fn rejects_hostile_paths_as_400() {
+        for p in [
+            "/../etc/passwd",
+            "/..",
+            "/.",
+            "/%2e%2e",
+            "/..%2fetc%2fpasswd",
+            "/a%2fb.cvd",
+            "/a%2Fb.cvd",
+            "/a%5cb.cvd",
+            "/a\\b.cvd",
+            "/test.cvd%00",
+            "/test%00.cvd",
+            "/%zz.cvd",
+            "/%4",
+            "//test.cvd",
+            "/sub/test.cvd",
+            "test.cvd",
+            "",
+            "/a%0ab.cvd",
+        ] {
+            assert!(
+                matches!(parse_request_path(p), Err(PathError::BadRequest(_))),
+                "{p}: {:?}",
+                parse_request_path(p)
+            );
+        }
+        let long = format!("/{}.cvd", "a".repeat(MAX_PATH_LEN));
+        assert!(matches!(
+            parse_request_path(&long),
+            Err(PathError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_names_outside_the_grammar_as_404() {
+        for p in [
+            "/",
+            "/index.html",
+            "/status.json",
+            "/current",
+            "/generations",
+            "/a-b.cvd",
+            "/.cvd",
+            "/test-01.cdiff",
+            "/test-4294967296.cdiff",
+            "/test-1.cvd",
+            "/test.cdiff",
+            "/test-.cdiff",
+            "/-1.cdiff",
+            "/test-1.cld.sign",
+            "/DNS.TXT",
+            "/%ff.cvd",
+        ] {
+            assert_eq!(parse_request_path(p), Err(PathError::NotFound), "{p}");
+        }
+        let db = "a".repeat(MAX_DB_NAME + 1);
+        assert_eq!(
+            parse_request_path(&format!("/{db}.cvd")),
+            Err(PathError::NotFound)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_names_are_plain_entries(path in "/[a-z0-9_.%/\\\\-]{0,40}") {
+            if let Ok(n) = parse_request_path(&path) {
+                prop_assert!(!n.name().contains('/'));
+                prop_assert!(!n.name().contains('\\'));
+                prop_assert!(!n.name().starts_with('.'));
+                prop_assert_eq!(classify(n.name()), Some(n.kind()));
+            }
+        }
+
+        #[test]
+        fn generated_names_round_trip(db in "[A-Za-z0-9_]{1,64}", v: u32, k in 0usize..6) {
+            let (name, kind) = match k {
+                0 => (format!("{db}.cvd"), FileKind::Cvd),
+                1 => (format!("{db}.cld"), FileKind::Cld),
+                2 => (format!("{db}-{v}.cdiff"), FileKind::Cdiff),
+                3 => (format!("{db}-{v}.cvd.sign"), FileKind::CvdSign),
+                4 => (format!("{db}-{v}.cdiff.sign"), FileKind::CdiffSign),
+                _ => ("dns.txt".to_owned(), FileKind::Manifest),
+            };
+            let n = parse_request_path(&format!("/{name}")).unwrap();
+            prop_assert_eq!(n.name(), name.as_str());
+            prop_assert_eq!(n.kind(), kind);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Listening, accepting, per-connection limits and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::ServeBody;
+use crate::config::Config;
+use crate::error::Error;
+use crate::idle::IdleTimeout;
+use crate::serve::{State, handle};
+
+/// Listen backlog: connections beyond `max_connections` wait here.
+const BACKLOG: u32 = 4096;
+
+/// A bound, not yet running server.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sigserver::Error> {
+/// let cfg = sigserver::Config::builder("/srv/mirror")
+///     .listen(["127.0.0.1:8080".parse().unwrap()])
+///     .build()?;
+/// let server = sigserver::Server::bind(cfg).await?;
+/// println!("{:?}", server.local_addrs());
+/// server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub struct Server {
+    config: Config,
+    listeners: Vec<(TcpListener, SocketAddr)>,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("local_addrs", &self.local_addrs())
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Checks the mirror directory, loads TLS material and binds every listen address.
+    /// Must be called within a Tokio runtime.
+    pub async fn bind(config: Config) -> Result<Server, Error> {
+        match std::fs::metadata(&config.dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Dir {
+                    path: config.dir.clone(),
+                    reason: "not a directory".into(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::Dir {
+                    path: config.dir.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(load_tls(cert, key, config.http2)?),
+            None => None,
+        };
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for &addr in &config.listen {
+            let l = listen(addr).map_err(|source| Error::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| Error::Bind { addr, source })?;
+            listeners.push((l, local));
+        }
+        let state = Arc::new(State::new(&config));
+        Ok(Server {
+            config,
+            listeners,
+            tls,
+            state,
+        })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(_, a)| *a).collect()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish (idle keep-alive connections are closed at once) and returns when every
+    /// connection is closed or the shutdown timeout has passed.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let cfg = &self.config;
+        let (tx, rx) = watch::channel(false);
+        let max = cfg.max_connections;
+        let sem = Arc::new(Semaphore::new(max));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(cfg.header_timeout)
+            .max_buf_size(cfg.max_header_bytes)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(128);
+        if !cfg.http2 {
+            builder = builder.http1_only();
+        }
+        let conn = Arc::new(ConnParams {
+            builder,
+            tls: self.tls.clone(),
+            state: self.state.clone(),
+            idle: cfg.idle_timeout,
+            handshake: cfg.header_timeout,
+        });
+        let mut accepts = JoinSet::new();
+        for (l, addr) in self.listeners {
+            tracing::info!(%addr, tls = conn.tls.is_some(), "listening on {addr}");
+            accepts.spawn(accept_loop(l, conn.clone(), sem.clone(), rx.clone()));
+        }
+        shutdown.await;
+        tracing::info!(
+            open_connections = self.state.metrics.open_connections(),
+            "shutting down: no new connections, finishing in-flight requests"
+        );
+        let _ = tx.send(true);
+        while accepts.join_next().await.is_some() {}
+        let all = u32::try_from(max).unwrap_or(u32::MAX);
+        match tokio::time::timeout(cfg.shutdown_timeout, sem.acquire_many(all)).await {
+            Ok(_) => tracing::info!("all connections closed"),
+            Err(_) => tracing::warn!(
+                open_connections = self.state.metrics.open_connections(),
+                "shutdown timeout passed; dropping remaining connections"
+            ),
+        }
+        Ok(())
+    }
+}
+
+struct ConnParams {
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+    idle: Duration,
+    handshake: Duration,
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(BACKLOG)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    conn: Arc<ConnParams>,
+    sem: Arc<Semaphore>,
+    mut rx: watch::Receiver<bool>,
+) {
+    loop {
+        if *rx.borrow() {
+            return;
+        }
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = rx.changed() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE/ENFILE/ECONNABORTED...: back off briefly, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = rx.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = conn.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            conn.state.metrics.connection_opened();
+            serve_connection(&conn, stream, peer, rx).await;
+            conn.state.metrics.connection_closed();
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    conn: &ConnParams,
+    stream: TcpStream,
+    peer: SocketAddr,
+    rx: watch::Receiver<bool>,
+) {
+    let io = IdleTimeout::new(stream, conn.idle);
+    let svc = Svc {
+        state: conn.state.clone(),
+        peer,
+    };
+    match &conn.tls {
+        None => drive(&conn.builder, TokioIo::new(io), svc, rx).await,
+        Some(acceptor) => match tokio::time::timeout(conn.handshake, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => drive(&conn.builder, TokioIo::new(tls), svc, rx).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+    }
+}
+
+async fn drive<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    svc: Svc,
+    mut rx: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = rx.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+#[derive(Clone)]
+struct Svc {
+    state: Arc<State>,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Svc {
+    type Response = Response<ServeBody>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<ServeBody>, Infallible>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        std::future::ready(handle(&self.state, self.peer, &req))
+    }
+}
+
+fn load_tls(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_err = |reason: String| Error::Tls {
+        what: "certificate",
+        path: cert.to_path_buf(),
+        reason,
+    };
+    let key_err = |reason: String| Error::Tls {
+        what: "key",
+        path: key.to_path_buf(),
+        reason,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(cert_err("no PEM certificate found".into()));
+    }
+    let pk = PrivateKeyDer::from_pem_file(key).map_err(|e| key_err(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| cert_err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, pk)
+        .map_err(|e| {
+            key_err(format!(
+                "does not match the certificate or is unusable: {e}"
+            ))
+        })?;
+    sc.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(TlsAcceptor::from(Arc::new(sc)))
+}

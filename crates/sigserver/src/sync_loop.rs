@@ -1,0 +1,114 @@
+//! The in-process sync loop (`sigserver --sync`).
+//!
+//! **Integration point.** `mirror-core` does not expose a sync engine yet (at the time
+//! of writing it exports only `status`). This module is the complete, tested loop; what
+//! is missing is one [`SyncEngine`] implementation that calls the engine's "sync this
+//! mirror directory once" entry point (blocking, taking the directory's `sync.lock`,
+//! publishing atomically and writing `status.json`). Until then the binary refuses
+//! `--sync` with a configuration error instead of pretending to sync.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The error a sync attempt reports (its `Display` is logged).
+pub type SyncError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One complete sync of the served mirror directory.
+pub trait SyncEngine: Send + Sync + 'static {
+    /// Runs one sync to completion (blocking; it runs on a blocking thread). The engine
+    /// publishes atomically and records the outcome in `status.json` itself, which is
+    /// what `/ready` and `/metrics` read.
+    fn sync_once(&self) -> Result<(), SyncError>;
+}
+
+impl<F> SyncEngine for F
+where
+    F: Fn() -> Result<(), SyncError> + Send + Sync + 'static,
+{
+    fn sync_once(&self) -> Result<(), SyncError> {
+        self()
+    }
+}
+
+/// Runs `engine` at once, then every `interval` after the previous run ended, until
+/// `shutdown` completes. A sync in progress when `shutdown` completes is not waited
+/// for (publishing is atomic, so abandoning it is safe). Returns the number of runs
+/// that finished.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+/// let tx = std::sync::Mutex::new(Some(tx));
+/// let engine = Arc::new(move || -> Result<(), sigserver::sync_loop::SyncError> {
+///     if let Some(tx) = tx.lock().unwrap().take() { let _ = tx.send(()); }
+///     Ok(())
+/// });
+/// let runs = sigserver::sync_loop::run(engine, std::time::Duration::from_secs(3600), async {
+///     let _ = rx.await;
+/// }).await;
+/// assert!(runs <= 1);
+/// # }
+/// ```
+pub async fn run<E: SyncEngine>(
+    engine: Arc<E>,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> u64 {
+    tokio::pin!(shutdown);
+    let mut runs = 0u64;
+    loop {
+        let e = engine.clone();
+        let job = tokio::task::spawn_blocking(move || e.sync_once());
+        tokio::select! {
+            r = job => {
+                runs += 1;
+                match r {
+                    Ok(Ok(())) => tracing::info!(run = runs, "sync finished"),
+                    Ok(Err(e)) => tracing::warn!(run = runs, error = %e, "sync failed"),
+                    Err(e) => tracing::error!(run = runs, error = %e, "sync task panicked"),
+                }
+            }
+            _ = &mut shutdown => return runs,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = &mut shutdown => return runs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::sync::mpsc;
+
+    #[tokio::test]
+    async fn runs_repeatedly_reports_failures_and_stops_on_shutdown() {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+        let n = Mutex::new(0u32);
+        let engine = Arc::new(move || -> Result<(), SyncError> {
+            let mut n = n.lock().map_err(|_| "poisoned")?;
+            *n += 1;
+            let _ = tx.send(*n);
+            if *n % 2 == 0 {
+                Err("upstream unreachable".into())
+            } else {
+                Ok(())
+            }
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let loop_task = tokio::spawn(run(engine, Duration::from_millis(1), async move {
+            let _ = stop_rx.await;
+        }));
+        // Three runs, including a failing one, then stop.
+        for want in 1..=3 {
+            assert_eq!(rx.recv().await, Some(want));
+        }
+        let _ = stop_tx.send(());
+        let runs = loop_task.await.unwrap();
+        assert!(runs >= 2, "{runs}");
+    }
+}
