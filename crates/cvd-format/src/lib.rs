@@ -1,3 +1,122 @@
 //! Read, verify, unpack and build ClamAV CVD/CLD database containers.
+//!
+//! A container is a 512-byte ASCII [`Header`] followed by a tar body (gzip-compressed in a
+//! signed `.cvd`, plain in a locally built `.cld`). This crate checks everything the
+//! reference client checks, and a little more, in **one streaming pass** whose memory
+//! use does not depend on the file size:
+//!
+//! 1. the header parses strictly ([`Header::parse`], typed errors naming the field);
+//! 2. the legacy RSA signature (custom base64, textbook RSA with the CVD key) covers the
+//!    header MD5 ([`legacy`]), and the MD5 of the body, computed while streaming,
+//!    equals it;
+//! 3. the body is gzip or plain tar, detected as the reference client does (a body
+//!    starting with `COPYING` is plain); the tar is read with strict limits and safe-name
+//!    rules: flat names only, no `/`, `..`, NUL, duplicates, links, directories or
+//!    absurd sizes ([`Limits`], [`check_member_name`]);
+//! 4. `<name>.info` parses ([`Info`]), its `DSIG` verifies ([`versig2`], RSA-PSS with the
+//!    INFO key), its first line equals the container header (version, signatures,
+//!    f-level and sign time as the reference loader checks, plus build time and builder,
+//!    so that no header byte escapes every check), and its member list matches the
+//!    archive exactly (sizes and SHA-256; members missing from `.info` and listed files
+//!    missing from the archive are both errors; only `COPYING` and the `.info` itself
+//!    are exempt);
+//! 5. ClamAV 1.5 detached `.sign` files are verified by [`sign`].
+//!
+//! One call gives a [`Report`] (header, members, which checks passed):
+//! [`verify_file`]/[`verify_reader`]. [`unpack`] extracts safely, [`read_members`]
+//! reads everything into memory after verification, and [`CvdBuilder`] /
+//! [`write_cld_from_dir`] write containers.
+//!
+//! Trust anchors are values: [`KeySet::official`] is the default, and callers (tests,
+//! private publishers) pass their own [`KeySet`] in [`VerifyOptions`].
+//!
+//! # Example
+//!
+//! Build a small signed database with a throw-away key, verify it, and see a damaged
+//! copy rejected:
+//!
+//! ```
+//! use cvd_format::{CvdBuilder, KeySet, SigningKey, SigningKeys, VerifyOptions, Check};
+//!
+//! let key = SigningKey::generate(2048)?;
+//! let mut cvd = std::io::Cursor::new(Vec::new());
+//! CvdBuilder::new("demo", 3)
+//!     .flevel(120)
+//!     .member("COPYING", b"demo licence\n".to_vec())
+//!     .member("demo.hdb", b"44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n".to_vec())
+//!     .write_cvd(&mut cvd, &SigningKeys::single(key.clone()))?;
+//! let bytes = cvd.into_inner();
+//!
+//! let opts = VerifyOptions::new().keys(KeySet::single(key.public_key()));
+//! let report = cvd_format::verify_reader(bytes.as_slice(), &opts)?;
+//! assert_eq!(report.name, "demo");
+//! assert_eq!(report.header.signatures, 1);
+//! assert!(report.members.iter().any(|m| m.name == "demo.hdb"));
+//!
+//! let mut damaged = bytes.clone();
+//! let last = damaged.len() - 1;
+//! damaged[last] ^= 1;
+//! let err = cvd_format::verify_reader(damaged.as_slice(), &opts).unwrap_err();
+//! assert!(err.is_verification_failure());
+//! # Ok::<(), cvd_format::Error>(())
+//! ```
+//!
+//! # Dependencies and why
+//!
+//! - `rsa` 0.9 (RustCrypto): PSS verification/signing for versig2, and its `hazmat` raw
+//!   RSA primitives for the legacy signature, which *is* unpadded textbook RSA; with its
+//!   `getrandom` feature for the blinding/salt RNG (`OsRng`). `sha2`, `md-5`: the
+//!   digests. One RustCrypto generation throughout (also `cms`/`x509-cert`/`der` in
+//!   [`sign`]).
+//! - `nom` 8: the header, `.info` and `.sign` grammars.
+//! - `flate2` (miniz_oxide backend, pure Rust): gzip bodies. Its `bufread` decoder
+//!   consumes exactly the gzip member, so trailing data can be detected.
+//! - `time`: the build-time field is a real timestamp with a UTC offset.
+//! - `thiserror`: the one error enum.
+//! - The tar reader/writer is our own (~300 lines, [`tar`](crate) module, private):
+//!   the subset accepted is tiny and strict (flat regular files; sigtool's v7-style
+//!   headers), and the `tar` crate would add permissive behaviour (long names, links,
+//!   PAX) that we would have to switch off and re-check anyway.
+//! - ClamAV's signature text is a custom little-endian base64, implemented in
+//!   [`clamb64`] (the `base64` crate cannot express it).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod build;
+pub mod clamb64;
+mod error;
+pub mod header;
+pub mod info;
+pub mod keys;
+pub mod legacy;
+mod names;
+pub mod sign;
+mod tar;
+mod unpack;
+mod verify;
+pub mod versig2;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use build::{CvdBuilder, write_cld_from_dir};
+pub use error::{Check, Error, HeaderField, Result};
+pub use header::Header;
+pub use info::{Info, InfoEntry};
+pub use keys::{KeySet, PublicKey, SigningKey, SigningKeys};
+pub use names::{MAX_NAME_LEN, check_member_name};
+pub use unpack::{Contents, MemberData, read_members, read_members_file, unpack, unpack_reader};
+pub use verify::{
+    CheckStatus, Checks, Compression, Limits, MemberInfo, Report, VerifyOptions, verify_file,
+    verify_reader,
+};
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
