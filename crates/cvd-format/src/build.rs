@@ -154,7 +154,10 @@ impl CvdBuilder {
             reason: format!("database name `{}`: {e}", self.name),
         })?;
         if self.members.len() >= self.limits.max_members {
-            return Err(Error::limit("number of members", self.limits.max_members as u64));
+            return Err(Error::limit(
+                "number of members",
+                self.limits.max_members as u64,
+            ));
         }
         let mut seen = HashSet::new();
         let mut entries = Vec::new();
@@ -217,9 +220,7 @@ impl CvdBuilder {
             .map_err(|e| Error::Build {
                 reason: format!("build time: {e}"),
             })?;
-        let sign_time = self
-            .sign_time
-            .unwrap_or(Some(build_time.unix_timestamp()));
+        let sign_time = self.sign_time.unwrap_or(Some(build_time.unix_timestamp()));
         let header = Header {
             build_time,
             version: self.version,
@@ -234,12 +235,7 @@ impl CvdBuilder {
         Ok((header, entries, order))
     }
 
-    fn write_tar(
-        &self,
-        out: &mut impl Write,
-        info_bytes: &[u8],
-        order: &[usize],
-    ) -> Result<()> {
+    fn write_tar(&self, out: &mut impl Write, info_bytes: &[u8], order: &[usize]) -> Result<()> {
         let mut wrote_info = false;
         let write_info = |out: &mut dyn Write| -> Result<()> {
             let mut out = out;
@@ -293,7 +289,8 @@ impl CvdBuilder {
             .map_err(|e| Error::io("writing the header", e))?;
         out.seek(SeekFrom::End(0))
             .map_err(|e| Error::io("seeking the output", e))?;
-        out.flush().map_err(|e| Error::io("flushing the output", e))?;
+        out.flush()
+            .map_err(|e| Error::io("flushing the output", e))?;
         Ok(header)
     }
 
@@ -311,7 +308,8 @@ impl CvdBuilder {
         out.write_all(&header.to_bytes()?)
             .map_err(|e| Error::io("writing the header", e))?;
         self.write_tar(&mut out, &info_bytes, &order)?;
-        out.flush().map_err(|e| Error::io("flushing the output", e))?;
+        out.flush()
+            .map_err(|e| Error::io("flushing the output", e))?;
         Ok(header)
     }
 }
@@ -400,15 +398,19 @@ fn write_member(out: &mut impl Write, name: &str, source: &Source) -> Result<()>
 /// Lists the regular files of `dir`, sorted by name, refusing unsafe names and other
 /// file types.
 fn list_dir(dir: &Path, limits: &Limits) -> Result<Vec<(String, PathBuf)>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io("listing the directory", e).in_file(dir))?;
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| Error::io("listing the directory", e).in_file(dir))?;
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::io("listing the directory", e).in_file(dir))?;
         let path = entry.path();
-        let name = entry.file_name().into_string().map_err(|raw| Error::UnsafeName {
-            name: raw.to_string_lossy().into_owned(),
-            reason: "not UTF-8",
-        })?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|raw| Error::UnsafeName {
+                name: raw.to_string_lossy().into_owned(),
+                reason: "not UTF-8",
+            })?;
         names::check_member_name(&name)?;
         let ft = entry
             .file_type()
@@ -437,7 +439,8 @@ fn list_dir(dir: &Path, limits: &Limits) -> Result<Vec<(String, PathBuf)>> {
 /// not checked here: verify the result with [`crate::verify_reader`].
 pub fn write_cld_from_dir<W: Write>(dir: &Path, mut out: W, limits: &Limits) -> Result<Header> {
     let files = list_dir(dir, limits)?;
-    let infos: Vec<&(String, PathBuf)> = files.iter().filter(|(n, _)| n.ends_with(".info")).collect();
+    let infos: Vec<&(String, PathBuf)> =
+        files.iter().filter(|(n, _)| n.ends_with(".info")).collect();
     let [(info_name, info_path)] = infos.as_slice() else {
         return Err(Error::Build {
             reason: format!(
@@ -452,7 +455,10 @@ pub fn write_cld_from_dir<W: Write>(dir: &Path, mut out: W, limits: &Limits) -> 
         .map_err(|e| Error::io("reading .info metadata", e).in_file(info_path))?
         .len();
     if info_len > limits.max_info_size {
-        return Err(Error::limit(format!("size of `{info_name}`"), limits.max_info_size));
+        return Err(Error::limit(
+            format!("size of `{info_name}`"),
+            limits.max_info_size,
+        ));
     }
     let info_bytes =
         std::fs::read(info_path).map_err(|e| Error::io("reading .info", e).in_file(info_path))?;
@@ -504,6 +510,7 @@ pub fn write_cld_from_dir<W: Write>(dir: &Path, mut out: W, limits: &Limits) -> 
         write_member(&mut out, name, source)?;
     }
     tar::write_end(&mut out)?;
-    out.flush().map_err(|e| Error::io("flushing the output", e))?;
+    out.flush()
+        .map_err(|e| Error::io("flushing the output", e))?;
     Ok(header)
 }

@@ -185,7 +185,9 @@ pub enum Error {
     },
 
     /// A field of the `.info` header line differs from the container header.
-    #[error("`.info` header field `{field}` is {info:?} but the container header says {container:?}")]
+    #[error(
+        "`.info` header field `{field}` is {info:?} but the container header says {container:?}"
+    )]
     InfoHeaderMismatch {
         /// The differing field.
         field: HeaderField,
@@ -318,7 +320,9 @@ pub enum Error {
     },
 
     /// The signed file's digest differs from the `.sign` line's `messageDigest`.
-    #[error(".sign line {line}: the file's {algorithm} digest does not match the signed messageDigest")]
+    #[error(
+        ".sign line {line}: the file's {algorithm} digest does not match the signed messageDigest"
+    )]
     SignDigestMismatch {
         /// 1-based line number.
         line: usize,
@@ -338,7 +342,9 @@ pub enum Error {
     },
 
     /// A certificate of the `.sign` path is outside its validity period.
-    #[error(".sign line {line}: certificate `{subject}` is not valid at {at} (valid {not_before} to {not_after})")]
+    #[error(
+        ".sign line {line}: certificate `{subject}` is not valid at {at} (valid {not_before} to {not_after})"
+    )]
     SignCertificateTime {
         /// 1-based line number.
         line: usize,

@@ -9,12 +9,19 @@ use crate::{Header, Info, KeySet, Limits, VerifyOptions};
 pub fn header(data: &[u8]) {
     if let Ok(h) = Header::parse(data) {
         let again = h.to_bytes();
-        assert!(matches!(again, Ok(raw) if raw[..] == data[..]), "header round trip");
+        assert!(
+            matches!(again, Ok(raw) if raw[..] == data[..]),
+            "header round trip"
+        );
     }
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(h) = Header::parse_line(text)
     {
-        assert_eq!(h.to_line().ok().as_deref(), Some(text), "header line round trip");
+        assert_eq!(
+            h.to_line().ok().as_deref(),
+            Some(text),
+            "header line round trip"
+        );
     }
 }
 

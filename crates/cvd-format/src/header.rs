@@ -107,7 +107,10 @@ fn truncate_for_message(s: &str) -> String {
     if s.len() <= MAX {
         s.to_string()
     } else {
-        let cut = (0..=MAX).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=MAX)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}...", &s[..cut])
     }
 }
@@ -217,7 +220,12 @@ impl Header {
         if build_time.format(BUILD_TIME_FORMAT).ok().as_deref() != Some(fields[1]) {
             return Err(bad_time());
         }
-        let version = field(fields[2], HeaderField::Version, "an unsigned integer", u32_field)?;
+        let version = field(
+            fields[2],
+            HeaderField::Version,
+            "an unsigned integer",
+            u32_field,
+        )?;
         let signatures = field(
             fields[3],
             HeaderField::Signatures,
@@ -244,7 +252,10 @@ impl Header {
             dsig_field,
         )?
         .map(str::to_string);
-        if dsig.as_ref().is_some_and(|d| d.len() > crate::clamb64::MAX_TEXT_LEN) {
+        if dsig
+            .as_ref()
+            .is_some_and(|d| d.len() > crate::clamb64::MAX_TEXT_LEN)
+        {
             return Err(Error::header(HeaderField::Dsig, "signature text too long"));
         }
         let builder = fields[7];
@@ -298,7 +309,10 @@ impl Header {
         if line.len() > HEADER_SIZE {
             return Err(Error::header(
                 HeaderField::Layout,
-                format!("header text is {} bytes, more than {HEADER_SIZE}", line.len()),
+                format!(
+                    "header text is {} bytes, more than {HEADER_SIZE}",
+                    line.len()
+                ),
             ));
         }
         let mut out = [b' '; HEADER_SIZE];
@@ -391,7 +405,8 @@ impl Header {
                 format!("{:?}", info.sign_time),
             );
         }
-        if self.build_time != info.build_time || self.build_time.offset() != info.build_time.offset()
+        if self.build_time != info.build_time
+            || self.build_time.offset() != info.build_time.offset()
         {
             return mismatch(
                 HeaderField::BuildTime,
@@ -492,24 +507,78 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases: &[(&str, HeaderField)] = &[
-            ("ClamAV-VDX:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1", HeaderField::Magic),
-            ("ClamAV-VDB:22 Jum 2021 21-34 -0400:6:14:81:X:X:m:1", HeaderField::BuildTime),
-            ("ClamAV-VDB:22 Jun 2021 21:34 -0400:6:14:81:X:X:m:1", HeaderField::Layout),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6a:14:81:X:X:m:1", HeaderField::Version),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:-6:14:81:X:X:m:1", HeaderField::Version),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:06:14:81:X:X:m:1", HeaderField::Version),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0000:6:14:81:X:X:m:1", HeaderField::BuildTime),
-            ("ClamAV-VDB:2 Jun 2021 21-34 +0000:6:14:81:X:X:m:1", HeaderField::BuildTime),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:99999999999:81:X:X:m:1", HeaderField::Signatures),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14::X:X:m:1", HeaderField::FunctionalityLevel),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:3E249e00076b0b15bb54ced37be880c7:X:m:1", HeaderField::Md5),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:abc:X:m:1", HeaderField::Md5),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:ab=c:m:1", HeaderField::Dsig),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X::m:1", HeaderField::Dsig),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X::1", HeaderField::Builder),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1x", HeaderField::SignTime),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1   7", HeaderField::SignTime),
-            ("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1:2", HeaderField::Layout),
+            (
+                "ClamAV-VDX:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1",
+                HeaderField::Magic,
+            ),
+            (
+                "ClamAV-VDB:22 Jum 2021 21-34 -0400:6:14:81:X:X:m:1",
+                HeaderField::BuildTime,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21:34 -0400:6:14:81:X:X:m:1",
+                HeaderField::Layout,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6a:14:81:X:X:m:1",
+                HeaderField::Version,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:-6:14:81:X:X:m:1",
+                HeaderField::Version,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:06:14:81:X:X:m:1",
+                HeaderField::Version,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0000:6:14:81:X:X:m:1",
+                HeaderField::BuildTime,
+            ),
+            (
+                "ClamAV-VDB:2 Jun 2021 21-34 +0000:6:14:81:X:X:m:1",
+                HeaderField::BuildTime,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:99999999999:81:X:X:m:1",
+                HeaderField::Signatures,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14::X:X:m:1",
+                HeaderField::FunctionalityLevel,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:3E249e00076b0b15bb54ced37be880c7:X:m:1",
+                HeaderField::Md5,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:abc:X:m:1",
+                HeaderField::Md5,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:ab=c:m:1",
+                HeaderField::Dsig,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X::m:1",
+                HeaderField::Dsig,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X::1",
+                HeaderField::Builder,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1x",
+                HeaderField::SignTime,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1   7",
+                HeaderField::SignTime,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:m:1:2",
+                HeaderField::Layout,
+            ),
         ];
         for (text, want) in cases {
             let got = Header::parse(&padded(text)).err().and_then(field_of);

@@ -124,7 +124,11 @@ impl Info {
 
     /// Writes `.info` contents: `header` as the first line (MD5 and signature forced to
     /// `X`), one line per entry, and a `DSIG` line signed with `key` if one is given.
-    pub fn build(header: &Header, entries: &[InfoEntry], key: Option<&SigningKey>) -> Result<Vec<u8>> {
+    pub fn build(
+        header: &Header,
+        entries: &[InfoEntry],
+        key: Option<&SigningKey>,
+    ) -> Result<Vec<u8>> {
         let mut h = header.clone();
         h.md5 = None;
         h.dsig = None;

@@ -52,8 +52,7 @@ pub fn recover_md5(key: &PublicKey, dsig: &str) -> Result<[u8; 16]> {
     let bytes = m.to_bytes_be();
     if bytes.len() > 16 {
         return Err(Error::LegacySignature {
-            reason: "signed value does not fit in 16 bytes (wrong key or forged signature)"
-                .into(),
+            reason: "signed value does not fit in 16 bytes (wrong key or forged signature)".into(),
         });
     }
     let mut out = [0u8; 16];
@@ -65,12 +64,11 @@ pub fn recover_md5(key: &PublicKey, dsig: &str) -> Result<[u8; 16]> {
 pub fn sign_md5(key: &SigningKey, md5: &[u8; 16]) -> Result<String> {
     let rsa = key.rsa();
     let m = BigUint::from_bytes_be(md5);
-    let c =
-        rsa::hazmat::rsa_decrypt_and_check(rsa, Some(&mut rsa::rand_core::OsRng), &m).map_err(
-            |err| Error::Key {
-                reason: format!("RSA signing failed: {err}"),
-            },
-        )?;
+    let c = rsa::hazmat::rsa_decrypt_and_check(rsa, Some(&mut rsa::rand_core::OsRng), &m).map_err(
+        |err| Error::Key {
+            reason: format!("RSA signing failed: {err}"),
+        },
+    )?;
     Ok(clamb64::encode(
         &c.to_bytes_be(),
         clamb64::digits_for_bits(rsa.n().bits()),

@@ -152,7 +152,13 @@ impl<R: Read> TarReader<R> {
         let computed: u64 = b
             .iter()
             .enumerate()
-            .map(|(i, &v)| if (148..156).contains(&i) { 32 } else { u64::from(v) })
+            .map(|(i, &v)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(v)
+                }
+            })
             .sum();
         if stored != computed {
             return Err(self.tar_err(
@@ -271,7 +277,10 @@ impl<R: Read> TarReader<R> {
             trailer += n as u64;
             self.offset += n as u64;
             if trailer > MAX_TRAILER {
-                return Err(Error::limit("zero padding after the tar archive", MAX_TRAILER));
+                return Err(Error::limit(
+                    "zero padding after the tar archive",
+                    MAX_TRAILER,
+                ));
             }
         }
     }
@@ -292,9 +301,9 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
     if !field[digits..].iter().all(|&c| c == 0 || c == b' ') {
         return None;
     }
-    field[..digits]
-        .iter()
-        .try_fold(0u64, |acc, &c| acc.checked_mul(8)?.checked_add(u64::from(c - b'0')))
+    field[..digits].iter().try_fold(0u64, |acc, &c| {
+        acc.checked_mul(8)?.checked_add(u64::from(c - b'0'))
+    })
 }
 
 /// Writes one regular-file header (POSIX ustar, mode 0644, uid/gid/mtime 0).

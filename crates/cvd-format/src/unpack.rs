@@ -81,8 +81,7 @@ pub fn read_members(reader: impl Read, opts: &VerifyOptions) -> Result<Contents>
 
 /// [`read_members`] on the file at `path`. Errors name the file.
 pub fn read_members_file(path: &Path, opts: &VerifyOptions) -> Result<Contents> {
-    let file =
-        File::open(path).map_err(|e| Error::io("opening the container", e).in_file(path))?;
+    let file = File::open(path).map_err(|e| Error::io("opening the container", e).in_file(path))?;
     read_members(std::io::BufReader::new(file), opts).map_err(|e| e.in_file(path))
 }
 
@@ -235,8 +234,11 @@ pub fn unpack_reader(reader: impl Read, dir: &Path, opts: &VerifyOptions) -> Res
 /// # Ok::<(), cvd_format::Error>(())
 /// ```
 pub fn unpack(path: &Path, dir: &Path, opts: &VerifyOptions) -> Result<Report> {
-    let file =
-        File::open(path).map_err(|e| Error::io("opening the container", e).in_file(path))?;
-    unpack_reader(std::io::BufReader::with_capacity(64 * 1024, file), dir, opts)
-        .map_err(|e| e.in_file(path))
+    let file = File::open(path).map_err(|e| Error::io("opening the container", e).in_file(path))?;
+    unpack_reader(
+        std::io::BufReader::with_capacity(64 * 1024, file),
+        dir,
+        opts,
+    )
+    .map_err(|e| e.in_file(path))
 }

@@ -73,7 +73,9 @@ pub fn verify(key: &PublicKey, digest: &[u8; 32], sig_text: &str) -> Result<()> 
     let c = BigUint::from_bytes_be(&clamb64::decode(sig_text)?);
     let rsa = key.rsa();
     if &c >= rsa.n() {
-        return Err(fail("signature integer is not smaller than the key modulus"));
+        return Err(fail(
+            "signature integer is not smaller than the key modulus",
+        ));
     }
     let k = key.size();
     if k < HASH_LEN + SALT_LEN + 2 {
@@ -101,7 +103,9 @@ pub fn verify(key: &PublicKey, digest: &[u8; 32], sig_text: &str) -> Result<()> 
     db[0] &= 0x7f;
     let sep = db_len - SALT_LEN - 1;
     if db[..sep].iter().any(|&b| b != 0) || db[sep] != 0x01 {
-        return Err(fail("RSA-PSS padding is malformed (wrong key or signature)"));
+        return Err(fail(
+            "RSA-PSS padding is malformed (wrong key or signature)",
+        ));
     }
     let salt = &db[sep + 1..];
     let mut hasher = Sha256::new();
@@ -109,7 +113,9 @@ pub fn verify(key: &PublicKey, digest: &[u8; 32], sig_text: &str) -> Result<()> 
     hasher.update(digest);
     hasher.update(salt);
     if hasher.finalize().as_slice() != h {
-        return Err(fail("RSA-PSS hash mismatch (wrong digest, key or signature)"));
+        return Err(fail(
+            "RSA-PSS hash mismatch (wrong digest, key or signature)",
+        ));
     }
     Ok(())
 }

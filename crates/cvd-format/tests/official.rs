@@ -2,8 +2,8 @@
 
 mod common;
 
-use cvd_format::{CheckStatus, Compression, VerifyOptions, verify_file};
 use common::official;
+use cvd_format::{CheckStatus, Compression, VerifyOptions, verify_file};
 
 #[test]
 fn all_official_cvds_verify() {
@@ -12,7 +12,11 @@ fn all_official_cvds_verify() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(report.compression, Compression::Gzip, "{name}");
         assert_eq!(report.checks.md5, CheckStatus::Passed, "{name}");
-        assert_eq!(report.checks.legacy_signature, CheckStatus::Passed, "{name}");
+        assert_eq!(
+            report.checks.legacy_signature,
+            CheckStatus::Passed,
+            "{name}"
+        );
         assert_eq!(report.checks.info_signature, CheckStatus::Passed, "{name}");
         assert_eq!(report.checks.info_header, CheckStatus::Passed, "{name}");
         assert_eq!(report.checks.info_entries, CheckStatus::Passed, "{name}");
