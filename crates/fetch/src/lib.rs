@@ -1,3 +1,62 @@
 //! Conditional, resumable, rate-limit-aware HTTP downloads into a destination directory.
+//!
+//! Signature upstreams rate-limit hard (HTTP `429` with `Retry-After`, then hours of
+//! cool-down, and blocking of abusive clients). This crate downloads politely:
+//!
+//! - **Streaming to a temp file**: the body goes to `<dest>/<name>.part`, hashed (MD5
+//!   and SHA-256) while streaming, never held in memory; it is renamed to `<name>`
+//!   only after a clean end. A progress callback sees every chunk.
+//! - **Conditional requests**: `If-None-Match` / `If-Modified-Since` from
+//!   [`Conditional`]; a `304` costs no body bytes ([`Outcome::NotModified`]).
+//! - **Resume**: an interrupted download keeps its `.part` file and a `.part.meta`
+//!   sidecar holding the server's validator (`ETag`, else `Last-Modified`); the next
+//!   attempt sends `Range` + `If-Range`, checks `Content-Range` and the validator, and
+//!   starts over cleanly when the server ignores the range or the file changed.
+//! - **Cool-downs**: `429`/`503` with `Retry-After` (seconds or HTTP-date) start a
+//!   cool-down per upstream (`host:port`), persisted in a JSON file
+//!   ([`ClientBuilder::cooldown_file`], e.g. `DIR/cooldown.json`) so a restarted
+//!   process honours it; no request is ever sent into a cool-down
+//!   ([`Error::RateLimited`]).
+//! - **Retries**: transient errors (timeouts, connection errors, truncated bodies,
+//!   `5xx`) are retried with jittered exponential backoff, capped.
+//! - **Failover**: [`Upstreams`] tries an ordered list of base URLs, skipping those
+//!   cooling down or [marked stale](Upstreams::mark_stale).
+//! - **Limits**: connect/read timeouts, maximum body size, redirect limit, a
+//!   User-Agent naming the product and version, proxy from the environment or config.
+//! - **Counted traffic**: [`Client::body_bytes`] counts every body byte received.
+//!
+//! The API is blocking (std threads), built on `ureq` 3 with rustls: a small, sync
+//! HTTP client without a runtime, which lets us read raw bytes (no content decoding)
+//! and control redirects, timeouts and the proxy. No `ureq` type appears in the API.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use fetch::{Client, Conditional, Outcome, Upstreams};
+//!
+//! let client = Client::builder()
+//!     .cooldown_file("/srv/mirror/cooldown.json")
+//!     .max_body(512 * 1024 * 1024)
+//!     .build()?;
+//! let ups = Upstreams::new(["https://database.clamav.net"])?;
+//! let got = ups.download(&client, "daily.cvd", Path::new("/srv/mirror/staging"),
+//!                        &Conditional::none(), None, &mut |_| {})?;
+//! if let Outcome::Downloaded(d) = got.value {
+//!     println!("{} bytes from {}, sha256 {:02x?}", d.size, got.url, d.sha256);
+//! }
+//! # Ok::<(), fetch::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod client;
+mod cooldown;
+mod error;
+mod upstreams;
+
+pub use client::{
+    Client, ClientBuilder, Conditional, DEFAULT_USER_AGENT, Downloaded, MAX_RANGE_LEN, Outcome,
+    Progress, upstream_key,
+};
+pub use cooldown::parse_retry_after;
+pub use error::Error;
+pub use upstreams::{Fetched, MAX_UPSTREAMS, Upstreams};
