@@ -32,3 +32,57 @@ pub use apply::{Database, apply_to_dir};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use script::{Command, Script};
+pub mod chain;
+pub mod patch;
+
+pub use patch::Patch;
+pub mod generate;
+
+/// Entry points for the `cargo fuzz` targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Database, Limits, Script};
+
+    fn small_limits() -> Limits {
+        Limits::default()
+            .max_script_len(1 << 20)
+            .max_line_len(64 << 10)
+            .max_file_len(1 << 20)
+    }
+
+    /// Container: signature path with the official key, then (without trusting it) the
+    /// header and bounded gzip path, then the script parser on what came out.
+    pub fn container(data: &[u8]) {
+        let limits = small_limits();
+        let key = cvd_format::KeySet::official().cdiff;
+        let _ = crate::Patch::verify_with_limits("fuzz", data.to_vec(), &key, &limits);
+        if let Ok((_, script)) = crate::patch::parse_unverified(data, &limits) {
+            assert!(script.len() as u64 <= limits.max_script_len);
+            let _ = Script::parse_with_limits(&script, &limits);
+        }
+    }
+
+    /// Script parser: parse → serialize → parse must give the same commands; then run
+    /// the script against a tiny database (must not panic; errors leave it unchanged).
+    pub fn script(data: &[u8]) {
+        let limits = small_limits();
+        let Ok(script) = Script::parse_with_limits(data, &limits) else {
+            return;
+        };
+        let bytes = match script.to_bytes() {
+            Ok(b) => b,
+            Err(e) => panic!("parsed script does not serialize: {e}"),
+        };
+        match Script::parse_with_limits(&bytes, &limits) {
+            Ok(again) => assert_eq!(again, script, "script does not round-trip"),
+            Err(e) => panic!("serialized script does not parse: {e}"),
+        }
+        let mut db = Database::new();
+        db.insert("a.db", b"1 one\n2 two\n3 three\n".to_vec());
+        db.insert("b.db", b"x\n".to_vec());
+        let before = db.clone();
+        if db.apply_with_limits(&script, &limits).is_err() {
+            assert_eq!(db, before, "failed apply changed the database");
+        }
+    }
+}
