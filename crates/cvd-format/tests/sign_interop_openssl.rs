@@ -67,6 +67,9 @@ fn ours_verifies(cms_der: &[u8], content: &[u8], root: &Path, at: OffsetDateTime
         .is_ok()
 }
 
+/// (what, CMS DER, content, root file, verification time)
+type Case<'a> = (&'a str, &'a [u8], &'a [u8], &'a Path, OffsetDateTime);
+
 #[test]
 fn verdicts_match_openssl_cms_verify() {
     if !openssl_available() {
@@ -96,7 +99,7 @@ fn verdicts_match_openssl_cms_verify() {
         // A byte in the middle of the first embedded certificate's public key.
         flipped_cert[600] ^= 0x01;
 
-        let variants: Vec<(&str, &[u8], &[u8], &Path, OffsetDateTime)> = vec![
+        let variants: Vec<Case<'_>> = vec![
             ("genuine", &der, &content, &test_root, ok_time),
             ("expired root", &der, &content, &test_root, expired),
             ("production root", &der, &content, &prod_root, ok_time),

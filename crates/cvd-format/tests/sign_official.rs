@@ -104,7 +104,8 @@ fn production_root_does_not_trust_test_signatures() {
 #[test]
 fn expiry_of_the_root_is_enforced() {
     let verifier = test_verifier().at(datetime!(2028-01-01 0:00 UTC));
-    let err = verify(&verifier, &read("test-3.cvd.sign"), &read("test-3.cvd")).unwrap_err();
+    let err = verify(&verifier, &read("test-3.cvd.sign"), &read("test-3.cvd"))
+        .expect_err("must be rejected");
     match &err {
         Error::SignCertificateTime {
             subject, not_after, ..
@@ -124,7 +125,8 @@ fn expiry_of_the_root_is_enforced() {
 #[test]
 fn not_yet_valid_certificates_are_rejected() {
     let verifier = test_verifier().at(datetime!(2024-01-01 0:00 UTC));
-    let err = verify(&verifier, &read("test-1.cvd.sign"), &read("test-1.cvd")).unwrap_err();
+    let err = verify(&verifier, &read("test-1.cvd.sign"), &read("test-1.cvd"))
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignCertificateTime { .. }), "{err}");
 }
 
@@ -135,7 +137,7 @@ fn flipped_content_byte_is_rejected() {
     for pos in [0, 511, 512, content.len() / 2, content.len() - 1] {
         let mut bad = content.clone();
         bad[pos] ^= 0x01;
-        let err = verify(&test_verifier(), &sign, &bad).unwrap_err();
+        let err = verify(&test_verifier(), &sign, &bad).expect_err("must be rejected");
         assert!(
             matches!(
                 err,
@@ -148,11 +150,12 @@ fn flipped_content_byte_is_rejected() {
         );
     }
     // Truncated and extended content.
-    let err = verify(&test_verifier(), &sign, &content[..content.len() - 1]).unwrap_err();
+    let err = verify(&test_verifier(), &sign, &content[..content.len() - 1])
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignDigestMismatch { .. }), "{err}");
     let mut longer = content.clone();
     longer.push(0);
-    let err = verify(&test_verifier(), &sign, &longer).unwrap_err();
+    let err = verify(&test_verifier(), &sign, &longer).expect_err("must be rejected");
     assert!(matches!(err, Error::SignDigestMismatch { .. }), "{err}");
 }
 
@@ -164,14 +167,14 @@ fn wrong_file_is_rejected() {
         &read("test-5.cvd.sign"),
         &read("test-6.cvd"),
     )
-    .unwrap_err();
+    .expect_err("must be rejected");
     assert!(matches!(err, Error::SignDigestMismatch { .. }), "{err}");
     let err = verify(
         &test_verifier(),
         &read("test-6.cdiff.sign"),
         &read("test-6.cvd"),
     )
-    .unwrap_err();
+    .expect_err("must be rejected");
     assert!(matches!(err, Error::SignDigestMismatch { .. }), "{err}");
 }
 
@@ -179,7 +182,7 @@ fn wrong_file_is_rejected() {
 fn flevel_outside_the_range_is_rejected() {
     let sign = read("test-2.cvd.sign");
     let content = read("test-2.cvd");
-    let err = verify(&test_verifier().flevel(229), &sign, &content).unwrap_err();
+    let err = verify(&test_verifier().flevel(229), &sign, &content).expect_err("must be rejected");
     assert!(
         matches!(err, Error::SignFlevel { flevel: 229, ref ranges } if ranges == "230.."),
         "{err}"
@@ -221,7 +224,8 @@ fn flipped_signature_byte_is_rejected() {
         let mut bad = der.clone();
         let pos = bad.len() - back;
         bad[pos] ^= 0x80;
-        let err = verify(&test_verifier(), &with_der("230:", &bad), &content).unwrap_err();
+        let err = verify(&test_verifier(), &with_der("230:", &bad), &content)
+            .expect_err("must be rejected");
         assert!(matches!(err, Error::SignSignature { line: 2, .. }), "{err}");
     }
 }
@@ -235,7 +239,8 @@ fn tampered_signed_attributes_are_rejected() {
     let pos = rfind(&der, b"250329") + 5; // UTCTime 2503291734..Z
     let mut bad = der.clone();
     bad[pos] = if bad[pos] == b'9' { b'8' } else { b'9' };
-    let err = verify(&test_verifier(), &with_der("230:", &bad), &content).unwrap_err();
+    let err =
+        verify(&test_verifier(), &with_der("230:", &bad), &content).expect_err("must be rejected");
     assert!(matches!(err, Error::SignSignature { .. }), "{err}");
 }
 
@@ -249,7 +254,8 @@ fn tampered_certificate_is_rejected() {
     let pos = rfind(&der, b"CVD Signing Cert");
     let mut bad = der.clone();
     bad[pos] = b'X';
-    let err = verify(&test_verifier(), &with_der("230:", &bad), &content).unwrap_err();
+    let err =
+        verify(&test_verifier(), &with_der("230:", &bad), &content).expect_err("must be rejected");
     assert!(
         matches!(err, Error::SignChain { ref reason, .. } if reason.contains("does not verify")),
         "{err}"
@@ -286,7 +292,7 @@ fn second_line_can_carry_the_valid_signature() {
     let err = test_verifier()
         .flevel(230)
         .verify(&sign, content.as_slice())
-        .unwrap_err();
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignSignature { line: 2, .. }), "{err}");
     let report = test_verifier()
         .flevel(150)
@@ -299,7 +305,8 @@ fn second_line_can_carry_the_valid_signature() {
 #[test]
 fn empty_root_set_trusts_nothing() {
     let verifier = SignVerifier::new().roots(SignRoots::empty()).at(PINNED);
-    let err = verify(&verifier, &read("test-1.cvd.sign"), &read("test-1.cvd")).unwrap_err();
+    let err = verify(&verifier, &read("test-1.cvd.sign"), &read("test-1.cvd"))
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignChain { .. }), "{err}");
 }
 
@@ -337,7 +344,7 @@ fn an_intermediate_can_be_the_trust_anchor_but_the_signer_cannot() {
         .roots(roots)
         .at(PINNED)
         .verify(&sign, read("test-1.cvd").as_slice())
-        .unwrap_err();
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignChain { .. }), "{err}");
 }
 

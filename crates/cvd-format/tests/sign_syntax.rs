@@ -65,22 +65,24 @@ fn limits() {
     for _ in 0..=MAX_SIGN_LINES {
         many.push_str("1::pkcs7-pem:AA==\n");
     }
-    let err = SignFile::parse(many.as_bytes()).unwrap_err();
+    let err = SignFile::parse(many.as_bytes()).expect_err("must be rejected");
     assert!(matches!(err, Error::Limit { .. }), "{err}");
 
     let mut huge = b"#clamsign-1.0\n1::pkcs7-pem:".to_vec();
     huge.resize(MAX_SIGN_FILE_SIZE + 1, b'A');
-    let err = SignFile::parse(&huge).unwrap_err();
+    let err = SignFile::parse(&huge).expect_err("must be rejected");
     assert!(matches!(err, Error::Limit { .. }), "{err}");
     // read_from stops reading after the limit.
-    let err = SignFile::read_from(std::io::repeat(b'A')).unwrap_err();
+    let err = SignFile::read_from(std::io::repeat(b'A')).expect_err("must be rejected");
     assert!(matches!(err, Error::Limit { .. }), "{err}");
 }
 
 #[test]
 fn garbage_der_is_a_cms_error() {
     let sign = SignFile::parse(b"#clamsign-1.0\n230::pkcs7-pem:AAEC\n").expect("parse");
-    let err = SignVerifier::new().verify(&sign, &b"x"[..]).unwrap_err();
+    let err = SignVerifier::new()
+        .verify(&sign, &b"x"[..])
+        .expect_err("must be rejected");
     assert!(matches!(err, Error::SignCms { line: 2, .. }), "{err}");
 }
 
