@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod keys;
+pub mod upstream;
