@@ -1,0 +1,158 @@
+//! The official vectors: test-N.cvd + test-(N+1..6).cdiff == test-6.cvd, for every N.
+
+mod util;
+
+use cdiff::chain::{self, ChainOptions, Consistency};
+use cdiff::{Database, Patch};
+use cvd_format::KeySet;
+use util::{cdiff_input, fixture, tool};
+
+fn members(name: &str) -> Database {
+    let (_, _, db) = chain::read_base(fixture(name).as_slice(), &ChainOptions::new()).unwrap();
+    db
+}
+
+#[test]
+fn official_patches_verify_and_parse() {
+    for v in 2..=6 {
+        let p = Patch::verify(
+            &format!("test-{v}.cdiff"),
+            fixture(&format!("test-{v}.cdiff")),
+            &KeySet::official().cdiff,
+        )
+        .unwrap();
+        assert_eq!(p.version(), v);
+        let script = p.script_bytes().unwrap();
+        assert_eq!(script.len() as u64, p.declared_script_len());
+        assert!(!p.script().unwrap().lines().is_empty());
+    }
+}
+
+#[test]
+fn every_start_reaches_test_6_exactly() {
+    let want = members("test-6.cvd");
+    for start in 1..=5u32 {
+        let patches: Vec<_> = (start + 1..=6).map(cdiff_input).collect();
+        let base = fixture(&format!("test-{start}.cvd"));
+        let patched = chain::apply(base.as_slice(), &patches, &ChainOptions::new()).unwrap();
+        assert_eq!(patched.version, 6);
+        assert_eq!(patched.base_version, start);
+        assert_eq!(patched.name, "test");
+        assert_eq!(
+            chain::compare(&patched.database, &want),
+            None,
+            "from {start}"
+        );
+        // every member of test-6 (COPYING included) is byte-equal
+        assert_eq!(patched.database, want, "from {start}");
+        let verdict = chain::check(
+            fixture("test-6.cvd").as_slice(),
+            base.as_slice(),
+            &patches,
+            &ChainOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(verdict, Consistency::Consistent { version: 6 });
+    }
+}
+
+#[test]
+fn intermediate_versions_match_their_cvd() {
+    let mut db = members("test-1.cvd");
+    for v in 2..=6u32 {
+        let patched =
+            chain::apply_to_database("test", v - 1, db, &[cdiff_input(v)], &ChainOptions::new())
+                .unwrap();
+        assert_eq!(
+            patched.database,
+            members(&format!("test-{v}.cvd")),
+            "version {v}"
+        );
+        db = patched.database;
+    }
+}
+
+#[test]
+fn check_reports_first_difference() {
+    // test-1 + 2..5 is version 5: against test-6.cvd that is a version mismatch.
+    let patches: Vec<_> = (2..=5).map(cdiff_input).collect();
+    let verdict = chain::check(
+        fixture("test-6.cvd").as_slice(),
+        fixture("test-1.cvd").as_slice(),
+        &patches,
+        &ChainOptions::new(),
+    )
+    .unwrap();
+    let Consistency::Differs(d) = verdict else {
+        panic!("expected a difference, got {verdict:?}")
+    };
+    assert_eq!(d.file, "test.info");
+    // same version, different content: compare test-5 chain against a mutated target
+    let got = members("test-5.cvd");
+    let mut want = got.clone();
+    let mut ndb = want.get("test.ndb").unwrap().to_vec();
+    let second_line = ndb.iter().position(|&b| b == b'\n').unwrap() + 1;
+    ndb[second_line] ^= 0x20;
+    want.insert("test.ndb", ndb);
+    let d = chain::compare(&got, &want).unwrap();
+    assert_eq!((d.file.as_str(), d.line), ("test.ndb", Some(2)), "{d}");
+}
+
+#[test]
+fn written_cld_verifies_and_loads_in_clamav() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("test.cld");
+    let patches: Vec<_> = (2..=6).map(cdiff_input).collect();
+    let opts = ChainOptions::new();
+    let patched = chain::apply(fixture("test-1.cvd").as_slice(), &patches, &opts).unwrap();
+    let header = patched.write_cld(&out, &opts).unwrap();
+    assert_eq!(header.version, 6);
+    // only the .cld is left in the directory (staging cleaned up)
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+    let cld = cvd_format::read_members_file(&out, &cvd_format::VerifyOptions::new()).unwrap();
+    assert_eq!(cld.report.header.version, 6);
+    assert!(!cld.report.is_signed());
+    let want = members("test-6.cvd");
+    for m in &cld.members {
+        assert_eq!(Some(m.data.as_slice()), want.get(&m.name), "{}", m.name);
+    }
+    assert_eq!(cld.members.len(), want.files().len());
+
+    if let Some(sigtool) = tool("sigtool") {
+        let o = std::process::Command::new(sigtool)
+            .arg(format!("--info={}", out.display()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("Version: 6"), "{text}");
+    }
+    if let Some(clamscan) = tool("clamscan") {
+        // EICAR is in test.hdb from version 3 on: the .cld must load and detect it.
+        let eicar = dir.path().join("eicar.txt");
+        std::fs::write(
+            &eicar,
+            br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+        )
+        .unwrap();
+        let o = std::process::Command::new(clamscan)
+            .args(["--no-summary", "-d"])
+            .arg(&out)
+            .arg(&eicar)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("Eicar-Test-Signature FOUND"), "{text}");
+    }
+}
