@@ -212,10 +212,10 @@ impl ConfigBuilder {
                 return bad(f, "must be greater than zero");
             }
         }
-        if let Some((rate, burst)) = c.rate_limit {
-            if !(rate.is_finite() && rate > 0.0) || burst == 0 {
-                return bad("rate_limit", "rate must be > 0 and burst >= 1");
-            }
+        if let Some((rate, burst)) = c.rate_limit
+            && (!(rate.is_finite() && rate > 0.0) || burst == 0)
+        {
+            return bad("rate_limit", "rate must be > 0 and burst >= 1");
         }
         if !(4096..=4 * 1024 * 1024).contains(&c.chunk_bytes) {
             return bad("chunk_bytes", "must be 4096..=4194304");

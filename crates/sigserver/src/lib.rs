@@ -33,6 +33,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod body;
 pub mod config;
@@ -66,8 +67,10 @@ pub mod fuzzing {
         let path = parts.next().unwrap_or_default();
         let range = parts.next().unwrap_or_default();
         let cond = parts.next().unwrap_or_default();
-        if let Ok(p) = std::str::from_utf8(path) {
-            if let Ok(n) = crate::names::parse_request_path(p) {
+        if let Ok(p) = std::str::from_utf8(path)
+            && let Ok(n) = crate::names::parse_request_path(p)
+        {
+            {
                 assert!(!n.name().contains(['/', '\\', '\0']));
                 assert!(!n.name().starts_with('.'));
                 assert_eq!(crate::names::classify(n.name()), Some(n.kind()));

@@ -198,15 +198,15 @@ fn route<B>(
         }
         return (kind, r);
     }
-    if let Some(rl) = &state.rate {
-        if let Err(wait) = rl.check(peer.ip(), Instant::now()) {
-            state.metrics.rate_limited();
-            let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return (RequestKind::Other, r);
-        }
+    if let Some(rl) = &state.rate
+        && let Err(wait) = rl.check(peer.ip(), Instant::now())
+    {
+        state.metrics.rate_limited();
+        let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return (RequestKind::Other, r);
     }
     let name = match names::parse_request_path(path) {
         Ok(n) => n,

@@ -1,6 +1,8 @@
 //! Every header and status of the file responses, over real loopback connections to
 //! the real binary.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use util::{Server, get, head, plain_mirror, request};

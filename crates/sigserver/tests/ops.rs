@@ -1,5 +1,7 @@
 //! `/health`, `/ready`, `/metrics`, access log and graceful shutdown.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use std::io::{Read, Write};

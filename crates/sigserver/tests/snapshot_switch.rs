@@ -1,6 +1,8 @@
 //! A request finishes on the snapshot it started on, even when `current` is switched
 //! and the old generation deleted mid-transfer.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use std::io::{Read, Write};

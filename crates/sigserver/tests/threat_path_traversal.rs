@@ -1,5 +1,7 @@
 //! Hostile and malformed request targets never reach a file outside the mirror.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use util::{Server, get, plain_mirror, request, request_bytes};

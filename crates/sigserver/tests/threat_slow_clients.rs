@@ -1,5 +1,7 @@
 //! Limits: slow or idle clients, connection count, per-client rate.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use std::io::{Read, Write};
