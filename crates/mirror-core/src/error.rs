@@ -66,6 +66,14 @@ pub enum Error {
         /// The minimum acceptable version.
         expected: u32,
     },
+    /// Every reachable upstream answered "not found" for a file.
+    #[error("{file}: not found upstream: {reason}")]
+    NotFound {
+        /// The file name.
+        file: String,
+        /// The URLs tried.
+        reason: String,
+    },
     /// No upstream could be reached or served the file.
     #[error("{what}: upstream unreachable: {reason}")]
     Upstream {
@@ -132,7 +140,7 @@ impl Error {
             Error::Verification { .. } => ErrorKind::Verification,
             Error::Chain { .. } => ErrorKind::Chain,
             Error::Rollback { .. } => ErrorKind::Rollback,
-            Error::Upstream { .. } => ErrorKind::Upstream,
+            Error::Upstream { .. } | Error::NotFound { .. } => ErrorKind::Upstream,
             Error::RateLimited { .. } => ErrorKind::RateLimited,
         }
     }

@@ -17,14 +17,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod engine;
 mod error;
 pub mod layout;
 pub mod lock;
+pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod prune;
 pub mod publish;
 pub mod status;
+pub mod transport;
 mod verify;
 
+pub use engine::{
+    DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
+    VersionSource, sync,
+};
 pub use error::{Error, ErrorKind};

@@ -48,6 +48,10 @@ pub struct DatabaseStatus {
     pub last_error_kind: Option<String>,
     /// Number of failed attempts since the last success.
     pub consecutive_failures: u32,
+    /// Chain-consistency failures seen (a counter for metrics; upstream published
+    /// cdiffs that do not lead to its `.cvd`).
+    #[serde(default)]
+    pub chain_failures: u64,
 }
 
 impl MirrorStatus {

@@ -1,28 +1,140 @@
 //! Verification glue: full checks of downloaded files through `cvd-format` and `cdiff`.
+//! Every failure is returned as the description of the failed check; the engine adds
+//! the file name and URL.
 
+use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use cvd_format::sign::{SignFile, SignRoots, SignVerifier};
+use cvd_format::{Header, KeySet};
 
 use crate::error::{Error, io_err};
 
-/// Reads the version from the 512-byte header of a `.cvd` file.
+/// Verifies files with fixed trust anchors and a fixed verification time.
+#[derive(Debug)]
+pub(crate) struct Verifier {
+    sign: SignVerifier,
+}
+
+impl Verifier {
+    pub(crate) fn new(roots: Option<&SignRoots>, at: SystemTime) -> Result<Self, Error> {
+        let mut sign = SignVerifier::new().at(time::OffsetDateTime::from(at));
+        if let Some(r) = roots {
+            sign = sign.roots(r.clone());
+        }
+        Ok(Self { sign })
+    }
+
+    /// Full verification of a signed `.cvd` of database `db` (header, MD5, legacy RSA
+    /// signature, `.info` signature, header and member list); returns its version.
+    pub(crate) fn cvd(&self, path: &Path, db: &str, keys: &KeySet) -> Result<u32, String> {
+        let opts = cvd_format::VerifyOptions::new()
+            .keys(keys.clone())
+            .require_signed(true);
+        let report = cvd_format::verify_file(path, &opts).map_err(|e| e.to_string())?;
+        if report.name != db {
+            return Err(format!(
+                "the container holds database `{}` (from its .info), not `{db}`",
+                report.name
+            ));
+        }
+        Ok(report.header.version)
+    }
+
+    /// Verifies a `.cdiff`: size limit, signature, header, and that its script
+    /// decompresses and parses; returns the version it produces.
+    pub(crate) fn cdiff(&self, path: &Path, keys: &KeySet) -> Result<u32, String> {
+        let limits = cdiff::Limits::default();
+        let input = cdiff::chain::PatchInput::read(path, &limits).map_err(|e| e.to_string())?;
+        let patch =
+            cdiff::Patch::verify_with_limits(&input.name, input.bytes, &keys.cdiff, &limits)
+                .map_err(|e| e.to_string())?;
+        patch.script().map_err(|e| e.to_string())?;
+        Ok(patch.version())
+    }
+
+    /// Verifies a `.sign` file against the file it signs.
+    pub(crate) fn sign(&self, sign_path: &Path, content: &Path) -> Result<(), String> {
+        let sf = std::fs::File::open(sign_path).map_err(|e| format!("open: {e}"))?;
+        let sign = SignFile::read_from(sf).map_err(|e| e.to_string())?;
+        let c = std::fs::File::open(content).map_err(|e| format!("open signed file: {e}"))?;
+        self.sign
+            .verify(&sign, std::io::BufReader::new(c))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Chain check: `base` + `cdiffs` (in order) must reproduce the members of `new`
+    /// byte for byte.
+    pub(crate) fn chain(
+        &self,
+        base: &Path,
+        cdiffs: &[PathBuf],
+        new: &Path,
+        keys: &KeySet,
+    ) -> Result<(), String> {
+        let limits = cdiff::Limits::default();
+        let mut patches = Vec::with_capacity(cdiffs.len());
+        for p in cdiffs {
+            patches.push(cdiff::chain::PatchInput::read(p, &limits).map_err(|e| e.to_string())?);
+        }
+        let open = |p: &Path| {
+            std::fs::File::open(p)
+                .map(std::io::BufReader::new)
+                .map_err(|e| format!("open {}: {e}", p.display()))
+        };
+        let opts = cdiff::chain::ChainOptions::new()
+            .keys(keys.clone())
+            .limits(limits);
+        match cdiff::chain::check(open(new)?, open(base)?, &patches, &opts) {
+            Ok(cdiff::chain::Consistency::Consistent { .. }) => Ok(()),
+            Ok(cdiff::chain::Consistency::Differs(d)) => Err(format!("first difference: {d}")),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Reads the version from a `.cvd` header (the first 512 bytes).
+pub(crate) fn header_version(head: &[u8]) -> Result<u32, String> {
+    let head = head.get(..cvd_format::header::HEADER_SIZE).ok_or_else(|| {
+        format!(
+            "{} bytes, a header is {}",
+            head.len(),
+            cvd_format::header::HEADER_SIZE
+        )
+    })?;
+    Header::parse(head)
+        .map(|h| h.version)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads the version from the header of a `.cvd` file.
 pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
     let mut f = std::fs::File::open(path).map_err(io_err(path, "open"))?;
     let mut head = [0u8; 512];
     f.read_exact(&mut head)
         .map_err(io_err(path, "read header of"))?;
-    // TODO(cvd-format): replace with cvd_format::Header once it lands.
-    let text = std::str::from_utf8(&head).map_err(|_| Error::Layout {
+    header_version(&head).map_err(|reason| Error::Layout {
         path: path.to_path_buf(),
-        reason: "header is not ASCII".into(),
-    })?;
-    let mut fields = text.split(':');
-    let version = (fields.next() == Some("ClamAV-VDB"))
-        .then(|| fields.nth(1))
-        .flatten()
-        .and_then(|v| v.parse().ok());
-    version.ok_or_else(|| Error::Layout {
-        path: path.to_path_buf(),
-        reason: "not a CVD header with a version".into(),
+        reason,
     })
+}
+
+/// The `dns.txt` manifest text for the given database versions.
+pub(crate) fn manifest_text(versions: &BTreeMap<String, u32>, now: SystemTime) -> String {
+    let _ = now;
+    versions.iter().map(|(k, v)| format!("{k}:{v}\n")).collect()
+}
+
+/// Parses a `dns.txt` manifest into database versions.
+pub(crate) fn parse_manifest(text: &str) -> Result<BTreeMap<String, u32>, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let (k, v) = line.split_once(':').ok_or("bad line")?;
+        out.insert(k.to_owned(), v.parse().map_err(|_| "bad version")?);
+    }
+    Ok(out)
 }

@@ -1,0 +1,869 @@
+//! The sync engine: lock → learn versions → plan → download into staging → verify
+//! everything → chain check → rollback protection → publish atomically → prune →
+//! status.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tracing::{error, info, warn};
+
+use crate::error::{Error, ErrorKind, io_err};
+use crate::layout::{GenerationId, MirrorLayout};
+use crate::lock::SyncLock;
+use crate::model::{HeldDatabase, MirrorFile, Snapshot, valid_db_name};
+use crate::plan::{DEFAULT_KEEP_CDIFFS, DEFAULT_MAX_CATCH_UP, PlanPolicy, plan};
+use crate::prune::{PrunePolicy, prune_generations};
+use crate::publish::{NewGeneration, clean_staging};
+use crate::status::MirrorStatus;
+use crate::transport::{Downloaded, Transport};
+use crate::verify::{self, Verifier};
+
+/// Size limits for downloads (a download above its limit is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest `.cvd` accepted.
+    pub cvd: u64,
+    /// Largest `.cdiff` accepted.
+    pub cdiff: u64,
+    /// Largest `.sign` accepted.
+    pub sign: u64,
+    /// Largest `dns.txt` manifest accepted.
+    pub manifest: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cvd: 1 << 30,
+            cdiff: 64 << 20,
+            sign: 64 << 10,
+            manifest: 64 << 10,
+        }
+    }
+}
+
+/// How the engine learns what upstream holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSource {
+    /// Ask DNS first (`current.cvd.clamav.net`-style TXT record), then the upstream's
+    /// `dns.txt` manifest, then the 512-byte header of `<db>.cvd`.
+    Dns {
+        /// The TXT record's name.
+        name: String,
+    },
+    /// No DNS: the upstream's `dns.txt` manifest, then the header probe.
+    NoDns,
+}
+
+/// One database to mirror.
+#[derive(Debug, Clone)]
+pub struct DatabaseSpec {
+    name: String,
+    keys: cvd_format::KeySet,
+    signs: bool,
+    upstreams: Option<Vec<String>>,
+}
+
+impl DatabaseSpec {
+    /// An official database (`daily`, `main`, `bytecode`, ...): official keys, `.sign`
+    /// files required, the global upstreams.
+    pub fn new(name: &str) -> Result<Self, Error> {
+        if !valid_db_name(name) {
+            return Err(Error::Config(format!(
+                "database name {name:?}: 1-64 ASCII letters, digits or '_' expected"
+            )));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            keys: cvd_format::KeySet::official(),
+            signs: true,
+            upstreams: None,
+        })
+    }
+
+    /// Uses these keys instead of the official ones (a custom database).
+    pub fn keys(mut self, keys: cvd_format::KeySet) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Whether `.sign` files are fetched, verified and served (default: yes).
+    pub fn signs(mut self, signs: bool) -> Self {
+        self.signs = signs;
+        self
+    }
+
+    /// Fetches this database from its own upstreams instead of the global ones.
+    pub fn upstreams(mut self, upstreams: Vec<String>) -> Self {
+        self.upstreams = Some(upstreams);
+        self
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Everything a sync needs; build with [`SyncConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    layout: MirrorLayout,
+    upstreams: Vec<String>,
+    databases: Vec<DatabaseSpec>,
+    versions: VersionSource,
+    policy: PlanPolicy,
+    prune: PrunePolicy,
+    limits: Limits,
+    sign_roots: Option<cvd_format::sign::SignRoots>,
+    verify_time: Option<SystemTime>,
+}
+
+/// Builder for [`SyncConfig`], with the defaults of the official tool.
+#[derive(Debug, Clone)]
+pub struct SyncConfigBuilder {
+    cfg: SyncConfig,
+}
+
+impl SyncConfig {
+    /// Starts a configuration for the mirror directory `dir`. Defaults: no upstream
+    /// (add at least one), no database (add at least one), DNS versions from
+    /// `current.cvd.clamav.net`, 30 cdiffs kept, the official `.sign` root, the
+    /// default [`PrunePolicy`] and [`Limits`].
+    pub fn builder(dir: impl Into<PathBuf>) -> SyncConfigBuilder {
+        SyncConfigBuilder {
+            cfg: SyncConfig {
+                layout: MirrorLayout::new(dir),
+                upstreams: Vec::new(),
+                databases: Vec::new(),
+                versions: VersionSource::Dns {
+                    name: "current.cvd.clamav.net".into(),
+                },
+                policy: PlanPolicy {
+                    keep_cdiffs: DEFAULT_KEEP_CDIFFS,
+                    max_catch_up: DEFAULT_MAX_CATCH_UP,
+                    signs: true,
+                },
+                prune: PrunePolicy::default(),
+                limits: Limits::default(),
+                sign_roots: None,
+                verify_time: None,
+            },
+        }
+    }
+
+    /// The mirror directory layout.
+    pub fn layout(&self) -> &MirrorLayout {
+        &self.layout
+    }
+}
+
+impl SyncConfigBuilder {
+    /// Adds an upstream base URL (tried in the order added).
+    pub fn upstream(mut self, url: &str) -> Self {
+        self.cfg
+            .upstreams
+            .push(url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Adds a database.
+    pub fn database(mut self, db: DatabaseSpec) -> Self {
+        self.cfg.databases.push(db);
+        self
+    }
+
+    /// Sets how versions are learned.
+    pub fn versions(mut self, v: VersionSource) -> Self {
+        self.cfg.versions = v;
+        self
+    }
+
+    /// Number of cdiffs kept per database.
+    pub fn keep_cdiffs(mut self, n: u32) -> Self {
+        self.cfg.policy.keep_cdiffs = n;
+        self
+    }
+
+    /// Most cdiffs downloaded to catch up before the chain restarts.
+    pub fn max_catch_up(mut self, n: u32) -> Self {
+        self.cfg.policy.max_catch_up = n;
+        self
+    }
+
+    /// Which old generations are kept.
+    pub fn prune(mut self, p: PrunePolicy) -> Self {
+        self.cfg.prune = p;
+        self
+    }
+
+    /// Download size limits.
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.cfg.limits = l;
+        self
+    }
+
+    /// The root certificates `.sign` files must chain to (default: the official
+    /// production root).
+    pub fn sign_roots(mut self, roots: cvd_format::sign::SignRoots) -> Self {
+        self.cfg.sign_roots = Some(roots);
+        self
+    }
+
+    /// Verifies signatures and certificate validity as of `t` instead of now (tests,
+    /// or re-checking an archive).
+    pub fn verify_time(mut self, t: SystemTime) -> Self {
+        self.cfg.verify_time = Some(t);
+        self
+    }
+
+    /// Checks and returns the configuration.
+    pub fn build(self) -> Result<SyncConfig, Error> {
+        let c = self.cfg;
+        if c.databases.is_empty() {
+            return Err(Error::Config("no database to mirror".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &c.databases {
+            if !seen.insert(d.name.clone()) {
+                return Err(Error::Config(format!("database {} listed twice", d.name)));
+            }
+            let ups = d.upstreams.as_ref().unwrap_or(&c.upstreams);
+            if ups.is_empty() {
+                return Err(Error::Config(format!("database {}: no upstream", d.name)));
+            }
+            for u in ups {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(Error::Config(format!("upstream {u:?}: not an http(s) URL")));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// What happened to one database in a sync.
+#[derive(Debug)]
+pub struct DatabaseOutcome {
+    /// Database name.
+    pub name: String,
+    /// Published version before the sync.
+    pub before: Option<u32>,
+    /// Published version after the sync.
+    pub after: Option<u32>,
+    /// Version upstream advertised (or served), if learned.
+    pub upstream: Option<u32>,
+    /// Kept cdiff versions after the sync.
+    pub cdiffs: Vec<u32>,
+    /// `Ok(true)` updated, `Ok(false)` already up to date, `Err` failed (the previous
+    /// state stays published).
+    pub result: Result<bool, Error>,
+}
+
+/// The result of one sync.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// One entry per configured database, in order.
+    pub databases: Vec<DatabaseOutcome>,
+    /// The generation published by this sync, if one was.
+    pub published: Option<GenerationId>,
+    /// Bytes transferred over the network.
+    pub bytes_downloaded: u64,
+    /// Database files downloaded (`.cvd`, `.cdiff`, `.sign`; not the version manifest).
+    pub files_downloaded: usize,
+}
+
+impl SyncReport {
+    /// The most important failure class, in the order verification/chain/rollback >
+    /// rate-limited > upstream > I/O; `None` when every database is current.
+    pub fn worst(&self) -> Option<ErrorKind> {
+        let rank = |k: ErrorKind| match k {
+            ErrorKind::Chain => 0,
+            ErrorKind::Verification => 1,
+            ErrorKind::Rollback => 2,
+            ErrorKind::Io => 3,
+            ErrorKind::Upstream => 4,
+            ErrorKind::RateLimited => 5,
+            ErrorKind::Locked => 6,
+        };
+        self.databases
+            .iter()
+            .filter_map(|d| d.result.as_ref().err().map(Error::kind))
+            .min_by_key(|&k| rank(k))
+    }
+}
+
+/// Source of DNS version records, injectable for tests. Returns the versions of the
+/// databases the record covers, or why it could not be used (missing, stale, bad).
+pub trait DnsVersions {
+    /// Looks the record up.
+    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, String>;
+}
+
+/// Runs one sync of the mirror. Per-database failures are in the report (the last good
+/// state of that database stays published); `Err` is returned only when nothing could
+/// be attempted (lock held, mirror directory unusable).
+pub fn sync(
+    config: &SyncConfig,
+    transport: &mut dyn Transport,
+    dns: Option<&mut dyn DnsVersions>,
+) -> Result<SyncReport, Error> {
+    let layout = &config.layout;
+    layout.create()?;
+    let _lock = SyncLock::acquire(&layout.lock_file())?;
+    let started = now_secs();
+    let mut status = MirrorStatus::load(layout.root()).unwrap_or_default();
+    status.last_attempt = Some(started);
+    let result = sync_locked(config, transport, dns, &mut status);
+    match &result {
+        Ok(report) => {
+            let failed: Vec<String> = report
+                .databases
+                .iter()
+                .filter_map(|d| d.result.as_ref().err().map(|e| e.to_string()))
+                .collect();
+            if failed.is_empty() {
+                status.last_success = Some(started);
+                status.last_error = None;
+            } else {
+                status.last_error = Some(failed.join("; "));
+            }
+        }
+        Err(e) => status.last_error = Some(e.to_string()),
+    }
+    status.store(layout.root()).map_err(io_err(
+        &layout.root().join(crate::status::STATUS_FILE),
+        "write",
+    ))?;
+    result
+}
+
+struct DbWork<'a> {
+    spec: &'a DatabaseSpec,
+    bases: &'a [String],
+    held: HeldDatabase,
+}
+
+/// A verified update of one database, ready to assemble.
+struct Update {
+    version: u32,
+    /// Downloaded files to publish.
+    new_files: Vec<(MirrorFile, PathBuf)>,
+    /// Held files to carry over.
+    carry: Vec<MirrorFile>,
+    cdiffs: Vec<u32>,
+}
+
+fn sync_locked(
+    config: &SyncConfig,
+    transport: &mut dyn Transport,
+    dns: Option<&mut dyn DnsVersions>,
+    status: &mut MirrorStatus,
+) -> Result<SyncReport, Error> {
+    let layout = &config.layout;
+    clean_staging(layout)?;
+    let current = layout.current_generation()?;
+    let cur_dir = current.map(|g| layout.generation(g));
+    let snapshot = match &cur_dir {
+        Some(d) => Snapshot::read(d)?,
+        None => Snapshot::default(),
+    };
+    let now = SystemTime::now();
+    let verifier = Verifier::new(
+        config.sign_roots.as_ref(),
+        config.verify_time.unwrap_or(now),
+    )?;
+    let dl_root = layout.staging().join("downloads");
+    std::fs::create_dir_all(&dl_root).map_err(io_err(&dl_root, "create directory"))?;
+
+    // Versions from DNS, once per sync.
+    let dns_versions = match (&config.versions, dns) {
+        (VersionSource::Dns { name }, Some(d)) => match d.lookup(name) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(record = %name, "DNS versions unusable, falling back to the manifest or header probe: {e}");
+                BTreeMap::new()
+            }
+        },
+        _ => BTreeMap::new(),
+    };
+    let mut manifests: BTreeMap<Vec<String>, Option<BTreeMap<String, u32>>> = BTreeMap::new();
+    let mut report = SyncReport::default();
+    let mut updates: BTreeMap<String, Update> = BTreeMap::new();
+    let mut counting = Counting {
+        inner: transport,
+        bytes: 0,
+        files: 0,
+    };
+
+    for spec in &config.databases {
+        let bases = spec.upstreams.as_deref().unwrap_or(&config.upstreams);
+        let work = DbWork {
+            spec,
+            bases,
+            held: snapshot
+                .databases
+                .get(&spec.name)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let before = work.held.version;
+        let mut upstream = None;
+        let dl_dir = dl_root.join(&spec.name);
+        let result = (|| -> Result<Option<Update>, Error> {
+            std::fs::create_dir_all(&dl_dir).map_err(io_err(&dl_dir, "create directory"))?;
+            let advertised = learn_version(
+                &work,
+                &dns_versions,
+                &mut manifests,
+                &mut counting,
+                &dl_root,
+                config.limits.manifest,
+            )?;
+            upstream = Some(advertised);
+            update_db(
+                config,
+                &work,
+                advertised,
+                cur_dir.as_deref(),
+                &dl_dir,
+                &verifier,
+                &mut counting,
+                &mut upstream,
+            )
+        })();
+        let held_cdiffs: Vec<u32> = work.held.cdiffs.keys().copied().collect();
+        let outcome = match result {
+            Ok(Some(u)) => {
+                info!(db = %spec.name, from = ?before, to = u.version, "verified update");
+                let o = DatabaseOutcome {
+                    name: spec.name.clone(),
+                    before,
+                    after: Some(u.version),
+                    upstream,
+                    cdiffs: u.cdiffs.clone(),
+                    result: Ok(true),
+                };
+                updates.insert(spec.name.clone(), u);
+                o
+            }
+            Ok(None) => DatabaseOutcome {
+                name: spec.name.clone(),
+                before,
+                after: before,
+                upstream,
+                cdiffs: held_cdiffs,
+                result: Ok(false),
+            },
+            Err(e) => {
+                match e.kind() {
+                    ErrorKind::Chain => {
+                        error!(db = %spec.name, "CHAIN INCONSISTENT, keeping the last good state: {e}")
+                    }
+                    _ => error!(db = %spec.name, "keeping the last good state: {e}"),
+                }
+                DatabaseOutcome {
+                    name: spec.name.clone(),
+                    before,
+                    after: before,
+                    upstream,
+                    cdiffs: held_cdiffs,
+                    result: Err(e),
+                }
+            }
+        };
+        report.databases.push(outcome);
+    }
+    report.bytes_downloaded = counting.bytes;
+    report.files_downloaded = counting.files;
+
+    // Publish one new snapshot holding every database, if anything changed.
+    let need_manifest = cur_dir.is_some() && !snapshot.has_manifest;
+    if !updates.is_empty() || need_manifest {
+        let mut generation = NewGeneration::begin(layout)?;
+        let mut names: Vec<&String> = snapshot.databases.keys().collect();
+        for spec in &config.databases {
+            if !snapshot.databases.contains_key(&spec.name) {
+                names.push(&spec.name);
+            }
+        }
+        let mut versions = BTreeMap::new();
+        for name in names {
+            if let Some(u) = updates.remove(name) {
+                if let Some(cur) = &cur_dir {
+                    for f in &u.carry {
+                        generation.link_from(cur, f)?;
+                    }
+                }
+                for (f, path) in &u.new_files {
+                    generation.move_in(path, f)?;
+                }
+                versions.insert(name.clone(), u.version);
+            } else if let Some(cur) = &cur_dir {
+                for f in snapshot.files_of(name) {
+                    generation.link_from(cur, &f)?;
+                }
+                if let Some(v) = snapshot.databases.get(name).and_then(|d| d.version) {
+                    versions.insert(name.clone(), v);
+                }
+            }
+        }
+        generation.write(
+            &MirrorFile::Manifest,
+            verify::manifest_text(&versions, now).as_bytes(),
+        )?;
+        let id = generation.publish()?;
+        info!(generation = %id, "published");
+        report.published = Some(id);
+        status.last_publish = Some(now_secs());
+    }
+    let removed = prune_generations(layout, &config.prune, SystemTime::now())?;
+    if !removed.is_empty() {
+        info!(?removed, "pruned old generations");
+    }
+    clean_staging(layout)?;
+
+    // Status.
+    let current = layout.current_generation()?;
+    status.generation = current.map(|g| g.dir_name());
+    status.published_dir = current.map(|_| absolute(&layout.current()));
+    for o in &report.databases {
+        let s = status.databases.entry(o.name.clone()).or_default();
+        s.published_version = o.after;
+        s.upstream_version = o.upstream.or(s.upstream_version);
+        s.cdiffs = o.cdiffs.clone();
+        match &o.result {
+            Ok(_) => {
+                s.last_success = Some(now_secs());
+                s.last_error = None;
+                s.last_error_kind = None;
+                s.consecutive_failures = 0;
+            }
+            Err(e) => {
+                s.last_error = Some(e.to_string());
+                s.last_error_kind = Some(e.kind().as_str().to_owned());
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                if e.kind() == ErrorKind::Chain {
+                    s.chain_failures = s.chain_failures.saturating_add(1);
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Counts bytes and files through a transport.
+struct Counting<'a> {
+    inner: &'a mut dyn Transport,
+    bytes: u64,
+    files: usize,
+}
+
+impl Transport for Counting<'_> {
+    fn download(
+        &mut self,
+        bases: &[String],
+        file: &str,
+        dest_dir: &Path,
+        max_size: u64,
+    ) -> Result<Downloaded, Error> {
+        let d = self.inner.download(bases, file, dest_dir, max_size)?;
+        self.bytes += d.bytes;
+        if file != crate::model::MANIFEST_FILE {
+            self.files += 1;
+        }
+        Ok(d)
+    }
+
+    fn read_head(
+        &mut self,
+        bases: &[String],
+        file: &str,
+        len: usize,
+    ) -> Result<(Vec<u8>, String), Error> {
+        let (b, url) = self.inner.read_head(bases, file, len)?;
+        self.bytes += b.len() as u64;
+        Ok((b, url))
+    }
+
+    fn reject(&mut self, url: &str, reason: &str) {
+        self.inner.reject(url, reason);
+    }
+}
+
+/// The version upstream holds of one database: DNS if it says something newer than
+/// what we hold, else the upstream's manifest, else the header probe. A stale or
+/// lagging DNS record therefore never means "nothing new".
+fn learn_version(
+    work: &DbWork<'_>,
+    dns: &BTreeMap<String, u32>,
+    manifests: &mut BTreeMap<Vec<String>, Option<BTreeMap<String, u32>>>,
+    t: &mut dyn Transport,
+    dl_root: &Path,
+    manifest_limit: u64,
+) -> Result<u32, Error> {
+    let name = &work.spec.name;
+    let held = work.held.version;
+    if let Some(&v) = dns.get(name).filter(|&&v| held.is_none_or(|h| v > h)) {
+        return Ok(v);
+    }
+    let manifest = manifests.entry(work.bases.to_vec()).or_insert_with(|| {
+        let dir = dl_root.join(".manifest");
+        let _ = std::fs::create_dir_all(&dir);
+        match t.download(
+            work.bases,
+            crate::model::MANIFEST_FILE,
+            &dir,
+            manifest_limit,
+        ) {
+            Ok(d) => match std::fs::read_to_string(&d.path)
+                .map_err(|e| e.to_string())
+                .and_then(|s| verify::parse_manifest(&s))
+            {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warn!(url = %d.url, "manifest unusable, probing headers instead: {e}");
+                    None
+                }
+            },
+            Err(_) => None,
+        }
+    });
+    if let Some(v) = manifest.as_ref().and_then(|m| m.get(name)) {
+        return Ok(*v);
+    }
+    let file = MirrorFile::Cvd { db: name.clone() }.to_string();
+    let (head, url) = t.read_head(work.bases, &file, 512)?;
+    verify::header_version(&head).map_err(|check| Error::Verification {
+        db: name.clone(),
+        file,
+        url,
+        check: format!("header probe: {check}"),
+    })
+}
+
+/// Downloads `file`, running `check` on it; a file failing the check is rejected and
+/// the next upstream tried. Returns the download and the check's result, or the last
+/// check failure when every upstream served a bad file.
+fn fetch_checked<T>(
+    t: &mut dyn Transport,
+    bases: &[String],
+    file: &MirrorFile,
+    dest: &Path,
+    max: u64,
+    mut check: impl FnMut(&Downloaded) -> Result<T, Error>,
+) -> Result<(Downloaded, T), Error> {
+    let name = file.to_string();
+    let mut last_bad: Option<Error> = None;
+    for _ in 0..bases.len().max(1) {
+        let d = match t.download(bases, &name, dest, max) {
+            Ok(d) => d,
+            Err(e) => return Err(last_bad.unwrap_or(e)),
+        };
+        match check(&d) {
+            Ok(v) => return Ok((d, v)),
+            Err(e) => {
+                warn!(url = %d.url, "rejected: {e}");
+                t.reject(&d.url, &e.to_string());
+                let _ = std::fs::remove_file(&d.path);
+                last_bad = Some(e);
+            }
+        }
+    }
+    Err(last_bad.unwrap_or_else(|| Error::Upstream {
+        what: name,
+        reason: "no upstream left".into(),
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update_db(
+    config: &SyncConfig,
+    work: &DbWork<'_>,
+    advertised: u32,
+    cur_dir: Option<&Path>,
+    dl: &Path,
+    verifier: &Verifier,
+    t: &mut dyn Transport,
+    upstream: &mut Option<u32>,
+) -> Result<Option<Update>, Error> {
+    let spec = work.spec;
+    let db = &spec.name;
+    let held = &work.held;
+    if held.version.is_some_and(|h| h >= advertised) {
+        if held.version.is_some_and(|h| h > advertised) {
+            warn!(db = %db, held = ?held.version, advertised, "upstream is behind us; keeping ours");
+        }
+        return Ok(None);
+    }
+    let minimum = held.version.map_or(advertised, |h| advertised.max(h + 1));
+    // 1. The new .cvd, fully verified; older than advertised → next upstream.
+    let cvd_file = MirrorFile::Cvd { db: db.clone() };
+    let (cvd, version) = fetch_checked(t, work.bases, &cvd_file, dl, config.limits.cvd, |d| {
+        let v = verifier
+            .cvd(&d.path, db, &spec.keys)
+            .map_err(|check| Error::Verification {
+                db: db.clone(),
+                file: cvd_file.to_string(),
+                url: d.url.clone(),
+                check,
+            })?;
+        if v < minimum {
+            return Err(Error::Rollback {
+                db: db.clone(),
+                url: d.url.clone(),
+                offered: v,
+                expected: minimum,
+            });
+        }
+        Ok(v)
+    })?;
+    *upstream = Some(version);
+    // 2. Plan against what it really is.
+    let policy = PlanPolicy {
+        signs: spec.signs,
+        ..config.policy
+    };
+    let p = plan(db, held, version, &policy);
+    let mut new_files = vec![(cvd_file.clone(), cvd.path.clone())];
+    let mut cdiff_paths: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    let mut chain_broken = false;
+    for f in p.fetch.iter().filter(|f| **f != cvd_file) {
+        match f {
+            MirrorFile::CvdSign { .. } => {
+                let (d, ()) = fetch_sign(t, work, f, &cvd.path, dl, config, verifier)?;
+                new_files.push((f.clone(), d.path));
+            }
+            MirrorFile::Cdiff { version: v, .. } => {
+                if chain_broken {
+                    continue;
+                }
+                let r = fetch_checked(t, work.bases, f, dl, config.limits.cdiff, |d| {
+                    let got = verifier.cdiff(&d.path, &spec.keys).map_err(|check| {
+                        Error::Verification {
+                            db: db.clone(),
+                            file: f.to_string(),
+                            url: d.url.clone(),
+                            check,
+                        }
+                    })?;
+                    if got != *v {
+                        return Err(Error::Verification {
+                            db: db.clone(),
+                            file: f.to_string(),
+                            url: d.url.clone(),
+                            check: format!("cdiff header says version {got}, name says {v}"),
+                        });
+                    }
+                    Ok(())
+                });
+                match r {
+                    Ok((d, ())) => {
+                        cdiff_paths.insert(*v, d.path);
+                    }
+                    Err(Error::NotFound { .. }) => {
+                        warn!(db = %db, file = %f, "cdiff missing upstream: the chain restarts at version {version}");
+                        chain_broken = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            MirrorFile::CdiffSign { version: v, .. } => {
+                if chain_broken {
+                    continue;
+                }
+                let Some(content) = cdiff_paths.get(v).cloned() else {
+                    continue;
+                };
+                let (d, ()) = fetch_sign(t, work, f, &content, dl, config, verifier)?;
+                new_files.push((f.clone(), d.path));
+            }
+            MirrorFile::Cvd { .. } | MirrorFile::Manifest => {}
+        }
+    }
+    if chain_broken {
+        new_files.retain(|(f, _)| !matches!(f, MirrorFile::CdiffSign { .. }));
+        return Ok(Some(Update {
+            version,
+            new_files,
+            carry: Vec::new(),
+            cdiffs: Vec::new(),
+        }));
+    }
+    // 3. Chain check: previous published base + every new cdiff == the new .cvd.
+    if let (Some(base), Some(cur)) = (p.chain_base, cur_dir) {
+        let cdiffs: Vec<PathBuf> = (base + 1..=version)
+            .filter_map(|v| cdiff_paths.get(&v).cloned())
+            .collect();
+        verifier
+            .chain(&cur.join(cvd_file.to_string()), &cdiffs, &cvd.path, &spec.keys)
+            .map_err(|reason| Error::Chain {
+                db: db.clone(),
+                reason: format!(
+                    "{db}.cvd version {base} (published) + {db}-{}..{db}-{version}.cdiff do not reproduce {db}.cvd version {version} from {}: {reason}",
+                    base + 1,
+                    cvd.url
+                ),
+            })?;
+    }
+    for v in &p.publish_cdiffs {
+        if let Some(path) = cdiff_paths.remove(v) {
+            new_files.push((
+                MirrorFile::Cdiff {
+                    db: db.clone(),
+                    version: *v,
+                },
+                path,
+            ));
+        }
+    }
+    Ok(Some(Update {
+        version,
+        new_files,
+        carry: p.carry,
+        cdiffs: p.publish_cdiffs.into_iter().collect(),
+    }))
+}
+
+fn fetch_sign(
+    t: &mut dyn Transport,
+    work: &DbWork<'_>,
+    f: &MirrorFile,
+    content: &Path,
+    dl: &Path,
+    config: &SyncConfig,
+    verifier: &Verifier,
+) -> Result<(Downloaded, ()), Error> {
+    let db = &work.spec.name;
+    fetch_checked(t, work.bases, f, dl, config.limits.sign, |d| {
+        verifier
+            .sign(&d.path, content)
+            .map_err(|check| Error::Verification {
+                db: db.clone(),
+                file: f.to_string(),
+                url: d.url.clone(),
+                check,
+            })
+    })
+    .map_err(|e| match e {
+        Error::NotFound { file, reason } => Error::Verification {
+            db: db.clone(),
+            file,
+            url: reason,
+            check: "required .sign file is missing upstream".into(),
+        },
+        e => e,
+    })
+}

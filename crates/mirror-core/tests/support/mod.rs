@@ -1,0 +1,211 @@
+//! Shared helpers: the official vectors arranged as an upstream on 127.0.0.1, mirror
+//! configurations, tree snapshots and a consistency checker.
+#![allow(dead_code, clippy::unwrap_used)] // not every test binary uses every helper
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use mirror_core::{DatabaseSpec, SyncConfig, VersionSource};
+
+/// The official vectors (read in place, never copied into the project).
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/clamav-official"
+    ))
+}
+
+/// 2026-01-01T00:00:00Z: inside the test root's validity.
+pub fn pinned_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+/// Test root certificate set.
+pub fn test_roots() -> cvd_format::sign::SignRoots {
+    let pem = std::fs::read(fixtures().join("clamav-test-root.crt")).unwrap();
+    cvd_format::sign::SignRoots::from_pem(&pem).unwrap()
+}
+
+/// Arranges the official `test` vectors in `dir` as an upstream holding version `n`:
+/// `test.cvd` (= test-n.cvd), `test-n.cvd.sign`, `test-K.cdiff` and
+/// `test-K.cdiff.sign` for K in 2..=n, and (when `manifest`) a `dns.txt`.
+pub fn arrange_official(dir: &Path, n: u32, manifest: bool) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let fx = fixtures();
+    let copy = |from: String, to: String| {
+        // write to a temp name and rename: the server never serves a half file
+        let tmp = dir.join(format!(".{to}.tmp"));
+        std::fs::copy(fx.join(&from), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join(to)).unwrap();
+    };
+    copy(format!("test-{n}.cvd"), "test.cvd".into());
+    copy(format!("test-{n}.cvd.sign"), format!("test-{n}.cvd.sign"));
+    for k in 2..=n {
+        copy(format!("test-{k}.cdiff"), format!("test-{k}.cdiff"));
+        copy(
+            format!("test-{k}.cdiff.sign"),
+            format!("test-{k}.cdiff.sign"),
+        );
+    }
+    if manifest {
+        write_manifest(dir, &BTreeMap::from([("test".to_owned(), n)]));
+    }
+}
+
+/// Writes an upstream `dns.txt` for the given versions.
+pub fn write_manifest(dir: &Path, versions: &BTreeMap<String, u32>) {
+    let text = mirror_core::manifest::render(versions, SystemTime::now());
+    std::fs::write(dir.join("dns.txt"), text).unwrap();
+}
+
+/// The engine configuration for the `test` database against `upstreams`.
+pub fn config(mirror: &Path, upstreams: &[String]) -> SyncConfig {
+    let mut b = SyncConfig::builder(mirror)
+        .versions(VersionSource::NoDns)
+        .database(DatabaseSpec::new("test").unwrap())
+        .sign_roots(test_roots())
+        .verify_time(pinned_time());
+    for u in upstreams {
+        b = b.upstream(u);
+    }
+    b.build().unwrap()
+}
+
+/// Every file under `DIR/current` (resolved once), name → bytes.
+pub fn tree(mirror: &Path) -> BTreeMap<String, Vec<u8>> {
+    let cur = mirror.join("current");
+    let Ok(real) = std::fs::canonicalize(&cur) else {
+        return BTreeMap::new();
+    };
+    read_tree(&real)
+}
+
+/// Every file in `dir`, name → bytes.
+pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        out.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            std::fs::read(e.path()).unwrap(),
+        );
+    }
+    out
+}
+
+/// Sign verifier for the official vectors' `.sign` files.
+pub fn sign_verifier() -> cvd_format::sign::SignVerifier {
+    cvd_format::sign::SignVerifier::new()
+        .roots(test_roots())
+        .at(time::OffsetDateTime::from(pinned_time()))
+}
+
+/// Checks that a snapshot of the `test` database is complete and consistent: the `.cvd`
+/// and every cdiff verify, every file has its verifying `.sign`, the cdiffs form an
+/// unbroken chain ending at the `.cvd`'s version and, applied to the official base
+/// before the oldest one, reproduce the `.cvd`'s members; nothing else is served.
+/// Returns the version and the cdiff versions.
+pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32>), String> {
+    let keys = cvd_format::KeySet::official();
+    let cvd = files.get("test.cvd").ok_or("test.cvd missing")?;
+    let opts = cvd_format::VerifyOptions::new().require_signed(true);
+    let report =
+        cvd_format::verify_reader(&cvd[..], &opts).map_err(|e| format!("test.cvd: {e}"))?;
+    let v = report.header.version;
+    let sv = sign_verifier();
+    let check_sign = |name: &str, content: &[u8]| -> Result<(), String> {
+        let sign_name = format!("{name}.sign");
+        let sign = files
+            .get(&sign_name)
+            .ok_or(format!("{sign_name} missing"))?;
+        let sf =
+            cvd_format::sign::SignFile::parse(sign).map_err(|e| format!("{sign_name}: {e}"))?;
+        sv.verify(&sf, content)
+            .map(drop)
+            .map_err(|e| format!("{sign_name}: {e}"))
+    };
+    let cvd_sign_name = format!("test-{v}.cvd");
+    check_sign(&cvd_sign_name, cvd)?;
+    let mut cdiffs = Vec::new();
+    for (name, bytes) in files {
+        match mirror_core::model::MirrorFile::parse(name) {
+            Some(mirror_core::model::MirrorFile::Cdiff { version, .. }) => {
+                let p = cdiff::Patch::verify(name, bytes.clone(), &keys.cdiff)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                if p.version() != version {
+                    return Err(format!("{name}: says version {}", p.version()));
+                }
+                check_sign(name, bytes)?;
+                cdiffs.push(version);
+            }
+            Some(mirror_core::model::MirrorFile::CvdSign { version, .. }) if version != v => {
+                return Err(format!("{name}: stale .sign next to test.cvd version {v}"));
+            }
+            Some(
+                mirror_core::model::MirrorFile::CdiffSign { .. }
+                | mirror_core::model::MirrorFile::CvdSign { .. },
+            ) => {}
+            Some(
+                mirror_core::model::MirrorFile::Manifest
+                | mirror_core::model::MirrorFile::Cvd { .. },
+            ) => {}
+            _ => return Err(format!("unexpected file {name}")),
+        }
+    }
+    for pair in cdiffs.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(format!("cdiff gap between {} and {}", pair[0], pair[1]));
+        }
+    }
+    for name in files.keys().filter(|n| n.ends_with(".cdiff.sign")) {
+        if !files.contains_key(name.trim_end_matches(".sign")) {
+            return Err(format!("{name} without its cdiff"));
+        }
+    }
+    if let (Some(&lo), Some(&hi)) = (cdiffs.first(), cdiffs.last()) {
+        if hi != v {
+            return Err(format!("newest cdiff is {hi}, test.cvd is {v}"));
+        }
+        let base = std::fs::read(fixtures().join(format!("test-{}.cvd", lo - 1)))
+            .map_err(|e| e.to_string())?;
+        let patches: Vec<_> = cdiffs
+            .iter()
+            .map(|c| {
+                let n = format!("test-{c}.cdiff");
+                cdiff::chain::PatchInput::new(n.clone(), files[&n].clone())
+            })
+            .collect();
+        match cdiff::chain::check(
+            &cvd[..],
+            &base[..],
+            &patches,
+            &cdiff::chain::ChainOptions::new(),
+        ) {
+            Ok(cdiff::chain::Consistency::Consistent { .. }) => {}
+            other => {
+                return Err(format!(
+                    "chain {lo}..{hi} does not lead to test.cvd: {other:?}"
+                ));
+            }
+        }
+    }
+    if !files.contains_key("dns.txt") {
+        return Err("dns.txt missing".into());
+    }
+    Ok((v, cdiffs))
+}
+
+/// Starts an upstream serving `dir`.
+pub fn serve(dir: &Path) -> testkit::http::TestServer {
+    testkit::http::TestServer::start_dir(dir)
+}
+
+/// Syncs once with the real HTTP transport.
+pub fn sync_once(mirror: &Path, upstreams: &[String]) -> mirror_core::SyncReport {
+    let cfg = config(mirror, upstreams);
+    let mut t = mirror_core::transport::HttpTransport::new(mirror).unwrap();
+    mirror_core::sync(&cfg, &mut t, None).unwrap()
+}

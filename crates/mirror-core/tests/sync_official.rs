@@ -1,0 +1,124 @@
+//! Syncing the official `test` vectors from a real upstream on 127.0.0.1: from empty and
+//! from every older version to version 6; a second sync downloads nothing.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+mod support;
+
+use support::*;
+
+#[test]
+fn from_empty_reaches_version_6_and_a_second_sync_downloads_nothing() {
+    for manifest in [false, true] {
+        let up = tempfile::tempdir().unwrap();
+        arrange_official(up.path(), 6, manifest);
+        let server = serve(up.path());
+        let mirror = tempfile::tempdir().unwrap();
+        let ups = [server.base_url()];
+
+        let r = sync_once(mirror.path(), &ups);
+        assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+        assert_eq!(r.databases[0].after, Some(6));
+        let (v, cdiffs) = check_snapshot(&tree(mirror.path())).unwrap();
+        assert_eq!(v, 6);
+        // From empty there is no published base to prove older cdiffs against.
+        assert!(cdiffs.is_empty(), "{cdiffs:?}");
+        assert!(r.bytes_downloaded > 9952, "{}", r.bytes_downloaded);
+
+        let before = tree(mirror.path());
+        server.reset_stats();
+        let r2 = sync_once(mirror.path(), &ups);
+        assert!(matches!(r2.databases[0].result, Ok(false)), "{r2:?}");
+        assert_eq!(r2.files_downloaded, 0);
+        assert_eq!(r2.published, None, "nothing new: no new generation");
+        assert_eq!(tree(mirror.path()), before);
+        let stats = server.stats();
+        // Only the version check went over the wire: the manifest, or a 512-byte probe.
+        for rec in stats.log() {
+            assert!(
+                rec.path == "/dns.txt" || rec.header("range") == Some("bytes=0-511"),
+                "unexpected request {} {:?}",
+                rec.path,
+                rec.header("range")
+            );
+        }
+        assert!(
+            stats.total_body_bytes() <= 512 + 4096,
+            "{}",
+            stats.total_body_bytes()
+        );
+        println!(
+            "manifest={manifest}: first sync {} bytes, second sync {} bytes over the wire ({} files)",
+            r.bytes_downloaded,
+            stats.total_body_bytes(),
+            r2.files_downloaded
+        );
+    }
+}
+
+#[test]
+fn from_each_older_version_reaches_6_with_a_proven_chain() {
+    for start in 1..=5u32 {
+        let up = tempfile::tempdir().unwrap();
+        arrange_official(up.path(), start, true);
+        let server = serve(up.path());
+        let mirror = tempfile::tempdir().unwrap();
+        let ups = [server.base_url()];
+        let r = sync_once(mirror.path(), &ups);
+        assert_eq!(r.databases[0].after, Some(start), "{r:?}");
+        assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, start);
+
+        arrange_official(up.path(), 6, true);
+        let r = sync_once(mirror.path(), &ups);
+        assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+        let (v, cdiffs) = check_snapshot(&tree(mirror.path())).unwrap();
+        assert_eq!(v, 6);
+        assert_eq!(cdiffs, (start + 1..=6).collect::<Vec<_>>());
+
+        let r = sync_once(mirror.path(), &ups);
+        assert_eq!(r.files_downloaded, 0, "start {start}: {r:?}");
+    }
+}
+
+#[test]
+fn stepwise_updates_accumulate_the_chain_and_respect_keep() {
+    let up = tempfile::tempdir().unwrap();
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let ups = [server.base_url()];
+    for v in 1..=6u32 {
+        arrange_official(up.path(), v, false);
+        let r = sync_once(mirror.path(), &ups);
+        assert_eq!(r.databases[0].after, Some(v), "{r:?}");
+        let (got, cdiffs) = check_snapshot(&tree(mirror.path())).unwrap();
+        assert_eq!(got, v);
+        assert_eq!(cdiffs, (2..=v).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn keep_count_prunes_old_cdiffs_and_their_sign_files() {
+    let up = tempfile::tempdir().unwrap();
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    for v in 1..=6u32 {
+        arrange_official(up.path(), v, false);
+        let cfg = mirror_core::SyncConfig::builder(mirror.path())
+            .versions(mirror_core::VersionSource::NoDns)
+            .database(mirror_core::DatabaseSpec::new("test").unwrap())
+            .sign_roots(test_roots())
+            .verify_time(pinned_time())
+            .upstream(&server.base_url())
+            .keep_cdiffs(2)
+            .build()
+            .unwrap();
+        let mut t = mirror_core::transport::HttpTransport::new(mirror.path()).unwrap();
+        let r = mirror_core::sync(&cfg, &mut t, None).unwrap();
+        assert_eq!(r.databases[0].after, Some(v));
+        let files = tree(mirror.path());
+        let (_, cdiffs) = check_snapshot(&files).unwrap();
+        let want: Vec<u32> = (2..=v).filter(|c| c + 2 > v).collect();
+        assert_eq!(cdiffs, want, "version {v}");
+        let signs = files.keys().filter(|n| n.ends_with(".cdiff.sign")).count();
+        assert_eq!(signs, want.len(), "a pruned cdiff's .sign goes with it");
+    }
+}
