@@ -1,1 +1,89 @@
-fn main() {}
+//! `sigupdate`: verify, inspect and unpack ClamAV signature databases (later: patch and
+//! mirror them).
+//!
+//! This file only parses arguments and maps results to exit codes; each subcommand
+//! lives in its own module under `cmd/`. Exit codes are listed in [`exit`] and in
+//! `ARCHITECTURE.md`.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Verify, inspect and unpack ClamAV signature databases (.cvd/.cld and their
+/// ClamAV 1.5 .sign files).
+///
+/// Exit codes: 0 success; 1 a file, signature or chain did not verify; 2 usage,
+/// configuration or local I/O error; 3 upstream unreachable; 4 rate-limited;
+/// 5 another sync holds the lock.
+#[derive(Debug, Parser)]
+#[command(name = "sigupdate", version, propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fully verify databases: header, MD5, legacy RSA signature, .info (PSS) and a
+    /// ClamAV 1.5 .sign file when one is found.
+    Verify(cmd::verify::VerifyArgs),
+    /// Show a database's header fields and members (name, size, SHA-256).
+    Inspect(cmd::inspect::InspectArgs),
+    /// Verify a database and extract its members into a directory.
+    Unpack(cmd::unpack::UnpackArgs),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A second initialisation can only fail in tests; logging is best effort.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Verify(args) => cmd::verify::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Unpack(args) => cmd::unpack::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help`/`--version` print to stdout and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE_OR_IO
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("sigupdate: error: {e:#}");
+            ExitCode::from(exit::USAGE_OR_IO)
+        }
+    }
+}

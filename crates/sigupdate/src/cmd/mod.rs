@@ -1,0 +1,7 @@
+//! One module per subcommand. Each exposes an `Args` struct (clap derive) and
+//! `run(&Args) -> anyhow::Result<u8>` returning the exit code (see [`crate::exit`]);
+//! an `Err` is a local error and exits with [`crate::exit::USAGE_OR_IO`].
+
+pub mod inspect;
+pub mod unpack;
+pub mod verify;
