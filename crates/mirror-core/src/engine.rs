@@ -374,7 +374,7 @@ fn sync_locked(
         config.sign_roots.as_ref(),
         config.verify_time.unwrap_or(now),
     )?;
-    let dl_root = layout.staging().join("downloads");
+    let dl_root = layout.staging().join(crate::publish::DOWNLOADS);
     std::fs::create_dir_all(&dl_root).map_err(io_err(&dl_root, "create directory"))?;
 
     // Versions from DNS, once per sync.

@@ -151,25 +151,65 @@ fn copy_synced(src: &Path, dst: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes everything left in `staging/` by an earlier (possibly killed) sync.
-/// Call only while holding the sync lock.
+/// Name of the download area inside `staging/`.
+pub const DOWNLOADS: &str = "downloads";
+
+/// Removes what an earlier (possibly killed) sync left in `staging/`: generations
+/// under construction, trash, and completed but unpublished downloads. Partial
+/// downloads (`*.part` with their `*.part.meta`) under `staging/downloads/` are kept so
+/// that the next attempt can resume them (their content is verified after completion
+/// like any other download). Call only while holding the sync lock.
 pub fn clean_staging(layout: &MirrorLayout) -> Result<(), Error> {
     let dir = layout.staging();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(&dir, "list directory")(e)),
-    };
-    for entry in rd {
-        let entry = entry.map_err(io_err(&dir, "list directory"))?;
-        let p = entry.path();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let r = if is_dir {
-            std::fs::remove_dir_all(&p)
+    for (path, is_dir) in entries(&dir)? {
+        let is_downloads = path.file_name().is_some_and(|n| n == DOWNLOADS);
+        if is_dir && is_downloads {
+            clean_downloads(&path)?;
         } else {
-            std::fs::remove_file(&p)
-        };
-        r.map_err(io_err(&p, "remove"))?;
+            remove(&path, is_dir)?;
+        }
     }
     Ok(())
+}
+
+fn clean_downloads(dir: &Path) -> Result<(), Error> {
+    for (path, is_dir) in entries(dir)? {
+        let partial = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".part") || n.ends_with(".part.meta"));
+        if is_dir {
+            clean_downloads(&path)?;
+        } else if !partial {
+            remove(&path, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, Error> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir, "list directory")(e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(io_err(dir, "list directory"))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        out.push((entry.path(), is_dir));
+    }
+    Ok(out)
+}
+
+fn remove(path: &Path, is_dir: bool) -> Result<(), Error> {
+    let r = if is_dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path, "remove")(e)),
+        _ => Ok(()),
+    }
 }

@@ -85,8 +85,28 @@ fn crash_leftovers_never_become_current_and_are_removed() {
     let next = NewGeneration::begin(&l).unwrap();
     assert!(next.id() > orphan_id);
     drop(next);
+    let dl = l.staging().join("downloads").join("test");
+    std::fs::create_dir_all(&dl).unwrap();
+    for f in [
+        "test.cvd",
+        "test.cvd.part",
+        "test.cvd.part.meta",
+        "x-2.cdiff",
+    ] {
+        std::fs::write(dl.join(f), b"x").unwrap();
+    }
     clean_staging(&l).unwrap();
-    assert_eq!(std::fs::read_dir(l.staging()).unwrap().count(), 0);
+    let mut left: Vec<String> = std::fs::read_dir(&dl)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["test.cvd.part", "test.cvd.part.meta"],
+        "only partial downloads survive"
+    );
+    assert_eq!(std::fs::read_dir(l.staging()).unwrap().count(), 1);
     let removed = prune_generations(&l, &PrunePolicy::default(), SystemTime::now()).unwrap();
     assert_eq!(removed, vec![orphan_id]);
     assert_eq!(l.list_generations().unwrap(), vec![g1]);

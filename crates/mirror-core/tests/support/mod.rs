@@ -203,9 +203,71 @@ pub fn serve(dir: &Path) -> testkit::http::TestServer {
     testkit::http::TestServer::start_dir(dir)
 }
 
+/// The real HTTP transport with quick retries (tests must not wait out backoffs).
+pub fn transport(mirror: &Path) -> mirror_core::transport::HttpTransport {
+    std::fs::create_dir_all(mirror).unwrap();
+    let client = fetch::Client::builder()
+        .cooldown_file(mirror.join("cooldown.json"))
+        .retries(1)
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .no_proxy()
+        .build()
+        .unwrap();
+    mirror_core::transport::HttpTransport::from_client(client)
+}
+
 /// Syncs once with the real HTTP transport.
 pub fn sync_once(mirror: &Path, upstreams: &[String]) -> mirror_core::SyncReport {
-    let cfg = config(mirror, upstreams);
-    let mut t = mirror_core::transport::HttpTransport::new(mirror).unwrap();
-    mirror_core::sync(&cfg, &mut t, None).unwrap()
+    sync_with(&config(mirror, upstreams))
+}
+
+/// Syncs once with a given configuration.
+pub fn sync_with(cfg: &SyncConfig) -> mirror_core::SyncReport {
+    let mut t = transport(cfg.layout().root());
+    mirror_core::sync(cfg, &mut t, None).unwrap()
+}
+
+/// A mirror at version `start` of `test`, synced from `up` (which is left arranged at
+/// `start`).
+pub fn mirror_at(up: &Path, server: &testkit::http::TestServer, start: u32) -> tempfile::TempDir {
+    arrange_official(up, start, true);
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert_eq!(r.databases[0].after, Some(start), "{r:?}");
+    mirror
+}
+
+/// The `test` database's status entry.
+pub fn db_status(mirror: &Path) -> mirror_core::status::DatabaseStatus {
+    mirror_core::status::MirrorStatus::load(mirror)
+        .unwrap()
+        .databases["test"]
+        .clone()
+}
+
+/// Asserts that a sync failed for `test` with `kind`, left the published tree exactly
+/// as `before`, and recorded an error mentioning every string in `mentions`.
+pub fn assert_kept(
+    mirror: &Path,
+    before: &BTreeMap<String, Vec<u8>>,
+    r: &mirror_core::SyncReport,
+    kind: mirror_core::ErrorKind,
+    mentions: &[&str],
+) {
+    let err = r.databases[0].result.as_ref().expect_err("sync must fail");
+    assert_eq!(err.kind(), kind, "{err}");
+    assert!(r.published.is_none(), "nothing may be published: {r:?}");
+    assert_eq!(
+        &tree(mirror),
+        before,
+        "published tree must stay byte for byte"
+    );
+    check_snapshot(before).unwrap();
+    let st = db_status(mirror);
+    let msg = st.last_error.clone().unwrap_or_default();
+    assert_eq!(st.last_error_kind.as_deref(), Some(kind.as_str()), "{msg}");
+    for m in mentions {
+        assert!(msg.contains(m), "status error {msg:?} should mention {m:?}");
+    }
+    assert!(st.consecutive_failures >= 1);
 }
