@@ -11,6 +11,7 @@
 
 mod demo;
 mod fuzz;
+mod mirror_demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") if args.len() == 1 => demo::run(&workspace_root()),
+        Some("mirror-demo") if args.len() == 1 => mirror_demo::run(&workspace_root()),
         Some("fuzz") => match fuzz::parse_seconds(&args[1..]) {
             Ok(seconds) => fuzz::run(&workspace_root(), seconds),
             Err(e) => {
