@@ -1,4 +1,68 @@
 //! Learn which database versions upstream holds: the DNS TXT record, HTTP header
 //! probes, and a mirror's own `dns.txt` manifest.
+//!
+//! - [`VersionRecord`]: the TXT record `current.cvd.clamav.net` (spec §4), parsed
+//!   field by field (a missing or non-numeric field is an error, never a zero), with
+//!   its age and [staleness](VersionRecord::is_stale) (default 12 h), and a documented
+//!   extension for custom databases (`name=version` fields after the eight standard
+//!   ones, which the reference client ignores).
+//! - [`lookup`]: the record over DNS with `hickory-resolver` (timeouts, configurable
+//!   name and name servers; explicit name servers work with an empty
+//!   `/etc/resolv.conf`). The resolver runs on a private current-thread tokio runtime,
+//!   so the API is blocking like the rest of the sync engine.
+//! - [`probe_header`]: without DNS, a database's version from the first 512 bytes of
+//!   `<db>.cvd` (`Range: bytes=0-511`, through [`fetch`]).
+//! - [`read_manifest`] / [`write_manifest`] / [`fetch_manifest`]: the `dns.txt` file
+//!   a mirror publishes for the next tier, in the same format as the TXT record.
+//!
+//! DNS answers are untrusted input: every field is validated here, and lengths and
+//! counts are bounded ([`MAX_RECORD_LEN`], [`MAX_EXTRA`]).
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use dns_versions::{VersionRecord, DEFAULT_MAX_AGE};
+//!
+//! let now = SystemTime::now();
+//! let mut mine = VersionRecord::new(now, 62, 27466, 335);
+//! mine.set_version("mycustom", 7)?;
+//! let line = mine.to_string();            // what `dns.txt` holds
+//! let back = VersionRecord::parse(&line)?;
+//! assert_eq!(back, mine);
+//! assert!(!back.is_stale(now, DEFAULT_MAX_AGE));
+//! assert!(back.is_stale(now + Duration::from_secs(13 * 3600), DEFAULT_MAX_AGE));
+//! # Ok::<(), dns_versions::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod dns;
+mod error;
+mod manifest;
+mod probe;
+mod record;
+
+pub use dns::{DEFAULT_NAME, DnsConfig, lookup, lookup_txt};
+pub use error::Error;
+pub use manifest::{MANIFEST_NAME, fetch_manifest, parse_manifest, read_manifest, write_manifest};
+pub use probe::{HEADER_LEN, ProbedHeader, probe_header, probe_header_from};
+pub use record::{DEFAULT_MAX_AGE, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
+
+/// Entry points for `cargo fuzz` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::VersionRecord;
+
+    /// Parses arbitrary bytes as a record; whatever parses must survive a
+    /// write → parse round trip unchanged.
+    pub fn txt_record(data: &[u8]) {
+        let Ok(s) = std::str::from_utf8(data) else {
+            return;
+        };
+        if let Ok(r) = VersionRecord::parse(s) {
+            let again = VersionRecord::parse(&r.to_string());
+            assert_eq!(again.ok().as_ref(), Some(&r), "round trip changed {s:?}");
+        }
+        let _ = crate::parse_manifest(data);
+        let _ = crate::ProbedHeader::parse(data, "fuzz");
+    }
+}

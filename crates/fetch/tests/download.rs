@@ -1,6 +1,7 @@
 //! `fetch` against a real, misbehaving HTTP server on 127.0.0.1 (`testkit::http`).
 //!
 //! Every failure case also checks that no partial file is left under the final name.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -716,10 +716,10 @@ fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
             t == "*" || t.trim_start_matches("W/") == etag
         });
     }
-    if let Some(ims) = req.header("if-modified-since") {
-        if let Ok(t) = httpdate::parse_http_date(ims) {
-            return modified <= t;
-        }
+    if let Some(ims) = req.header("if-modified-since")
+        && let Ok(t) = httpdate::parse_http_date(ims)
+    {
+        return modified <= t;
     }
     false
 }
@@ -805,6 +805,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
 mod tests {
     use super::*;
 

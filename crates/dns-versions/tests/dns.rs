@@ -1,0 +1,168 @@
+//! `lookup` against a real DNS server (`hickory-server`, in-process, UDP on 127.0.0.1)
+//! serving TXT records: fresh, stale, malformed, missing, and one that never answers.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dns_versions::{DEFAULT_MAX_AGE, DnsConfig, Error, lookup, lookup_txt};
+use hickory_server::ServerFuture;
+use hickory_server::authority::{Catalog, ZoneType};
+use hickory_server::proto::rr::rdata::{A, SOA, TXT};
+use hickory_server::proto::rr::{LowerName, Name, RData, Record};
+use hickory_server::store::in_memory::InMemoryAuthority;
+
+/// Starts an authoritative server for zone `test.` holding `txt` records (name →
+/// character-strings; several entries for one name make several TXT records) and an
+/// A record for `a-only.test.`. Runs until the test process ends.
+fn start_dns(txt: &[(&str, Vec<&str>)]) -> SocketAddr {
+    let origin = Name::from_ascii("test.").unwrap();
+    let mut auth = InMemoryAuthority::empty(origin.clone(), ZoneType::Primary, false);
+    let soa = SOA::new(
+        Name::from_ascii("ns.test.").unwrap(),
+        Name::from_ascii("admin.test.").unwrap(),
+        1,
+        3600,
+        600,
+        86400,
+        60,
+    );
+    auth.upsert_mut(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1);
+    auth.upsert_mut(
+        Record::from_rdata(
+            Name::from_ascii("a-only.test.").unwrap(),
+            60,
+            RData::A(A::new(127, 0, 0, 1)),
+        ),
+        1,
+    );
+    for (name, strings) in txt {
+        let rec = Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            60,
+            RData::TXT(TXT::new(strings.iter().map(|s| s.to_string()).collect())),
+        );
+        auth.upsert_mut(rec, 1);
+    }
+    let mut catalog = Catalog::new();
+    catalog.upsert(LowerName::new(&origin), vec![Arc::new(auth)]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut server = ServerFuture::new(catalog);
+            server.register_socket(tokio::net::UdpSocket::from_std(sock).unwrap());
+            let _ = server.block_until_done().await;
+        });
+    });
+    addr
+}
+
+fn cfg(name: &str, ns: SocketAddr) -> DnsConfig {
+    DnsConfig {
+        name: name.to_string(),
+        nameservers: vec![ns],
+        timeout: Duration::from_secs(5),
+        attempts: 1,
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn fresh_stale_malformed_and_missing_records() {
+    let now = now_secs();
+    let fresh = format!("1.4.3:62:27466:{now}:0:90:0:335");
+    let stale = format!("1.4.3:62:27400:{}:0:90:0:335", now - 13 * 3600);
+    let split = [
+        "1.4.3:62:27466:".to_string(),
+        format!("{now}:0:90:0:335:mydb=4"),
+    ];
+    let addr = start_dns(&[
+        ("current.cvd.test.", vec![fresh.as_str()]),
+        ("stale.cvd.test.", vec![stale.as_str()]),
+        (
+            "split.cvd.test.",
+            vec![split[0].as_str(), split[1].as_str()],
+        ),
+        (
+            "garbage.cvd.test.",
+            vec!["1.4.3:62:notanumber:1700000000:0:90:0:335"],
+        ),
+        ("short.cvd.test.", vec!["1.4.3:62:27466"]),
+    ]);
+
+    let r = lookup(&cfg("current.cvd.test", addr)).unwrap();
+    assert_eq!((r.main, r.daily, r.bytecode, r.time), (62, 27466, 335, now));
+    assert!(!r.is_stale(SystemTime::now(), DEFAULT_MAX_AGE));
+
+    let r = lookup(&cfg("stale.cvd.test.", addr)).unwrap();
+    assert_eq!(r.daily, 27400);
+    assert!(r.is_stale(SystemTime::now(), DEFAULT_MAX_AGE));
+    assert!(r.age(SystemTime::now()) >= Duration::from_secs(13 * 3600));
+
+    // one TXT record of two character-strings is one record
+    let r = lookup(&cfg("split.cvd.test", addr)).unwrap();
+    assert_eq!(r.daily, 27466);
+    assert_eq!(r.version_of("mydb"), Some(4));
+
+    let e = lookup(&cfg("garbage.cvd.test", addr)).unwrap_err();
+    assert!(matches!(e, Error::Field { field: 2, .. }), "{e}");
+    assert!(e.to_string().contains("daily version"), "{e}");
+    let e = lookup(&cfg("short.cvd.test", addr)).unwrap_err();
+    assert!(matches!(e, Error::Field { field: 3, .. }), "{e}");
+    assert!(e.to_string().contains("missing"), "{e}");
+
+    let e = lookup(&cfg("nonexistent.test", addr)).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("nonexistent.test"), "{e}");
+    let e = lookup(&cfg("a-only.test", addr)).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+}
+
+#[test]
+fn several_records_first_valid_wins() {
+    let now = now_secs();
+    let good = format!("1.4.3:62:27466:{now}:0:90:0:335");
+    let addr = start_dns(&[
+        ("multi.test.", vec!["garbage"]),
+        ("multi.test.", vec![good.as_str()]),
+    ]);
+    let txts = lookup_txt(&cfg("multi.test", addr)).unwrap();
+    assert_eq!(txts.len(), 2);
+    assert_eq!(lookup(&cfg("multi.test", addr)).unwrap().daily, 27466);
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    // Bound, never read: queries vanish.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c = DnsConfig {
+        name: "current.cvd.test".into(),
+        nameservers: vec![silent.local_addr().unwrap()],
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+    };
+    let e = lookup(&c).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(e.to_string().contains("current.cvd.test"), "{e}");
+    drop(silent);
+}
+
+#[test]
+fn default_config_names_the_official_record() {
+    let c = DnsConfig::default();
+    assert_eq!(c.name, "current.cvd.clamav.net");
+    assert!(c.nameservers.is_empty());
+}

@@ -1,0 +1,81 @@
+//! Property tests of the TXT record parser.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+use std::collections::BTreeMap;
+
+use dns_versions::VersionRecord;
+use proptest::prelude::*;
+
+fn record() -> impl Strategy<Value = VersionRecord> {
+    (
+        "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(-rc[0-9])?",
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        proptest::collection::btree_map("[a-z0-9_-]{1,20}", any::<u32>(), 0..6),
+    )
+        .prop_map(|(engine, main, daily, time, w, flevel, sb, bc, extra)| {
+            let extra: BTreeMap<String, u32> = extra
+                .into_iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "main" | "daily" | "bytecode" | "safebrowsing")
+                })
+                .collect();
+            VersionRecord {
+                engine,
+                main,
+                daily,
+                time,
+                version_warning: w,
+                flevel,
+                safebrowsing: sb,
+                bytecode: bc,
+                extra,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn write_then_parse_is_identity(r in record()) {
+        let s = r.to_string();
+        prop_assert_eq!(VersionRecord::parse(&s).unwrap(), r.clone());
+        prop_assert_eq!(VersionRecord::parse(&format!("{s}\n")).unwrap(), r);
+    }
+
+    #[test]
+    fn arbitrary_strings_never_panic(s in ".{0,200}") {
+        if let Ok(r) = VersionRecord::parse(&s) {
+            prop_assert_eq!(VersionRecord::parse(&r.to_string()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn record_like_strings_never_panic(fields in proptest::collection::vec("[0-9a-z=.:+-]{0,12}", 0..14)) {
+        let s = fields.join(":");
+        if let Ok(r) = VersionRecord::parse(&s) {
+            prop_assert_eq!(VersionRecord::parse(&r.to_string()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn a_removed_field_is_an_error(r in record(), drop in 1usize..8) {
+        let s = r.to_string();
+        let mut f: Vec<&str> = s.split(':').collect();
+        f.remove(drop);
+        f.truncate(7);
+        prop_assert!(VersionRecord::parse(&f.join(":")).is_err());
+    }
+
+    #[test]
+    fn a_non_numeric_field_is_an_error(r in record(), at in 1usize..8, junk in "[a-zA-Z ]{1,5}") {
+        let s = r.to_string();
+        let mut f: Vec<String> = s.split(':').map(str::to_string).collect();
+        f[at] = format!("{}{junk}", f[at]);
+        prop_assert!(VersionRecord::parse(&f.join(":")).is_err());
+    }
+}
