@@ -38,7 +38,7 @@ impl Default for Limits {
             cvd: 1 << 30,
             cdiff: 64 << 20,
             sign: 64 << 10,
-            manifest: 64 << 10,
+            manifest: crate::manifest::MAX_MANIFEST_LEN,
         }
     }
 }
@@ -511,7 +511,7 @@ fn sync_locked(
         }
         generation.write(
             &MirrorFile::Manifest,
-            verify::manifest_text(&versions, now).as_bytes(),
+            crate::manifest::render(&versions, SystemTime::now()).as_bytes(),
         )?;
         let id = generation.publish()?;
         info!(generation = %id, "published");
@@ -630,7 +630,7 @@ fn learn_version(
         ) {
             Ok(d) => match std::fs::read_to_string(&d.path)
                 .map_err(|e| e.to_string())
-                .and_then(|s| verify::parse_manifest(&s))
+                .and_then(|s| crate::manifest::parse(&s, SystemTime::now()))
             {
                 Ok(m) => Some(m),
                 Err(e) => {

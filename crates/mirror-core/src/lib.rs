@@ -35,3 +35,4 @@ pub use engine::{
     VersionSource, sync,
 };
 pub use error::{Error, ErrorKind};
+pub use manifest::SystemDns;

@@ -2,7 +2,6 @@
 //! Every failure is returned as the description of the failed check; the engine adds
 //! the file name and URL.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -121,20 +120,4 @@ pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
         path: path.to_path_buf(),
         reason,
     })
-}
-
-/// The `dns.txt` manifest text for the given database versions.
-pub(crate) fn manifest_text(versions: &BTreeMap<String, u32>, now: SystemTime) -> String {
-    let _ = now;
-    versions.iter().map(|(k, v)| format!("{k}:{v}\n")).collect()
-}
-
-/// Parses a `dns.txt` manifest into database versions.
-pub(crate) fn parse_manifest(text: &str) -> Result<BTreeMap<String, u32>, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let (k, v) = line.split_once(':').ok_or("bad line")?;
-        out.insert(k.to_owned(), v.parse().map_err(|_| "bad version")?);
-    }
-    Ok(out)
 }

@@ -58,6 +58,7 @@ pub fn arrange_official(dir: &Path, n: u32, manifest: bool) {
 /// Writes an upstream `dns.txt` for the given versions.
 pub fn write_manifest(dir: &Path, versions: &BTreeMap<String, u32>) {
     let text = mirror_core::manifest::render(versions, SystemTime::now());
+    assert!(text.starts_with("0.0.0:"), "{text}");
     std::fs::write(dir.join("dns.txt"), text).unwrap();
 }
 
@@ -192,8 +193,13 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
             }
         }
     }
-    if !files.contains_key("dns.txt") {
-        return Err("dns.txt missing".into());
+    let manifest = files.get("dns.txt").ok_or("dns.txt missing")?;
+    let record = dns_versions::parse_manifest(manifest).map_err(|e| format!("dns.txt: {e}"))?;
+    if record.version_of("test") != Some(v) {
+        return Err(format!(
+            "dns.txt says {:?}, test.cvd is {v}",
+            record.version_of("test")
+        ));
     }
     Ok((v, cdiffs))
 }
