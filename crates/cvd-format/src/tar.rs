@@ -236,6 +236,8 @@ impl<R: Read> TarReader<R> {
         self.read_data(map, |_| Ok(()))
     }
 
+    /// Skips the zero padding after member data; non-zero padding is refused (it is
+    /// covered by no checksum or hash, so it could hide data).
     fn skip_exact(&mut self, mut n: u64, map: IoMap, what: &'static str) -> Result<()> {
         let mut buf = [0u8; BLOCK];
         while n > 0 {
@@ -243,6 +245,12 @@ impl<R: Read> TarReader<R> {
             match self.inner.read(&mut buf[..want]) {
                 Ok(0) => return Err(Error::Truncated { what }),
                 Ok(k) => {
+                    if let Some(pos) = buf[..k].iter().position(|&b| b != 0) {
+                        return Err(self.tar_err(
+                            self.offset + pos as u64,
+                            "non-zero padding after member data",
+                        ));
+                    }
                     n -= k as u64;
                     self.offset += k as u64;
                 }

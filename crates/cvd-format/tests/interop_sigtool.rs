@@ -1,0 +1,235 @@
+//! Interop with the reference implementation (Debian's `clamav` package): our header
+//! fields equal what `sigtool -i` prints, our verdicts agree with its verdicts, and the
+//! `.cld` files we write load in `clamscan`.
+//!
+//! Outside CI a missing tool skips the test with a message; with `CI=true` it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use cvd_format::{CheckStatus, Compression, Header, VerifyOptions, verify_file};
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("`{name}` is required in CI (apt-get install clamav)");
+        }
+        eprintln!("SKIPPED: `{name}` not installed (apt-get install clamav)");
+    }
+    found
+}
+
+struct SigtoolInfo {
+    fields: Vec<(String, String)>,
+    ok: bool,
+}
+
+impl SigtoolInfo {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn sigtool_info(sigtool: &Path, file: &Path) -> SigtoolInfo {
+    let out = Command::new(sigtool)
+        .arg("-i")
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("running sigtool: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fields = text
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    SigtoolInfo {
+        fields,
+        ok: out.status.success() && text.contains("Verification OK"),
+    }
+}
+
+/// sigtool prints the build time with `:` between hour and minute.
+fn sigtool_time(h: &Header) -> String {
+    let f = time::macros::format_description!(
+        "[day] [month repr:short] [year] [hour]:[minute] [offset_hour sign:mandatory][offset_minute]"
+    );
+    h.build_time.format(f).unwrap_or_default()
+}
+
+#[test]
+fn header_fields_equal_sigtool() {
+    let Some(sigtool) = tool("sigtool") else {
+        return;
+    };
+    for name in OFFICIAL_CVDS {
+        let path = official(name);
+        let ours = verify_file(&path, &VerifyOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        let theirs = sigtool_info(&sigtool, &path);
+        assert!(theirs.ok, "{name}: sigtool does not verify it");
+        let h = &ours.header;
+        let md5 = h
+            .md5
+            .map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let expect = [
+            ("Build time", sigtool_time(h)),
+            ("Version", h.version.to_string()),
+            ("Signatures", h.signatures.to_string()),
+            ("Functionality level", h.flevel.to_string()),
+            ("Builder", h.builder.clone()),
+            ("MD5", md5.unwrap_or_default()),
+            ("Digital signature", h.dsig.clone().unwrap_or_default()),
+        ];
+        for (key, want) in expect {
+            assert_eq!(theirs.get(key), Some(want.as_str()), "{name}: {key}");
+        }
+    }
+}
+
+#[test]
+fn verdicts_agree_with_sigtool_on_damaged_copies() {
+    let Some(sigtool) = tool("sigtool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let original = read_official("test-3.cvd");
+    // A dsig byte, the gzip header, the middle and the end of the body.
+    for pos in [100usize, 513, 600, original.len() / 2, original.len() - 3] {
+        let mut bytes = original.clone();
+        bytes[pos] ^= 0x04;
+        let path = dir.path().join(format!("damaged-{pos}.cvd"));
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let ours = verify_file(&path, &VerifyOptions::new());
+        let theirs = sigtool_info(&sigtool, &path);
+        assert!(ours.is_err(), "byte {pos}: we accepted a damaged file");
+        assert!(!theirs.ok, "byte {pos}: sigtool accepted a damaged file");
+    }
+}
+
+#[test]
+fn we_are_stricter_than_sigtool_on_the_build_time() {
+    // The build time is covered by no signature; sigtool accepts any change to it. We
+    // compare it with the signed `.info` first line, so a changed build time fails.
+    let Some(sigtool) = tool("sigtool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut bytes = read_official("test-3.cvd");
+    assert_eq!(&bytes[11..13], b"22");
+    bytes[12] = b'3'; // "22 Jun 2021" -> "23 Jun 2021"
+    let path = dir.path().join("redated.cvd");
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sigtool_info(&sigtool, &path).ok,
+        "sigtool now checks the build time"
+    );
+    let err = verify_file(&path, &VerifyOptions::new()).err();
+    assert!(
+        matches!(
+            err.as_ref().and_then(|e| match e {
+                cvd_format::Error::File { source, .. } => Some(&**source),
+                _ => None,
+            }),
+            Some(cvd_format::Error::InfoHeaderMismatch {
+                field: cvd_format::HeaderField::BuildTime,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+fn unpack_official(name: &str, dir: &Path) -> cvd_format::Report {
+    cvd_format::unpack(&official(name), dir, &VerifyOptions::new())
+        .unwrap_or_else(|e| panic!("unpack {name}: {e}"))
+}
+
+#[test]
+fn cld_written_from_official_members_loads_in_clamscan() {
+    let Some(clamscan) = tool("clamscan") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let unpacked = tmp.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap_or_else(|e| panic!("{e}"));
+    let original = unpack_official("test-6.cvd", &unpacked);
+    let cld = tmp.path().join("test.cld");
+    let file = std::fs::File::create(&cld).unwrap_or_else(|e| panic!("{e}"));
+    let header = cvd_format::write_cld_from_dir(&unpacked, file, &cvd_format::Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Our own verifier: unsigned container, official .info DSIG.
+    let report = verify_file(&cld, &VerifyOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.compression, Compression::None);
+    assert_eq!(report.checks.legacy_signature, CheckStatus::NotPresent);
+    assert_eq!(report.checks.md5, CheckStatus::NotPresent);
+    assert_eq!(report.checks.info_signature, CheckStatus::Passed);
+    assert_eq!(report.header, header);
+    assert_eq!(report.header.version, original.header.version);
+    let mut a = report.members.clone();
+    let mut b = original.members.clone();
+    a.sort_by(|x, y| x.name.cmp(&y.name));
+    b.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(a, b);
+    assert!(
+        verify_file(&cld, &VerifyOptions::new().require_signed(true)).is_err(),
+        "require_signed must refuse a .cld"
+    );
+
+    // The reference engine loads it (it checks the .info DSIG with the official key and
+    // every member's size and SHA-256).
+    let out = Command::new(&clamscan)
+        .args(["--no-summary", "-d"])
+        .arg(&cld)
+        .arg(&cld)
+        .output()
+        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    assert!(
+        out.status.success(),
+        "clamscan refused our .cld: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
+    let Some(clamscan) = tool("clamscan") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let unpacked = tmp.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap_or_else(|e| panic!("{e}"));
+    unpack_official("test-6.cvd", &unpacked);
+    let cld = tmp.path().join("test.cld");
+    let file = std::fs::File::create(&cld).unwrap_or_else(|e| panic!("{e}"));
+    cvd_format::write_cld_from_dir(&unpacked, file, &cvd_format::Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Flip one byte of the test.hdb contents inside the plain tar.
+    let mut bytes = std::fs::read(&cld).unwrap_or_else(|e| panic!("{e}"));
+    let needle = b"44d88612fea8a8f36de82e1278abb02f";
+    let pos = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("test.hdb signature not found"));
+    bytes[pos] = b'5';
+    std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
+    let out = Command::new(&clamscan)
+        .args(["--no-summary", "-d"])
+        .arg(&cld)
+        .arg(&cld)
+        .output()
+        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    assert!(!out.status.success(), "clamscan loaded a tampered .cld");
+}
