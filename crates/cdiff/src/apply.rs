@@ -12,7 +12,8 @@
 //! - `ADD` lines are appended (each plus `\n`) after the edits, at `CLOSE`; if the file
 //!   does not exist it is created. `OPEN` + `CLOSE` with no commands creates nothing.
 //! - `MOVE` needs no open file; both files must exist; lines `start..=end` (with
-//!   `start < end`, both prefix-checked) are appended to `dst` and removed from `src`.
+//!   `start < end`, both prefix-checked) are removed from `src` and appended to `dst`
+//!   (with `src == dst` the range ends up at the end of the file).
 //! - `UNLINK` needs no open file and an existing file.
 //! - A file still open at the end of the script is silently dropped with its pending
 //!   edits (the reference does not report it).
@@ -502,8 +503,12 @@ fn move_lines(
             }
             let from = moved_from.unwrap_or(0);
             let to = src_data.len() - after.len();
-            dst_data.extend_from_slice(&src_data[from..to]);
             kept.extend_from_slice(after);
+            if src == dst {
+                // Measured: the reference leaves the range at the end of the file.
+                dst_data = std::mem::take(&mut kept);
+            }
+            dst_data.extend_from_slice(&src_data[from..to]);
             break;
         }
         if number < start {
@@ -518,9 +523,10 @@ fn move_lines(
         ));
     }
     check_len(dst, &dst_data, limits, line)?;
-    // dst first, then src: when src == dst the reference's result is src minus the range.
+    if src != dst {
+        changes.insert(src.to_string(), Some(kept));
+    }
     changes.insert(dst.to_string(), Some(dst_data));
-    changes.insert(src.to_string(), Some(kept));
     Ok(())
 }
 

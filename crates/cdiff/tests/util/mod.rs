@@ -70,5 +70,10 @@ pub fn sigtool_run_script(sigtool: &Path, dir: &Path, script: &[u8]) -> bool {
     let _ = std::fs::remove_file(&script_path);
     let text =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    !text.contains("LibClamAV Error") && !text.contains("ERROR: rundiff")
+    // Exit 0 or 1 (see above); anything else (e.g. 134, an abort on some malformed
+    // scripts) is a failure.
+    matches!(out.status.code(), Some(0 | 1))
+        && !text.contains("LibClamAV Error")
+        && !text.contains("ERROR: rundiff")
+        && !text.contains("panicked")
 }
