@@ -87,6 +87,9 @@ pub struct Downloaded {
     pub last_modified: Option<SystemTime>,
     /// Whether the download resumed a partial file from an earlier attempt.
     pub resumed: bool,
+    /// Body bytes received by the final, successful request (`size` minus a resumed
+    /// prefix).
+    pub transferred: u64,
 }
 
 /// The result of [`Client::download`].
@@ -817,6 +820,7 @@ impl Client {
             etag,
             last_modified,
             resumed: offset > 0,
+            transferred: received - offset,
         })))
     }
 
@@ -889,5 +893,60 @@ impl Client {
         }
         let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(out.len());
         Ok(out.split_off(skip))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_a_cap() {
+        let c = Client::builder()
+            .no_proxy()
+            .backoff(Duration::from_millis(100), Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for attempt in 0..40 {
+            let full = Duration::from_millis(100)
+                .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+                .min(Duration::from_secs(2));
+            for _ in 0..20 {
+                let d = c.backoff(attempt);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} vs {full:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn content_range_parsing() {
+        assert_eq!(
+            parse_content_range("bytes 0-511/9000"),
+            Some((0, 511, Some(9000)))
+        );
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        for bad in [
+            "bytes 9-5/10",
+            "bytes 0-10/10",
+            "items 0-1/2",
+            "bytes x-1/2",
+            "bytes */10",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_names() {
+        for ok in ["daily.cvd", "daily-27000.cdiff", "main.cvd.sign", "dns.txt"] {
+            assert!(valid_file_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", ".x", "a/b", "a\\b", "a b", "a\0"] {
+            assert!(!valid_file_name(bad), "{bad:?}");
+        }
     }
 }

@@ -293,6 +293,7 @@ fn dropped_connection_is_resumed_with_range_and_if_range() {
         .unwrap(),
     );
     assert!(d.resumed);
+    assert_eq!(d.transferred, 200_000 - 70_000);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
     assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
     let st = server.stats();
@@ -804,4 +805,32 @@ fn nothing_new_costs_zero_body_bytes_and_a_new_version_is_fetched_once() {
         body(15_000, 99)
     );
     assert_eq!(c.body_bytes(), first + 15_000);
+}
+
+#[test]
+fn configured_proxy_is_used() {
+    let proxy = TestServer::start();
+    proxy.put("/daily.cvd", body(700, 18));
+    let c = builder().proxy(proxy.base_url()).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 on loopback: nothing listens; only the proxy can answer.
+    let d = downloaded(
+        get(
+            &c,
+            "http://127.0.0.1:9/daily.cvd",
+            dir.path(),
+            "daily.cvd",
+            &Conditional::none(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(std::fs::read(d.path).unwrap(), body(700, 18));
+    let st = proxy.stats();
+    assert_eq!(st.log()[0].method, "CONNECT");
+    assert_eq!(st.log()[0].path, "127.0.0.1:9");
+    assert_eq!(st.requests("/daily.cvd"), 1);
+    assert!(matches!(
+        Client::builder().proxy("::not a url").build(),
+        Err(Error::InvalidUrl { .. })
+    ));
 }

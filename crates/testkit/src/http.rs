@@ -23,6 +23,10 @@
 //! (→ `206` with `Content-Range`, or `416`), honouring `If-Range` (an ETag or date that
 //! does not match makes the server ignore `Range`).
 //!
+//! It also acts as an HTTP `CONNECT` proxy: a `CONNECT host:port` is logged (path =
+//! `host:port`) and answered `200`, and the tunnelled request is served from this
+//! server's own content — so a test can prove that a client uses its proxy setting.
+//!
 //! # Faults
 //!
 //! [`TestServer::set_fault`] injects a [`Fault`] for one path or for every path
@@ -726,9 +730,29 @@ fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
 
 fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some(req) = read_request(&stream) else {
+    let Some(mut req) = read_request(&stream) else {
         return;
     };
+    if req.method.eq_ignore_ascii_case("CONNECT") {
+        // Act as an HTTP proxy: accept the tunnel, then serve the tunnelled request
+        // ourselves (whatever host it was meant for).
+        shared.lock().stats.log.push(RequestRecord {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            headers: req.headers.clone(),
+            status: 200,
+        });
+        if stream
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+        let Some(inner) = read_request(&stream) else {
+            return;
+        };
+        req = inner;
+    }
     let resp = {
         let mut st = shared.lock();
         let fault = take_fault(&mut st, &req.path);
