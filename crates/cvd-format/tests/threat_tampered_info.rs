@@ -58,11 +58,13 @@ fn unsigned_info_is_rejected_unless_allowed() {
     );
 }
 
+type Change = Box<dyn Fn(&mut cvd_format::Header)>;
+
 #[test]
 fn info_header_must_match_container_header() {
     let (listed, members) = good_members();
     let container = sample_header(5);
-    let variants: Vec<(HeaderField, Box<dyn Fn(&mut cvd_format::Header)>)> = vec![
+    let variants: Vec<(HeaderField, Change)> = vec![
         (HeaderField::Version, Box::new(|h| h.version += 1)),
         (HeaderField::Signatures, Box::new(|h| h.signatures += 1)),
         (HeaderField::FunctionalityLevel, Box::new(|h| h.flevel += 1)),
