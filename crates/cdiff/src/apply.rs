@@ -531,6 +531,7 @@ fn move_lines(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
 mod tests {
     use super::*;
 
@@ -549,7 +550,8 @@ mod tests {
     #[test]
     fn reference_behaviours() {
         // each case measured with sigtool --run-cdiff (ClamAV 1.4.6)
-        let cases: &[(&[u8], &[u8], Option<&[u8]>)] = &[
+        type Case<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>);
+        let cases: &[Case<'_>] = &[
             (
                 b"a\r\nb\r\nc\r\n",
                 b"OPEN x.db\nXCHG 2 b B\nCLOSE\n",

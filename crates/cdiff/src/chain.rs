@@ -139,7 +139,7 @@ pub fn read_base(reader: impl Read, opts: &ChainOptions) -> Result<(String, u32,
     let contents =
         cvd_format::read_members(reader, &opts.verify_options()).map_err(|e| Error::Format {
             context: "base database".into(),
-            source: e,
+            source: Box::new(e),
         })?;
     let mut db = Database::new();
     for m in contents.members {
@@ -293,7 +293,7 @@ impl Patched {
             let header = cvd_format::write_cld_from_dir(&stage, &mut writer, &opts.cvd_limits)
                 .map_err(|e| Error::Format {
                     context: format!("writing {}", out.display()),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             let file = writer
                 .into_inner()
@@ -305,7 +305,7 @@ impl Patched {
             cvd_format::read_members(std::io::BufReader::new(written), &opts.verify_options())
                 .map_err(|e| Error::Format {
                     context: format!("verifying the written {}", out.display()),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
             Ok(header)
@@ -367,7 +367,7 @@ pub fn check(
     let target = cvd_format::read_members(target, &opts.verify_options().require_signed(true))
         .map_err(|e| Error::Format {
             context: "target .cvd".into(),
-            source: e,
+            source: Box::new(e),
         })?;
     let patched = apply(base, patches, opts)?;
     let mut want = Database::new();

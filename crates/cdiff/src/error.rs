@@ -88,7 +88,7 @@ pub enum Error {
         context: String,
         /// The underlying error.
         #[source]
-        source: cvd_format::Error,
+        source: Box<cvd_format::Error>,
     },
 
     /// A local I/O error.

@@ -302,6 +302,7 @@ fn lis(pairs: &[(usize, usize)]) -> Vec<(usize, usize)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
 mod tests {
     use super::*;
 

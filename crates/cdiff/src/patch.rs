@@ -223,7 +223,7 @@ pub fn build(version: u32, script: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
     let digest: [u8; 32] = Sha256::digest(&out).into();
     let sig = versig2::sign(key, &digest).map_err(|e| Error::Format {
         context: "signing cdiff".into(),
-        source: e,
+        source: Box::new(e),
     })?;
     out.push(b':');
     out.extend_from_slice(sig.as_bytes());

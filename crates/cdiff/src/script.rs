@@ -379,6 +379,7 @@ fn write_command(out: &mut Vec<u8>, command: &Command) -> std::result::Result<()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
 mod tests {
     use super::*;
 

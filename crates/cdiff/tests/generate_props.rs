@@ -1,5 +1,6 @@
 //! Property tests: apply(A, generate(A, B)) == B, and the generated scripts do the same
 //! under the reference implementation (`sigtool --run-cdiff`).
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod util;
 
@@ -160,7 +161,7 @@ proptest! {
         let Some(sigtool) = util::tool("sigtool") else { return Ok(()); };
         let mut a = a;
         for n in ["a.db", "b.ndb", "c.info"] {
-            if a.get(n).map_or(true, |d| d.len() < 20) {
+            if a.get(n).is_none_or(|d| d.len() < 20) {
                 a.insert(n, b"sig1:0:*:01\nsig2:0:*:02\nsig3 x\nsig4\n\nsig6\n".to_vec());
             }
         }

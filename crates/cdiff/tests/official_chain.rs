@@ -1,4 +1,5 @@
 //! The official vectors: test-N.cvd + test-(N+1..6).cdiff == test-6.cvd, for every N.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod util;
 

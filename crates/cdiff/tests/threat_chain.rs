@@ -1,5 +1,6 @@
 //! One test per threat against chain application: every bad input is rejected and
 //! nothing is written.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod util;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
