@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+mod config;
 mod exit;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,13 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Verify a database and extract its members into a directory.
     Unpack(cmd::unpack::UnpackArgs),
+    /// Bring a mirror directory up to date once: learn versions, download, verify
+    /// everything, check the cdiff chain, publish atomically (DIR/current), prune.
+    Sync(cmd::sync::SyncArgs),
+    /// Sync now, then every interval (with jitter), or at once on SIGHUP/SIGUSR1.
+    Watch(cmd::watch::WatchArgs),
+    /// Show the published snapshot (published_dir), versions and last errors.
+    Status(cmd::status::StatusArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -62,6 +71,9 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Unpack(args) => cmd::unpack::run(args),
+        Command::Sync(args) => cmd::sync::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
+        Command::Status(args) => cmd::status::run(args),
     }
 }
 

@@ -3,5 +3,8 @@
 //! an `Err` is a local error and exits with [`crate::exit::USAGE_OR_IO`].
 
 pub mod inspect;
+pub mod status;
+pub mod sync;
 pub mod unpack;
 pub mod verify;
+pub mod watch;

@@ -1,0 +1,50 @@
+//! Download progress: an `indicatif` bar per file when stderr is a terminal, nothing
+//! extra otherwise (the `tracing` logs say what happened).
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use mirror_core::transport::HttpTransport;
+
+use crate::config::Settings;
+
+/// The HTTP transport for a sync, with progress bars when attached to a terminal.
+pub fn transport(settings: &Settings) -> Result<HttpTransport> {
+    std::fs::create_dir_all(&settings.dir)
+        .with_context(|| format!("creating {}", settings.dir.display()))?;
+    let client = fetch::Client::builder()
+        .cooldown_file(settings.dir.join("cooldown.json"))
+        .retries(settings.retries)
+        .build()
+        .context("building the HTTP client")?;
+    let t = HttpTransport::from_client(client);
+    if !std::io::stderr().is_terminal() {
+        return Ok(t);
+    }
+    let style =
+        ProgressStyle::with_template("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let mut current: Option<(String, ProgressBar)> = None;
+    Ok(t.with_progress(Box::new(move |file, received, total| {
+        let same = current.as_ref().is_some_and(|(f, _)| f == file);
+        if !same {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+            let bar = ProgressBar::new(total.unwrap_or(0)).with_style(style.clone());
+            bar.set_message(file.to_owned());
+            current = Some((file.to_owned(), bar));
+        }
+        if let Some((_, bar)) = &current {
+            if let Some(t) = total {
+                bar.set_length(t);
+            }
+            bar.set_position(received);
+            if total.is_some_and(|t| received >= t) {
+                bar.finish();
+            }
+        }
+    })))
+}

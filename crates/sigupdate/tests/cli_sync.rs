@@ -1,0 +1,223 @@
+//! `sigupdate sync` / `status` as a process against a real upstream on 127.0.0.1:
+//! exit codes, `status --json`, and the published state kept on every failure.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+#[path = "../../mirror-core/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::*;
+use testkit::http::{Fault, RetryAfter, Scope};
+
+fn sigupdate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sigupdate"));
+    // no SIGUPDATE_* from the developer's environment
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SIGUPDATE_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn sync(mirror: &Path, upstreams: &[String]) -> Output {
+    let mut c = sigupdate();
+    c.arg("sync")
+        .arg("--dir")
+        .arg(mirror)
+        .args(["--db", "test", "--no-dns", "--retries", "0"]);
+    for u in upstreams {
+        c.args(["--upstream", u]);
+    }
+    c.arg("--sign-root")
+        .arg(fixtures().join("clamav-test-root.crt"))
+        .args(["--verify-time", "1767225600"]);
+    c.output().unwrap()
+}
+
+fn status_json(mirror: &Path) -> serde_json::Value {
+    let out = sigupdate()
+        .arg("status")
+        .arg("--dir")
+        .arg(mirror)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn sync_from_empty_then_status() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 6);
+    let st = status_json(mirror.path());
+    let published = st["published_dir"].as_str().unwrap();
+    assert!(Path::new(published).is_absolute());
+    assert_eq!(
+        std::fs::canonicalize(published).unwrap(),
+        std::fs::canonicalize(mirror.path().join("current")).unwrap()
+    );
+    assert_eq!(st["databases"]["test"]["published_version"], 6);
+    assert!(st["databases"]["test"]["last_error"].is_null());
+    // up to date: still 0, nothing downloaded
+    server.reset_stats();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(server.stats().requests("/test.cvd"), 0);
+    // human output
+    let out = sigupdate()
+        .arg("status")
+        .arg("--dir")
+        .arg(mirror.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("published_dir:") && text.contains("test: version 6"),
+        "{text}"
+    );
+}
+
+#[test]
+fn exit_codes_for_each_failure_keep_the_published_state() {
+    let up = tempfile::tempdir().unwrap();
+    let server = serve(up.path());
+    arrange_official(up.path(), 4, true);
+    let mirror = tempfile::tempdir().unwrap();
+    assert_eq!(code(&sync(mirror.path(), &[server.base_url()])), 0);
+    let before = tree(mirror.path());
+    arrange_official(up.path(), 6, true);
+
+    // 1: verification failure (tampered .cvd)
+    let p = up.path().join("test.cvd");
+    let good = std::fs::read(&p).unwrap();
+    let mut bad = good.clone();
+    bad[5000] ^= 1;
+    std::fs::write(&p, &bad).unwrap();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tree(mirror.path()), before);
+    let st = status_json(mirror.path());
+    assert_eq!(st["databases"]["test"]["last_error_kind"], "verification");
+    assert!(
+        st["databases"]["test"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains(&server.url("/test.cvd"))
+    );
+    assert_eq!(st["databases"]["test"]["published_version"], 4);
+    std::fs::write(&p, &good).unwrap();
+
+    // 3: upstream unreachable
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    assert_eq!(code(&sync(mirror.path(), &[down])), 3);
+    assert_eq!(tree(mirror.path()), before);
+    assert_eq!(
+        status_json(mirror.path())["databases"]["test"]["last_error_kind"],
+        "upstream"
+    );
+
+    // 5: another sync holds the lock
+    let lock = mirror_core::lock::SyncLock::acquire(&mirror.path().join("sync.lock")).unwrap();
+    assert_eq!(code(&sync(mirror.path(), &[server.base_url()])), 5);
+    drop(lock);
+
+    // 2: configuration error
+    let out = sigupdate()
+        .args(["sync", "--db", "test", "--no-dns"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "no --dir");
+    let out = sigupdate()
+        .arg("sync")
+        .arg("--dir")
+        .arg(mirror.path())
+        .args(["--db", "../x"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+
+    // 4: rate-limited (and the cool-down persists for the next process)
+    server.set_fault(
+        Scope::All,
+        Fault::RateLimit(Some(RetryAfter::Seconds(3600))),
+    );
+    assert_eq!(code(&sync(mirror.path(), &[server.base_url()])), 4);
+    server.clear_faults();
+    server.reset_stats();
+    assert_eq!(code(&sync(mirror.path(), &[server.base_url()])), 4);
+    assert_eq!(server.stats().total_requests(), 0);
+    assert_eq!(tree(mirror.path()), before);
+    assert_eq!(
+        status_json(mirror.path())["databases"]["test"]["last_error_kind"],
+        "rate_limited"
+    );
+}
+
+#[test]
+fn config_file_and_environment_are_used() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 3, false);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let cfg = mirror.path().join("sigupdate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dir = {:?}\nupstream = [{:?}]\ndb = [\"test\"]\nno-dns = true\nsign-root = [{:?}]\nverify-time = 1767225600\nretries = 0\n",
+            mirror.path().join("m"),
+            server.base_url(),
+            fixtures().join("clamav-test-root.crt")
+        ),
+    )
+    .unwrap();
+    let out = sigupdate()
+        .args(["sync", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        check_snapshot(&tree(&mirror.path().join("m"))).unwrap().0,
+        3
+    );
+    // environment beats the file: another directory
+    let out = sigupdate()
+        .args(["sync", "--config"])
+        .arg(&cfg)
+        .env("SIGUPDATE_DIR", mirror.path().join("env"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(mirror.path().join("env/current").exists());
+    // and a flag beats the environment
+    let out = sigupdate()
+        .args(["sync", "--config"])
+        .arg(&cfg)
+        .env("SIGUPDATE_DIR", mirror.path().join("env"))
+        .arg("--dir")
+        .arg(mirror.path().join("flag"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(mirror.path().join("flag/current").exists());
+}
