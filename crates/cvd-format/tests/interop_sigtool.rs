@@ -233,3 +233,39 @@ fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
         .unwrap_or_else(|e| panic!("running clamscan: {e}"));
     assert!(!out.status.success(), "clamscan loaded a tampered .cld");
 }
+
+/// What is true for containers *we* sign: the reference engine checks the `.info`
+/// `DSIG` with the official INFO key, so a `.cld` whose `.info` is signed with any
+/// other key (here the TEST key) does not load, while our verifier accepts it when
+/// given that key. Private publishers therefore need clients that trust their key.
+#[test]
+fn clamscan_refuses_a_cld_signed_with_a_non_official_key() {
+    let Some(clamscan) = tool("clamscan") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cld = tmp.path().join("private.cld");
+    let mut bytes = Vec::new();
+    cvd_format::CvdBuilder::new("private", 2)
+        .flevel(90)
+        .member("COPYING", b"licence\n".to_vec())
+        .member(
+            "private.hdb",
+            b"44d88612fea8a8f36de82e1278abb02f:68:Private-Eicar\n".to_vec(),
+        )
+        .write_cld(&mut bytes, Some(&test_keys().info))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cvd_format::verify_reader(bytes.as_slice(), &test_opts()).is_ok());
+    assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
+    let out = Command::new(&clamscan)
+        .args(["--no-summary", "-d"])
+        .arg(&cld)
+        .arg(&cld)
+        .output()
+        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    assert!(
+        !out.status.success(),
+        "clamscan loaded a .cld signed with a test key"
+    );
+}
