@@ -79,6 +79,13 @@
 //!   PAX) that we would have to switch off and re-check anyway.
 //! - ClamAV's signature text is a custom little-endian base64, implemented in
 //!   [`clamb64`] (the `base64` crate cannot express it).
+//! - `cms` 0.2, `x509-cert` 0.2, `der` 0.7, `spki`, `base64`: the `.sign` CMS/X.509
+//!   structures. Pure-Rust RustCrypto was chosen over the `openssl` crate (no C
+//!   library or FFI, `unsafe`-free and fuzzable end to end, no process-global trust
+//!   store or clock, same build everywhere); the chain rules are therefore written out
+//!   in [`sign`] and cross-checked against `openssl cms -verify` in the tests. The
+//!   default `.sign` trust anchor is the official production root certificate,
+//!   embedded from `src/roots/clamav.crt` ([`sign::CLAMAV_ROOT_PEM`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

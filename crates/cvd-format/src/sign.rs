@@ -411,7 +411,7 @@ impl SignFile {
 /// Streaming digests of the signed content, for the digest algorithms chosen at creation.
 ///
 /// Implements [`std::io::Write`], so `std::io::copy(&mut file, &mut hasher)` works.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ContentHasher {
     sha256: Option<sha2::Sha256>,
     sha384: Option<sha2::Sha384>,
@@ -422,7 +422,12 @@ pub struct ContentHasher {
 impl ContentHasher {
     /// A hasher computing the given digests (duplicates are ignored).
     pub fn new(algorithms: &[DigestAlgorithm]) -> Self {
-        let mut h = ContentHasher::default();
+        let mut h = ContentHasher {
+            sha256: None,
+            sha384: None,
+            sha512: None,
+            len: 0,
+        };
         for alg in algorithms {
             match alg {
                 DigestAlgorithm::Sha256 => h.sha256 = Some(sha2::Sha256::default()),
@@ -582,6 +587,12 @@ impl SignRoots {
     pub fn add_der(&mut self, der: &[u8]) -> Result<()> {
         let cert = Certificate::from_der(der).map_err(|e| Error::SignRoot {
             reason: format!("not a DER certificate: {e}"),
+        })?;
+        rsa_key(&cert).map_err(|reason| Error::SignRoot {
+            reason: format!(
+                "root `{}` has no usable RSA key: {reason}",
+                cert.tbs_certificate.subject
+            ),
         })?;
         if self.certs.len() >= MAX_ROOTS {
             return Err(Error::limit(
