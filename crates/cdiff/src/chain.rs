@@ -193,11 +193,15 @@ pub fn apply_to_database(
                     input.name
                 )
             } else {
+                let missing = if v - 1 == expected {
+                    format!("version {expected}")
+                } else {
+                    format!("versions {expected}..={}", v - 1)
+                };
                 format!(
                     "{} produces version {v}, but the database is at version {current}: \
-                     missing patch(es) for version {expected}..{}",
-                    input.name,
-                    v - 1
+                     missing patch for {missing}",
+                    input.name
                 )
             };
             return Err(Error::Chain { reason });

@@ -41,6 +41,12 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Verify a database and extract its members into a directory.
     Unpack(cmd::unpack::UnpackArgs),
+    /// Apply .cdiff patches to a .cvd/.cld and write the resulting .cld (signatures,
+    /// versions and the result's .info are verified; nothing is written on failure).
+    ApplyCdiff(cmd::apply_cdiff::ApplyCdiffArgs),
+    /// Check that BASE + PATCHes give exactly the members of the signed CVD (exit 1
+    /// with the first differing file and line when not).
+    CheckChain(cmd::check_chain::CheckChainArgs),
     /// Bring a mirror directory up to date once: learn versions, download, verify
     /// everything, check the cdiff chain, publish atomically (DIR/current), prune.
     Sync(cmd::sync::SyncArgs),
@@ -71,6 +77,8 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Unpack(args) => cmd::unpack::run(args),
+        Command::ApplyCdiff(args) => cmd::apply_cdiff::run(args),
+        Command::CheckChain(args) => cmd::check_chain::run(args),
         Command::Sync(args) => cmd::sync::run(args),
         Command::Watch(args) => cmd::watch::run(args),
         Command::Status(args) => cmd::status::run(args),
@@ -91,10 +99,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    match run(&cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
+    // A panic would be a bug; it must still not surface as Rust's exit code 101, which
+    // scripts could not tell apart from the documented codes.
+    match std::panic::catch_unwind(|| run(&cli)) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => {
             eprintln!("sigupdate: error: {e:#}");
+            ExitCode::from(exit::USAGE_OR_IO)
+        }
+        Err(_) => {
+            eprintln!("sigupdate: internal error (a bug: please report it)");
             ExitCode::from(exit::USAGE_OR_IO)
         }
     }

@@ -2,6 +2,8 @@
 //! `run(&Args) -> anyhow::Result<u8>` returning the exit code (see [`crate::exit`]);
 //! an `Err` is a local error and exits with [`crate::exit::USAGE_OR_IO`].
 
+pub mod apply_cdiff;
+pub mod check_chain;
 pub mod inspect;
 pub mod status;
 pub mod sync;
