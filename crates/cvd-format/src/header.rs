@@ -262,6 +262,12 @@ impl Header {
         if builder.is_empty() {
             return Err(Error::header(HeaderField::Builder, "empty"));
         }
+        if builder.ends_with(' ') {
+            return Err(Error::header(
+                HeaderField::Builder,
+                "ends with a space (not canonical)",
+            ));
+        }
         let sign_time = match fields.get(8) {
             Some(t) => Some(field(
                 t,
@@ -565,6 +571,10 @@ mod tests {
             ),
             (
                 "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X::1",
+                HeaderField::Builder,
+            ),
+            (
+                "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:me :1",
                 HeaderField::Builder,
             ),
             (
