@@ -153,6 +153,7 @@ impl CvdBuilder {
         names::check_member_name(&self.info_name()).map_err(|e| Error::Build {
             reason: format!("database name `{}`: {e}", self.name),
         })?;
+        // The generated `.info` is one more member.
         if self.members.len() >= self.limits.max_members {
             return Err(Error::limit(
                 "number of members",

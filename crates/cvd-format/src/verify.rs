@@ -302,7 +302,7 @@ pub(crate) fn run<R: Read>(
 ) -> Result<Report> {
     let limits = opts.limits;
     let mut raw = [0u8; HEADER_SIZE];
-    read_full(&mut reader, &mut raw, "header")?;
+    read_header(&mut reader, &mut raw)?;
     let header = Header::parse(&raw)?;
 
     let (md5_status, legacy_status) = match (&header.md5, &header.dsig) {
@@ -548,10 +548,16 @@ fn check_entries(info: &Info, info_name: &str, members: &[MemberInfo]) -> Result
     Ok(())
 }
 
-fn read_full(reader: &mut impl Read, buf: &mut [u8], what: &'static str) -> Result<()> {
-    let got = read_some(reader, buf)?;
-    if got < buf.len() {
-        return Err(Error::Truncated { what });
+/// Reads the 512-byte header straight from the source (errors are local I/O errors).
+fn read_header(reader: &mut impl Read, buf: &mut [u8; HEADER_SIZE]) -> Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return Err(Error::Truncated { what: "header" }),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading the header", e)),
+        }
     }
     Ok(())
 }
