@@ -352,15 +352,37 @@ impl Sigserver {
             .collect()
     }
 
+    /// Waits (up to `timeout`) until the access log holds at least `count` records
+    /// (a record is logged when its response ends, slightly after the client has it),
+    /// then returns the log.
+    pub fn wait_access(&self, count: usize, timeout: Duration) -> Vec<Access> {
+        let step = Duration::from_millis(10);
+        let mut waited = Duration::ZERO;
+        loop {
+            let log = self.access_log();
+            if log.len() >= count || waited >= timeout {
+                return log;
+            }
+            std::thread::sleep(step);
+            waited += step;
+        }
+    }
+
     /// Stops the server with `SIGTERM` (graceful shutdown).
     pub fn stop(self) -> Result<ExitStatus, HarnessError> {
         self.child.stop(Duration::from_secs(10))
     }
 }
 
+/// The event's fields: under `fields`, or at the top level when the JSON formatter
+/// flattens events.
+fn event_fields(v: &serde_json::Value) -> &serde_json::Value {
+    v.get("fields").unwrap_or(v)
+}
+
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let msg = v.get("fields")?.get("message")?.as_str()?;
+    let msg = event_fields(&v).get("message")?.as_str()?;
     msg.strip_prefix("listening on ")?.trim().parse().ok()
 }
 
@@ -369,7 +391,7 @@ fn parse_access(line: &str) -> Option<Access> {
     if v.get("target")?.as_str()? != "sigserver::access" {
         return None;
     }
-    let f = v.get("fields")?;
+    let f = event_fields(&v);
     let num = |k: &str| {
         f.get(k).and_then(|x| {
             x.as_u64()

@@ -78,6 +78,27 @@ fn counter(server: &Sigserver, name: &str, labels: &str) -> f64 {
     server.metric(name, labels).unwrap().unwrap_or(0.0)
 }
 
+/// Sleeps until every cool-down recorded in `DIR/cooldown.json` (Unix seconds per
+/// upstream, written by `fetch`) has passed.
+fn wait_for_cooldowns(dir: &Path) {
+    let text = std::fs::read_to_string(dir.join("cooldown.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let until = v["cooldowns"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(serde_json::Value::as_u64)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    println!("waiting for the upstream cool-down to end (Unix time {until})");
+    let end = std::time::UNIX_EPOCH + Duration::from_secs(until) + Duration::from_millis(50);
+    if let Ok(d) = end.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(d);
+    }
+}
+
 fn freshclam() -> Option<PathBuf> {
     e2e::require_tool("freshclam").unwrap()
 }
@@ -136,19 +157,26 @@ fn freshclam_from_empty_and_from_each_older_version_reaches_6_through_the_mirror
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("mirror");
     let history = official();
-    let upstream = Upstream::builder()
-        .database(history.clone(), 6)
+    // A mirror proves every cdiff it publishes against the base it held before, so it
+    // follows upstream from version 1 (from empty it publishes only the .cvd).
+    let mut upstream = Upstream::builder()
+        .database(history.clone(), 1)
         .start()
         .unwrap();
+    sync_expect(&bins, &dir, &official_opts(&upstream.base_url()), 0);
+    assert_eq!(published_version(&dir, "test"), Some(1));
+    upstream.publish("test", 6).unwrap();
     sync_expect(&bins, &dir, &official_opts(&upstream.base_url()), 0);
     assert_eq!(published_version(&dir, "test"), Some(6));
     let files = published(&dir);
     for v in 2..=6 {
-        assert!(
-            names(&files).contains(&format!("test-{v}.cdiff").as_str()),
-            "published: {:?}",
-            names(&files)
-        );
+        for f in [format!("test-{v}.cdiff"), format!("test-{v}.cdiff.sign")] {
+            assert!(
+                names(&files).contains(&f.as_str()),
+                "{f} not published: {:?}",
+                names(&files)
+            );
+        }
     }
     println!(
         "checked: sigupdate sync published test.cvd v6 + test-2..6.cdiff (+ .sign): {:?}",
@@ -232,7 +260,7 @@ fn inconsistent_upstream_set_is_refused_and_clients_keep_working() {
     let keys = PublisherKeys::test();
     let demo = History::synthetic("demo", 4, &keys).unwrap();
     let mut upstream = Upstream::builder()
-        .database(official(), 3)
+        .database(official(), 1)
         .database(demo, 2)
         .start()
         .unwrap();
@@ -240,9 +268,9 @@ fn inconsistent_upstream_set_is_refused_and_clients_keep_working() {
     opts.dbs.push("demo".into());
     opts.config = Some(demo_config(tmp.path(), &keys));
     sync_expect(&bins, &dir, &opts, 0);
-    assert_eq!(published_version(&dir, "test"), Some(3));
+    assert_eq!(published_version(&dir, "test"), Some(1));
     assert_eq!(published_version(&dir, "demo"), Some(2));
-    println!("checked: mirror holds test v3 and demo v2");
+    println!("checked: mirror holds test v1 and demo v2");
 
     // Upstream moves on; demo v3 is a hand-built .cvd the cdiff does not lead to.
     upstream.advance().unwrap();
@@ -358,9 +386,12 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
     let bins = Binaries::build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("mirror");
-    let mut upstream = Upstream::builder().database(official(), 2).start().unwrap();
+    let mut upstream = Upstream::builder().database(official(), 1).start().unwrap();
     let opts = official_opts(&upstream.base_url());
     sync_expect(&bins, &dir, &opts, 0);
+    upstream.advance().unwrap();
+    sync_expect(&bins, &dir, &opts, 0);
+    assert_eq!(published_version(&dir, "test"), Some(2));
     let server = Sigserver::start(&bins, &dir, &[]).unwrap();
     let fc_bin = freshclam();
     let history = official();
@@ -397,8 +428,8 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
 
     // Upstream recovers; the mirror catches up, fetching each new file exactly once.
     upstream.behave().unwrap();
-    // Honour the Retry-After cool-down the mirror recorded (1 s).
-    std::thread::sleep(Duration::from_millis(1500));
+    // Let the Retry-After cool-down the mirror recorded (about 1 s) run out.
+    wait_for_cooldowns(&dir);
     upstream.reset_stats();
     sync_expect(&bins, &dir, &opts, 0);
     assert_eq!(published_version(&dir, "test"), Some(4));
@@ -462,10 +493,9 @@ fn two_tiers_reach_the_same_state_and_serve_freshclam() {
     let tmp = tempfile::tempdir().unwrap();
     let dir1 = tmp.path().join("tier1");
     let dir2 = tmp.path().join("tier2");
-    let mut upstream = Upstream::builder().database(official(), 4).start().unwrap();
+    let mut upstream = Upstream::builder().database(official(), 1).start().unwrap();
     sync_expect(&bins, &dir1, &official_opts(&upstream.base_url()), 0);
     let tier1 = Sigserver::start(&bins, &dir1, &[]).unwrap();
-    sync_expect(&bins, &dir2, &official_opts(&tier1.url()), 0);
     let same = |a: &Path, b: &Path| {
         let strip = |v: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
             v.into_iter().filter(|(n, _)| n != "dns.txt").collect()
@@ -475,18 +505,22 @@ fn two_tiers_reach_the_same_state_and_serve_freshclam() {
         assert_eq!(x, y, "byte for byte");
         names(&x).len()
     };
-    let n = same(&dir1, &dir2);
+    for target in [1, 4, 6] {
+        upstream.publish("test", target).unwrap();
+        sync_expect(&bins, &dir1, &official_opts(&upstream.base_url()), 0);
+        sync_expect(&bins, &dir2, &official_opts(&tier1.url()), 0);
+        assert_eq!(published_version(&dir1, "test"), Some(target));
+        assert_eq!(published_version(&dir2, "test"), Some(target));
+        let n = same(&dir1, &dir2);
+        println!(
+            "checked: upstream at v{target}: tier 1 syncs from upstream, tier 2 from tier 1's sigserver; both publish the same {n} files byte for byte"
+        );
+    }
+    let m1 = tier1.get("/dns.txt").unwrap().text();
     println!(
-        "checked: tier 2 (syncing from tier 1's sigserver) publishes the same {n} files byte for byte (v4)"
+        "checked: tier 1 serves its manifest to tier 2: dns.txt = {}",
+        m1.trim()
     );
-
-    upstream.advance().unwrap();
-    upstream.advance().unwrap();
-    sync_expect(&bins, &dir1, &official_opts(&upstream.base_url()), 0);
-    sync_expect(&bins, &dir2, &official_opts(&tier1.url()), 0);
-    assert_eq!(published_version(&dir2, "test"), Some(6));
-    let n = same(&dir1, &dir2);
-    println!("checked: after upstream moved to v6, both tiers hold the same {n} files");
 
     let tier2 = Sigserver::start(&bins, &dir2, &[]).unwrap();
     if let Some(fc_bin) = freshclam() {
@@ -498,4 +532,60 @@ fn two_tiers_reach_the_same_state_and_serve_freshclam() {
     }
     tier2.stop().unwrap();
     tier1.stop().unwrap();
+}
+
+#[test]
+fn tampered_truncated_and_stale_upstream_files_are_never_published() {
+    let bins = Binaries::build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mirror");
+    let mut upstream = Upstream::builder().database(official(), 2).start().unwrap();
+    let opts = official_opts(&upstream.base_url());
+    sync_expect(&bins, &dir, &opts, 0);
+    let good = published(&dir);
+    upstream.advance().unwrap();
+    let cases = [
+        Misbehaviour::Tamper {
+            file: "test.cvd".into(),
+        },
+        Misbehaviour::Truncate {
+            file: "test.cvd".into(),
+        },
+        Misbehaviour::Tamper {
+            file: "test-3.cdiff".into(),
+        },
+        Misbehaviour::Truncate {
+            file: "test-3.cdiff".into(),
+        },
+        Misbehaviour::Tamper {
+            file: "test-3.cvd.sign".into(),
+        },
+        Misbehaviour::OlderThanAdvertised { db: "test".into() },
+    ];
+    for m in cases {
+        upstream.misbehave(m.clone()).unwrap();
+        let out = e2e::sync(&bins, &dir, &opts).unwrap();
+        assert_ne!(
+            out.code,
+            Some(0),
+            "{m:?} must fail the sync:\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            published(&dir),
+            good,
+            "{m:?}: the published snapshot stays the last good one"
+        );
+        let st = e2e::status(&bins, &dir).unwrap();
+        let kind = st.databases["test"].last_error_kind.clone();
+        assert!(kind.is_some(), "{m:?}: status names the error: {}", st.json);
+        println!(
+            "checked: {m:?}: sync exit {:?}, published state unchanged (test v2), status error kind {kind:?}",
+            out.code
+        );
+        upstream.behave().unwrap();
+    }
+    sync_expect(&bins, &dir, &opts, 0);
+    assert_eq!(published_version(&dir, "test"), Some(3));
+    println!("checked: once upstream serves good files again, the mirror moves to v3");
 }
