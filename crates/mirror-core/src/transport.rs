@@ -132,10 +132,16 @@ fn map_fetch_error(file: &str, e: fetch::Error) -> Error {
             op: "download into",
             source,
         },
-        e => Error::Upstream {
-            what: file.to_owned(),
-            reason: e.to_string(),
-        },
+        e => {
+            let text = e.to_string();
+            let reason = text
+                .strip_prefix(&format!("{file}: "))
+                .map_or_else(|| text.clone(), str::to_owned);
+            Error::Upstream {
+                what: file.to_owned(),
+                reason,
+            }
+        }
     }
 }
 

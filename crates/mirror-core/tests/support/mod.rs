@@ -104,20 +104,56 @@ pub fn sign_verifier() -> cvd_format::sign::SignVerifier {
         .at(time::OffsetDateTime::from(pinned_time()))
 }
 
-/// Checks that a snapshot of the `test` database is complete and consistent: the `.cvd`
-/// and every cdiff verify, every file has its verifying `.sign`, the cdiffs form an
-/// unbroken chain ending at the `.cvd`'s version and, applied to the official base
-/// before the oldest one, reproduce the `.cvd`'s members; nothing else is served.
-/// Returns the version and the cdiff versions.
+/// Checks that a snapshot of the official `test` database is complete and consistent
+/// (see [`check_db`]); the base of the oldest cdiff comes from the official vectors.
 pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32>), String> {
-    let keys = cvd_format::KeySet::official();
-    let cvd = files.get("test.cvd").ok_or("test.cvd missing")?;
-    let opts = cvd_format::VerifyOptions::new().require_signed(true);
+    let base =
+        |v: u32| std::fs::read(fixtures().join(format!("test-{v}.cvd"))).map_err(|e| e.to_string());
+    check_only(files, &["test"])?;
+    check_db(
+        files,
+        "test",
+        &cvd_format::KeySet::official(),
+        Some(&sign_verifier()),
+        &base,
+    )
+}
+
+/// Fails on any file that does not belong to one of `dbs` (or is the manifest).
+pub fn check_only(files: &BTreeMap<String, Vec<u8>>, dbs: &[&str]) -> Result<(), String> {
+    for name in files.keys() {
+        match mirror_core::model::MirrorFile::parse(name) {
+            Some(mirror_core::model::MirrorFile::Manifest) => {}
+            Some(f) if f.db().is_some_and(|d| dbs.contains(&d)) => {}
+            _ => return Err(format!("unexpected file {name}")),
+        }
+    }
+    Ok(())
+}
+
+/// Checks one database in a snapshot: the `.cvd` and every cdiff verify, every file has
+/// its verifying `.sign` (when `signs` is given), the cdiffs form an unbroken chain
+/// ending at the `.cvd`'s version and, applied to `base(oldest - 1)`, reproduce the
+/// `.cvd`'s members byte for byte; `dns.txt` advertises the version. Returns the
+/// version and the cdiff versions.
+pub fn check_db(
+    files: &BTreeMap<String, Vec<u8>>,
+    db: &str,
+    keys: &cvd_format::KeySet,
+    signs: Option<&cvd_format::sign::SignVerifier>,
+    base: &dyn Fn(u32) -> Result<Vec<u8>, String>,
+) -> Result<(u32, Vec<u32>), String> {
+    use mirror_core::model::MirrorFile;
+    let cvd_name = format!("{db}.cvd");
+    let cvd = files.get(&cvd_name).ok_or(format!("{cvd_name} missing"))?;
+    let opts = cvd_format::VerifyOptions::new()
+        .keys(keys.clone())
+        .require_signed(true);
     let report =
-        cvd_format::verify_reader(&cvd[..], &opts).map_err(|e| format!("test.cvd: {e}"))?;
+        cvd_format::verify_reader(&cvd[..], &opts).map_err(|e| format!("{cvd_name}: {e}"))?;
     let v = report.header.version;
-    let sv = sign_verifier();
     let check_sign = |name: &str, content: &[u8]| -> Result<(), String> {
+        let Some(sv) = signs else { return Ok(()) };
         let sign_name = format!("{name}.sign");
         let sign = files
             .get(&sign_name)
@@ -128,12 +164,11 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
             .map(drop)
             .map_err(|e| format!("{sign_name}: {e}"))
     };
-    let cvd_sign_name = format!("test-{v}.cvd");
-    check_sign(&cvd_sign_name, cvd)?;
+    check_sign(&format!("{db}-{v}.cvd"), cvd)?;
     let mut cdiffs = Vec::new();
     for (name, bytes) in files {
-        match mirror_core::model::MirrorFile::parse(name) {
-            Some(mirror_core::model::MirrorFile::Cdiff { version, .. }) => {
+        match MirrorFile::parse(name) {
+            Some(MirrorFile::Cdiff { db: d, version }) if d == db => {
                 let p = cdiff::Patch::verify(name, bytes.clone(), &keys.cdiff)
                     .map_err(|e| format!("{name}: {e}"))?;
                 if p.version() != version {
@@ -142,18 +177,17 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
                 check_sign(name, bytes)?;
                 cdiffs.push(version);
             }
-            Some(mirror_core::model::MirrorFile::CvdSign { version, .. }) if version != v => {
-                return Err(format!("{name}: stale .sign next to test.cvd version {v}"));
+            Some(MirrorFile::CvdSign { db: d, version }) if d == db && version != v => {
+                return Err(format!(
+                    "{name}: stale .sign next to {cvd_name} version {v}"
+                ));
             }
-            Some(
-                mirror_core::model::MirrorFile::CdiffSign { .. }
-                | mirror_core::model::MirrorFile::CvdSign { .. },
-            ) => {}
-            Some(
-                mirror_core::model::MirrorFile::Manifest
-                | mirror_core::model::MirrorFile::Cvd { .. },
-            ) => {}
-            _ => return Err(format!("unexpected file {name}")),
+            Some(MirrorFile::CdiffSign { db: d, .. })
+                if d == db && !files.contains_key(name.trim_end_matches(".sign")) =>
+            {
+                return Err(format!("{name} without its cdiff"));
+            }
+            _ => {}
         }
     }
     for pair in cdiffs.windows(2) {
@@ -161,47 +195,54 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
             return Err(format!("cdiff gap between {} and {}", pair[0], pair[1]));
         }
     }
-    for name in files.keys().filter(|n| n.ends_with(".cdiff.sign")) {
-        if !files.contains_key(name.trim_end_matches(".sign")) {
-            return Err(format!("{name} without its cdiff"));
-        }
-    }
     if let (Some(&lo), Some(&hi)) = (cdiffs.first(), cdiffs.last()) {
         if hi != v {
-            return Err(format!("newest cdiff is {hi}, test.cvd is {v}"));
+            return Err(format!("newest cdiff is {hi}, {cvd_name} is {v}"));
         }
-        let base = std::fs::read(fixtures().join(format!("test-{}.cvd", lo - 1)))
-            .map_err(|e| e.to_string())?;
+        let base = base(lo - 1)?;
         let patches: Vec<_> = cdiffs
             .iter()
             .map(|c| {
-                let n = format!("test-{c}.cdiff");
+                let n = format!("{db}-{c}.cdiff");
                 cdiff::chain::PatchInput::new(n.clone(), files[&n].clone())
             })
             .collect();
-        match cdiff::chain::check(
-            &cvd[..],
-            &base[..],
-            &patches,
-            &cdiff::chain::ChainOptions::new(),
-        ) {
+        let opts = cdiff::chain::ChainOptions::new().keys(keys.clone());
+        match cdiff::chain::check(&cvd[..], &base[..], &patches, &opts) {
             Ok(cdiff::chain::Consistency::Consistent { .. }) => {}
             other => {
                 return Err(format!(
-                    "chain {lo}..{hi} does not lead to test.cvd: {other:?}"
+                    "chain {lo}..{hi} does not lead to {cvd_name}: {other:?}"
                 ));
             }
         }
     }
     let manifest = files.get("dns.txt").ok_or("dns.txt missing")?;
     let record = dns_versions::parse_manifest(manifest).map_err(|e| format!("dns.txt: {e}"))?;
-    if record.version_of("test") != Some(v) {
+    if record.version_of(db) != Some(v) {
         return Err(format!(
-            "dns.txt says {:?}, test.cvd is {v}",
-            record.version_of("test")
+            "dns.txt says {:?}, {cvd_name} is {v}",
+            record.version_of(db)
         ));
     }
     Ok((v, cdiffs))
+}
+
+/// Copies a mirror directory (files, directories, the `current` symlink as a symlink).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let dst = to.join(e.file_name());
+        if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dst).unwrap();
+        } else if t.is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
 }
 
 /// Starts an upstream serving `dir`.

@@ -160,7 +160,7 @@ fn log_report(report: &SyncReport) {
             Ok(true) => tracing::info!(db = %d.name, "updated {} -> {}", v(d.before), v(d.after)),
             Ok(false) => tracing::info!(db = %d.name, "up to date at version {}", v(d.after)),
             Err(e) => {
-                tracing::error!(db = %d.name, kind = e.kind().as_str(), "failed, still serving version {}: {e}", v(d.after))
+                tracing::error!(db = %d.name, kind = e.kind().as_str(), "FAILED, still serving version {}", v(d.after))
             }
         }
     }
