@@ -76,6 +76,15 @@ pub enum Error {
         /// When requests may be sent again.
         until: SystemTime,
     },
+    /// The upstream was skipped: it recently served an older version than advertised
+    /// ([`Upstreams::mark_stale`](crate::Upstreams::mark_stale)).
+    #[error("{url}: upstream marked stale until {}", httpdate::fmt_http_date(*until))]
+    Stale {
+        /// The URL that would have been requested.
+        url: String,
+        /// When the upstream will be tried again.
+        until: SystemTime,
+    },
     /// Every upstream in the list failed; the individual errors in order.
     #[error("{file}: all {} upstreams failed: {}", attempts.len(), summarize(attempts))]
     AllUpstreamsFailed {

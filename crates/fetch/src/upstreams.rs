@@ -125,16 +125,7 @@ impl Upstreams {
         for base in &self.bases {
             let url = self.url(base, file);
             if let Some(until) = self.stale_until(base) {
-                attempts.push((
-                    base.clone(),
-                    Error::Protocol {
-                        url,
-                        reason: format!(
-                            "upstream marked stale until {}",
-                            httpdate::fmt_http_date(until)
-                        ),
-                    },
-                ));
+                attempts.push((base.clone(), Error::Stale { url, until }));
                 continue;
             }
             if let Some(until) = client.cooldown_until(&url) {

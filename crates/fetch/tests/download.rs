@@ -834,3 +834,75 @@ fn configured_proxy_is_used() {
         Err(Error::InvalidUrl { .. })
     ));
 }
+
+#[test]
+fn cooldowns_have_a_default_and_a_cap() {
+    let server = TestServer::start();
+    server.set_fault(Scope::path("/bare"), Fault::RateLimit(None));
+    let c = builder()
+        .default_cooldown(Duration::from_secs(1800))
+        .max_cooldown(Duration::from_secs(7200))
+        .build()
+        .unwrap();
+    let t0 = SystemTime::now();
+    let e = c.fetch_range(&server.url("/bare"), 0..10).unwrap_err();
+    let until = e.rate_limited_until().unwrap();
+    assert!(until >= t0 + Duration::from_secs(1800));
+    assert!(until <= SystemTime::now() + Duration::from_secs(1801));
+
+    let other = TestServer::start();
+    other.set_fault(
+        Scope::All,
+        Fault::RateLimit(Some(RetryAfter::Seconds(1_000_000_000))),
+    );
+    let e = c.fetch_range(&other.url("/x"), 0..10).unwrap_err();
+    assert!(e.rate_limited_until().unwrap() <= SystemTime::now() + Duration::from_secs(7201));
+
+    // a malformed Retry-After on a 503 is an ordinary, retried server error
+    let third = TestServer::start();
+    third.put("/x", b"hello".to_vec());
+    third.set_fault_times(
+        Scope::All,
+        Fault::Unavailable(Some(RetryAfter::Raw("soon".into()))),
+        1,
+    );
+    assert_eq!(c.fetch_range(&third.url("/x"), 0..10).unwrap(), b"hello");
+}
+
+#[test]
+fn custom_user_agent_is_sent() {
+    let server = TestServer::start();
+    server.put("/x", b"hi".to_vec());
+    let c = builder()
+        .user_agent("acme-mirror/9 (+ops@example.invalid)")
+        .build()
+        .unwrap();
+    c.fetch_range(&server.url("/x"), 0..2).unwrap();
+    assert_eq!(
+        server.stats().log()[0].header("user-agent"),
+        Some("acme-mirror/9 (+ops@example.invalid)")
+    );
+}
+
+#[test]
+fn one_client_serves_parallel_downloads() {
+    let server = TestServer::start();
+    for i in 0..4u8 {
+        server.put(&format!("/f{i}.cvd"), body(50_000, i));
+    }
+    let c = client();
+    let dir = tempfile::tempdir().unwrap();
+    std::thread::scope(|s| {
+        for i in 0..4u8 {
+            let (c, server, dir) = (&c, &server, dir.path());
+            s.spawn(move || {
+                let name = format!("f{i}.cvd");
+                let d = downloaded(
+                    get(c, &server.url(&name), dir, &name, &Conditional::none()).unwrap(),
+                );
+                assert_eq!(std::fs::read(d.path).unwrap(), body(50_000, i));
+            });
+        }
+    });
+    assert_eq!(c.body_bytes(), 200_000);
+}
