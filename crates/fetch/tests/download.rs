@@ -906,3 +906,49 @@ fn one_client_serves_parallel_downloads() {
     });
     assert_eq!(c.body_bytes(), 200_000);
 }
+
+#[test]
+fn bodies_without_content_length_are_streamed_under_the_limit() {
+    let server = TestServer::start();
+    let data = body(100_000, 19);
+    server.put("/a.cvd", data.clone());
+    server.set_fault(Scope::path("/a.cvd"), Fault::NoContentLength);
+    server.set_fault(Scope::path("/endless.cvd"), Fault::EndlessBody);
+    let c = builder().max_body(1_000_000).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut totals = Vec::new();
+    let d = downloaded(
+        c.download(
+            &server.url("/a.cvd"),
+            dir.path(),
+            "a.cvd",
+            &Conditional::none(),
+            &mut |p| totals.push(p.total),
+        )
+        .unwrap(),
+    );
+    assert_eq!(std::fs::read(d.path).unwrap(), data);
+    assert!(totals.iter().all(Option::is_none));
+
+    let e = get(
+        &c,
+        &server.url("/endless.cvd"),
+        dir.path(),
+        "endless.cvd",
+        &Conditional::none(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                limit: 1_000_000,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_clean(dir.path(), "endless.cvd");
+    // the limit is enforced on what arrived, not on the whole stream
+    assert!(c.body_bytes() <= 100_000 + 1_000_000 + 64 * 1024);
+}

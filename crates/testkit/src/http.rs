@@ -115,6 +115,13 @@ pub enum Fault {
     /// Serve these bytes instead of the file (same validators as the real file unless
     /// the file does not exist).
     Content(Vec<u8>),
+    /// Send the normal body without `Content-Length`, delimited by closing the
+    /// connection (HTTP/1.0 style): the client cannot know the size in advance.
+    NoContentLength,
+    /// `200` without `Content-Length`, then `'x'` bytes forever, until the client
+    /// hangs up (or the server stops): proves a client enforces its size limit while
+    /// streaming.
+    EndlessBody,
     /// Accept the connection, read the request, and never answer (until the server
     /// stops; the client must time out).
     Hang,
@@ -572,6 +579,8 @@ struct Response {
     drop_after: Option<u64>,
     slow: Option<(usize, Duration)>,
     hang: bool,
+    no_length: bool,
+    endless: bool,
 }
 
 impl Response {
@@ -584,6 +593,8 @@ impl Response {
             drop_after: None,
             slow: None,
             hang: false,
+            no_length: false,
+            endless: false,
         }
     }
     fn header(mut self, k: &str, v: impl Into<String>) -> Response {
@@ -636,6 +647,12 @@ fn build_response(req: &Request, entry: Option<Entry>, fault: Option<Fault>) -> 
             r.hang = true;
             return r;
         }
+        Some(Fault::EndlessBody) => {
+            let mut r = Response::new(200, Vec::new());
+            r.endless = true;
+            r.no_length = true;
+            return r;
+        }
         Some(Fault::IgnoreRange) => ignore_range = true,
         Some(Fault::IgnoreConditional) => ignore_cond = true,
         Some(Fault::Oversized(n)) => {
@@ -654,9 +671,12 @@ fn build_response(req: &Request, entry: Option<Entry>, fault: Option<Fault>) -> 
                 modified,
             });
         }
-        Some(f @ (Fault::DropAfter(_) | Fault::Slow { .. } | Fault::ContentLength(_))) => {
-            post = Some(f)
-        }
+        Some(
+            f @ (Fault::DropAfter(_)
+            | Fault::Slow { .. }
+            | Fault::ContentLength(_)
+            | Fault::NoContentLength),
+        ) => post = Some(f),
         None => {}
     }
     let Some(entry) = entry else {
@@ -708,6 +728,7 @@ fn build_response(req: &Request, entry: Option<Entry>, fault: Option<Fault>) -> 
         Some(Fault::DropAfter(n)) => resp.drop_after = Some(n),
         Some(Fault::Slow { chunk, delay }) => resp.slow = Some((chunk.max(1), delay)),
         Some(Fault::ContentLength(n)) => resp.content_length = Some(n),
+        Some(Fault::NoContentLength) => resp.no_length = true,
         _ => {}
     }
     resp
@@ -779,7 +800,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     for (k, v) in &resp.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    if resp.status != 304 {
+    if resp.status != 304 && !resp.no_length {
         let cl = resp.content_length.unwrap_or(body_len);
         head.push_str(&format!("Content-Length: {cl}\r\n"));
     }
@@ -789,6 +810,16 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     }
     if is_head || resp.status == 304 {
         let _ = stream.flush();
+        return;
+    }
+    if resp.endless {
+        let chunk = [b'x'; 16 * 1024];
+        let mut written = 0u64;
+        while !shared.stop.load(Ordering::SeqCst) && stream.write_all(&chunk).is_ok() {
+            written += chunk.len() as u64;
+        }
+        let mut st = shared.lock();
+        *st.stats.body_bytes.entry(req.path.clone()).or_insert(0) += written;
         return;
     }
     let send = match resp.drop_after {
