@@ -43,10 +43,29 @@ fn step(n: u32, text: &str) {
     println!("\n== {n}. {text}");
 }
 
+/// Removes ANSI escape sequences (colours in a child's log).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ended by a letter.
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Prints a child's log, indented.
 fn show_log(text: &str) {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        println!("   | {line}");
+        println!("   | {}", strip_ansi(line));
     }
 }
 
@@ -155,6 +174,9 @@ pub fn run(root: &Path) -> Result<()> {
         3,
         "first sync: sigupdate sync --no-dns (everything verified before publishing)",
     );
+    println!("   each .cvd: header, MD5 of the body, legacy RSA signature, PSS-signed .info;");
+    println!("   each .cdiff: PSS signature, then the chain check (published base + cdiffs");
+    println!("   must reproduce the new .cvd byte for byte); .sign files: CMS chain to the root");
     let code = sync(&bins, &dir, &opts)?;
     if code != 0 {
         bail!("the first sync failed (exit code {code})");
@@ -273,14 +295,20 @@ fn freshclam_step(
     );
     let before = server.access_log().len();
     let out = fc.update("test")?;
-    for line in out
-        .stdout
-        .lines()
-        .filter(|l| l.contains("updated") || l.contains("up-to-date") || l.contains("ERROR"))
-    {
+    for line in out.stdout.lines().filter(|l| {
+        l.contains("updated (version") || l.contains("up-to-date") || l.contains("ERROR")
+    }) {
         println!("   | {line}");
     }
-    for a in server.access_log().iter().skip(before) {
+    // Access-log lines are written as responses end: wait for one per request
+    // freshclam made (its verbose output shows each `> GET`).
+    let requests = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("> GET "))
+        .count();
+    let log = server.wait_access(before + requests, std::time::Duration::from_secs(5));
+    for a in log.iter().skip(before) {
         println!(
             "   sigserver: {} {} -> {} ({} bytes)",
             a.method, a.path, a.status, a.bytes
