@@ -190,6 +190,7 @@ pub fn check_db(
             _ => {}
         }
     }
+    cdiffs.sort_unstable();
     for pair in cdiffs.windows(2) {
         if pair[1] != pair[0] + 1 {
             return Err(format!("cdiff gap between {} and {}", pair[0], pair[1]));
