@@ -82,8 +82,9 @@ impl RetryAfter {
     }
 }
 
-/// A misbehaviour the server applies to matching requests.
+/// A misbehaviour the server applies to matching requests (more may be added).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fault {
     /// Answer with this status and a short text body (e.g. `404`, `500`, `503`).
     Status(u16),
