@@ -277,7 +277,7 @@ impl Header {
             )?),
             None => None,
         };
-        Ok(Header {
+        let header = Header {
             build_time,
             version,
             signatures,
@@ -286,7 +286,10 @@ impl Header {
             dsig,
             builder: builder.to_string(),
             sign_time,
-        })
+        };
+        // Whatever parses can be written back (e.g. no negative years).
+        header.validate()?;
+        Ok(header)
     }
 
     /// The header as one line (no padding, no newline): the `.info` first line.

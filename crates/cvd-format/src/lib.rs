@@ -73,7 +73,7 @@
 //!   consumes exactly the gzip member, so trailing data can be detected.
 //! - `time`: the build-time field is a real timestamp with a UTC offset.
 //! - `thiserror`: the one error enum.
-//! - The tar reader/writer is our own (~300 lines, [`tar`](crate) module, private):
+//! - The tar reader/writer is our own (a private module of ~300 lines):
 //!   the subset accepted is tiny and strict (flat regular files; sigtool's v7-style
 //!   headers), and the `tar` crate would add permissive behaviour (long names, links,
 //!   PAX) that we would have to switch off and re-check anyway.

@@ -16,6 +16,15 @@ fn header_line_with_padding_round_trips_or_is_rejected() {
 }
 
 #[test]
+fn negative_build_year_is_rejected() {
+    // fuzz/artifacts/cvd_header/crash-ef51f745...: `-2024` parsed as a year but could
+    // not be written back.
+    let line = "ClamAV-VDB:01 Feb -2024 10-20 -0400:3:2:90:X:X:fuzz";
+    fuzzing::header(line.as_bytes());
+    assert!(cvd_format::Header::parse_line(line).is_err());
+}
+
+#[test]
 fn seed_corpus_runs_through_every_target() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus");
     let mut seen = 0;
