@@ -254,6 +254,8 @@ pub struct Access {
     pub status: u16,
     /// Body bytes sent.
     pub bytes: u64,
+    /// The client's `User-Agent`.
+    pub user_agent: String,
 }
 
 /// A running `sigserver`, killed when dropped.
@@ -403,6 +405,11 @@ fn parse_access(line: &str) -> Option<Access> {
         path: f.get("path")?.as_str()?.to_owned(),
         status: u16::try_from(num("status")?).ok()?,
         bytes: num("bytes").unwrap_or(0),
+        user_agent: f
+            .get("user_agent")
+            .and_then(|u| u.as_str())
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 

@@ -127,6 +127,7 @@ fn freshclam_reaches(
         "sigserver_requests_total",
         "kind=\"cdiff\",status=\"200\"",
     );
+    let log_before = server.access_log().len();
     let out = fc.update("test").unwrap();
     let got = fc.version("test");
     assert_eq!(
@@ -148,6 +149,38 @@ fn freshclam_reaches(
         "sigserver_requests_total",
         "kind=\"cdiff\",status=\"200\"",
     ) - cd0;
+    // The access log agrees: one record per request freshclam made (its verbose
+    // output shows each `> GET`), and, for a client that held a version, exactly the
+    // cdiffs from the next version up to `want`.
+    let gets = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("> GET "))
+        .count();
+    let log = server.wait_access(log_before + gets, Duration::from_secs(10));
+    let mine: Vec<&e2e::Access> = log[log_before..]
+        .iter()
+        .filter(|a| a.user_agent.starts_with("ClamAV/"))
+        .collect();
+    assert_eq!(
+        mine.len(),
+        gets,
+        "access log vs freshclam's requests: {mine:?}"
+    );
+    if let Some((from, _)) = start {
+        let cdiffs: Vec<&str> = mine
+            .iter()
+            .filter(|a| a.path.ends_with(".cdiff") && a.status == 200)
+            .map(|a| a.path.as_str())
+            .collect();
+        let expected: Vec<String> = (from + 1..=want)
+            .map(|v| format!("/test-{v}.cdiff"))
+            .collect();
+        assert_eq!(
+            cdiffs, expected,
+            "freshclam at v{from} fetched exactly these cdiffs"
+        );
+    }
     (full, cdiffs)
 }
 
