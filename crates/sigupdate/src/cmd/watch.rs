@@ -1,7 +1,8 @@
 //! `sigupdate watch`: sync now, then again every interval (plus a random jitter so that
 //! many mirrors do not hit upstream at the same second), or at once on `SIGHUP` or
-//! `SIGUSR1`. Stops on `SIGINT`/`SIGTERM` between syncs (a sync killed midway is safe:
-//! the published snapshot never changes until a complete one is switched in).
+//! `SIGUSR1`. `SIGINT`/`SIGTERM` stop it: at once while waiting, after the running sync
+//! otherwise (a signal arriving mid-sync is acted on when the sync ends; `SIGKILL` is
+//! always safe too: the published snapshot only changes by one atomic switch).
 //!
 //! Signals are received through tokio's signal support (`tokio::signal::unix`), which
 //! the workspace already depends on for `sigserver`: no `unsafe` here and no extra
