@@ -435,3 +435,50 @@ fn unpack_of_a_tampered_copy_fails_and_writes_nothing() {
         "no member may be written from an unverified container"
     );
 }
+
+#[test]
+fn official_cdiffs_verify_with_their_sign_files_and_tampering_is_caught() {
+    let mut args = vec!["verify".into()];
+    args.extend(test_root_args());
+    args.push("--require-sign".into());
+    for n in 2..=6 {
+        args.push(fixture(&format!("test-{n}.cdiff")).into_os_string());
+    }
+    let (code, stdout, _) = run(&args);
+    assert_eq!(code, 0, "{stdout}");
+    for n in 2..=6 {
+        assert!(
+            stdout.contains(&format!(
+                "test-{n}.cdiff: OK (cdiff to v{n}; checked: cdiff signature; .sign test-{n}.cdiff.sign line 2"
+            )),
+            "{stdout}"
+        );
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_to(
+        dir.path(),
+        &[
+            ("test-3.cdiff", "test-3.cdiff"),
+            ("test-4.cdiff", "test-4.cdiff"),
+            ("test-3.cdiff.sign", "test-4.cdiff.sign"),
+        ],
+    );
+    flip(&dir.path().join("test-3.cdiff"), 30);
+    let mut args = vec!["verify".into()];
+    args.extend(test_root_args());
+    args.push(dir.path().join("test-3.cdiff").into_os_string());
+    args.push(dir.path().join("test-4.cdiff").into_os_string());
+    let (code, stdout, _) = run(&args);
+    assert_eq!(code, 1, "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].contains("test-3.cdiff: FAILED cdiff signature: "),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("test-4.cdiff: FAILED .sign signature: "),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("messageDigest"), "{stdout}");
+}

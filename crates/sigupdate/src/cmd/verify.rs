@@ -1,15 +1,18 @@
 //! `sigupdate verify FILE... [--sign FILE] [--sign-root CERT]... [--at TIME]
 //! [--flevel N] [--require-sign]`: full verification of each container.
 //!
-//! Checks, in order: header, body MD5, legacy RSA signature, `.info` (PSS signature,
-//! header, members) and, when present, the ClamAV 1.5 `.sign` file
+//! Containers (`.cvd`, `.cld`): header, body MD5, legacy RSA signature, `.info` (PSS
+//! signature, header, members) and, when present, the ClamAV 1.5 `.sign` file
 //! `<db>-<version>.cvd.sign` beside the container (or the one given with `--sign`).
+//! Patches (`*.cdiff`): the PSS signature with the official CDIFF key, and the
+//! `.sign` file `<file>.sign` (`test-3.cdiff` → `test-3.cdiff.sign`).
 //! One line per file on stdout: `FILE: OK (...)` or `FILE: FAILED <check>: <reason>`.
 //!
 //! Exit code: 0 when every file passed, 1 when any failed verification, 2 when any
 //! could not be read (I/O errors win over verification failures: the result is
 //! incomplete) or the arguments are unusable.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -22,7 +25,7 @@ use crate::exit;
 /// Arguments of `sigupdate verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Containers to verify (.cvd or .cld).
+    /// Containers (.cvd, .cld) or patches (.cdiff) to verify.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -134,6 +137,9 @@ fn verify_one(
     opts: &VerifyOptions,
 ) -> Outcome {
     tracing::info!(file = %file.display(), "verifying container");
+    if file.extension().is_some_and(|e| e == "cdiff") {
+        return verify_cdiff(file, args, verifier);
+    }
     let report = match cvd_format::verify_file(file, opts) {
         Ok(report) => report,
         Err(e) => return from_cvd_error(&e),
@@ -165,6 +171,65 @@ fn verify_one(
     Outcome::Ok(summary(
         &report,
         sign.as_ref().map(|(p, r)| (p.as_path(), r)),
+    ))
+}
+
+/// A `.cdiff`: its PSS signature with the official CDIFF key, then `<file>.sign`.
+fn verify_cdiff(file: &Path, args: &VerifyArgs, verifier: &SignVerifier) -> Outcome {
+    let limit = cdiff::Limits::default().max_patch_len;
+    let bytes = match std::fs::File::open(file).and_then(|f| {
+        let mut bytes = Vec::new();
+        f.take(limit + 1).read_to_end(&mut bytes).map(|_| bytes)
+    }) {
+        Ok(bytes) => bytes,
+        Err(e) => return Outcome::LocalError(format!("cannot read the patch: {e}")),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let patch = match cdiff::Patch::verify(&name, bytes, &cvd_format::KeySet::official().cdiff) {
+        Ok(patch) => patch,
+        Err(e) if e.is_verification_failure() => {
+            return Outcome::Failed {
+                check: "cdiff signature".into(),
+                reason: e.to_string(),
+            };
+        }
+        Err(e) => return Outcome::LocalError(e.to_string()),
+    };
+    let sign_path = args.sign.clone().unwrap_or_else(|| {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".sign");
+        PathBuf::from(p)
+    });
+    let sign_text = if args.sign.is_some() || sign_path.is_file() {
+        match check_sign(file, &sign_path, verifier) {
+            Ok(r) => format!(
+                "; .sign {} line {} by `{}`",
+                sign_path
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                r.line,
+                r.chain.first().map(String::as_str).unwrap_or("?")
+            ),
+            Err(outcome) => return outcome,
+        }
+    } else if args.require_sign {
+        return Outcome::Failed {
+            check: Check::Sign.to_string(),
+            reason: format!(
+                "no .sign file ({} does not exist) and --require-sign is set",
+                sign_path.display()
+            ),
+        };
+    } else {
+        "; no .sign".to_string()
+    };
+    Outcome::Ok(format!(
+        "cdiff to v{}; checked: cdiff signature{sign_text}",
+        patch.version()
     ))
 }
 
