@@ -1,7 +1,10 @@
 //! Project automation (`cargo xtask <command>`), in Rust instead of shell scripts.
 //!
-//! - `cargo xtask demo`: the self-contained local demo (needs nothing outside the
-//!   repository).
+//! - `cargo xtask demo`: the self-contained local demo of the whole mirror (upstream
+//!   simulator, `sigupdate`, `sigserver`, and `freshclam` when installed); needs
+//!   nothing outside the repository.
+//! - `cargo xtask demo-format`: the container-format demo (build, verify, inspect a
+//!   demo-key `.cvd`; damaged copies rejected).
 //! - `cargo xtask fuzz [--seconds N]`: runs every `cargo fuzz` target under `fuzz/`
 //!   briefly (installs `cargo-fuzz` when missing).
 //!
@@ -20,7 +23,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo                  build a small database signed with a demo key, verify and
+  demo                  the whole mirror, locally: an upstream simulator publishing a
+                        demo-key database, sigupdate syncing it, sigserver serving
+                        it, the mirror following new versions and refusing an
+                        inconsistent one, and a real freshclam updating (if installed)
+  demo-format           build a small database signed with a demo key, verify and
                         inspect it, and show a damaged copy being rejected
   fuzz [--seconds N]    run every cargo-fuzz target under fuzz/ for N seconds each
                         (default 30); installs cargo-fuzz when missing
@@ -35,8 +42,8 @@ fn workspace_root() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") if args.len() == 1 => demo::run(&workspace_root()),
-        Some("mirror-demo") if args.len() == 1 => mirror_demo::run(&workspace_root()),
+        Some("demo") if args.len() == 1 => mirror_demo::run(&workspace_root()),
+        Some("demo-format") if args.len() == 1 => demo::run(&workspace_root()),
         Some("fuzz") => match fuzz::parse_seconds(&args[1..]) {
             Ok(seconds) => fuzz::run(&workspace_root(), seconds),
             Err(e) => {
