@@ -164,3 +164,19 @@ fn header_field_offset(bytes: &[u8], index: usize) -> Option<usize> {
         .nth(index - 1)
         .map(|(i, _)| i + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_offsets() {
+        let mut header = b"ClamAV-VDB:01 Jan 2026 00-00 +0000:7:1:90:X:X:me:0".to_vec();
+        header.resize(512, b' ');
+        assert_eq!(header_field_offset(&header, 0), Some(0));
+        assert_eq!(header_field_offset(&header, 2), Some(35));
+        assert_eq!(header[35], b'7');
+        assert_eq!(header_field_offset(&header, 9), None);
+        assert_eq!(header_field_offset(b"short", 1), None);
+    }
+}

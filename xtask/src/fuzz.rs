@@ -120,3 +120,28 @@ pub fn run(root: &Path, seconds: u64) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_argument() {
+        assert_eq!(parse_seconds(&[]).ok(), Some(30));
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse_seconds(&args(&["--seconds", "5"])).ok(), Some(5));
+        assert!(parse_seconds(&args(&["--seconds", "x"])).is_err());
+        assert!(parse_seconds(&args(&["--seconds"])).is_err());
+        assert!(parse_seconds(&args(&["5"])).is_err());
+    }
+
+    #[test]
+    fn targets_are_the_fuzz_target_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let names = targets(&root).expect("fuzz targets");
+        assert!(names.contains(&"sign".to_string()), "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+}
