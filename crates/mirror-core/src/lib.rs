@@ -30,6 +30,9 @@ pub mod status;
 pub mod transport;
 mod verify;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use engine::{
     DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
     VersionSource, sync,

@@ -1,0 +1,71 @@
+//! Entry points for the `cargo fuzz` targets in `fuzz/` (not a public API). Each one
+//! asserts the round-trip or invariant it is named after; a panic is a finding.
+
+use std::collections::BTreeMap;
+
+use crate::layout::GenerationId;
+use crate::model::{HeldDatabase, MirrorFile};
+use crate::plan::{PlanPolicy, plan};
+use crate::status::MirrorStatus;
+
+/// Mirror file names and generation names: whatever parses prints back identically.
+pub fn names(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        if let Some(f) = MirrorFile::parse(line) {
+            assert_eq!(f.to_string(), line);
+        }
+        if let Some(g) = GenerationId::parse(line) {
+            assert_eq!(GenerationId::parse(&g.dir_name()), Some(g));
+        }
+    }
+}
+
+/// The planner on arbitrary held state: never plans a file already held, never a
+/// lower version, always an unbroken chain ending at the target.
+pub fn plan_invariants(data: &[u8]) {
+    let byte = |i: usize| u32::from(data.get(i).copied().unwrap_or(0));
+    let version = (byte(0) > 0).then(|| byte(1) * 256 + byte(2));
+    let advertised = byte(3) * 256 + byte(4);
+    let policy = PlanPolicy {
+        keep_cdiffs: byte(5) % 64,
+        max_catch_up: byte(6) * 4,
+        signs: byte(7) % 2 == 0,
+    };
+    let mut cdiffs = BTreeMap::new();
+    for pair in data.get(8..).unwrap_or(&[]).chunks(2) {
+        let v = u32::from(pair[0]) * 256 + u32::from(pair.get(1).copied().unwrap_or(0));
+        if version.is_some_and(|h| v <= h) {
+            cdiffs.insert(v, v % 3 != 0);
+        }
+    }
+    let held = HeldDatabase {
+        version,
+        cvd_sign: true,
+        cdiffs,
+    };
+    let p = plan("fz", &held, advertised, &policy);
+    if let (Some(t), Some(h)) = (p.target, version) {
+        assert!(t >= h);
+    }
+    for f in &p.fetch {
+        if let MirrorFile::Cdiff { version: v, .. } = f {
+            assert!(!held.cdiffs.contains_key(v));
+        }
+    }
+    if let (Some(&lo), Some(&hi)) = (p.publish_cdiffs.first(), p.publish_cdiffs.last()) {
+        assert_eq!(Some(hi), p.target);
+        assert_eq!(u64::from(hi - lo) + 1, p.publish_cdiffs.len() as u64);
+    }
+}
+
+/// `status.json` as written by anyone: parsing never panics, and what parses
+/// serializes and parses back to the same value.
+pub fn status_json(data: &[u8]) {
+    if let Ok(s) = serde_json::from_slice::<MirrorStatus>(data) {
+        if let Ok(again) = serde_json::to_vec(&s) {
+            let back: Result<MirrorStatus, _> = serde_json::from_slice(&again);
+            assert!(back.is_ok_and(|b| b == s));
+        }
+    }
+}
