@@ -1,5 +1,4 @@
-//! `sigupdate`: verify, inspect and unpack ClamAV signature databases (later: patch and
-//! mirror them).
+//! `sigupdate`: verify, inspect, unpack, patch and mirror ClamAV signature databases.
 //!
 //! This file only parses arguments and maps results to exit codes; each subcommand
 //! lives in its own module under `cmd/`. Exit codes are listed in [`exit`] and in
@@ -15,8 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Verify, inspect and unpack ClamAV signature databases (.cvd/.cld and their
-/// ClamAV 1.5 .sign files).
+/// Verify, inspect, patch and mirror ClamAV signature databases (.cvd/.cld/.cdiff
+/// and their ClamAV 1.5 .sign files).
 ///
 /// Exit codes: 0 success; 1 a file, signature or chain did not verify; 2 usage,
 /// configuration or local I/O error; 3 upstream unreachable; 4 rate-limited;

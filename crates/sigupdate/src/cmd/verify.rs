@@ -24,6 +24,21 @@ use crate::exit;
 
 /// Arguments of `sigupdate verify`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Output: one line per FILE on stdout:
+  FILE: OK (<db> v<version>, ...; checked: <checks>; .sign <file> line <n> by `<signer>`)
+  FILE: FAILED <check>: <reason>      (check: header, md5, legacy signature, .info signature,
+                                       .info header, .info entries, archive, limits,
+                                       .sign signature, cdiff signature)
+  FILE: ERROR <reason>                (the file could not be read)
+
+Exit: 0 every FILE passed; 1 any FILE failed verification; 2 any FILE could not be read,
+or bad arguments / unreadable --sign-root.
+
+Examples:
+  sigupdate verify /srv/mirror/current/daily.cvd          # + daily-<version>.cvd.sign if present
+  sigupdate verify --require-sign main.cvd bytecode.cvd
+  sigupdate verify --sign-root clamav-test-root.crt --at 2026-01-01T00:00:00Z test-6.cvd")]
 pub struct VerifyArgs {
     /// Containers (.cvd, .cld) or patches (.cdiff) to verify.
     #[arg(required = true, value_name = "FILE")]
