@@ -30,6 +30,30 @@
 //! Trust anchors are values: [`KeySet::official`] is the default, and callers (tests,
 //! private publishers) pass their own [`KeySet`] in [`VerifyOptions`].
 //!
+//! # Where this crate is stricter than the reference client
+//!
+//! Every official vector passes all of these (tests prove it), and `sigtool`/`clamscan`
+//! interop tests show where the reference is laxer:
+//!
+//! - the header must be canonical (no leading zeros, lowercase MD5, space padding only,
+//!   builder without trailing space) so that [`Header::parse`] and
+//!   [`Header::to_bytes`] round-trip;
+//! - build time and builder must equal the signed `.info` first line too (the reference
+//!   compares only version, signatures, f-level and sign time, so a re-dated file
+//!   passes `sigtool -i`);
+//! - a body that does not start with `COPYING` must be gzip (zlib would silently read
+//!   it as plain data); nothing may follow the gzip stream; tar padding and the bytes
+//!   after the end-of-archive block must be zero; tar header checksums are checked;
+//! - the legacy signature integer must be smaller than the modulus and `m` must fit in
+//!   16 bytes (the reference silently truncates);
+//! - versig2 requires an all-zero PSS padding string (the reference only looks for the
+//!   `0x01` separator); see [`versig2`] for the one place where we follow the
+//!   reference *against* RFC 8017 (the encoded-message bit length).
+//!
+//! And where it follows the reference: an archive may end at end-of-stream on a block
+//! boundary without end-of-archive blocks (sigtool writes none), and `COPYING` is not
+//! listed in `.info`, so in an unsigned `.cld` its text is covered by no check.
+//!
 //! # Example
 //!
 //! Build a small signed database with a throw-away key, verify it, and see a damaged
