@@ -183,7 +183,7 @@ fn public_key_pem(key: &SigningKey) -> Result<String, String> {
 }
 
 /// One version of a database, as upstream publishes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Release {
     version: u32,
     cvd: Vec<u8>,
@@ -193,6 +193,21 @@ pub struct Release {
     /// A "hand-built" `.cvd` of the same version, correctly signed, whose members are
     /// not what the previous version plus `cdiff` produce (the 2013 incident).
     rogue_cvd: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Release {
+    // Sizes, not bytes: a failing assertion should not print kilobytes of binary.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map(Vec::len);
+        f.debug_struct("Release")
+            .field("version", &self.version)
+            .field("cvd_len", &self.cvd.len())
+            .field("cvd_sign_len", &len(&self.cvd_sign))
+            .field("cdiff_len", &len(&self.cdiff))
+            .field("cdiff_sign_len", &len(&self.cdiff_sign))
+            .field("rogue_cvd_len", &len(&self.rogue_cvd))
+            .finish()
+    }
 }
 
 impl Release {
