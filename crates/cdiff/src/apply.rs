@@ -22,6 +22,7 @@
 //! committed only when the whole script succeeded: an error leaves the input untouched.
 //! Time is linear in the size of the touched files plus the script.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -85,7 +86,7 @@ impl Database {
     pub fn apply_with_limits(&mut self, script: &Script, limits: &Limits) -> Result<()> {
         let files = &self.files;
         let changes = run(script, limits, &mut |name: &str| {
-            Ok(files.get(name).cloned())
+            Ok(files.get(name).map(|f| Cow::Borrowed(f.as_slice())))
         })?;
         for (name, change) in changes {
             match change {
@@ -128,10 +129,11 @@ impl Database {
 /// All commands are first run in memory against the files they touch; only when the
 /// whole script succeeded are the changed files written (each to a temporary file in
 /// `dir`, then renamed over the original) and unlinked files removed. A script error
-/// leaves the directory untouched.
+/// leaves the directory untouched. Files are not `fsync`ed (like the reference);
+/// callers that need durability across a crash sync the directory themselves.
 pub fn apply_to_dir(dir: &Path, script: &Script, limits: &Limits) -> Result<()> {
     let changes = run(script, limits, &mut |name: &str| {
-        read_regular(&dir.join(name), limits)
+        Ok(read_regular(&dir.join(name), limits)?.map(Cow::Owned))
     })?;
     // Write every new file to a temporary name first, then switch them all.
     let mut staged = Vec::new();
@@ -140,8 +142,7 @@ pub fn apply_to_dir(dir: &Path, script: &Script, limits: &Limits) -> Result<()> 
             let tmp = dir.join(format!(".{name}.cdiff-tmp"));
             let write = || -> std::io::Result<()> {
                 let mut f = fs::File::create(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()
+                f.write_all(bytes)
             };
             if let Err(e) = write() {
                 let _ = fs::remove_file(&tmp);
@@ -207,25 +208,31 @@ struct Open<'s> {
 /// Changed files: `Some(contents)` or `None` (deleted).
 type Changes = BTreeMap<String, Option<Vec<u8>>>;
 
-type Loader<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>> + 'a;
+/// Reads an untouched file: borrowed from an in-memory database, owned from disk.
+type Loader<'l, 'f> = dyn FnMut(&str) -> Result<Option<Cow<'l, [u8]>>> + 'f;
 
-/// Current contents of `name`: the overlay if touched, else the loader.
-fn current(changes: &mut Changes, load: &mut Loader<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+/// Current contents of `name` (a copy): the overlay if touched, else the loader.
+fn current(changes: &Changes, load: &mut Loader<'_, '_>, name: &str) -> Result<Option<Vec<u8>>> {
     match changes.get(name) {
         Some(state) => Ok(state.clone()),
-        None => load(name),
+        None => Ok(load(name)?.map(Cow::into_owned)),
     }
 }
 
-/// Takes the current contents of `name` out of the overlay (to modify and put back).
-fn take(changes: &mut Changes, load: &mut Loader<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+/// Takes the current contents of `name` out of the overlay (to modify and put back);
+/// an untouched file is borrowed when the loader can lend it.
+fn take<'l>(
+    changes: &mut Changes,
+    load: &mut Loader<'l, '_>,
+    name: &str,
+) -> Result<Option<Cow<'l, [u8]>>> {
     match changes.get_mut(name) {
-        Some(state) => Ok(state.take()),
+        Some(state) => Ok(state.take().map(Cow::Owned)),
         None => load(name),
     }
 }
 
-fn run(script: &Script, limits: &Limits, load: &mut Loader<'_>) -> Result<Changes> {
+fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Changes> {
     let mut changes = Changes::new();
     let mut open: Option<Open<'_>> = None;
     for line in script.lines() {
@@ -312,7 +319,7 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_>) -> Result<Change
                 if let Some(o) = &open {
                     return Err(fail(o.name, "UNLINK while a file is open".into()));
                 }
-                if current(&mut changes, load, name)?.is_none() {
+                if current(&changes, load, name)?.is_none() {
                     return Err(fail(name, "UNLINK of a file that does not exist".into()));
                 }
                 changes.insert(name.clone(), None);
@@ -335,7 +342,7 @@ fn check_len(name: &str, bytes: &[u8], limits: &Limits, line: usize) -> Result<(
 
 /// Splits off the next line (including its `\n`, if any).
 fn next_line(data: &[u8]) -> (&[u8], &[u8]) {
-    match data.iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', data) {
         Some(i) => data.split_at(i + 1),
         None => (data, &data[data.len()..]),
     }
@@ -350,7 +357,7 @@ fn close(
     close_line: usize,
     limits: &Limits,
     changes: &mut Changes,
-    load: &mut Loader<'_>,
+    load: &mut Loader<'_, '_>,
 ) -> Result<()> {
     let name = open.name;
     if open.edits.is_empty() && open.adds.is_empty() {
@@ -366,7 +373,7 @@ fn close(
             });
         }
         (None, true) => Vec::new(),
-        (Some(data), true) => data,
+        (Some(data), true) => data.into_owned(),
         (Some(data), false) => {
             // Put the original back in case of error is unnecessary: the whole run
             // is discarded on error.
@@ -451,7 +458,7 @@ fn move_lines(
     (end, end_prefix): (u64, &[u8]),
     limits: &Limits,
     changes: &mut Changes,
-    load: &mut Loader<'_>,
+    load: &mut Loader<'_, '_>,
 ) -> Result<()> {
     let fail = |file: &str, reason: String| Error::Apply {
         line,
