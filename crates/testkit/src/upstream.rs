@@ -1155,4 +1155,30 @@ mod tests {
         up.advance().unwrap();
         assert!(t1 < t2 && t2 < lm(&up));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+        /// Any window of a synthetic history is chain-consistent: version `from` plus
+        /// the cdiffs `from+1..=to` reproduce version `to`; the rogue twin of `to` never.
+        #[test]
+        fn every_window_of_a_synthetic_history_chains(n in 2u32..7, a in 1u32..7, b in 1u32..7) {
+            let keys = PublisherKeys::test();
+            let h = History::synthetic("prop", n, &keys).unwrap();
+            let (from, to) = (a.min(b).min(n - 1), a.max(b).clamp(2, n));
+            let from = from.min(to - 1);
+            let set = keys.key_set();
+            let patches: Vec<(u32, &[u8])> = (from + 1..=to)
+                .map(|v| (v, h.release(v).unwrap().cdiff().unwrap()))
+                .collect();
+            let base = h.release(from).unwrap().cvd();
+            proptest::prop_assert_eq!(
+                chain(&set, base, &patches, h.release(to).unwrap().cvd()),
+                Consistency::Consistent { version: to }
+            );
+            let rogue = h.release(to).unwrap().rogue_cvd.clone().unwrap();
+            let differs = matches!(chain(&set, base, &patches, &rogue), Consistency::Differs(_));
+            proptest::prop_assert!(differs);
+        }
+    }
 }
