@@ -1,7 +1,27 @@
 //! The sync engine of the ClamAV mirror: plan, download, verify, chain-check, publish
 //! atomically, prune, lock, status.
 //!
-//! See `ARCHITECTURE.md` at the workspace root for the mirror directory layout:
+//! ```no_run
+//! use mirror_core::transport::HttpTransport;
+//! use mirror_core::{DatabaseSpec, SyncConfig, SystemDns};
+//!
+//! let config = SyncConfig::builder("/srv/clamav-mirror")
+//!     .upstream("https://database.clamav.net")
+//!     .database(DatabaseSpec::new("daily")?)
+//!     .database(DatabaseSpec::new("main")?)
+//!     .database(DatabaseSpec::new("bytecode")?)
+//!     .build()?;
+//! let mut transport = HttpTransport::new(config.layout().root())?;
+//! let report = mirror_core::sync(&config, &mut transport, Some(&mut SystemDns::default()))?;
+//! for db in &report.databases {
+//!     println!("{}: {:?} -> {:?} ({:?})", db.name, db.before, db.after, db.result);
+//! }
+//! # Ok::<(), mirror_core::Error>(())
+//! ```
+//!
+//! # The mirror directory
+//!
+//! See `ARCHITECTURE.md` at the workspace root:
 //!
 //! ```text
 //! DIR/current -> generations/g-<n>   (switched atomically)
@@ -10,10 +30,57 @@
 //! DIR/status.json  DIR/sync.lock  DIR/cooldown.json
 //! ```
 //!
+//! # One sync
+//!
+//! [`sync`] takes the [`lock`], cleans what a killed run left in `staging/`, reads
+//! the published snapshot ([`model::Snapshot`]), then for each database:
+//!
+//! 1. learns the upstream version: DNS ([`DnsVersions`]) when it says something newer
+//!    than what is held, else the upstream's `dns.txt` manifest, else the 512-byte
+//!    header of `<db>.cvd` — a stale or lagging DNS record never means "nothing new";
+//! 2. downloads the new `.cvd` into `staging/downloads/` and verifies it fully (header,
+//!    MD5, legacy RSA signature, `.info`); a version below the advertised one or not
+//!    above the held one is a rollback: that upstream is rejected for the run and the
+//!    next one tried;
+//! 3. plans ([`plan`]) from what the `.cvd` really is: the cdiffs from the published
+//!    version up to the new one and every `.sign`; nothing held is downloaded again;
+//! 4. verifies each cdiff (signature, version, script) and each `.sign` (CMS chain to
+//!    the configured roots at the configured time): a failing file is never published;
+//! 5. **chain check**: the previously published `.cvd` plus the new cdiffs must
+//!    reproduce the new `.cvd`'s members byte for byte (`cdiff::chain::check`). By
+//!    induction every published cdiff leads to the published `.cvd`. An inconsistent
+//!    upstream (the 2013 case) is refused for that database only: the last good files
+//!    stay, the error is logged, recorded in `status.json` (`last_error_kind = "chain"`,
+//!    `chain_failures`) and reported ([`SyncReport::worst`]).
+//!
+//! Then one new generation holding every database (updated files moved in, unchanged
+//! ones hard-linked) is published ([`publish`]) by one atomic symlink switch, old
+//! generations are pruned ([`prune`]), and `status.json` is written.
+//!
+//! From an empty mirror there is no base to prove older cdiffs against, so the first
+//! sync publishes the `.cvd` (and its `.sign`) alone; cdiffs accumulate from then on
+//! (clients further behind download the full `.cvd`, as they would anyway). Serving an
+//! unproven cdiff would break the central invariant.
+//!
+//! # Crash safety and readers
+//!
+//! Nothing under `generations/` changes after it is complete, and `current` changes
+//! only by `rename(2)` of a fully written symlink, after every file and directory was
+//! fsynced. A process killed at any point leaves `current` on the previous complete
+//! snapshot; the next sync (the kernel released the lock with the process) removes the
+//! leftovers. A reader that resolves `current` once and reads from that generation
+//! sees one complete snapshot; superseded generations are kept for a grace period
+//! ([`prune::PrunePolicy`]) for readers still using them.
+//!
 //! The building blocks are usable on their own: [`layout`] (paths), [`lock`] (the
 //! sync lock), [`model`] (what a snapshot holds), [`plan`] (the pure planner),
-//! [`publish`] (atomic generation switch), [`prune`] (old generations) and
-//! [`status`] (`status.json`).
+//! [`publish`] (atomic generation switch), [`prune`] (old generations), [`manifest`]
+//! (`dns.txt`), [`transport`] (the network, behind a trait) and [`status`]
+//! (`status.json`).
+//!
+//! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`, `fetch`,
+//! `dns-versions`) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
+//! time), `tracing` and `thiserror`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
