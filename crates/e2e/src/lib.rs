@@ -415,6 +415,13 @@ fn parse_access(line: &str) -> Option<Access> {
 
 /// The value of the Prometheus sample `name{labels}` (or `name` when `labels` is
 /// empty) in `text`.
+///
+/// ```
+/// let text = "# TYPE x counter\nx{kind=\"cdiff\",status=\"200\"} 5\nup 1\n";
+/// assert_eq!(e2e::metric_value(text, "x", "kind=\"cdiff\",status=\"200\""), Some(5.0));
+/// assert_eq!(e2e::metric_value(text, "up", ""), Some(1.0));
+/// assert_eq!(e2e::metric_value(text, "x", "kind=\"cvd\""), None);
+/// ```
 pub fn metric_value(text: &str, name: &str, labels: &str) -> Option<f64> {
     let key = if labels.is_empty() {
         name.to_owned()
@@ -654,6 +661,13 @@ pub fn file_version(path: &Path) -> Option<u32> {
 }
 
 /// The version in the 512-byte header at the start of `bytes` (field 3).
+///
+/// ```
+/// let mut head = b"ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:me:1".to_vec();
+/// head.resize(512, b' ');
+/// assert_eq!(e2e::file_version_bytes(&head), Some(6));
+/// assert_eq!(e2e::file_version_bytes(b"short"), None);
+/// ```
 pub fn file_version_bytes(bytes: &[u8]) -> Option<u32> {
     let text = std::str::from_utf8(bytes.get(..512)?).ok()?;
     let mut fields = text.split(':');
