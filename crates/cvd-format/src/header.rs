@@ -329,6 +329,11 @@ impl Header {
         Ok(out)
     }
 
+    /// The MD5 field as 32 lowercase hex digits (`None` for `X`).
+    pub fn md5_hex(&self) -> Option<String> {
+        self.md5.map(|m| crate::hex(&m))
+    }
+
     /// `true` for a signed `.cvd` header (MD5 and signature present), `false` for the
     /// `X`/`X` of a `.cld`.
     pub fn is_signed(&self) -> bool {

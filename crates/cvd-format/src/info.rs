@@ -20,6 +20,13 @@ pub struct InfoEntry {
     pub sha256: [u8; 32],
 }
 
+impl InfoEntry {
+    /// The SHA-256 as 64 lowercase hex digits.
+    pub fn sha256_hex(&self) -> String {
+        crate::hex(&self.sha256)
+    }
+}
+
 /// A parsed `.info` member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {

@@ -169,6 +169,13 @@ pub struct MemberInfo {
     pub sha256: [u8; 32],
 }
 
+impl MemberInfo {
+    /// The SHA-256 as 64 lowercase hex digits.
+    pub fn sha256_hex(&self) -> String {
+        crate::hex(&self.sha256)
+    }
+}
+
 /// Everything known about a verified container.
 #[derive(Debug, Clone)]
 pub struct Report {
