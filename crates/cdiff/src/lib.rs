@@ -18,8 +18,25 @@
 //! The reference semantics were measured against `sigtool --run-cdiff` of ClamAV 1.4.6;
 //! the details are documented in [`script`] and [`apply`].
 //!
-//! Dependencies: `nom` (script grammar), `flate2` (gzip), `sha2` (digests),
-//! `cvd-format` (keys, versig2 PSS, CVD/CLD containers, `.info`).
+//! Where this crate is deliberately stricter than the reference (each would only make
+//! a mirror refuse something a client might accept): database names must be ASCII
+//! (`[A-Za-z0-9.]`, not only dots; the reference accepts any Unicode alphanumeric),
+//! a bare `ADD` without argument is a syntax error (the reference ignores it), and a
+//! `.cdiff` must carry its signature within the last 350 bytes after a `:`.
+//! Spec §2 lists `_` as allowed in names; the reference (1.4.6) rejects it, and so do
+//! we.
+//!
+//! # Dependencies and why
+//!
+//! - `cvd-format`: keys, versig2 (RSA-PSS via RustCrypto `rsa`), reading verified
+//!   `.cvd`/`.cld` members, `.info` parsing/verification and writing `.cld` files.
+//! - `nom` 8: the script and container-header grammars.
+//! - `flate2`: the gzip stream (bounded with `Read::take`).
+//! - `sha2`: the SHA-256 digests the signatures cover.
+//! - `memchr`: fast newline search when streaming database files (already in the tree
+//!   through `nom`); it makes applying patches to large files several times faster
+//!   than a byte loop.
+//! - `thiserror`: the error enum.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -157,3 +157,66 @@ fn written_cld_verifies_and_loads_in_clamav() {
         assert!(text.contains("Eicar-Test-Signature FOUND"), "{text}");
     }
 }
+
+#[test]
+fn apply_to_unpacked_directory_matches_next_version() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_db(&members("test-2.cvd"), dir.path());
+    let script = Patch::verify(
+        "test-3.cdiff",
+        fixture("test-3.cdiff"),
+        &KeySet::official().cdiff,
+    )
+    .unwrap()
+    .script()
+    .unwrap();
+    cdiff::apply_to_dir(dir.path(), &script, &cdiff::Limits::default()).unwrap();
+    let got = Database::read_dir(dir.path(), &cdiff::Limits::default()).unwrap();
+    assert_eq!(got, members("test-3.cvd"));
+}
+
+/// A publisher's own patch: generated from test-5 → test-6, signed with its key,
+/// accepted by the chain with that key as the CDIFF key, and about as small as the
+/// official one.
+#[test]
+fn generated_signed_patch_reproduces_next_version() {
+    let key = cvd_format::SigningKey::generate(2048).unwrap();
+    let (old, new) = (members("test-5.cvd"), members("test-6.cvd"));
+    let bytes = cdiff::generate::cdiff(&old, &new, 6, &key).unwrap();
+    let official = KeySet::official();
+    let opts = ChainOptions::new().keys(KeySet::new(official.cvd, official.info, key.public_key()));
+    let patched = chain::apply(
+        fixture("test-5.cvd").as_slice(),
+        &[cdiff::chain::PatchInput::new("test-6.cdiff", bytes.clone())],
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(patched.database, new);
+    let ours = Patch::verify("ours", bytes, &key.public_key())
+        .unwrap()
+        .script()
+        .unwrap();
+    let theirs = Patch::verify(
+        "test-6.cdiff",
+        fixture("test-6.cdiff"),
+        &KeySet::official().cdiff,
+    )
+    .unwrap()
+    .script()
+    .unwrap();
+    let commands = |s: &cdiff::Script| {
+        s.lines()
+            .iter()
+            .filter(|l| !matches!(l.command, cdiff::Command::Comment(_)))
+            .count()
+    };
+    assert!(commands(&ours) <= commands(&theirs), "{ours:?}");
+    // the official patch is rejected when the chain trusts only the publisher's key
+    let err = chain::apply(
+        fixture("test-5.cvd").as_slice(),
+        &[util::cdiff_input(6)],
+        &opts,
+    )
+    .unwrap_err();
+    assert!(matches!(err, cdiff::Error::Signature { .. }), "{err}");
+}
