@@ -33,6 +33,8 @@ pub const DEFAULT_READY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default body chunk size read from a file per write.
 pub const DEFAULT_CHUNK_BYTES: usize = 64 * 1024;
+/// Most worker threads.
+pub const MAX_WORKERS: usize = 256;
 /// Most listen addresses.
 pub const MAX_LISTEN: usize = 64;
 
@@ -52,6 +54,7 @@ pub struct Config {
     pub(crate) access_log: bool,
     pub(crate) chunk_bytes: usize,
     pub(crate) http2: bool,
+    pub(crate) workers: usize,
 }
 
 impl Config {
@@ -80,6 +83,7 @@ impl Config {
                 access_log: true,
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
                 http2: true,
+                workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
         }
     }
@@ -182,6 +186,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Worker threads, 1..=[`MAX_WORKERS`] (default: one per CPU). Each worker runs its
+    /// own single-threaded event loop polling the listening sockets and serving the
+    /// connections it accepted, like nginx's worker processes: no work stealing, no
+    /// cross-thread wake-ups on the request path.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.cfg.workers = n;
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let c = self.cfg;
@@ -216,6 +229,9 @@ impl ConfigBuilder {
             && (!(rate.is_finite() && rate > 0.0) || burst == 0)
         {
             return bad("rate_limit", "rate must be > 0 and burst >= 1");
+        }
+        if !(1..=MAX_WORKERS).contains(&c.workers) {
+            return bad("workers", "must be 1..=256");
         }
         if !(4096..=4 * 1024 * 1024).contains(&c.chunk_bytes) {
             return bad("chunk_bytes", "must be 4096..=4194304");
@@ -319,6 +335,7 @@ mod tests {
         assert!(base().rate_limit(f64::NAN, 1).build().is_err());
         assert!(base().rate_limit(1.0, 0).build().is_err());
         assert!(base().chunk_bytes(1).build().is_err());
+        assert!(base().workers(0).build().is_err());
     }
 
     #[test]

@@ -87,7 +87,8 @@ struct Cli {
     /// Also speak HTTP/2 (prior knowledge on plain TCP, ALPN on TLS) [default: true].
     #[arg(long, env = "SIGSERVER_HTTP2", value_name = "BOOL")]
     http2: Option<bool>,
-    /// Worker threads [default: number of CPUs].
+    /// Worker threads, each with its own event loop accepting and serving its own
+    /// connections [default: number of CPUs].
     #[arg(long, env = "SIGSERVER_WORKERS", value_name = "N")]
     workers: Option<usize>,
     /// Run the mirror sync loop in-process (needs the mirror-core engine API, not yet
@@ -108,7 +109,6 @@ enum LogFormat {
 struct Settings {
     config: Config,
     log_format: LogFormat,
-    workers: Option<usize>,
 }
 
 fn settings(cli: Cli) -> anyhow::Result<Settings> {
@@ -178,14 +178,12 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
             anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\"")
         }
     };
-    let workers = cli.workers.or(file.workers);
-    if workers == Some(0) {
-        anyhow::bail!("--workers must be at least 1");
+    if let Some(n) = cli.workers.or(file.workers) {
+        b = b.workers(n);
     }
     Ok(Settings {
         config: b.build()?,
         log_format,
-        workers,
     })
 }
 
@@ -230,12 +228,12 @@ fn main() -> ExitCode {
         }
     };
     init_logging(s.log_format);
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
-    if let Some(n) = s.workers {
-        rt.worker_threads(n);
-    }
-    let rt = match rt.build() {
+    // This runtime only waits for signals and coordinates; the server runs its own
+    // worker threads (see `Config::workers`).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");

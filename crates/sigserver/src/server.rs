@@ -39,7 +39,8 @@ const BACKLOG: u32 = 4096;
 /// ```
 pub struct Server {
     config: Config,
-    listeners: Vec<(TcpListener, SocketAddr)>,
+    /// Per listen address: the bound address and one socket per worker.
+    listeners: Vec<(SocketAddr, Vec<std::net::TcpListener>)>,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
 }
@@ -79,11 +80,19 @@ impl Server {
         };
         let mut listeners = Vec::with_capacity(config.listen.len());
         for &addr in &config.listen {
-            let l = listen(addr).map_err(|source| Error::Bind { addr, source })?;
-            let local = l
-                .local_addr()
-                .map_err(|source| Error::Bind { addr, source })?;
-            listeners.push((l, local));
+            let bind_err = |source| Error::Bind { addr, source };
+            let first = listen(addr).map_err(bind_err)?;
+            let local = first.local_addr().map_err(bind_err)?;
+            let first = first.into_std().map_err(bind_err)?;
+            // Every worker polls the same listening socket (a duplicated descriptor) from
+            // its own event loop; whoever is free accepts. No SO_REUSEPORT: a second
+            // instance started by mistake must fail to bind, not silently share the port.
+            let mut socks = Vec::with_capacity(config.workers);
+            for _ in 1..config.workers {
+                socks.push(first.try_clone().map_err(bind_err)?);
+            }
+            socks.push(first);
+            listeners.push((local, socks));
         }
         let state = Arc::new(State::new(&config));
         Ok(Server {
@@ -96,7 +105,7 @@ impl Server {
 
     /// The addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|(_, a)| *a).collect()
+        self.listeners.iter().map(|(a, _)| *a).collect()
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
@@ -129,10 +138,31 @@ impl Server {
             idle: cfg.idle_timeout,
             handshake: cfg.header_timeout,
         });
-        let mut accepts = JoinSet::new();
-        for (l, addr) in self.listeners {
-            tracing::info!(%addr, tls = conn.tls.is_some(), "listening on {addr}");
-            accepts.spawn(accept_loop(l, conn.clone(), sem.clone(), rx.clone()));
+        // Worker w gets socket w of every address.
+        let workers = cfg.workers;
+        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        for (addr, socks) in self.listeners {
+            tracing::info!(%addr, tls = conn.tls.is_some(), workers, "listening on {addr}");
+            for (w, sock) in socks.into_iter().enumerate() {
+                per_worker[w].push(sock);
+            }
+        }
+        let (exit_tx, exit_rx) = watch::channel(false);
+        let mut threads = Vec::with_capacity(workers);
+        for (w, socks) in per_worker.into_iter().enumerate() {
+            let (conn, sem, rx, exit_rx) = (conn.clone(), sem.clone(), rx.clone(), exit_rx.clone());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name(format!("sigserver-w{w}"))
+                .spawn(move || {
+                    worker(socks, conn, sem, rx, exit_rx);
+                    let _ = done_tx.send(());
+                });
+            match spawned {
+                Ok(_) => threads.push(done_rx),
+                Err(e) => tracing::error!(worker = w, error = %e, "cannot start worker thread"),
+            }
         }
         shutdown.await;
         tracing::info!(
@@ -140,7 +170,6 @@ impl Server {
             "shutting down: no new connections, finishing in-flight requests"
         );
         let _ = tx.send(true);
-        while accepts.join_next().await.is_some() {}
         let all = u32::try_from(max).unwrap_or(u32::MAX);
         match tokio::time::timeout(cfg.shutdown_timeout, sem.acquire_many(all)).await {
             Ok(_) => tracing::info!("all connections closed"),
@@ -149,8 +178,51 @@ impl Server {
                 "shutdown timeout passed; dropping remaining connections"
             ),
         }
+        let _ = exit_tx.send(true);
+        for done in threads {
+            let _ = done.await;
+        }
         Ok(())
     }
+}
+
+/// One worker thread: a single-threaded runtime accepting on its own sockets and
+/// serving its connections, until told to exit (after the graceful shutdown).
+fn worker(
+    socks: Vec<std::net::TcpListener>,
+    conn: Arc<ConnParams>,
+    sem: Arc<Semaphore>,
+    rx: watch::Receiver<bool>,
+    mut exit_rx: watch::Receiver<bool>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a worker runtime");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut accepts = JoinSet::new();
+        for s in socks {
+            match TcpListener::from_std(s) {
+                Ok(l) => {
+                    accepts.spawn(accept_loop(l, conn.clone(), sem.clone(), rx.clone()));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot register a listening socket"),
+            }
+        }
+        while accepts.join_next().await.is_some() {}
+        // Keep serving the connections of this worker until the server is done.
+        while !*exit_rx.borrow_and_update() {
+            if exit_rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 struct ConnParams {

@@ -1,0 +1,334 @@
+//! `sigserver` against nginx on the same snapshot, driven by `wrk` over loopback.
+//!
+//! Cases: 512-byte range probes (`Range: bytes=0-511` on `test.cvd`, how clients read
+//! versions) and full downloads of `bytecode.cvd` (60 KiB, the official vector) at 1, 64
+//! and 1000 connections, each for `BENCH_SECS` seconds (default 5). Both servers serve
+//! `DIR/current` of the same mirror directory, with access logs off, on the same two
+//! cores as `wrk` (sigserver: one worker thread per CPU; nginx: `worker_processes auto`,
+//! `sendfile on`, keep-alive without a request cap). sigserver runs in this process
+//! (release build of the library, the same code as the binary); its RSS is this
+//! process's RSS. nginx's RSS is master + workers. RSS is the peak sampled every 50 ms
+//! during the case.
+//!
+//! Prints req/s, throughput, p99 latency and RSS side by side, with ratios
+//! sigserver/nginx (req/s and MB/s: > 1 means sigserver is faster; p99 and RSS: < 1
+//! means sigserver is better). `nginx` and `wrk` are installed with apt-get if missing.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/clamav-official")).join(name)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ensure_tools() -> anyhow::Result<()> {
+    let missing: Vec<&str> = ["nginx", "wrk"].into_iter().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {missing:?} with apt-get");
+    let pkgs: Vec<&str> = missing.iter().map(|t| if *t == "nginx" { "nginx-light" } else { t }).collect();
+    let ok = Command::new("apt-get")
+        .args(["install", "-y"])
+        .args(&pkgs)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok || !["nginx", "wrk"].iter().all(|t| have(t)) {
+        bail!("nginx and wrk are required (apt-get install -y nginx-light wrk)");
+    }
+    Ok(())
+}
+
+/// The mirror directory both servers serve: `DIR/current -> generations/g-000001`.
+fn mirror_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let g = root.join("generations/g-000001");
+    std::fs::create_dir_all(&g)?;
+    std::fs::copy(fixture("test-6.cvd"), g.join("test.cvd")).context("test-6.cvd")?;
+    std::fs::copy(fixture("bytecode.cvd"), g.join("bytecode.cvd")).context("bytecode.cvd")?;
+    std::os::unix::fs::symlink("generations/g-000001", root.join("current"))?;
+    Ok(root.join("current"))
+}
+
+fn start_sigserver(dir: &Path) -> anyhow::Result<SocketAddr> {
+    let cfg = sigserver::Config::builder(dir)
+        .listen(["127.0.0.1:0".parse()?])
+        .access_log(false)
+        .build()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+        let rt = match rt {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::anyhow!(e)));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            match sigserver::Server::bind(cfg).await {
+                Ok(s) => {
+                    let _ = tx.send(Ok(s.local_addrs()[0]));
+                    let _ = s.run(std::future::pending()).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow::anyhow!(e)));
+                }
+            }
+        });
+    });
+    rx.recv()?
+}
+
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-QUIT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nginx(root: &Path, served: &Path) -> anyhow::Result<Nginx> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let prefix = root.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process on;\nworker_processes auto;\nworker_rlimit_nofile 20000;\n\
+             user root;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+             events {{ worker_connections 8192; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n\
+               keepalive_requests 100000000;\n  keepalive_timeout 65;\n  default_type application/octet-stream;\n\
+               client_body_temp_path {p}/cb;\n  proxy_temp_path {p}/px;\n  fastcgi_temp_path {p}/fc;\n\
+               uwsgi_temp_path {p}/uw;\n  scgi_temp_path {p}/sc;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    root {served};\n  }}\n}}\n",
+            p = prefix.display(),
+            served = served.display(),
+        ),
+    )?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start nginx")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let mut n = Nginx { child, addr };
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(n);
+        }
+        if let Some(st) = n.child.try_wait()? {
+            bail!("nginx exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    bail!("nginx did not start listening on {addr}")
+}
+
+/// One raw request, for a sanity check before measuring.
+fn probe(addr: SocketAddr, path: &str, range: Option<&str>) -> anyhow::Result<(u16, usize)> {
+    let mut s = TcpStream::connect(addr)?;
+    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: b\r\n{range}Connection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").context("no head")?;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let status = head.split(' ').nth(1).context("no status")?.parse()?;
+    Ok((status, buf.len() - end - 4))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// RSS of a process and its direct children (nginx master + workers).
+fn tree_rss_kib(pid: u32) -> u64 {
+    let mut total = rss_kib(pid);
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat")).ok().and_then(|s| {
+                let after = s.rsplit_once(')')?.1.to_owned();
+                after.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+            if ppid == Some(pid) {
+                total += rss_kib(child);
+            }
+        }
+    }
+    total
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    rps: f64,
+    mbps: f64,
+    p99_ms: f64,
+    rss_mib: f64,
+    errors: u64,
+}
+
+fn unit_value(s: &str, units: &[(&str, f64)]) -> Option<f64> {
+    let s = s.trim();
+    for (u, mult) in units {
+        if let Some(n) = s.strip_suffix(u) {
+            if let Ok(v) = n.trim().parse::<f64>() {
+                return Some(v * mult);
+            }
+        }
+    }
+    None
+}
+
+fn wrk(url: &str, conns: u32, secs: u64, range: bool, rss_of: impl Fn() -> u64 + Send + 'static) -> anyhow::Result<Run> {
+    let threads = conns.min(2);
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t", &threads.to_string(), "-c", &conns.to_string(), "-d", &format!("{secs}s"), "--latency", "--timeout", "10s"]);
+    if range {
+        cmd.args(["-H", "Range: bytes=0-511"]);
+    }
+    cmd.arg(url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_of(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let out = cmd.output().context("run wrk")?;
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut run = Run {
+        rss_mib: peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        ..Run::default()
+    };
+    let time = [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)];
+    let size = [("GB", 1024.0), ("MB", 1.0), ("KB", 1.0 / 1024.0), ("B", 1.0 / 1048576.0)];
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Requests/sec:") {
+            run.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("Transfer/sec:") {
+            run.mbps = unit_value(v, &size).unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("99%") {
+            run.p99_ms = unit_value(v, &time).unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            run.errors += v.trim().parse::<u64>().unwrap_or(0);
+        } else if let Some(v) = l.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 0"
+            run.errors += v
+                .split(',')
+                .filter_map(|p| p.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    Ok(run)
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        println!("serve: bench");
+        return Ok(());
+    }
+    ensure_tools()?;
+    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let tmp = tempfile::tempdir()?;
+    let served = mirror_dir(tmp.path())?;
+    let sig = start_sigserver(tmp.path())?;
+    let ngx = start_nginx(tmp.path(), &served)?;
+    let ngx_pid = ngx.child.id();
+    let me = std::process::id();
+
+    for (name, addr) in [("sigserver", sig), ("nginx", ngx.addr)] {
+        let (st, n) = probe(addr, "/test.cvd", Some("bytes=0-511"))?;
+        anyhow::ensure!(st == 206 && n == 512, "{name}: range probe gave {st} with {n} bytes");
+        let (st, n) = probe(addr, "/bytecode.cvd", None)?;
+        let want = std::fs::metadata(served.join("bytecode.cvd"))?.len() as usize;
+        anyhow::ensure!(st == 200 && n == want, "{name}: full download gave {st} with {n} bytes");
+    }
+
+    println!(
+        "sigserver vs nginx {} on loopback, wrk, {secs}s per case, {} CPUs",
+        nginx_version(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<26} {:>5} | {:>10} {:>9} {:>8} {:>7} | {:>10} {:>9} {:>8} {:>7} | {:>6} {:>6} {:>6} {:>6}",
+        "case", "conns", "sig req/s", "sig MB/s", "sig p99", "sig RSS", "ngx req/s", "ngx MB/s", "ngx p99", "ngx RSS",
+        "req/s", "MB/s", "p99", "RSS"
+    );
+    println!("{:<26} {:>5} | {:>46} | {:>46} | {:>27}", "", "", "", "", "ratios sigserver/nginx");
+    let mut rps_ratios = Vec::new();
+    for (case, path, range) in [
+        ("range probe 512 B", "/test.cvd", true),
+        ("full bytecode.cvd 60 KiB", "/bytecode.cvd", false),
+    ] {
+        for conns in [1u32, 64, 1000] {
+            let s = wrk(&format!("http://{sig}{path}"), conns, secs, range, move || rss_kib(me))?;
+            let n = wrk(&format!("http://{}{path}", ngx.addr), conns, secs, range, move || tree_rss_kib(ngx_pid))?;
+            let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+            println!(
+                "{:<26} {:>5} | {:>10.0} {:>9.1} {:>6.2}ms {:>5.1}Mi | {:>10.0} {:>9.1} {:>6.2}ms {:>5.1}Mi | {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
+                case, conns, s.rps, s.mbps, s.p99_ms, s.rss_mib, n.rps, n.mbps, n.p99_ms, n.rss_mib,
+                r(s.rps, n.rps), r(s.mbps, n.mbps), r(s.p99_ms, n.p99_ms), r(s.rss_mib, n.rss_mib)
+            );
+            if s.errors > 0 || n.errors > 0 {
+                println!("    errors: sigserver {} nginx {}", s.errors, n.errors);
+            }
+            rps_ratios.push(r(s.rps, n.rps));
+        }
+    }
+    let geo = rps_ratios.iter().map(|x| x.ln()).sum::<f64>() / rps_ratios.len() as f64;
+    println!("geometric mean req/s ratio sigserver/nginx: {:.2}", geo.exp());
+    Ok(())
+}
+
+fn nginx_version() -> String {
+    Command::new("nginx")
+        .arg("-v")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).trim().replace("nginx version: ", ""))
+        .unwrap_or_default()
+}
