@@ -120,7 +120,7 @@ impl Script {
                     limit: limits.max_script_lines as u64,
                 });
             }
-            let (line, next) = match body.iter().position(|&b| b == b'\n') {
+            let (line, next) = match memchr::memchr(b'\n', body) {
                 Some(i) => (&body[..i], &body[i + 1..]),
                 None => (body, &body[body.len()..]),
             };

@@ -220,3 +220,36 @@ fn generated_signed_patch_reproduces_next_version() {
     .unwrap_err();
     assert!(matches!(err, cdiff::Error::Signature { .. }), "{err}");
 }
+
+/// The reference applies the official signed patches to the same unpacked files with
+/// the same result as ours.
+#[test]
+fn sigtool_run_cdiff_on_official_patches_agrees() {
+    let Some(sigtool) = tool("sigtool") else {
+        return;
+    };
+    for v in 2..=6u32 {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("db");
+        std::fs::create_dir(&dir).unwrap();
+        util::write_db(&members(&format!("test-{}.cvd", v - 1)), &dir);
+        let patch = util::fixtures().join(format!("test-{v}.cdiff"));
+        let out = std::process::Command::new(&sigtool)
+            .arg(format!("--run-cdiff={}", patch.display()))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!text.contains("LibClamAV Error"), "{text}");
+        let got = Database::read_dir(&dir, &cdiff::Limits::default()).unwrap();
+        let ours = chain::apply_to_database(
+            "test",
+            v - 1,
+            members(&format!("test-{}.cvd", v - 1)),
+            &[cdiff_input(v)],
+            &ChainOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(got, ours.database, "version {v}");
+    }
+}

@@ -184,3 +184,34 @@ fn script_errors_name_the_line() {
     let err = Script::parse(b"OPEN a.db\nADD x\nXCHG 1\nCLOSE\n").unwrap_err();
     assert!(err.to_string().starts_with("script line 3:"), "{err}");
 }
+
+/// Many edits on a large file: linear work (a quadratic engine would not finish).
+#[test]
+fn large_scripts_apply_in_linear_time() {
+    let n = 200_000u64;
+    let mut data = Vec::new();
+    for i in 1..=n {
+        data.extend_from_slice(format!("sig{i}:0:*:{i:08x}\n").as_bytes());
+    }
+    let mut script = b"OPEN big.ndb\n".to_vec();
+    // edits in reverse order, every other line
+    for i in (1..=n).rev().step_by(2) {
+        if i % 4 == 0 {
+            script.extend_from_slice(format!("DEL {i} sig{i}:\n").as_bytes());
+        } else {
+            script.extend_from_slice(format!("XCHG {i} sig{i}: new{i}\n").as_bytes());
+        }
+    }
+    for i in 0..50_000 {
+        script.extend_from_slice(format!("ADD add{i}\n").as_bytes());
+    }
+    script.extend_from_slice(b"CLOSE\n");
+    let mut db = cdiff::Database::new();
+    db.insert("big.ndb", data);
+    db.apply(&Script::parse(&script).unwrap()).unwrap();
+    let out = db.get("big.ndb").unwrap();
+    let lines = out.iter().filter(|&&b| b == b'\n').count() as u64;
+    // n/2 untouched + n/4 exchanged + 50k added (n/4 deleted)
+    assert_eq!(lines, n / 2 + n / 4 + 50_000);
+    assert!(out.starts_with(b"sig1:0:*:00000001\nnew2\nsig3:0:*:00000003\nsig5:0:*:00000005\n"));
+}
