@@ -104,11 +104,18 @@ pub fn lookup_txt(cfg: &DnsConfig) -> Result<Vec<String>, Error> {
         .map_err(|e| dns_err(format!("cannot start the resolver runtime: {e}")))?;
     rt.block_on(async {
         let mut builder = if cfg.nameservers.is_empty() {
-            Resolver::builder_tokio().map_err(|e| {
+            let (sys, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| {
                 dns_err(format!(
                     "no usable system resolver configuration ({e}); configure name servers"
                 ))
-            })?
+            })?;
+            if sys.name_servers().is_empty() {
+                return Err(dns_err(
+                    "the system resolver configuration lists no name servers; configure name servers"
+                        .into(),
+                ));
+            }
+            Resolver::builder_with_config(sys, TokioConnectionProvider::default())
         } else {
             let mut rc = ResolverConfig::new();
             for ns in &cfg.nameservers {
