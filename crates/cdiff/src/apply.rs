@@ -256,7 +256,7 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
             }
             Command::Add(text) => match &mut open {
                 Some(o) => o.adds.push(text),
-                None => return Err(fail("", "ADD without an open file".into())),
+                None => return Err(fail("(no file open)", "ADD without an open file".into())),
             },
             Command::Del { line: ln, prefix } => match &mut open {
                 Some(o) => {
@@ -269,7 +269,7 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
                         },
                     );
                 }
-                None => return Err(fail("", "DEL without an open file".into())),
+                None => return Err(fail("(no file open)", "DEL without an open file".into())),
             },
             Command::Xchg {
                 line: ln,
@@ -286,11 +286,11 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
                         },
                     );
                 }
-                None => return Err(fail("", "XCHG without an open file".into())),
+                None => return Err(fail("(no file open)", "XCHG without an open file".into())),
             },
             Command::Close => {
                 let Some(o) = open.take() else {
-                    return Err(fail("", "CLOSE without an open file".into()));
+                    return Err(fail("(no file open)", "CLOSE without an open file".into()));
                 };
                 close(o, n, limits, &mut changes, load)?;
             }

@@ -70,9 +70,10 @@ pub mod fuzzing {
     /// Container: signature path with the official key, then (without trusting it) the
     /// header and bounded gzip path, then the script parser on what came out.
     pub fn container(data: &[u8]) {
+        static KEY: std::sync::OnceLock<cvd_format::PublicKey> = std::sync::OnceLock::new();
         let limits = small_limits();
-        let key = cvd_format::KeySet::official().cdiff;
-        let _ = crate::Patch::verify_with_limits("fuzz", data.to_vec(), &key, &limits);
+        let key = KEY.get_or_init(|| cvd_format::KeySet::official().cdiff);
+        let _ = crate::Patch::verify_with_limits("fuzz", data.to_vec(), key, &limits);
         if let Ok((_, script)) = crate::patch::parse_unverified(data, &limits) {
             assert!(script.len() as u64 <= limits.max_script_len);
             let _ = Script::parse_with_limits(&script, &limits);
