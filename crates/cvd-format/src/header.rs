@@ -184,7 +184,7 @@ impl Header {
                 field,
                 format!(
                     "byte 0x{:02x} at offset {bad} is not printable ASCII",
-                    content[bad]
+                    content.get(bad).copied().unwrap_or(0)
                 ),
             ));
         };

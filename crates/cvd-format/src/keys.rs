@@ -69,6 +69,18 @@ impl PublicKey {
         Ok(Self { inner })
     }
 
+    /// A built-in key from decimal constants, without a fallible path: the constants are
+    /// valid (the `official_keys_parse` test checks them with [`PublicKey::from_decimal`]),
+    /// and were one ever mangled the key would be zero and verify nothing (fail closed)
+    /// rather than panic.
+    fn official(n: &str, e: &str) -> Self {
+        let n = BigUint::parse_bytes(n.as_bytes(), 10).unwrap_or_default();
+        let e = BigUint::parse_bytes(e.as_bytes(), 10).unwrap_or_default();
+        Self {
+            inner: RsaPublicKey::new_unchecked(n, e),
+        }
+    }
+
     /// Size of the modulus in bits.
     pub fn bits(&self) -> usize {
         self.inner.n().bits()
@@ -98,16 +110,10 @@ pub struct KeySet {
 impl KeySet {
     /// The official ClamAV keys (spec §1 and §2): the default trust set.
     pub fn official() -> Self {
-        // The constants are fixed, valid keys; `from_decimal` cannot fail on them. A
-        // test (`official_keys_parse`) guards this.
-        let key = |n, e| PublicKey::from_decimal(n, e).ok();
-        match (
-            key(OFFICIAL_CVD_N, OFFICIAL_CVD_E),
-            key(OFFICIAL_INFO_N, OFFICIAL_INFO_E),
-            key(OFFICIAL_CDIFF_N, OFFICIAL_CDIFF_E),
-        ) {
-            (Some(cvd), Some(info), Some(cdiff)) => Self { cvd, info, cdiff },
-            _ => unreachable!("official ClamAV keys are valid RSA keys"),
+        Self {
+            cvd: PublicKey::official(OFFICIAL_CVD_N, OFFICIAL_CVD_E),
+            info: PublicKey::official(OFFICIAL_INFO_N, OFFICIAL_INFO_E),
+            cdiff: PublicKey::official(OFFICIAL_CDIFF_N, OFFICIAL_CDIFF_E),
         }
     }
 
@@ -237,13 +243,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn official_keys_parse() {
+    fn official_keys_parse() -> Result<()> {
         let set = KeySet::official();
+        assert_eq!(
+            set.cvd,
+            PublicKey::from_decimal(OFFICIAL_CVD_N, OFFICIAL_CVD_E)?
+        );
+        assert_eq!(
+            set.info,
+            PublicKey::from_decimal(OFFICIAL_INFO_N, OFFICIAL_INFO_E)?
+        );
+        assert_eq!(
+            set.cdiff,
+            PublicKey::from_decimal(OFFICIAL_CDIFF_N, OFFICIAL_CDIFF_E)?
+        );
         assert_eq!(set.cvd.bits(), 1024);
         // The official 2048-bit keys have a 2047-bit modulus; signatures are 256 bytes.
         assert_eq!(set.info.bits(), 2047);
         assert_eq!(set.info.size(), 256);
         assert_eq!(set.cdiff.size(), 256);
+        Ok(())
     }
 
     #[test]
