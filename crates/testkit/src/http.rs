@@ -189,7 +189,9 @@ impl Stats {
     pub fn total_requests(&self) -> u64 {
         self.requests.values().sum()
     }
-    /// Response-body bytes written for `path` (headers not counted).
+    /// Response-body bytes written for `path` (headers not counted). Counted before
+    /// each write reaches the socket, so bytes a client has received are always
+    /// included; a chunk whose write fails is not counted.
     pub fn body_bytes(&self, path: &str) -> u64 {
         self.body_bytes.get(path).copied().unwrap_or(0)
     }
@@ -750,6 +752,12 @@ fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
     false
 }
 
+fn add_body_bytes(shared: &Shared, path: &str, n: u64, add: bool) {
+    let mut st = shared.lock();
+    let e = st.stats.body_bytes.entry(path.to_string()).or_insert(0);
+    *e = if add { *e + n } else { e.saturating_sub(n) };
+}
+
 fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Some(mut req) = read_request(&stream) else {
@@ -813,14 +821,23 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         let _ = stream.flush();
         return;
     }
+    // Bytes are counted *before* they are handed to the socket (and uncounted if the
+    // write fails), so a client that has received them always sees them in `stats()`.
+    let mut send_chunk = |c: &[u8]| -> bool {
+        add_body_bytes(shared, &req.path, c.len() as u64, true);
+        if stream.write_all(c).is_err() {
+            add_body_bytes(shared, &req.path, c.len() as u64, false);
+            return false;
+        }
+        true
+    };
     if resp.endless {
         let chunk = [b'x'; 16 * 1024];
-        let mut written = 0u64;
-        while !shared.stop.load(Ordering::SeqCst) && stream.write_all(&chunk).is_ok() {
-            written += chunk.len() as u64;
+        loop {
+            if shared.stop.load(Ordering::SeqCst) || !send_chunk(&chunk) {
+                break;
+            }
         }
-        let mut st = shared.lock();
-        *st.stats.body_bytes.entry(req.path.clone()).or_insert(0) += written;
         return;
     }
     let send = match resp.drop_after {
@@ -828,35 +845,24 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         None => resp.body.len(),
     };
     let body = &resp.body[..send];
-    let mut written = 0usize;
     match resp.slow {
         Some((chunk, delay)) => {
             for c in body.chunks(chunk) {
                 std::thread::sleep(delay);
-                if stream.write_all(c).is_err() {
-                    break;
-                }
-                let _ = stream.flush();
-                written += c.len();
-                if shared.stop.load(Ordering::SeqCst) {
+                if !send_chunk(c) || shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
             }
         }
         None => {
             for c in body.chunks(64 * 1024) {
-                if stream.write_all(c).is_err() {
+                if !send_chunk(c) {
                     break;
                 }
-                written += c.len();
             }
         }
     }
     let _ = stream.flush();
-    {
-        let mut st = shared.lock();
-        *st.stats.body_bytes.entry(req.path.clone()).or_insert(0) += written as u64;
-    }
     let _ = stream.shutdown(Shutdown::Both);
 }
 
