@@ -227,6 +227,21 @@ pub fn build(version: u32, script: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
     })?;
     out.push(b':');
     out.extend_from_slice(sig.as_bytes());
+    // The reference looks for the signature's `:` in the last 350 bytes of a file of at
+    // least 350 bytes: refuse to build what it could not read (keys above ~2090 bits, or
+    // tiny patches signed with small keys).
+    if sig.len() >= SIG_WINDOW || out.len() < SIG_WINDOW {
+        return Err(Error::Container {
+            name: format!("version {version}"),
+            reason: format!(
+                "a {}-character signature in a {}-byte file cannot be read by the reference \
+                 (signature must be < {SIG_WINDOW} characters, file >= {SIG_WINDOW} bytes; \
+                 use a 2048-bit key)",
+                sig.len(),
+                out.len()
+            ),
+        });
+    }
     Ok(out)
 }
 

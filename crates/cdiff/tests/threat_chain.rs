@@ -215,3 +215,13 @@ fn large_scripts_apply_in_linear_time() {
     assert_eq!(lines, n / 2 + n / 4 + 50_000);
     assert!(out.starts_with(b"sig1:0:*:00000001\nnew2\nsig3:0:*:00000003\nsig5:0:*:00000005\n"));
 }
+
+#[test]
+fn build_refuses_patches_the_reference_cannot_read() {
+    // 1024-bit key: a tiny patch is shorter than the 350 bytes the reference requires
+    let small = SigningKey::generate(1024).unwrap();
+    assert!(cdiff::patch::build(2, b"OPEN a.db\nADD x\nCLOSE\n", &small).is_err());
+    // 4096-bit key: the signature does not fit in the last 350 bytes
+    let big = SigningKey::generate(4096).unwrap();
+    assert!(cdiff::patch::build(2, b"OPEN a.db\nADD x\nCLOSE\n", &big).is_err());
+}
