@@ -21,10 +21,35 @@
 //! Where this crate is deliberately stricter than the reference (each would only make
 //! a mirror refuse something a client might accept): database names must be ASCII
 //! (`[A-Za-z0-9.]`, not only dots; the reference accepts any Unicode alphanumeric),
-//! a bare `ADD` without argument is a syntax error (the reference ignores it), and a
-//! `.cdiff` must carry its signature within the last 350 bytes after a `:`.
+//! and a bare `ADD` without argument is a syntax error (the reference ignores it).
 //! Spec §2 lists `_` as allowed in names; the reference (1.4.6) rejects it, and so do
-//! we.
+//! we. Like the reference, the declared script length is not enforced (decompression
+//! is bounded by [`Limits::max_script_len`] instead).
+//!
+//! # Example
+//!
+//! Bring `test-1.cvd` to version 6 with the official patches and check the result
+//! against the signed `test-6.cvd`:
+//!
+//! ```
+//! use cdiff::chain::{self, ChainOptions, Consistency, PatchInput};
+//! let dir = std::path::Path::new(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/../../../shared/fixtures/clamav-official"
+//! ));
+//! let opts = ChainOptions::new(); // official keys
+//! let patches = (2..=6)
+//!     .map(|v| PatchInput::read(&dir.join(format!("test-{v}.cdiff")), opts.limit_values()))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let base = std::fs::read(dir.join("test-1.cvd"))?;
+//! let patched = chain::apply(base.as_slice(), &patches, &opts)?;
+//! assert_eq!(patched.version, 6);
+//!
+//! let target = std::fs::read(dir.join("test-6.cvd"))?;
+//! let verdict = chain::check(target.as_slice(), base.as_slice(), &patches, &opts)?;
+//! assert_eq!(verdict, Consistency::Consistent { version: 6 });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Dependencies and why
 //!
@@ -41,19 +66,18 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod chain;
 mod error;
+pub mod generate;
 mod limits;
+pub mod patch;
 pub mod script;
 
 pub use apply::{Database, apply_to_dir};
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub use script::{Command, Script};
-pub mod chain;
-pub mod patch;
-
 pub use patch::Patch;
-pub mod generate;
+pub use script::{Command, Script};
 
 /// Entry points for the `cargo fuzz` targets in `fuzz/` (not a stable API).
 #[doc(hidden)]
