@@ -80,3 +80,45 @@ impl MirrorStatus {
         std::fs::File::open(dir)?.sync_all()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_then_load_round_trips_and_old_documents_still_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            MirrorStatus::load(dir.path()).unwrap(),
+            MirrorStatus::default()
+        );
+        let mut s = MirrorStatus {
+            generation: Some("g-000002".into()),
+            last_error: Some("test: chain check failed".into()),
+            ..Default::default()
+        };
+        s.databases.insert(
+            "test".into(),
+            DatabaseStatus {
+                published_version: Some(6),
+                cdiffs: vec![5, 6],
+                chain_failures: 2,
+                ..Default::default()
+            },
+        );
+        s.store(dir.path()).unwrap();
+        assert_eq!(MirrorStatus::load(dir.path()).unwrap(), s);
+        assert!(!dir.path().join(".status.json.tmp").exists());
+        // a document written before `chain_failures` existed
+        let old = r#"{"published_dir":null,"generation":null,"last_attempt":null,"last_success":null,
+            "last_publish":null,"last_error":null,"databases":{"daily":{"published_version":1,
+            "upstream_version":1,"cdiffs":[],"last_success":null,"last_error":null,
+            "last_error_kind":null,"consecutive_failures":0}}}"#;
+        std::fs::write(dir.path().join(STATUS_FILE), old).unwrap();
+        let s = MirrorStatus::load(dir.path()).unwrap();
+        assert_eq!(s.databases["daily"].chain_failures, 0);
+        std::fs::write(dir.path().join(STATUS_FILE), b"{not json").unwrap();
+        assert!(MirrorStatus::load(dir.path()).is_err());
+    }
+}

@@ -81,6 +81,12 @@ fn sync_from_empty_then_status() {
     let out = sync(mirror.path(), &[server.base_url()]);
     assert_eq!(code(&out), 0);
     assert_eq!(server.stats().requests("/test.cvd"), 0);
+    // A sync killed before writing its status: `status` reads the truth from `current`.
+    std::fs::remove_file(mirror.path().join("status.json")).unwrap();
+    let st = status_json(mirror.path());
+    assert!(st["published_dir"].is_string());
+    assert_eq!(st["generation"], "g-000001");
+    assert_eq!(st["databases"]["test"]["published_version"], 6);
     // human output
     let out = sigupdate()
         .arg("status")
