@@ -97,7 +97,10 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.verbose);
+    // `sync` and `watch` report what they did at info level by default (one line per
+    // database); the one-shot file commands stay quiet unless asked.
+    let mirror_cmd = matches!(cli.command, Command::Sync(_) | Command::Watch(_));
+    init_logging(cli.verbose.saturating_add(u8::from(mirror_cmd)));
     // A panic would be a bug; it must still not surface as Rust's exit code 101, which
     // scripts could not tell apart from the documented codes.
     match std::panic::catch_unwind(|| run(&cli)) {
