@@ -675,7 +675,7 @@ fn fetch_checked<T>(
         match check(&d) {
             Ok(v) => return Ok((d, v)),
             Err(e) => {
-                warn!(url = %d.url, "rejected: {e}");
+                warn!(url = %d.url, "rejected, trying the next upstream: {e}");
                 t.reject(&d.url, &e.to_string());
                 let _ = std::fs::remove_file(&d.path);
                 last_bad = Some(e);

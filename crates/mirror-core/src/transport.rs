@@ -205,7 +205,7 @@ impl Transport for HttpTransport {
     }
 
     fn reject(&mut self, url: &str, reason: &str) {
-        tracing::warn!(%url, "upstream rejected for this run: {reason}");
+        tracing::debug!(%url, "upstream rejected for this run: {reason}");
         for l in &self.lists {
             l.mark_stale(url, STALE_FOR);
         }
