@@ -93,8 +93,25 @@ impl MirrorArgs {
     }
 }
 
+/// Shown after `sigupdate sync --help` and `sigupdate watch --help`.
+pub const MIRROR_HELP: &str = "\
+Configuration: every option is also a key in the TOML file given by --config (e.g.
+`keep-cdiffs = 30`) and an environment variable SIGUPDATE_<KEY> (e.g.
+SIGUPDATE_KEEP_CDIFFS=30; lists comma-separated: SIGUPDATE_UPSTREAM=URL1,URL2).
+Precedence: flag > environment > file > default. Custom databases with their own
+upstreams and keys: a [custom.NAME] table in the file (upstream, keys, sign).
+
+The published snapshot is DIR/current (a symlink switched atomically); point nginx or
+rsync there. `sigupdate status --dir DIR --json` shows it as published_dir.
+
+Exit codes: 0 up to date or updated; 1 a file, signature or chain did not verify (the
+last good state stays published); 2 usage, configuration or local I/O error; 3 every
+upstream unreachable; 4 rate-limited (Retry-After cool-down); 5 another sync holds
+DIR/sync.lock.";
+
 /// Arguments of `sigupdate sync`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = MIRROR_HELP)]
 pub struct SyncArgs {
     /// Mirror options.
     #[command(flatten)]

@@ -17,6 +17,7 @@ use crate::cmd::sync::{MirrorArgs, sync_once};
 
 /// Arguments of `sigupdate watch`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cmd::sync::MIRROR_HELP)]
 pub struct WatchArgs {
     /// Mirror options (as for `sync`).
     #[command(flatten)]
