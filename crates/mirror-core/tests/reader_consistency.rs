@@ -24,6 +24,7 @@ fn readers_only_ever_see_complete_consistent_snapshots() {
         .iter()
         .map(|r| (r.version(), r.cvd().to_vec()))
         .collect();
+    let bases_for_path_reader = bases.clone();
     let mut up = Upstream::builder().database(history, 1).start().unwrap();
     let mirror = tempfile::tempdir().unwrap();
     let cfg = SyncConfig::builder(mirror.path())
@@ -72,6 +73,34 @@ fn readers_only_ever_see_complete_consistent_snapshots() {
         })
     };
 
+    // A naive reader that goes through the `current` path for every file (as rsync
+    // does): whenever `current` pointed at the same generation before and after its
+    // pass (generation names are never reused), what it read must be one snapshot.
+    let path_reader = {
+        let stop = Arc::clone(&stop);
+        let dir = mirror.path().to_path_buf();
+        let key_set = keys.key_set();
+        let bases = bases_for_path_reader.clone();
+        std::thread::spawn(move || {
+            let base = |v: u32| bases.get(&v).cloned().ok_or(format!("no base {v}"));
+            let (mut stable, mut moved) = (0u64, 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                let g1 = std::fs::read_link(dir.join("current")).unwrap();
+                let files = try_read_tree(&dir.join("current"));
+                let g2 = std::fs::read_link(dir.join("current")).unwrap();
+                match files {
+                    Some(files) if g1 == g2 => {
+                        check_db(&files, "demo", &key_set, None, &base)
+                            .unwrap_or_else(|e| panic!("path read of {}: {e}", g1.display()));
+                        stable += 1;
+                    }
+                    _ => moved += 1,
+                }
+            }
+            (stable, moved)
+        })
+    };
+
     let mut syncs = 0;
     for v in 2..=VERSIONS {
         up.advance().unwrap();
@@ -92,6 +121,9 @@ fn readers_only_ever_see_complete_consistent_snapshots() {
     }
     stop.store(true, Ordering::SeqCst);
     let (reads, seen, last) = reader.join().unwrap();
+    let (stable, moved) = path_reader.join().unwrap();
+    println!("path reader: {stable} consistent passes, {moved} passes across a switch (discarded)");
+    assert!(stable > 0);
     println!(
         "reader: {reads} complete snapshot reads during {syncs} syncs; versions seen: {seen:?}"
     );
@@ -99,4 +131,17 @@ fn readers_only_ever_see_complete_consistent_snapshots() {
         last, VERSIONS,
         "the read after the last sync sees the final state"
     );
+}
+
+/// Like `read_tree`, but a file vanishing under a moving `current` is `None`, not a panic.
+fn try_read_tree(dir: &std::path::Path) -> Option<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).ok()? {
+        let e = e.ok()?;
+        out.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            std::fs::read(e.path()).ok()?,
+        );
+    }
+    Some(out)
 }
