@@ -90,7 +90,7 @@ impl NewGeneration {
         let src = src_dir.join(file.to_string());
         let dst = self.target(file)?;
         if std::fs::hard_link(&src, &dst).is_err() {
-            copy_synced(&src, &dst)?;
+            copy_file(&src, &dst)?;
         }
         Ok(())
     }
@@ -100,7 +100,7 @@ impl NewGeneration {
     pub fn move_in(&mut self, src: &Path, file: &MirrorFile) -> Result<(), Error> {
         let dst = self.target(file)?;
         if std::fs::rename(src, &dst).is_err() {
-            copy_synced(src, &dst)?;
+            copy_file(src, &dst)?;
         }
         Ok(())
     }
@@ -146,7 +146,7 @@ pub fn switch_current(layout: &MirrorLayout, id: GenerationId) -> Result<(), Err
     sync_dir(root)
 }
 
-fn copy_synced(src: &Path, dst: &Path) -> Result<(), Error> {
+fn copy_file(src: &Path, dst: &Path) -> Result<(), Error> {
     std::fs::copy(src, dst).map_err(io_err(src, "copy"))?;
     Ok(())
 }
