@@ -3,21 +3,20 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
 use crate::metrics::RequestKind;
 use crate::serve::{AccessRecord, State};
 
 /// A response body. File bodies read `chunk` bytes at a time from the descriptor that
-/// was opened for the request (positional reads, so the descriptor is never shared
-/// state), hence memory per connection stays at about one chunk whatever the file
-/// size. Reads are done inline on the runtime thread: the files are served from the
+/// was opened for the request (and is owned by this body alone), hence memory per
+/// connection stays at about one chunk whatever the file size. Reads are done inline on the runtime thread: the files are served from the
 /// page cache, where a `pread` costs less than handing it to a blocking-thread pool.
 #[derive(Debug)]
 pub struct ServeBody {
@@ -33,6 +32,7 @@ enum Inner {
     Bytes(Option<Bytes>),
     File {
         file: File,
+        /// Offset still to seek to before the first read (0: already positioned).
         pos: u64,
         remaining: u64,
         chunk: usize,
@@ -112,24 +112,26 @@ impl Body for ServeBody {
                     None
                 } else {
                     let n = (*chunk as u64).min(*remaining) as usize;
-                    let mut buf = BytesMut::zeroed(n);
-                    let mut filled = 0;
-                    while filled < n {
-                        match file.read_at(&mut buf[filled..], *pos + filled as u64) {
-                            Ok(0) => {
-                                return Poll::Ready(Some(Err(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "file shrank while being served",
-                                ))));
-                            }
-                            Ok(k) => filled += k,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Poll::Ready(Some(Err(e))),
+                    if *pos != 0 {
+                        // Ranges: position once; the descriptor belongs to this body alone.
+                        if let Err(e) = file.seek(SeekFrom::Start(*pos)) {
+                            return Poll::Ready(Some(Err(e)));
                         }
+                        *pos = 0;
                     }
-                    *pos += n as u64;
+                    // `read_to_end` fills spare capacity without zeroing it first.
+                    let mut buf = Vec::with_capacity(n);
+                    if let Err(e) = (&*file).take(n as u64).read_to_end(&mut buf) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    if buf.len() < n {
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shrank while being served",
+                        ))));
+                    }
                     *remaining -= n as u64;
-                    Some(buf.freeze())
+                    Some(Bytes::from(buf))
                 }
             }
         };

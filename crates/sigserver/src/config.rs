@@ -33,6 +33,10 @@ pub const DEFAULT_READY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default body chunk size read from a file per write.
 pub const DEFAULT_CHUNK_BYTES: usize = 64 * 1024;
+/// Default total size of the small-file cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default largest file kept in the small-file cache.
+pub const DEFAULT_CACHE_MAX_FILE: u64 = 1024 * 1024;
 /// Most worker threads.
 pub const MAX_WORKERS: usize = 256;
 /// Most listen addresses.
@@ -55,6 +59,8 @@ pub struct Config {
     pub(crate) chunk_bytes: usize,
     pub(crate) http2: bool,
     pub(crate) workers: usize,
+    pub(crate) cache_bytes: u64,
+    pub(crate) cache_max_file: u64,
 }
 
 impl Config {
@@ -84,6 +90,8 @@ impl Config {
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
                 http2: true,
                 workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                cache_bytes: DEFAULT_CACHE_BYTES,
+                cache_max_file: DEFAULT_CACHE_MAX_FILE,
             },
         }
     }
@@ -195,6 +203,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Small-file cache: at most `total` bytes in memory, files up to `max_file` bytes
+    /// (defaults [`DEFAULT_CACHE_BYTES`], [`DEFAULT_CACHE_MAX_FILE`]); `total` 0 turns
+    /// it off. Larger files are always streamed.
+    pub fn cache(mut self, total: u64, max_file: u64) -> Self {
+        self.cfg.cache_bytes = total;
+        self.cfg.cache_max_file = max_file;
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let c = self.cfg;
@@ -287,6 +304,12 @@ pub struct FileConfig {
     pub http2: Option<bool>,
     /// Worker threads (default: number of CPUs).
     pub workers: Option<usize>,
+    /// See [`ConfigBuilder::chunk_bytes`].
+    pub chunk_bytes: Option<usize>,
+    /// Total bytes of the small-file cache (0: off); see [`ConfigBuilder::cache`].
+    pub cache_bytes: Option<u64>,
+    /// Largest file cached; see [`ConfigBuilder::cache`].
+    pub cache_max_file: Option<u64>,
     /// Run the sync loop in-process.
     pub sync: Option<bool>,
     /// Seconds between in-process syncs.

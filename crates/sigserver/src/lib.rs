@@ -10,7 +10,9 @@
 //!   that descriptor, so a publish or prune mid-transfer cannot mix content;
 //! * HTTP/1.1 and HTTP/2 (hyper), `GET`/`HEAD`, strong `ETag` and `Last-Modified`
 //!   ([`validators`]), `304`, single `Range` → `206`/`416` ([`range`]),
-//!   `Cache-Control` per file kind, streaming in bounded chunks;
+//!   `Cache-Control` per file kind, streaming in bounded chunks; small files are kept in
+//!   a bounded memory cache keyed by file identity (device, inode, size, mtime), so
+//!   the snapshot guarantee holds for cached bytes too;
 //! * limits: connection count, request head size, head/idle timeouts, optional
 //!   per-client rate limit ([`ratelimit`]);
 //! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
@@ -36,6 +38,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod body;
+mod cache;
 pub mod config;
 mod error;
 mod idle;

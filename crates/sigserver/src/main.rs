@@ -91,6 +91,18 @@ struct Cli {
     /// connections [default: number of CPUs].
     #[arg(long, env = "SIGSERVER_WORKERS", value_name = "N")]
     workers: Option<usize>,
+    /// Bytes read from a file and written per body chunk, 4096..=4194304; bounds the
+    /// memory per connection [default: 65536].
+    #[arg(long, env = "SIGSERVER_CHUNK_BYTES", value_name = "BYTES")]
+    chunk_bytes: Option<usize>,
+    /// Total bytes of the in-memory cache of small files (0 turns it off)
+    /// [default: 67108864].
+    #[arg(long, env = "SIGSERVER_CACHE_BYTES", value_name = "BYTES")]
+    cache_bytes: Option<u64>,
+    /// Largest file kept in the cache; larger files are streamed from disk
+    /// [default: 1048576].
+    #[arg(long, env = "SIGSERVER_CACHE_MAX_FILE", value_name = "BYTES")]
+    cache_max_file: Option<u64>,
     /// Run the mirror sync loop in-process (needs the mirror-core engine API, not yet
     /// available: refused with exit code 2).
     #[arg(long, env = "SIGSERVER_SYNC")]
@@ -178,6 +190,17 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
             anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\"")
         }
     };
+    if let Some(n) = cli.chunk_bytes.or(file.chunk_bytes) {
+        b = b.chunk_bytes(n);
+    }
+    b = b.cache(
+        cli.cache_bytes
+            .or(file.cache_bytes)
+            .unwrap_or(sigserver::config::DEFAULT_CACHE_BYTES),
+        cli.cache_max_file
+            .or(file.cache_max_file)
+            .unwrap_or(sigserver::config::DEFAULT_CACHE_MAX_FILE),
+    );
     if let Some(n) = cli.workers.or(file.workers) {
         b = b.workers(n);
     }

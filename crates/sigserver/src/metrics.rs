@@ -78,6 +78,8 @@ pub struct Metrics {
     open_connections: AtomicI64,
     connections_total: AtomicU64,
     rate_limited: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
     started: std::time::Instant,
 }
 
@@ -89,6 +91,8 @@ impl Default for Metrics {
             open_connections: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
     }
@@ -123,6 +127,16 @@ impl Metrics {
     /// A request was refused by the per-client rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A file body was served from the small-file cache (`true`) or read into it.
+    pub fn cache(&self, hit: bool) {
+        let c = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Currently open connections.
@@ -181,6 +195,18 @@ impl Metrics {
             "sigserver_rate_limited_total",
             "Requests refused by the per-client rate limit.",
             self.rate_limited.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "sigserver_file_cache_hits_total",
+            "File bodies served from the small-file cache.",
+            self.cache_hits.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "sigserver_file_cache_misses_total",
+            "File bodies read from disk into the small-file cache.",
+            self.cache_misses.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

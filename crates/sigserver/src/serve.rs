@@ -14,6 +14,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::body::ServeBody;
+use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
 use crate::names::{self, FileKind, PathError};
@@ -68,6 +69,7 @@ pub(crate) struct State {
     pub(crate) access_log: bool,
     pub(crate) chunk: usize,
     pub(crate) ready_max_age: Duration,
+    pub(crate) cache: FileCache,
 }
 
 impl State {
@@ -80,6 +82,7 @@ impl State {
             access_log: cfg.access_log,
             chunk: cfg.chunk_bytes,
             ready_max_age: cfg.ready_max_age,
+            cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file),
         }
     }
 }
@@ -348,7 +351,22 @@ fn file_response<B>(
     resp.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if !head {
-        *resp.body_mut() = ServeBody::file(file, start, count, state.chunk);
+        let body = match state.cache.get_or_load(FileId::of(meta), &file) {
+            Ok(Cached::Hit(b)) => {
+                state.metrics.cache(true);
+                ServeBody::bytes(b.slice(start as usize..(start + count) as usize))
+            }
+            Ok(Cached::Loaded(b)) => {
+                state.metrics.cache(false);
+                ServeBody::bytes(b.slice(start as usize..(start + count) as usize))
+            }
+            Ok(Cached::Skip) => ServeBody::file(file, start, count, state.chunk),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read file");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+            }
+        };
+        *resp.body_mut() = body;
     }
     resp
 }

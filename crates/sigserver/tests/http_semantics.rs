@@ -374,3 +374,29 @@ fn ureq_client_downloads_everything() {
         assert_eq!(body, std::fs::read(d.path().join(name)).unwrap(), "{name}");
     }
 }
+
+#[test]
+fn without_the_cache_every_response_is_the_same() {
+    let d = plain_mirror();
+    let cached = Server::start(d.path(), &[]);
+    let streamed = Server::start(d.path(), &["--cache-bytes", "0", "--chunk-bytes", "4096"]);
+    for (path, headers) in [
+        ("/test.cvd", ""),
+        ("/test.cvd", "Range: bytes=0-511\r\n"),
+        ("/test.cvd", "Range: bytes=-700\r\n"),
+        ("/test.cvd", "Range: bytes=4000-\r\n"),
+        ("/test-3.cdiff", ""),
+        ("/test-3.cdiff", ""),
+    ] {
+        let a = get(cached.addr, path, headers);
+        let b = get(streamed.addr, path, headers);
+        assert_eq!(a.status, b.status, "{path} {headers}");
+        assert_eq!(a.body, b.body, "{path} {headers}");
+        assert_eq!(a.header("content-range"), b.header("content-range"));
+    }
+    let m = streamed.metrics();
+    assert_eq!(
+        util::metric(&m, "sigserver_file_cache_hits_total"),
+        Some(0.0)
+    );
+}

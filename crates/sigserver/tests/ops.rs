@@ -154,6 +154,9 @@ fn metrics_report_requests_bytes_versions_age_and_errors() {
     let age = v("sigserver_mirror_snapshot_age_seconds");
     assert!((50.0..3600.0).contains(&age), "{age}");
     assert!(v("sigserver_mirror_last_success_timestamp_seconds") > 0.0);
+    // The second fetch of the same small file came from memory.
+    assert!(v("sigserver_file_cache_hits_total") >= 1.0);
+    assert!(v("sigserver_file_cache_misses_total") >= 1.0);
     // This connection at least (earlier ones may still be closing on another worker).
     assert!(v("sigserver_open_connections") >= 1.0);
     // Every non-comment line is `name{labels} value` or `name value`.
