@@ -91,3 +91,62 @@ fn remove_generation(layout: &MirrorLayout, id: GenerationId) -> Result<(), Erro
     std::fs::rename(&src, &trash).map_err(io_err(&src, "move generation to trash"))?;
     std::fs::remove_dir_all(&trash).map_err(io_err(&trash, "remove"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Whatever the generations, their ages and the policy: the current generation
+        /// and the `keep_previous` before it always stay, unpublished ones (above
+        /// current) always go, and an older one goes exactly when its successor is
+        /// older than the grace period.
+        #[test]
+        fn prune_keeps_what_readers_may_use(
+            ages in proptest::collection::vec(0u64..7200, 1..10),
+            current_at in 0usize..10,
+            orphans in 0usize..3,
+            keep_previous in 0usize..4,
+            grace in 0u64..7200,
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let l = MirrorLayout::new(tmp.path());
+            l.create().unwrap();
+            let now = SystemTime::now();
+            let n = ages.len();
+            let current_at = current_at % n;
+            // generation i was made `ages[i]` seconds ago (made in order: ages decrease)
+            let mut sorted = ages.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let ids: Vec<GenerationId> = (1..=n as u64 + orphans as u64).map(GenerationId).collect();
+            for (i, id) in ids.iter().enumerate() {
+                let d = l.generation(*id);
+                std::fs::create_dir(&d).unwrap();
+                let age = sorted.get(i).copied().unwrap_or(0);
+                let f = std::fs::File::open(&d).unwrap();
+                f.set_modified(now - Duration::from_secs(age)).unwrap();
+            }
+            crate::publish::switch_current(&l, ids[current_at]).unwrap();
+            let policy = PrunePolicy { keep_previous, grace: Duration::from_secs(grace) };
+            prune_generations(&l, &policy, now).unwrap();
+            let left = l.list_generations().unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                let kept = left.contains(id);
+                if i == current_at {
+                    prop_assert!(kept, "current removed");
+                } else if i > current_at {
+                    prop_assert!(!kept, "unpublished {id} kept");
+                } else if current_at - i <= keep_previous {
+                    prop_assert!(kept, "{id} within keep_previous removed");
+                } else {
+                    let successor_age = sorted[i + 1];
+                    prop_assert_eq!(kept, successor_age < grace, "{} successor age {}", id, successor_age);
+                }
+            }
+            prop_assert_eq!(l.current_generation().unwrap(), Some(ids[current_at]));
+        }
+    }
+}
