@@ -10,6 +10,7 @@
 //! upstream = ["https://database.clamav.net"]
 //! db = ["daily", "main", "bytecode"]
 //! no-dns = false
+//! # dns-server = ["127.0.0.1:53"]               # default: the system resolver
 //! keep-cdiffs = 30
 //! # sign-root = ["/etc/clamav/certs/clamav.crt"]   # default: the official root
 //! keep-generations = 2
@@ -51,6 +52,8 @@ pub struct Layer {
     pub no_dns: Option<bool>,
     /// DNS name of the version TXT record.
     pub dns_name: Option<String>,
+    /// DNS servers (`IP:port`) to ask for the version record (default: the system's).
+    pub dns_server: Option<Vec<String>>,
     /// Cdiffs kept per database.
     pub keep_cdiffs: Option<u32>,
     /// Root certificates `.sign` files must chain to (PEM or DER files).
@@ -117,6 +120,7 @@ impl Layer {
                 "DB" => l.db = Some(list()),
                 "NO_DNS" => l.no_dns = Some(parse_bool(&k, &v)?),
                 "DNS_NAME" => l.dns_name = Some(v.trim().to_owned()),
+                "DNS_SERVER" => l.dns_server = Some(list()),
                 "KEEP_CDIFFS" => {
                     l.keep_cdiffs = Some(
                         u32::try_from(num("a number")?)
@@ -159,6 +163,7 @@ impl Layer {
             db: self.db.or(lower.db),
             no_dns: self.no_dns.or(lower.no_dns),
             dns_name: self.dns_name.or(lower.dns_name),
+            dns_server: self.dns_server.or(lower.dns_server),
             keep_cdiffs: self.keep_cdiffs.or(lower.keep_cdiffs),
             sign_root: self.sign_root.or(lower.sign_root),
             keep_generations: self.keep_generations.or(lower.keep_generations),
@@ -193,6 +198,8 @@ pub struct Settings {
     pub dns: bool,
     /// DNS name of the version TXT record.
     pub dns_name: String,
+    /// DNS servers to ask; empty: the system configuration.
+    pub dns_servers: Vec<std::net::SocketAddr>,
     /// Cdiffs kept per database.
     pub keep_cdiffs: u32,
     /// Root certificates for `.sign` files; empty: the official root.
@@ -265,6 +272,13 @@ impl Settings {
                 bail!("custom.{name}: not a valid database name");
             }
         }
+        let mut dns_servers = Vec::new();
+        for a in l.dns_server.unwrap_or_default() {
+            dns_servers.push(
+                a.parse()
+                    .with_context(|| format!("dns-server {a:?}: IP:port expected"))?,
+            );
+        }
         let keep_cdiffs = l
             .keep_cdiffs
             .unwrap_or(mirror_core::plan::DEFAULT_KEEP_CDIFFS);
@@ -279,6 +293,7 @@ impl Settings {
             dns_name: l
                 .dns_name
                 .unwrap_or_else(|| "current.cvd.clamav.net".to_owned()),
+            dns_servers,
             keep_cdiffs,
             sign_roots: l.sign_root.unwrap_or_default(),
             keep_generations: l.keep_generations.unwrap_or(2),

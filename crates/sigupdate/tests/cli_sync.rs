@@ -2,6 +2,8 @@
 //! exit codes, `status --json`, and the published state kept on every failure.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
+#[path = "../../mirror-core/tests/dns_server/mod.rs"]
+mod dns_server;
 #[path = "../../mirror-core/tests/support/mod.rs"]
 mod support;
 
@@ -226,4 +228,56 @@ fn config_file_and_environment_are_used() {
         .unwrap();
     assert_eq!(code(&out), 0);
     assert!(mirror.path().join("flag/current").exists());
+}
+
+#[test]
+fn versions_from_a_dns_server_given_on_the_command_line() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 5, true);
+    let server = serve(up.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ns = dns_server::start_dns(&format!("1.4.3:0:0:{now}:0:0:0:0:test=5"));
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sigupdate()
+        .arg("sync")
+        .arg("--dir")
+        .arg(mirror.path())
+        .args([
+            "--db",
+            "test",
+            "--retries",
+            "0",
+            "--upstream",
+            &server.base_url(),
+        ])
+        .args([
+            "--dns-name",
+            "current.cvd.test.",
+            "--dns-server",
+            &ns.to_string(),
+        ])
+        .arg("--sign-root")
+        .arg(fixtures().join("clamav-test-root.crt"))
+        .args(["--verify-time", "1767225600"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 5);
+    assert_eq!(
+        server.stats().requests("/dns.txt"),
+        0,
+        "the version came from DNS"
+    );
+    let bad = sigupdate()
+        .arg("sync")
+        .arg("--dir")
+        .arg(mirror.path())
+        .args(["--db", "test", "--dns-server", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not-an-address"));
 }

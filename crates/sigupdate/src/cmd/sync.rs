@@ -38,6 +38,10 @@ pub struct MirrorArgs {
     /// (default: the official ClamAV root).
     #[arg(long = "sign-root", value_name = "CERT")]
     pub sign_root: Vec<PathBuf>,
+    /// DNS server (IP:port) to ask for the version record; repeatable (default: the
+    /// system resolver).
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    pub dns_server: Vec<String>,
     /// Cdiffs kept per database (default 30).
     #[arg(long, value_name = "N")]
     pub keep_cdiffs: Option<u32>,
@@ -73,6 +77,7 @@ impl MirrorArgs {
             db: list(&self.db),
             no_dns: self.no_dns.then_some(true),
             dns_name: self.dns_name.clone(),
+            dns_server: list(&self.dns_server),
             keep_cdiffs: self.keep_cdiffs,
             sign_root: (!self.sign_root.is_empty()).then(|| self.sign_root.clone()),
             keep_generations: self.keep_generations,
@@ -140,7 +145,9 @@ pub fn sync_once(settings: &Settings) -> u8 {
             return exit::USAGE_OR_IO;
         }
     };
-    let mut dns = mirror_core::SystemDns::default();
+    let mut dns = mirror_core::SystemDns {
+        nameservers: settings.dns_servers.clone(),
+    };
     let dns: Option<&mut dyn mirror_core::DnsVersions> =
         if settings.dns { Some(&mut dns) } else { None };
     match mirror_core::sync(&config, &mut transport, dns) {
