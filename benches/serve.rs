@@ -10,9 +10,11 @@
 //! process's RSS. nginx's RSS is master + workers. RSS is the peak sampled every 50 ms
 //! during the case.
 //!
-//! Prints req/s, throughput, p99 latency and RSS side by side, with ratios
-//! sigserver/nginx (req/s and MB/s: > 1 means sigserver is faster; p99 and RSS: < 1
-//! means sigserver is better). `nginx` and `wrk` are installed with apt-get if missing.
+//! Prints req/s, throughput, p99 latency, RSS and server CPU time per request side by
+//! side, with ratios sigserver/nginx (req/s and MB/s: > 1 means sigserver is faster;
+//! p99, RSS and CPU: < 1 means sigserver is better). Each case runs `BENCH_ROUNDS`
+//! times (default 3), alternating which server goes first, and the median is shown:
+//! the machine may be shared, and CPU time per request is the load-independent figure. `nginx` and `wrk` are installed with apt-get if missing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,7 +27,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/clamav-official")).join(name)
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/clamav-official"
+    ))
+    .join(name)
 }
 
 fn have(tool: &str) -> bool {
@@ -42,7 +48,10 @@ fn ensure_tools() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("installing {missing:?} with apt-get");
-    let pkgs: Vec<&str> = missing.iter().map(|t| if *t == "nginx" { "nginx-light" } else { t }).collect();
+    let pkgs: Vec<&str> = missing
+        .iter()
+        .map(|t| if *t == "nginx" { "nginx-light" } else { t })
+        .collect();
     let ok = Command::new("apt-get")
         .args(["install", "-y"])
         .args(&pkgs)
@@ -72,7 +81,9 @@ fn start_sigserver(dir: &Path) -> anyhow::Result<SocketAddr> {
         .build()?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build();
         let rt = match rt {
             Ok(rt) => rt,
             Err(e) => {
@@ -102,7 +113,9 @@ struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-QUIT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -153,10 +166,16 @@ fn start_nginx(root: &Path, served: &Path) -> anyhow::Result<Nginx> {
 fn probe(addr: SocketAddr, path: &str, range: Option<&str>) -> anyhow::Result<(u16, usize)> {
     let mut s = TcpStream::connect(addr)?;
     let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: b\r\n{range}Connection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: b\r\n{range}Connection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").context("no head")?;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no head")?;
     let head = String::from_utf8_lossy(&buf[..end]);
     let status = head.split(' ').nth(1).context("no status")?.parse()?;
     Ok((status, buf.len() - end - 4))
@@ -181,10 +200,12 @@ fn tree_rss_kib(pid: u32) -> u64 {
             let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat")).ok().and_then(|s| {
-                let after = s.rsplit_once(')')?.1.to_owned();
-                after.split_whitespace().nth(1)?.parse::<u32>().ok()
-            });
+            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = s.rsplit_once(')')?.1.to_owned();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
             if ppid == Some(pid) {
                 total += rss_kib(child);
             }
@@ -196,6 +217,8 @@ fn tree_rss_kib(pid: u32) -> u64 {
 #[derive(Debug, Clone, Copy, Default)]
 struct Run {
     rps: f64,
+    /// Server CPU time (user + system, all threads) per request, microseconds.
+    cpu_us: f64,
     mbps: f64,
     p99_ms: f64,
     rss_mib: f64,
@@ -205,19 +228,88 @@ struct Run {
 fn unit_value(s: &str, units: &[(&str, f64)]) -> Option<f64> {
     let s = s.trim();
     for (u, mult) in units {
-        if let Some(n) = s.strip_suffix(u) {
-            if let Ok(v) = n.trim().parse::<f64>() {
-                return Some(v * mult);
-            }
+        if let Some(n) = s.strip_suffix(u)
+            && let Ok(v) = n.trim().parse::<f64>()
+        {
+            return Some(v * mult);
         }
     }
     None
 }
 
-fn wrk(url: &str, conns: u32, secs: u64, range: bool, rss_of: impl Fn() -> u64 + Send + 'static) -> anyhow::Result<Run> {
+/// CPU ticks (user + system) of these processes, all threads.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in rd.flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue;
+            };
+            let Some((_, after)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let f: Vec<&str> = after.split_whitespace().collect();
+            // Fields after the command: state is 0, utime is 11, stime is 12.
+            total += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            total += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// The nginx master and its workers.
+fn nginx_pids(master: u32) -> Vec<u32> {
+    let mut pids = vec![master];
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                });
+            if ppid == Some(master) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Clock ticks per second for /proc times (USER_HZ; 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+fn wrk(
+    url: &str,
+    conns: u32,
+    secs: u64,
+    range: bool,
+    pids: &[u32],
+    rss_of: impl Fn() -> u64 + Send + 'static,
+) -> anyhow::Result<Run> {
     let threads = conns.min(2);
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t", &threads.to_string(), "-c", &conns.to_string(), "-d", &format!("{secs}s"), "--latency", "--timeout", "10s"]);
+    cmd.args([
+        "-t",
+        &threads.to_string(),
+        "-c",
+        &conns.to_string(),
+        "-d",
+        &format!("{secs}s"),
+        "--latency",
+        "--timeout",
+        "10s",
+    ]);
     if range {
         cmd.args(["-H", "Range: bytes=0-511"]);
     }
@@ -233,7 +325,9 @@ fn wrk(url: &str, conns: u32, secs: u64, range: bool, rss_of: impl Fn() -> u64 +
             }
         })
     };
+    let cpu_before = cpu_ticks(pids);
     let out = cmd.output().context("run wrk")?;
+    let cpu = cpu_ticks(pids).saturating_sub(cpu_before);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -245,10 +339,24 @@ fn wrk(url: &str, conns: u32, secs: u64, range: bool, rss_of: impl Fn() -> u64 +
         ..Run::default()
     };
     let time = [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)];
-    let size = [("GB", 1024.0), ("MB", 1.0), ("KB", 1.0 / 1024.0), ("B", 1.0 / 1048576.0)];
+    let size = [
+        ("GB", 1024.0),
+        ("MB", 1.0),
+        ("KB", 1.0 / 1024.0),
+        ("B", 1.0 / 1048576.0),
+    ];
     for line in text.lines() {
         let l = line.trim();
-        if let Some(v) = l.strip_prefix("Requests/sec:") {
+        if l.contains(" requests in ") {
+            let n: f64 = l
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            if n > 0.0 {
+                run.cpu_us = cpu as f64 / TICKS_PER_SEC * 1e6 / n;
+            }
+        } else if let Some(v) = l.strip_prefix("Requests/sec:") {
             run.rps = v.trim().parse().unwrap_or(0.0);
         } else if let Some(v) = l.strip_prefix("Transfer/sec:") {
             run.mbps = unit_value(v, &size).unwrap_or(0.0);
@@ -273,7 +381,10 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     ensure_tools()?;
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let tmp = tempfile::tempdir()?;
     let served = mirror_dir(tmp.path())?;
     let sig = start_sigserver(tmp.path())?;
@@ -283,36 +394,111 @@ fn main() -> anyhow::Result<()> {
 
     for (name, addr) in [("sigserver", sig), ("nginx", ngx.addr)] {
         let (st, n) = probe(addr, "/test.cvd", Some("bytes=0-511"))?;
-        anyhow::ensure!(st == 206 && n == 512, "{name}: range probe gave {st} with {n} bytes");
+        anyhow::ensure!(
+            st == 206 && n == 512,
+            "{name}: range probe gave {st} with {n} bytes"
+        );
         let (st, n) = probe(addr, "/bytecode.cvd", None)?;
         let want = std::fs::metadata(served.join("bytecode.cvd"))?.len() as usize;
-        anyhow::ensure!(st == 200 && n == want, "{name}: full download gave {st} with {n} bytes");
+        anyhow::ensure!(
+            st == 200 && n == want,
+            "{name}: full download gave {st} with {n} bytes"
+        );
     }
 
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let ngx_pids = nginx_pids(ngx_pid);
     println!(
-        "sigserver vs nginx {} on loopback, wrk, {secs}s per case, {} CPUs",
+        "sigserver vs nginx {} on loopback, wrk, {secs}s per run, median of {rounds} alternating runs, {} CPUs",
         nginx_version(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<26} {:>5} | {:>10} {:>9} {:>8} {:>7} | {:>10} {:>9} {:>8} {:>7} | {:>6} {:>6} {:>6} {:>6}",
-        "case", "conns", "sig req/s", "sig MB/s", "sig p99", "sig RSS", "ngx req/s", "ngx MB/s", "ngx p99", "ngx RSS",
-        "req/s", "MB/s", "p99", "RSS"
+        "{:<24} {:>5} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>5} {:>5} {:>5} {:>5} {:>5}",
+        "case",
+        "conns",
+        "req/s",
+        "MB/s",
+        "p99",
+        "RSS",
+        "cpu/req",
+        "req/s",
+        "MB/s",
+        "p99",
+        "RSS",
+        "cpu/req",
+        "req/s",
+        "MB/s",
+        "p99",
+        "RSS",
+        "cpu"
     );
-    println!("{:<26} {:>5} | {:>46} | {:>46} | {:>27}", "", "", "", "", "ratios sigserver/nginx");
+    println!(
+        "{:<24} {:>5} | {:^52} | {:^52} | {:^33}",
+        "", "", "sigserver", "nginx", "ratios sigserver/nginx"
+    );
     let mut rps_ratios = Vec::new();
     for (case, path, range) in [
         ("range probe 512 B", "/test.cvd", true),
-        ("full bytecode.cvd 60 KiB", "/bytecode.cvd", false),
+        ("full bytecode.cvd 60KiB", "/bytecode.cvd", false),
     ] {
         for conns in [1u32, 64, 1000] {
-            let s = wrk(&format!("http://{sig}{path}"), conns, secs, range, move || rss_kib(me))?;
-            let n = wrk(&format!("http://{}{path}", ngx.addr), conns, secs, range, move || tree_rss_kib(ngx_pid))?;
+            let mut sig_runs = Vec::new();
+            let mut ngx_runs = Vec::new();
+            for round in 0..rounds {
+                let run_sig = || {
+                    wrk(
+                        &format!("http://{sig}{path}"),
+                        conns,
+                        secs,
+                        range,
+                        &[me],
+                        move || rss_kib(me),
+                    )
+                };
+                let run_ngx = || {
+                    wrk(
+                        &format!("http://{}{path}", ngx.addr),
+                        conns,
+                        secs,
+                        range,
+                        &ngx_pids,
+                        move || tree_rss_kib(ngx_pid),
+                    )
+                };
+                if round % 2 == 0 {
+                    sig_runs.push(run_sig()?);
+                    ngx_runs.push(run_ngx()?);
+                } else {
+                    ngx_runs.push(run_ngx()?);
+                    sig_runs.push(run_sig()?);
+                }
+            }
+            let (s, n) = (median(&sig_runs), median(&ngx_runs));
             let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
             println!(
-                "{:<26} {:>5} | {:>10.0} {:>9.1} {:>6.2}ms {:>5.1}Mi | {:>10.0} {:>9.1} {:>6.2}ms {:>5.1}Mi | {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
-                case, conns, s.rps, s.mbps, s.p99_ms, s.rss_mib, n.rps, n.mbps, n.p99_ms, n.rss_mib,
-                r(s.rps, n.rps), r(s.mbps, n.mbps), r(s.p99_ms, n.p99_ms), r(s.rss_mib, n.rss_mib)
+                "{:<24} {:>5} | {:>9.0} {:>8.1} {:>6.2}ms {:>5.1}Mi {:>5.1}us | {:>9.0} {:>8.1} {:>6.2}ms {:>5.1}Mi {:>5.1}us | {:>5.2} {:>5.2} {:>5.2} {:>5.2} {:>5.2}",
+                case,
+                conns,
+                s.rps,
+                s.mbps,
+                s.p99_ms,
+                s.rss_mib,
+                s.cpu_us,
+                n.rps,
+                n.mbps,
+                n.p99_ms,
+                n.rss_mib,
+                n.cpu_us,
+                r(s.rps, n.rps),
+                r(s.mbps, n.mbps),
+                r(s.p99_ms, n.p99_ms),
+                r(s.rss_mib, n.rss_mib),
+                r(s.cpu_us, n.cpu_us)
             );
             if s.errors > 0 || n.errors > 0 {
                 println!("    errors: sigserver {} nginx {}", s.errors, n.errors);
@@ -321,7 +507,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let geo = rps_ratios.iter().map(|x| x.ln()).sum::<f64>() / rps_ratios.len() as f64;
-    println!("geometric mean req/s ratio sigserver/nginx: {:.2}", geo.exp());
+    println!(
+        "geometric mean req/s ratio sigserver/nginx: {:.2}",
+        geo.exp()
+    );
+    println!(
+        "(req/s, MB/s: > 1 = sigserver faster; p99, RSS, cpu = server CPU time per request: < 1 = sigserver better)"
+    );
     Ok(())
 }
 
@@ -329,6 +521,27 @@ fn nginx_version() -> String {
     Command::new("nginx")
         .arg("-v")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).trim().replace("nginx version: ", ""))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .replace("nginx version: ", "")
+        })
         .unwrap_or_default()
+}
+
+/// Per-metric median of several runs.
+fn median(runs: &[Run]) -> Run {
+    let m = |f: fn(&Run) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    Run {
+        rps: m(|r| r.rps),
+        cpu_us: m(|r| r.cpu_us),
+        mbps: m(|r| r.mbps),
+        p99_ms: m(|r| r.p99_ms),
+        rss_mib: m(|r| r.rss_mib),
+        errors: runs.iter().map(|r| r.errors).sum(),
+    }
 }
