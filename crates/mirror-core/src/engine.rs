@@ -245,6 +245,7 @@ impl SyncConfigBuilder {
 
 /// What happened to one database in a sync.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct DatabaseOutcome {
     /// Database name.
     pub name: String,
@@ -263,6 +264,7 @@ pub struct DatabaseOutcome {
 
 /// The result of one sync.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// One entry per configured database, in order.
     pub databases: Vec<DatabaseOutcome>,
