@@ -6,7 +6,8 @@
 //!
 //! Signals are received through tokio's signal support (`tokio::signal::unix`), which
 //! the workspace already depends on for `sigserver`: no `unsafe` here and no extra
-//! crate.
+//! crate (a current-thread runtime only waits; syncs stay blocking). The jitter comes
+//! from `rand`, also already a workspace dependency.
 
 use std::time::Duration;
 
