@@ -24,9 +24,10 @@ fn sigupdate() -> Command {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
+    // the shell's built-in `kill` (no dependency on a `kill` binary)
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{sig} {}", child.id()))
         .status()
         .unwrap();
     assert!(st.success());
