@@ -314,6 +314,14 @@ pub struct FileConfig {
     pub sync: Option<bool>,
     /// Seconds between in-process syncs.
     pub sync_interval: Option<u64>,
+    /// Upstream base URLs for the in-process sync.
+    pub upstream: Option<Vec<String>>,
+    /// Databases for the in-process sync.
+    pub db: Option<Vec<String>>,
+    /// In-process sync without DNS.
+    pub no_dns: Option<bool>,
+    /// Root certificates for `.sign` files (in-process sync).
+    pub sign_root: Option<Vec<PathBuf>>,
 }
 
 /// Largest configuration file read.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use sigserver::config::FileConfig;
+use sigserver::sync_loop::MirrorCoreSync;
 use sigserver::{Config, Server};
 
 /// HTTP server for a ClamAV signature mirror directory.
@@ -103,13 +104,38 @@ struct Cli {
     /// [default: 1048576].
     #[arg(long, env = "SIGSERVER_CACHE_MAX_FILE", value_name = "BYTES")]
     cache_max_file: Option<u64>,
-    /// Run the mirror sync loop in-process (needs the mirror-core engine API, not yet
-    /// available: refused with exit code 2).
+    /// Also keep the mirror in sync, in-process (the engine of `sigupdate sync`): one
+    /// sync at start, then every --sync-interval seconds. Needs --upstream and --db.
     #[arg(long, env = "SIGSERVER_SYNC")]
     sync: bool,
     /// Seconds between in-process syncs [default: 3600].
     #[arg(long, env = "SIGSERVER_SYNC_INTERVAL", value_name = "SECS")]
     sync_interval: Option<u64>,
+    /// With --sync: upstream base URL, e.g. https://database.clamav.net; repeat for
+    /// failover, in order (environment: comma-separated).
+    #[arg(
+        long,
+        env = "SIGSERVER_UPSTREAM",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    upstream: Vec<String>,
+    /// With --sync: database to mirror (daily, main, bytecode, ...); repeat for several
+    /// (environment: comma-separated).
+    #[arg(long, env = "SIGSERVER_DB", value_name = "NAME", value_delimiter = ',')]
+    db: Vec<String>,
+    /// With --sync: learn versions from the upstream's dns.txt or .cvd headers, not DNS.
+    #[arg(long, env = "SIGSERVER_NO_DNS")]
+    no_dns: bool,
+    /// With --sync: root certificate (PEM or DER) .sign files must chain to, instead of
+    /// the official one; repeat for several.
+    #[arg(
+        long,
+        env = "SIGSERVER_SIGN_ROOT",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    sign_root: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +147,47 @@ enum LogFormat {
 struct Settings {
     config: Config,
     log_format: LogFormat,
+    sync: Option<(MirrorCoreSync, Duration)>,
+}
+
+fn sync_engine(
+    dir: &std::path::Path,
+    upstreams: &[String],
+    dbs: &[String],
+    no_dns: bool,
+    roots: &[PathBuf],
+) -> anyhow::Result<MirrorCoreSync> {
+    if upstreams.is_empty() || dbs.is_empty() {
+        anyhow::bail!("--sync needs at least one --upstream and one --db");
+    }
+    let mut b = mirror_core::SyncConfig::builder(dir).versions(if no_dns {
+        mirror_core::VersionSource::NoDns
+    } else {
+        mirror_core::VersionSource::Dns {
+            name: "current.cvd.clamav.net".to_owned(),
+        }
+    });
+    for u in upstreams {
+        b = b.upstream(u);
+    }
+    for d in dbs {
+        b = b.database(mirror_core::DatabaseSpec::new(d)?);
+    }
+    if !roots.is_empty() {
+        let mut set = cvd_format::sign::SignRoots::empty();
+        for p in roots {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("reading --sign-root {}", p.display()))?;
+            if bytes.starts_with(b"-----BEGIN") {
+                set.add_pem(&bytes)
+            } else {
+                set.add_der(&bytes)
+            }
+            .with_context(|| format!("--sign-root {}", p.display()))?;
+        }
+        b = b.sign_roots(set);
+    }
+    Ok(MirrorCoreSync::new(b.build()?, !no_dns))
 }
 
 fn settings(cli: Cli) -> anyhow::Result<Settings> {
@@ -128,17 +195,38 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
-    if cli.sync || file.sync == Some(true) {
-        let _interval = cli.sync_interval.or(file.sync_interval).unwrap_or(3600);
-        anyhow::bail!(
-            "--sync: in-process sync is not available in this build: mirror-core has no sync \
-             engine API yet (see sigserver::sync_loop); run `sigupdate sync --dir DIR` separately"
-        );
-    }
     let dir = cli
         .dir
         .or(file.dir)
         .context("--dir is required (or SIGSERVER_DIR, or `dir` in the config file)")?;
+    let sync = if cli.sync || file.sync == Some(true) {
+        let upstreams = if cli.upstream.is_empty() {
+            file.upstream.clone().unwrap_or_default()
+        } else {
+            cli.upstream.clone()
+        };
+        let dbs = if cli.db.is_empty() {
+            file.db.clone().unwrap_or_default()
+        } else {
+            cli.db.clone()
+        };
+        let no_dns = cli.no_dns || file.no_dns == Some(true);
+        let roots = if cli.sign_root.is_empty() {
+            file.sign_root.clone().unwrap_or_default()
+        } else {
+            cli.sign_root.clone()
+        };
+        let secs = cli.sync_interval.or(file.sync_interval).unwrap_or(3600);
+        if secs == 0 {
+            anyhow::bail!("--sync-interval must be at least 1 second");
+        }
+        Some((
+            sync_engine(&dir, &upstreams, &dbs, no_dns, &roots)?,
+            Duration::from_secs(secs),
+        ))
+    } else {
+        None
+    };
     let listen = if cli.listen.is_empty() {
         file.listen.unwrap_or_default()
     } else {
@@ -207,6 +295,7 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
     Ok(Settings {
         config: b.build()?,
         log_format,
+        sync,
     })
 }
 
@@ -271,13 +360,29 @@ fn main() -> ExitCode {
                 return if e.is_config() { 2 } else { 1 };
             }
         };
-        match server.run(shutdown_signal()).await {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let syncer = s.sync.map(|(engine, every)| {
+            let mut stop = stop_rx;
+            tokio::spawn(sigserver::sync_loop::run(
+                std::sync::Arc::new(engine),
+                every,
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            ))
+        });
+        let code = match server.run(shutdown_signal()).await {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!("{e}");
                 1
             }
+        };
+        let _ = stop_tx.send(true);
+        if let Some(task) = syncer {
+            let _ = task.await;
         }
+        code
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     ExitCode::from(code)

@@ -1,11 +1,10 @@
 //! The in-process sync loop (`sigserver --sync`).
 //!
-//! **Integration point.** `mirror-core` does not expose a sync engine yet (at the time
-//! of writing it exports only `status`). This module is the complete, tested loop; what
-//! is missing is one [`SyncEngine`] implementation that calls the engine's "sync this
-//! mirror directory once" entry point (blocking, taking the directory's `sync.lock`,
-//! publishing atomically and writing `status.json`). Until then the binary refuses
-//! `--sync` with a configuration error instead of pretending to sync.
+//! [`run`] is the loop; [`SyncEngine`] is what it runs. [`MirrorCoreSync`] is the real
+//! engine: one `mirror_core::sync` per run (HTTP transport with cool-downs, DNS or
+//! manifest versions, verification, chain check, atomic publish, `status.json`), the
+//! same engine `sigupdate sync` runs. Serving and syncing share nothing but the
+//! directory: the server sees a new snapshot when `current` is switched.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +27,54 @@ where
 {
     fn sync_once(&self) -> Result<(), SyncError> {
         self()
+    }
+}
+
+/// The `mirror-core` sync engine over HTTP(S).
+pub struct MirrorCoreSync {
+    config: mirror_core::SyncConfig,
+    dns: bool,
+}
+
+impl std::fmt::Debug for MirrorCoreSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorCoreSync")
+            .field("dir", &self.config.layout().root())
+            .field("dns", &self.dns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MirrorCoreSync {
+    /// An engine for `config`; `dns` asks the system resolver for the version record
+    /// (when `config` uses [`mirror_core::VersionSource::Dns`]).
+    pub fn new(config: mirror_core::SyncConfig, dns: bool) -> Self {
+        MirrorCoreSync { config, dns }
+    }
+}
+
+impl SyncEngine for MirrorCoreSync {
+    fn sync_once(&self) -> Result<(), SyncError> {
+        let mut transport =
+            mirror_core::transport::HttpTransport::new(self.config.layout().root())?;
+        let mut dns = mirror_core::SystemDns::default();
+        let dns: Option<&mut dyn mirror_core::DnsVersions> =
+            if self.dns { Some(&mut dns) } else { None };
+        let report = mirror_core::sync(&self.config, &mut transport, dns)?;
+        for d in &report.databases {
+            match &d.result {
+                Ok(updated) => {
+                    tracing::info!(db = %d.name, before = ?d.before, after = ?d.after, updated, "database synced")
+                }
+                Err(e) => {
+                    tracing::warn!(db = %d.name, kind = e.kind().as_str(), error = %e, still_serving = ?d.after, "database sync failed")
+                }
+            }
+        }
+        match report.worst() {
+            None => Ok(()),
+            Some(k) => Err(format!("sync finished with {} failures", k.as_str()).into()),
+        }
     }
 }
 
