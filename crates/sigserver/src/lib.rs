@@ -16,13 +16,36 @@
 //! * limits: connection count, request head size, head/idle timeouts, optional
 //!   per-client rate limit ([`ratelimit`]);
 //! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
-//!   request (target `sigserver::access`), graceful shutdown, optional TLS (rustls with
-//!   the `ring` provider).
+//!   request (target `sigserver::access`, logged when the body is finished, with the
+//!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
+//!   provider);
+//! * optionally the mirror's sync loop in the same process ([`sync_loop`]).
+//!
+//! # Decisions
+//!
+//! * **Names**: see [`names`] for the exact grammar. Hostile paths (traversal, encoded
+//!   separators, NUL, overlong) get `400`, other unknown names `404`, both decided on
+//!   the string before any file system access. Entries of the served directory are
+//!   trusted: a symlink an operator placed there is followed; directories, FIFOs and
+//!   other non-regular files are never served.
+//! * **ETag**: strong, from inode, size and mtime in ns ([`validators`]).
+//! * **Ranges**: one range is honoured; several ranges get the full `200`; `HEAD`
+//!   ignores `Range` (RFC 9110 §14.2) ([`range`]).
+//! * **Cache-Control**: [`CACHE_IMMUTABLE`] for `<db>-<v>.cdiff` and both kinds of
+//!   `.sign` (their content never changes under a name); [`CACHE_MUTABLE`] for
+//!   `<db>.cvd`, `<db>.cld` and `dns.txt` (replaced by every publish); [`CACHE_NONE`]
+//!   for errors and the operations endpoints.
+//! * **Workers**: one single-threaded Tokio runtime per worker thread, all polling the
+//!   same listening socket (like nginx worker processes); a request never hops threads.
+//!   No `SO_REUSEPORT`, so a second instance on the same port fails to bind (exit 1).
+//! * **Small-file cache**: see above; bounded in total and per file, large files are
+//!   streamed in `chunk_bytes` pieces, so memory stays flat under load.
 //!
 //! Dependencies: `tokio` + `hyper` 1 + `hyper-util` (server, HTTP/1+2 auto-detection)
 //! are the standard async HTTP stack; `rustls`/`tokio-rustls` for TLS without OpenSSL;
-//! `toml`/`serde` for the configuration file; `thiserror` for [`Error`]. Unix only
-//! (positional reads and inode-based ETags).
+//! `toml`/`serde` for the configuration file; `thiserror` for [`Error`]; `mirror-core`
+//! (status, sync engine) and `cvd-format` (`.sign` roots for the sync). Unix only
+//! (inode-based file identity).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sigserver::Error> {
