@@ -144,6 +144,7 @@ impl SyncConfig {
                     keep_cdiffs: DEFAULT_KEEP_CDIFFS,
                     max_catch_up: DEFAULT_MAX_CATCH_UP,
                     signs: true,
+                    bootstrap_cdiffs: true,
                 },
                 prune: PrunePolicy::default(),
                 limits: Limits::default(),
@@ -189,6 +190,19 @@ impl SyncConfigBuilder {
     /// Most cdiffs downloaded to catch up before the chain restarts.
     pub fn max_catch_up(mut self, n: u32) -> Self {
         self.cfg.policy.max_catch_up = n;
+        self
+    }
+
+    /// Whether an update also backfills the older cdiffs (down to the keep count, or
+    /// the oldest upstream still has) that cannot be chain-proven because no published
+    /// base precedes them — from an empty mirror, after the chain restarts, or when an
+    /// earlier run kept fewer. Default: yes, so that a freshly deployed mirror does not
+    /// strand clients a few versions behind (freshclam does not fall back to the full
+    /// `.cvd` when a cdiff is missing). They are fully signature-verified (container
+    /// signature, version, `.sign`, size) and listed as `unproven_cdiffs` in
+    /// `status.json`; `false` publishes chain-proven cdiffs only.
+    pub fn bootstrap_cdiffs(mut self, on: bool) -> Self {
+        self.cfg.policy.bootstrap_cdiffs = on;
         self
     }
 
@@ -257,6 +271,9 @@ pub struct DatabaseOutcome {
     pub upstream: Option<u32>,
     /// Kept cdiff versions after the sync.
     pub cdiffs: Vec<u32>,
+    /// Those of [`cdiffs`](Self::cdiffs) that are signature-verified but could not be
+    /// chain-proven (bootstrap backfill, this sync or an earlier one), ascending.
+    pub unproven_cdiffs: Vec<u32>,
     /// `Ok(true)` updated, `Ok(false)` already up to date, `Err` failed (the previous
     /// state stays published).
     pub result: Result<bool, Error>,
@@ -347,14 +364,19 @@ struct DbWork<'a> {
     held: HeldDatabase,
 }
 
+/// Verified downloads to move into the new generation, with their names there.
+type NewFiles = Vec<(MirrorFile, PathBuf)>;
+
 /// A verified update of one database, ready to assemble.
 struct Update {
     version: u32,
     /// Downloaded files to publish.
-    new_files: Vec<(MirrorFile, PathBuf)>,
+    new_files: NewFiles,
     /// Held files to carry over.
     carry: Vec<MirrorFile>,
     cdiffs: Vec<u32>,
+    /// Backfilled (signature-verified, chain-unproven) cdiff versions among `cdiffs`.
+    unproven: Vec<u32>,
 }
 
 fn sync_locked(
@@ -411,6 +433,18 @@ fn sync_locked(
                 .unwrap_or_default(),
         };
         let before = work.held.version;
+        let old_unproven: Vec<u32> = status
+            .databases
+            .get(&spec.name)
+            .map(|s| s.unproven_cdiffs.clone())
+            .unwrap_or_default();
+        let unproven_in = |cdiffs: &[u32], new: &[u32]| -> Vec<u32> {
+            cdiffs
+                .iter()
+                .copied()
+                .filter(|v| old_unproven.contains(v) || new.contains(v))
+                .collect()
+        };
         let mut upstream = None;
         let dl_dir = dl_root.join(&spec.name);
         let result = (|| -> Result<Option<Update>, Error> {
@@ -445,6 +479,7 @@ fn sync_locked(
                     after: Some(u.version),
                     upstream,
                     cdiffs: u.cdiffs.clone(),
+                    unproven_cdiffs: unproven_in(&u.cdiffs, &u.unproven),
                     result: Ok(true),
                 };
                 updates.insert(spec.name.clone(), u);
@@ -455,6 +490,7 @@ fn sync_locked(
                 before,
                 after: before,
                 upstream,
+                unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
                 cdiffs: held_cdiffs,
                 result: Ok(false),
             },
@@ -470,6 +506,7 @@ fn sync_locked(
                     before,
                     after: before,
                     upstream,
+                    unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
                     cdiffs: held_cdiffs,
                     result: Err(e),
                 }
@@ -515,6 +552,28 @@ fn sync_locked(
             &MirrorFile::Manifest,
             crate::manifest::render(&versions, SystemTime::now()).as_bytes(),
         )?;
+        // Record the unproven cdiffs before the switch, so that a crash between the
+        // switch and the final status write cannot hide them (a crash before the switch
+        // only over-reports: readers intersect with what is published).
+        let mut pending = false;
+        for o in &report.databases {
+            if o.result.as_ref().is_ok_and(|&u| u) && !o.unproven_cdiffs.is_empty() {
+                let s = status.databases.entry(o.name.clone()).or_default();
+                for v in &o.unproven_cdiffs {
+                    if !s.unproven_cdiffs.contains(v) {
+                        s.unproven_cdiffs.push(*v);
+                        pending = true;
+                    }
+                }
+                s.unproven_cdiffs.sort_unstable();
+            }
+        }
+        if pending {
+            status.store(layout.root()).map_err(io_err(
+                &layout.root().join(crate::status::STATUS_FILE),
+                "write",
+            ))?;
+        }
         let id = generation.publish()?;
         info!(generation = %id, "published");
         report.published = Some(id);
@@ -535,6 +594,7 @@ fn sync_locked(
         s.published_version = o.after;
         s.upstream_version = o.upstream.or(s.upstream_version);
         s.cdiffs = o.cdiffs.clone();
+        s.unproven_cdiffs = o.unproven_cdiffs.clone();
         match &o.result {
             Ok(_) => {
                 s.last_success = Some(now_secs());
@@ -752,26 +812,7 @@ fn update_db(
                 if chain_broken {
                     continue;
                 }
-                let r = fetch_checked(t, work.bases, f, dl, config.limits.cdiff, |d| {
-                    let got = verifier.cdiff(&d.path, &spec.keys).map_err(|check| {
-                        Error::Verification {
-                            db: db.clone(),
-                            file: f.to_string(),
-                            url: d.url.clone(),
-                            check,
-                        }
-                    })?;
-                    if got != *v {
-                        return Err(Error::Verification {
-                            db: db.clone(),
-                            file: f.to_string(),
-                            url: d.url.clone(),
-                            check: format!("cdiff header says version {got}, name says {v}"),
-                        });
-                    }
-                    Ok(())
-                });
-                match r {
+                match fetch_cdiff(t, work, *v, dl, config, verifier) {
                     Ok((d, ())) => {
                         cdiff_paths.insert(*v, d.path);
                     }
@@ -797,11 +838,16 @@ fn update_db(
     }
     if chain_broken {
         new_files.retain(|(f, _)| !matches!(f, MirrorFile::CdiffSign { .. }));
+        // The chain restarts at the new `.cvd`: what is older can only be backfilled.
+        let restart = plan(db, &HeldDatabase::default(), version, &policy);
+        let (files, unproven) = backfill(t, work, &restart.backfill, dl, config, verifier)?;
+        new_files.extend(files);
         return Ok(Some(Update {
             version,
             new_files,
             carry: Vec::new(),
-            cdiffs: Vec::new(),
+            cdiffs: unproven.clone(),
+            unproven,
         }));
     }
     // 3. Chain check: previous published base + every new cdiff == the new .cvd.
@@ -831,12 +877,124 @@ fn update_db(
             ));
         }
     }
+    // 4. Backfill below the proven chain (signature-verified, chain-unproven).
+    let (files, unproven) = backfill(t, work, &p.backfill, dl, config, verifier)?;
+    new_files.extend(files);
+    let mut cdiffs: Vec<u32> = p.publish_cdiffs.into_iter().collect();
+    cdiffs.extend(&unproven);
+    cdiffs.sort_unstable();
     Ok(Some(Update {
         version,
         new_files,
         carry: p.carry,
-        cdiffs: p.publish_cdiffs.into_iter().collect(),
+        cdiffs,
+        unproven,
     }))
+}
+
+/// Downloads and fully verifies `<db>-<v>.cdiff` (size limit, container signature with
+/// the database's CDIFF key, script, version equal to the name's).
+fn fetch_cdiff(
+    t: &mut dyn Transport,
+    work: &DbWork<'_>,
+    v: u32,
+    dl: &Path,
+    config: &SyncConfig,
+    verifier: &Verifier,
+) -> Result<(Downloaded, ()), Error> {
+    let db = &work.spec.name;
+    let f = MirrorFile::Cdiff {
+        db: db.clone(),
+        version: v,
+    };
+    fetch_checked(t, work.bases, &f, dl, config.limits.cdiff, |d| {
+        let bad = |check: String| Error::Verification {
+            db: db.clone(),
+            file: f.to_string(),
+            url: d.url.clone(),
+            check,
+        };
+        let got = verifier.cdiff(&d.path, &work.spec.keys).map_err(bad)?;
+        if got != v {
+            return Err(bad(format!(
+                "cdiff header says version {got}, name says {v}"
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Bootstrap backfill: walks `versions` (newest first, contiguous, continuing the
+/// published chain downwards), downloading and fully verifying each cdiff and, when
+/// the database wants them, its `.sign`. The walk ends at the first cdiff (or `.sign`)
+/// upstream no longer has, or at an unreachable or rate-limited upstream (what was
+/// fetched so far is kept; a later update resumes below it); a file that fails
+/// verification fails the database. Returns the files to publish and their versions,
+/// ascending.
+fn backfill(
+    t: &mut dyn Transport,
+    work: &DbWork<'_>,
+    versions: &[u32],
+    dl: &Path,
+    config: &SyncConfig,
+    verifier: &Verifier,
+) -> Result<(NewFiles, Vec<u32>), Error> {
+    let db = &work.spec.name;
+    let mut files = Vec::new();
+    let mut got = Vec::new();
+    for &v in versions {
+        let stop = |e: &Error| {
+            matches!(e.kind(), ErrorKind::Upstream | ErrorKind::RateLimited)
+                || matches!(e, Error::NotFound { .. })
+        };
+        let cdiff = match fetch_cdiff(t, work, v, dl, config, verifier) {
+            Ok((d, ())) => d,
+            Err(e) if stop(&e) => {
+                info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let cdiff_file = MirrorFile::Cdiff {
+            db: db.clone(),
+            version: v,
+        };
+        if work.spec.signs {
+            let sign_file = MirrorFile::CdiffSign {
+                db: db.clone(),
+                version: v,
+            };
+            let r = fetch_checked(t, work.bases, &sign_file, dl, config.limits.sign, |d| {
+                verifier
+                    .sign(&d.path, &cdiff.path)
+                    .map_err(|check| Error::Verification {
+                        db: db.clone(),
+                        file: sign_file.to_string(),
+                        url: d.url.clone(),
+                        check,
+                    })
+            });
+            match r {
+                Ok((d, ())) => files.push((sign_file, d.path)),
+                Err(e) if stop(&e) => {
+                    info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                    let _ = std::fs::remove_file(&cdiff.path);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        files.push((cdiff_file, cdiff.path));
+        got.push(v);
+    }
+    got.reverse();
+    if let (Some(lo), Some(hi)) = (got.first(), got.last()) {
+        warn!(
+            db = %db,
+            "publishing {db}-{lo}..{db}-{hi}.cdiff signature-verified but CHAIN-UNPROVEN: no published base precedes them (bootstrap backfill; bootstrap_cdiffs = false turns this off)"
+        );
+    }
+    Ok((files, got))
 }
 
 fn fetch_sign(

@@ -22,7 +22,8 @@ pub fn names(data: &[u8]) {
 }
 
 /// The planner on arbitrary held state: never plans a file already held, never a
-/// lower version, always an unbroken chain ending at the target.
+/// lower version, always an unbroken chain ending at the target, extended downwards
+/// only by backfill.
 pub fn plan_invariants(data: &[u8]) {
     let byte = |i: usize| u32::from(data.get(i).copied().unwrap_or(0));
     let version = (byte(0) > 0).then(|| byte(1) * 256 + byte(2));
@@ -31,6 +32,7 @@ pub fn plan_invariants(data: &[u8]) {
         keep_cdiffs: byte(5) % 64,
         max_catch_up: byte(6) * 4,
         signs: byte(7) % 2 == 0,
+        bootstrap_cdiffs: byte(7) & 2 == 0,
     };
     let mut cdiffs = BTreeMap::new();
     for pair in data.get(8..).unwrap_or(&[]).chunks(2) {
@@ -57,6 +59,20 @@ pub fn plan_invariants(data: &[u8]) {
         assert_eq!(Some(hi), p.target);
         assert_eq!(u64::from(hi - lo) + 1, p.publish_cdiffs.len() as u64);
     }
+    // Backfill continues the published chain downwards, contiguously, never a held
+    // or already published cdiff.
+    if let (Some(&top), Some(t)) = (p.backfill.first(), p.target) {
+        let below = p.publish_cdiffs.first().map_or(t, |lo| lo - 1);
+        assert_eq!(top, below);
+        for w in p.backfill.windows(2) {
+            assert_eq!(w[0], w[1] + 1);
+        }
+        for v in &p.backfill {
+            assert!(!p.publish_cdiffs.contains(v));
+            assert!(p.chain_base.is_none() || !held.cdiffs.contains_key(v));
+        }
+    }
+    assert!(policy.bootstrap_cdiffs || p.backfill.is_empty());
 }
 
 /// `status.json` as written by anyone: parsing never panics, and what parses

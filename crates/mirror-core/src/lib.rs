@@ -57,10 +57,18 @@
 //! ones hard-linked) is published ([`publish`]) by one atomic symlink switch, old
 //! generations are pruned ([`prune`]), and `status.json` is written.
 //!
-//! From an empty mirror there is no base to prove older cdiffs against, so the first
-//! sync publishes the `.cvd` (and its `.sign`) alone; cdiffs accumulate from then on
-//! (clients further behind download the full `.cvd`, as they would anyway). Serving an
-//! unproven cdiff would break the central invariant.
+//! 6. **bootstrap backfill** (on by default, [`SyncConfigBuilder::bootstrap_cdiffs`]):
+//!    when no published base precedes them — an empty mirror, a restarted chain, an
+//!    earlier run that kept fewer — the older cdiffs down to the keep count (or the
+//!    oldest upstream still has: a 404 ends the walk, the sync goes on) are fetched
+//!    with their `.sign` and verified fully (container signature with the CDIFF key,
+//!    version, `.sign`, size), but cannot be chain-proven: they are published as
+//!    *signature-verified, chain-unproven*, listed in `status.json`
+//!    (`unproven_cdiffs`) and logged once as a warning. Without them a freshclam client
+//!    a version behind a freshly deployed mirror gets a 404 for its cdiff and stays
+//!    stranded (it does not fall back to the full `.cvd`). They age out through normal
+//!    pruning; every cdiff published on top of a held base is still chain-proven.
+//!    A held database that is up to date is not backfilled until its next update.
 //!
 //! # Crash safety and readers
 //!

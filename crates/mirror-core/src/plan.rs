@@ -9,8 +9,16 @@
 //!   published base, so the cdiffs from the held version + 1 up to the advertised
 //!   version are fetched (all of them, even those older than the keep window, which
 //!   are used for the check only), and the newest `keep_cdiffs` of the resulting
-//!   unbroken chain are published. From an empty mirror there is no base to prove
-//!   older cdiffs against, so only the `.cvd` is fetched and the chain starts there;
+//!   unbroken chain are published;
+//! - **bootstrap backfill** ([`PlanPolicy::bootstrap_cdiffs`], on by default): when the
+//!   published chain would not reach down to the keep window — from an empty mirror,
+//!   when the chain restarts, or when an earlier run kept fewer cdiffs — the missing
+//!   older cdiffs are listed in [`Plan::backfill`], newest first. Upstream never serves
+//!   the base they start from, so they cannot be chain-proven: they are published
+//!   *signature-verified, chain-unproven* (a client one version behind a freshly
+//!   deployed mirror would otherwise be stranded: freshclam does not fall back to the
+//!   full `.cvd` when a cdiff is missing). The engine stops the walk at the first one
+//!   upstream no longer has;
 //! - every published file's `.sign` is fetched too when signatures are wanted.
 
 use std::collections::BTreeSet;
@@ -32,6 +40,9 @@ pub struct PlanPolicy {
     pub max_catch_up: u32,
     /// Whether to fetch `.sign` files for the published `.cvd` and cdiffs.
     pub signs: bool,
+    /// Whether an update also backfills older cdiffs that cannot be chain-proven (see
+    /// the module docs); `false` publishes proven cdiffs only.
+    pub bootstrap_cdiffs: bool,
 }
 
 impl Default for PlanPolicy {
@@ -40,6 +51,7 @@ impl Default for PlanPolicy {
             keep_cdiffs: DEFAULT_KEEP_CDIFFS,
             max_catch_up: DEFAULT_MAX_CATCH_UP,
             signs: true,
+            bootstrap_cdiffs: true,
         }
     }
 }
@@ -60,7 +72,13 @@ pub struct Plan {
     /// cdiffs are fetched.
     pub chain_base: Option<u32>,
     /// Versions of the cdiffs the new snapshot publishes (held or fetched), ascending.
+    /// Does not include [`backfill`](Self::backfill).
     pub publish_cdiffs: BTreeSet<u32>,
+    /// Older cdiff versions to try to add below the published chain, newest first,
+    /// contiguous and within the keep window (each with its `.sign` when signatures are
+    /// wanted). They cannot be chain-proven; the walk stops at the first one upstream
+    /// no longer has. Empty unless [`PlanPolicy::bootstrap_cdiffs`] is set.
+    pub backfill: Vec<u32>,
 }
 
 impl Plan {
@@ -80,6 +98,14 @@ impl Plan {
 /// let names: Vec<String> = p.fetch.iter().map(|f| f.to_string()).collect();
 /// assert_eq!(names, ["test.cvd", "test-6.cvd.sign", "test-5.cdiff", "test-5.cdiff.sign",
 ///                    "test-6.cdiff", "test-6.cdiff.sign"]);
+/// // test-5 and test-6 are proven against the held version 4; the older ones can only
+/// // be backfilled (signature-verified, chain-unproven).
+/// assert_eq!(p.backfill, [4, 3, 2, 1]);
+///
+/// // From empty: the .cvd, and everything older down to the keep window as backfill.
+/// let p = plan("test", &HeldDatabase::default(), 6, &PlanPolicy::default());
+/// assert_eq!(p.fetch.len(), 2);
+/// assert_eq!(p.backfill, [6, 5, 4, 3, 2, 1]);
 /// ```
 pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy) -> Plan {
     let mut p = Plan {
@@ -89,6 +115,7 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
         carry: Vec::new(),
         chain_base: None,
         publish_cdiffs: BTreeSet::new(),
+        backfill: Vec::new(),
     };
     let held_version = held.version;
     if held_version.is_some_and(|h| h >= advertised) {
@@ -110,13 +137,17 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
         .saturating_add(1)
         .max(1);
     let catching_up = held_version.filter(|&h| advertised - h <= policy.max_catch_up);
-    let Some(base) = catching_up else {
-        // From empty or too far behind: the chain restarts at the new `.cvd`.
-        return p;
-    };
     if policy.keep_cdiffs == 0 {
         return p;
     }
+    let Some(base) = catching_up else {
+        // From empty or too far behind: the chain restarts at the new `.cvd`; older
+        // cdiffs can only be backfilled.
+        if policy.bootstrap_cdiffs {
+            p.backfill = (keep_from..=advertised).rev().collect();
+        }
+        return p;
+    };
     p.chain_base = Some(base);
     for v in base + 1..=advertised {
         p.fetch.push(MirrorFile::Cdiff {
@@ -152,7 +183,24 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
         })
         .collect();
     p.publish_cdiffs.extend(held_part);
+    if policy.bootstrap_cdiffs {
+        p.backfill = backfill_below(held, keep_from);
+    }
     p
+}
+
+/// The cdiff versions missing below the held chain, newest first, down to `keep_from`
+/// or to just above a held cdiff (one left below a gap; nothing held is downloaded).
+fn backfill_below(held: &HeldDatabase, keep_from: u32) -> Vec<u32> {
+    let Some(floor) = held.chain_floor() else {
+        return Vec::new();
+    };
+    let stop = held
+        .cdiffs
+        .range(..floor)
+        .next_back()
+        .map_or(keep_from, |(&v, _)| keep_from.max(v + 1));
+    (stop..=floor).rev().collect()
 }
 
 /// The held cdiff versions forming an unbroken chain down from the held `.cvd`, not
@@ -222,6 +270,45 @@ mod tests {
         assert_eq!(p.target, Some(6));
         assert_eq!(p.chain_base, None);
         assert!(p.carry.is_empty() && p.publish_cdiffs.is_empty());
+        assert_eq!(p.backfill, [6, 5, 4, 3, 2, 1]);
+        let strict = PlanPolicy {
+            bootstrap_cdiffs: false,
+            ..Default::default()
+        };
+        assert!(
+            plan("test", &held(None, &[]), 6, &strict)
+                .backfill
+                .is_empty()
+        );
+        let short = PlanPolicy {
+            keep_cdiffs: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan("test", &held(None, &[]), 6, &short).backfill,
+            [6, 5, 4]
+        );
+    }
+
+    #[test]
+    fn a_short_held_chain_is_backfilled_below_its_floor_on_update() {
+        let policy = PlanPolicy {
+            keep_cdiffs: 5,
+            ..Default::default()
+        };
+        // held 6 with only cdiff 6: 7 and 8 are proven, 5 and 4 backfilled
+        let p = plan("d", &held(Some(6), &[6]), 8, &policy);
+        assert_eq!(p.publish_cdiffs, BTreeSet::from([6, 7, 8]));
+        assert_eq!(p.backfill, [5, 4]);
+        // the held chain already fills the window: nothing to backfill
+        let p = plan("d", &held(Some(6), &[3, 4, 5, 6]), 8, &policy);
+        assert!(p.backfill.is_empty());
+        // up to date: nothing is planned at all
+        assert!(
+            plan("d", &held(Some(6), &[]), 6, &policy)
+                .backfill
+                .is_empty()
+        );
     }
 
     #[test]
@@ -313,10 +400,11 @@ mod tests {
             advertised in 1u32..80,
             keep in 0u32..40,
             signs: bool,
+            bootstrap: bool,
         ) {
             let cdiffs: Vec<u32> = cdiffs.into_iter().filter(|&c| Some(c) <= version).collect();
             let h = held(version, &cdiffs);
-            let policy = PlanPolicy { keep_cdiffs: keep, max_catch_up: 1000, signs };
+            let policy = PlanPolicy { keep_cdiffs: keep, max_catch_up: 1000, signs, bootstrap_cdiffs: bootstrap };
             let p = plan("x", &h, advertised, &policy);
             let target = p.target.unwrap();
             prop_assert!(version.is_none_or(|v| target >= v));
@@ -342,6 +430,25 @@ mod tests {
                 let fetched: Vec<u32> = p.fetch.iter().filter_map(|f| match f {
                     MirrorFile::Cdiff { version, .. } => Some(*version), _ => None }).collect();
                 prop_assert_eq!(fetched, (base + 1..=target).collect::<Vec<_>>());
+            }
+            // backfill: only with bootstrap, newest first, contiguous, nothing held,
+            // extending the published chain downwards within the keep window
+            if !bootstrap || p.fetch.is_empty() {
+                prop_assert!(p.backfill.is_empty());
+            }
+            if let Some(&top) = p.backfill.first() {
+                let below = p.publish_cdiffs.first().map_or(target, |lo| lo - 1);
+                prop_assert_eq!(top, below);
+                prop_assert!(top <= target);
+                for w in p.backfill.windows(2) {
+                    prop_assert_eq!(w[0], w[1] + 1);
+                }
+                for v in &p.backfill {
+                    prop_assert!(!p.publish_cdiffs.contains(v));
+                    prop_assert!(p.chain_base.is_none() || !h.cdiffs.contains_key(v));
+                    prop_assert!(*v >= 1 && *v + keep > target);
+                }
+                prop_assert!(p.publish_cdiffs.len() + p.backfill.len() <= keep as usize);
             }
         }
     }

@@ -52,6 +52,14 @@ pub struct DatabaseStatus {
     /// cdiffs that do not lead to its `.cvd`).
     #[serde(default)]
     pub chain_failures: u64,
+    /// Those of [`cdiffs`](Self::cdiffs) that are signature-verified but not
+    /// chain-proven, ascending: older cdiffs backfilled when no published base
+    /// preceded them (bootstrap of an empty mirror, a restarted chain). They age out
+    /// through normal pruning; every cdiff published on top of a held base is proven.
+    /// May over-report after a crash (compare with the published snapshot), never
+    /// under-report.
+    #[serde(default)]
+    pub unproven_cdiffs: Vec<u32>,
 }
 
 impl MirrorStatus {
@@ -103,6 +111,7 @@ mod tests {
             DatabaseStatus {
                 published_version: Some(6),
                 cdiffs: vec![5, 6],
+                unproven_cdiffs: vec![5],
                 chain_failures: 2,
                 ..Default::default()
             },
@@ -118,6 +127,7 @@ mod tests {
         std::fs::write(dir.path().join(STATUS_FILE), old).unwrap();
         let s = MirrorStatus::load(dir.path()).unwrap();
         assert_eq!(s.databases["daily"].chain_failures, 0);
+        assert!(s.databases["daily"].unproven_cdiffs.is_empty());
         std::fs::write(dir.path().join(STATUS_FILE), b"{not json").unwrap();
         assert!(MirrorStatus::load(dir.path()).is_err());
     }

@@ -107,14 +107,20 @@ fn a_cdiff_missing_upstream_restarts_the_chain_at_the_new_cvd() {
     mirror_core::sync(&c, &mut t, None).unwrap();
     t.site("http://a", 4);
     mirror_core::sync(&c, &mut t, None).unwrap();
-    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (4, vec![4]));
+    // 4 proven on top of 3; 2 and 3 backfilled when the mirror started at 3
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (4, vec![2, 3, 4])
+    );
 
     t.site("http://a", 6);
     t.sites.get_mut("http://a").unwrap().remove("test-5.cdiff");
     let r = mirror_core::sync(&c, &mut t, None).unwrap();
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
-    // 6 is published, but no cdiff can be proven past the gap: none is served
-    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (6, vec![]));
+    // 6 is published; no cdiff can be proven past the gap, so the chain restarts at 6
+    // and is backfilled down to the missing test-5.cdiff: only test-6 (unproven)
+    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (6, vec![6]));
+    assert_eq!(r.databases[0].unproven_cdiffs, [6]);
 }
 
 #[test]
@@ -159,7 +165,7 @@ fn a_bad_file_rejects_its_upstream_and_the_next_one_serves_everything_after() {
     );
     assert_eq!(
         check_snapshot(&tree(mirror.path())).unwrap(),
-        (6, vec![5, 6])
+        (6, vec![2, 3, 4, 5, 6])
     );
 }
 

@@ -18,10 +18,19 @@ fn from_empty_reaches_version_6_and_a_second_sync_downloads_nothing() {
         let r = sync_once(mirror.path(), &ups);
         assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
         assert_eq!(r.databases[0].after, Some(6));
-        let (v, cdiffs) = check_snapshot(&tree(mirror.path())).unwrap();
+        let files = tree(mirror.path());
+        let (v, cdiffs) = check_snapshot(&files).unwrap();
         assert_eq!(v, 6);
-        // From empty there is no published base to prove older cdiffs against.
-        assert!(cdiffs.is_empty(), "{cdiffs:?}");
+        // From empty there is no published base to prove older cdiffs against: they
+        // are backfilled (down to test-2, the oldest upstream has) with their .sign,
+        // and listed as unproven. check_snapshot proved them against the official
+        // test-1.cvd, which the engine never saw.
+        assert_eq!(cdiffs, [2, 3, 4, 5, 6]);
+        for k in 2..=6 {
+            assert!(files.contains_key(&format!("test-{k}.cdiff.sign")), "{k}");
+        }
+        assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5, 6]);
+        assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4, 5, 6]);
         assert!(r.bytes_downloaded > 9952, "{}", r.bytes_downloaded);
 
         let before = tree(mirror.path());
@@ -72,7 +81,12 @@ fn from_each_older_version_reaches_6_with_a_proven_chain() {
         assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
         let (v, cdiffs) = check_snapshot(&tree(mirror.path())).unwrap();
         assert_eq!(v, 6);
-        assert_eq!(cdiffs, (start + 1..=6).collect::<Vec<_>>());
+        // start+1..6 proven on top of `start`; 2..start backfilled at the first sync
+        assert_eq!(cdiffs, (2..=6).collect::<Vec<_>>());
+        assert_eq!(
+            db_status(mirror.path()).unproven_cdiffs,
+            (2..=start).collect::<Vec<_>>()
+        );
 
         let r = sync_once(mirror.path(), &ups);
         assert_eq!(r.files_downloaded, 0, "start {start}: {r:?}");

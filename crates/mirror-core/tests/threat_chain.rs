@@ -36,7 +36,9 @@ fn inconsistent_cvd_and_cdiff_set_is_not_published() {
     up.advance().unwrap();
     let r = sync_with(&cfg);
     assert_eq!(r.databases[0].after, Some(4), "{r:?}");
-    assert_eq!(r.databases[0].cdiffs, vec![4]);
+    // 4 proven on top of 3; 2 and 3 backfilled (unproven) when the mirror started
+    assert_eq!(r.databases[0].cdiffs, vec![2, 3, 4]);
+    assert_eq!(r.databases[0].unproven_cdiffs, vec![2, 3]);
     let before = tree(mirror.path());
 
     // Version 5: a signed, valid .cvd — but not what 4 + demo-5.cdiff produce.
@@ -82,7 +84,8 @@ fn inconsistent_cvd_and_cdiff_set_is_not_published() {
     up.advance().unwrap();
     let r = sync_with(&cfg);
     assert_eq!(r.databases[0].after, Some(6), "{r:?}");
-    assert_eq!(r.databases[0].cdiffs, vec![4, 5, 6]);
+    assert_eq!(r.databases[0].cdiffs, vec![2, 3, 4, 5, 6]);
+    assert_eq!(r.databases[0].unproven_cdiffs, vec![2, 3]);
     let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
     assert!(st.databases["demo"].last_error.is_none());
     assert_eq!(st.databases["demo"].consecutive_failures, 0);

@@ -1,0 +1,244 @@
+//! Bootstrap backfill: a mirror that starts from empty (or whose chain restarts, or an
+//! earlier run kept fewer cdiffs) also publishes the older cdiffs upstream still has,
+//! fully signature-verified but chain-unproven, so that freshclam clients a few
+//! versions behind are not stranded. Every cdiff published on top of a held base stays
+//! chain-proven.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+mod support;
+
+use std::path::Path;
+
+use mirror_core::{DatabaseSpec, ErrorKind, SyncConfig, VersionSource};
+use support::*;
+use testkit::upstream::{History, PublisherKeys, Upstream};
+
+fn official_config(mirror: &Path, upstream: &str, bootstrap: bool) -> SyncConfig {
+    SyncConfig::builder(mirror)
+        .versions(VersionSource::NoDns)
+        .database(DatabaseSpec::new("test").unwrap())
+        .sign_roots(test_roots())
+        .verify_time(pinned_time())
+        .upstream(upstream)
+        .bootstrap_cdiffs(bootstrap)
+        .build()
+        .unwrap()
+}
+
+fn names(mirror: &Path) -> Vec<String> {
+    tree(mirror).into_keys().collect()
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let at = at.min(b.len() - 1);
+    b[at] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn from_empty_publishes_the_cvd_and_every_older_cdiff_with_its_sign_as_unproven() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_with(&official_config(mirror.path(), &server.base_url(), true));
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    let mut want = vec!["dns.txt".to_owned(), "test-6.cvd.sign".to_owned()];
+    for k in 2..=6 {
+        want.push(format!("test-{k}.cdiff"));
+        want.push(format!("test-{k}.cdiff.sign"));
+    }
+    want.push("test.cvd".into());
+    want.sort();
+    assert_eq!(names(mirror.path()), want);
+    // The engine could not prove them; this test can, with the official test-1.cvd.
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    assert_eq!(r.databases[0].cdiffs, [2, 3, 4, 5, 6]);
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5, 6]);
+    let st = db_status(mirror.path());
+    assert_eq!(st.cdiffs, [2, 3, 4, 5, 6]);
+    assert_eq!(st.unproven_cdiffs, [2, 3, 4, 5, 6]);
+    // test-1.cdiff was asked for (keep window 30) and was not there: that ended it.
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
+    assert_eq!(server.stats().requests("/test-1.cdiff.sign"), 0);
+}
+
+#[test]
+fn with_backfill_off_only_the_cvd_is_published() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(
+        names(mirror.path()),
+        ["dns.txt", "test-6.cvd.sign", "test.cvd"]
+    );
+    assert!(db_status(mirror.path()).unproven_cdiffs.is_empty());
+    assert!(
+        server
+            .stats()
+            .log()
+            .iter()
+            .all(|r| !r.path.contains("cdiff"))
+    );
+}
+
+#[test]
+fn an_old_cdiff_missing_upstream_ends_the_backfill_and_the_sync_succeeds() {
+    for missing in ["test-3.cdiff", "test-3.cdiff.sign"] {
+        let up = tempfile::tempdir().unwrap();
+        arrange_official(up.path(), 6, true);
+        std::fs::remove_file(up.path().join(missing)).unwrap();
+        let server = serve(up.path());
+        let mirror = tempfile::tempdir().unwrap();
+        let r = sync_once(mirror.path(), &[server.base_url()]);
+        assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+        let files = tree(mirror.path());
+        assert_eq!(
+            check_snapshot(&files).unwrap(),
+            (6, vec![4, 5, 6]),
+            "{missing}"
+        );
+        assert!(!files.contains_key("test-3.cdiff"), "{missing}");
+        assert!(!files.contains_key("test-3.cdiff.sign"), "{missing}");
+        assert_eq!(db_status(mirror.path()).unproven_cdiffs, [4, 5, 6]);
+        assert!(db_status(mirror.path()).last_error.is_none());
+        // nothing below the gap was asked for
+        assert_eq!(server.stats().requests("/test-2.cdiff"), 0, "{missing}");
+    }
+}
+
+#[test]
+fn a_tampered_old_cdiff_or_sign_fails_that_database_and_publishes_nothing() {
+    for (file, at) in [("test-3.cdiff", 200), ("test-2.cdiff.sign", 300)] {
+        let up = tempfile::tempdir().unwrap();
+        arrange_official(up.path(), 6, true);
+        flip(&up.path().join(file), at);
+        let server = serve(up.path());
+
+        // from empty: nothing at all is published
+        let mirror = tempfile::tempdir().unwrap();
+        let r = sync_once(mirror.path(), &[server.base_url()]);
+        let err = r.databases[0].result.as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Verification, "{err}");
+        assert!(err.to_string().contains(file), "{err}");
+        assert!(r.published.is_none());
+        assert!(tree(mirror.path()).is_empty());
+        let st = db_status(mirror.path());
+        assert_eq!(st.last_error_kind.as_deref(), Some("verification"));
+        assert!(st.last_error.unwrap_or_default().contains(file));
+        assert!(st.unproven_cdiffs.is_empty());
+    }
+
+    // from a published state (held 4 without cdiffs, backfill wanted on the update):
+    // the last good state stays byte for byte
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 4, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let before = tree(mirror.path());
+    assert_eq!(check_snapshot(&before).unwrap(), (4, vec![]));
+    arrange_official(up.path(), 6, true);
+    flip(&up.path().join("test-3.cdiff"), 200);
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert_kept(
+        mirror.path(),
+        &before,
+        &r,
+        ErrorKind::Verification,
+        &["test-3.cdiff"],
+    );
+}
+
+#[test]
+fn a_partially_backfilled_database_is_completed_on_its_next_update() {
+    // An earlier mirror published test v4 alone (backfill off, or an older release).
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 4, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (4, vec![]));
+    // Up to date: nothing is fetched, backfill waits for the next update.
+    server.reset_stats();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert_eq!(r.files_downloaded, 0, "{r:?}");
+    assert!(r.published.is_none());
+
+    arrange_official(up.path(), 6, true);
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    // 5 and 6 proven against the published v4; 2..4 backfilled
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4]);
+    assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4]);
+}
+
+fn synthetic_config(mirror: &Path, up: &Upstream, keys: &PublisherKeys, keep: u32) -> SyncConfig {
+    SyncConfig::builder(mirror)
+        .versions(VersionSource::NoDns)
+        .database(
+            DatabaseSpec::new("demo")
+                .unwrap()
+                .keys(keys.key_set())
+                .signs(false),
+        )
+        .upstream(&up.base_url())
+        .keep_cdiffs(keep)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn later_versions_are_chain_proven_and_unproven_ones_age_out() {
+    let keys = PublisherKeys::test();
+    let history = History::synthetic("demo", 9, &keys).unwrap();
+    let mut up = Upstream::builder().database(history, 5).start().unwrap();
+    let mirror = tempfile::tempdir().unwrap();
+    let cfg = synthetic_config(mirror.path(), &up, &keys, 4);
+
+    let r = sync_with(&cfg);
+    assert_eq!(r.databases[0].after, Some(5), "{r:?}");
+    // keep 4: 2..5 backfilled, all unproven
+    assert_eq!(r.databases[0].cdiffs, [2, 3, 4, 5]);
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5]);
+
+    for v in 6..=9u32 {
+        up.advance().unwrap();
+        let r = sync_with(&cfg);
+        assert_eq!(r.databases[0].after, Some(v), "{r:?}");
+        let cdiffs: Vec<u32> = (v - 3..=v).collect();
+        assert_eq!(r.databases[0].cdiffs, cdiffs, "v{v}");
+        let unproven: Vec<u32> = cdiffs.iter().copied().filter(|c| *c <= 5).collect();
+        assert_eq!(r.databases[0].unproven_cdiffs, unproven, "v{v}");
+        let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+        assert_eq!(st.databases["demo"].unproven_cdiffs, unproven, "v{v}");
+        assert!(!unproven.contains(&v), "v{v} is proven against v{}", v - 1);
+        // every published cdiff is genuinely consistent with the published .cvd
+        let files = tree(mirror.path());
+        let base = |b: u32| -> Result<Vec<u8>, String> {
+            Ok(up
+                .history("demo")
+                .unwrap()
+                .release(b)
+                .unwrap()
+                .cvd()
+                .to_vec())
+        };
+        let (got, published) = check_db(&files, "demo", &keys.key_set(), None, &base).unwrap();
+        assert_eq!((got, published), (v, cdiffs));
+    }
+    // by v9 the unproven ones have aged out through normal pruning
+    let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+    assert!(st.databases["demo"].unproven_cdiffs.is_empty());
+}
