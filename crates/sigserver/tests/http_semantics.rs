@@ -400,3 +400,37 @@ fn without_the_cache_every_response_is_the_same() {
         Some(0.0)
     );
 }
+
+#[test]
+fn http2_prior_knowledge_serves_the_same_bytes() {
+    let have_curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("HTTP2"));
+    if !have_curl {
+        assert!(!util::require_tools(), "curl with HTTP/2 is required in CI");
+        eprintln!("SKIPPED: curl with HTTP/2 support not installed");
+        return;
+    }
+    let d = plain_mirror();
+    let s = Server::start(d.path(), &[]);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("body");
+    let o = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-r",
+            "0-511",
+            "-w",
+            "%{http_version} %{http_code}",
+            "-o",
+        ])
+        .arg(&file)
+        .arg(s.url("/test.cvd"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "2 206");
+    let want = std::fs::read(util::fixture("test-6.cvd")).unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), &want[..512]);
+}
