@@ -33,11 +33,18 @@ impl Log {
         self.0.0.lock().unwrap().clone()
     }
 
-    /// Blocks until the log contains `needle` (or the server's stderr closes).
+    /// Blocks until the log contains `needle` (or the server's stderr closes). A guard
+    /// of [`WAIT_GUARD`] turns a hang into a failure; it is not a timing assertion.
     pub fn wait_for(&self, needle: &str) -> Option<String> {
         let (m, cv) = &*self.0;
         let mut g = m.lock().unwrap();
+        let deadline = std::time::Instant::now() + WAIT_GUARD;
         loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the server log after {WAIT_GUARD:?}:\n{}",
+                *g
+            );
             if let Some(i) = g.find(needle) {
                 let rest = &g[i + needle.len()..];
                 let line = rest.lines().next().unwrap_or("").to_owned();
@@ -46,10 +53,13 @@ impl Log {
             if g.ends_with("\u{0}EOF") {
                 return None;
             }
-            g = cv.wait(g).unwrap();
+            g = cv.wait_timeout(g, Duration::from_secs(1)).unwrap().0;
         }
     }
 }
+
+/// Upper bound on waiting for a log line before failing the test.
+pub const WAIT_GUARD: Duration = Duration::from_secs(300);
 
 pub struct Server {
     pub child: Child,
