@@ -12,6 +12,7 @@
 //! no-dns = false
 //! # dns-server = ["127.0.0.1:53"]               # default: the system resolver
 //! keep-cdiffs = 30
+//! bootstrap-cdiffs = true   # backfill older cdiffs (chain-unproven) when no base precedes them
 //! # sign-root = ["/etc/clamav/certs/clamav.crt"]   # default: the official root
 //! keep-generations = 2
 //! grace-secs = 900
@@ -56,6 +57,9 @@ pub struct Layer {
     pub dns_server: Option<Vec<String>>,
     /// Cdiffs kept per database.
     pub keep_cdiffs: Option<u32>,
+    /// Backfill older cdiffs that cannot be chain-proven (no published base precedes
+    /// them: an empty mirror, a restarted chain).
+    pub bootstrap_cdiffs: Option<bool>,
     /// Root certificates `.sign` files must chain to (PEM or DER files).
     pub sign_root: Option<Vec<PathBuf>>,
     /// Previous generations kept whatever their age.
@@ -127,6 +131,7 @@ impl Layer {
                             .with_context(|| format!("environment variable {k}: too large"))?,
                     )
                 }
+                "BOOTSTRAP_CDIFFS" => l.bootstrap_cdiffs = Some(parse_bool(&k, &v)?),
                 "SIGN_ROOT" => l.sign_root = Some(list().into_iter().map(PathBuf::from).collect()),
                 "KEEP_GENERATIONS" => {
                     l.keep_generations = Some(
@@ -165,6 +170,7 @@ impl Layer {
             dns_name: self.dns_name.or(lower.dns_name),
             dns_server: self.dns_server.or(lower.dns_server),
             keep_cdiffs: self.keep_cdiffs.or(lower.keep_cdiffs),
+            bootstrap_cdiffs: self.bootstrap_cdiffs.or(lower.bootstrap_cdiffs),
             sign_root: self.sign_root.or(lower.sign_root),
             keep_generations: self.keep_generations.or(lower.keep_generations),
             grace_secs: self.grace_secs.or(lower.grace_secs),
@@ -202,6 +208,9 @@ pub struct Settings {
     pub dns_servers: Vec<std::net::SocketAddr>,
     /// Cdiffs kept per database.
     pub keep_cdiffs: u32,
+    /// Whether older cdiffs are backfilled (signature-verified, chain-unproven) when no
+    /// published base precedes them.
+    pub bootstrap_cdiffs: bool,
     /// Root certificates for `.sign` files; empty: the official root.
     pub sign_roots: Vec<PathBuf>,
     /// Previous generations kept.
@@ -295,6 +304,7 @@ impl Settings {
                 .unwrap_or_else(|| "current.cvd.clamav.net".to_owned()),
             dns_servers,
             keep_cdiffs,
+            bootstrap_cdiffs: l.bootstrap_cdiffs.unwrap_or(true),
             sign_roots: l.sign_root.unwrap_or_default(),
             keep_generations: l.keep_generations.unwrap_or(2),
             grace_secs: l.grace_secs.unwrap_or(900),
@@ -331,6 +341,7 @@ mod tests {
         assert_eq!(s.databases, ["daily", "main", "bytecode"]);
         assert!(s.dns);
         assert_eq!(s.keep_cdiffs, 30);
+        assert!(s.bootstrap_cdiffs);
         assert!(s.sign_roots.is_empty());
     }
 
@@ -360,6 +371,34 @@ mod tests {
         assert!(!s.dns);
         assert_eq!(s.databases, ["main"]);
         assert_eq!(s.custom["mydb"].sign, Some(false));
+    }
+
+    #[test]
+    fn bootstrap_cdiffs_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("c.toml");
+        std::fs::write(&cfg, "dir = \"/m\"\nbootstrap-cdiffs = false\n").unwrap();
+        let resolve = |flags: Layer, env: Layer, file: Option<&Path>| {
+            Settings::resolve(flags, env, file)
+                .unwrap()
+                .bootstrap_cdiffs
+        };
+        let dir = || Layer {
+            dir: Some("/m".into()),
+            ..Default::default()
+        };
+        assert!(!resolve(Layer::default(), Layer::default(), Some(&cfg)));
+        let on = env(&[("SIGUPDATE_BOOTSTRAP_CDIFFS", "yes")]);
+        assert!(resolve(Layer::default(), on.clone(), Some(&cfg)));
+        let off_flag = Layer {
+            bootstrap_cdiffs: Some(false),
+            ..dir()
+        };
+        assert!(!resolve(off_flag, on, Some(&cfg)));
+        let off = env(&[("SIGUPDATE_BOOTSTRAP_CDIFFS", "0")]);
+        assert!(!resolve(dir(), off, None));
+        assert!(resolve(dir(), Layer::default(), None));
+        assert!(Layer::from_env([("SIGUPDATE_BOOTSTRAP_CDIFFS".into(), "maybe".into())]).is_err());
     }
 
     #[test]

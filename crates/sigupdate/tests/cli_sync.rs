@@ -78,6 +78,32 @@ fn sync_from_empty_then_status() {
     );
     assert_eq!(st["databases"]["test"]["published_version"], 6);
     assert!(st["databases"]["test"]["last_error"].is_null());
+    // a fresh mirror backfills the older cdiffs, chain-unproven, and says so
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap().1,
+        [2, 3, 4, 5, 6]
+    );
+    assert_eq!(
+        st["databases"]["test"]["unproven_cdiffs"],
+        serde_json::json!([2, 3, 4, 5, 6])
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("CHAIN-UNPROVEN").count(),
+        1,
+        "warned once: {stderr}"
+    );
+    let text = sigupdate()
+        .arg("status")
+        .arg("--dir")
+        .arg(mirror.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("test: version 6 (upstream 6), 5 cdiffs (5 signature-verified but chain-unproven: 2..6), ok"),
+        "{text}"
+    );
     // up to date: still 0, nothing downloaded
     server.reset_stats();
     let out = sync(mirror.path(), &[server.base_url()]);
@@ -179,6 +205,60 @@ fn exit_codes_for_each_failure_keep_the_published_state() {
         status_json(mirror.path())["databases"]["test"]["last_error_kind"],
         "rate_limited"
     );
+}
+
+#[test]
+fn no_bootstrap_cdiffs_by_flag_environment_or_file_publishes_the_cvd_only() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let server = serve(up.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("sigupdate.toml");
+    std::fs::write(&cfg, "bootstrap-cdiffs = false\n").unwrap();
+    for how in ["flag", "env", "file"] {
+        let mirror = tmp.path().join(how);
+        let mut c = sigupdate();
+        c.arg("sync")
+            .arg("--dir")
+            .arg(&mirror)
+            .args(["--db", "test", "--no-dns", "--retries", "0"])
+            .args(["--upstream", &server.base_url()])
+            .arg("--sign-root")
+            .arg(fixtures().join("clamav-test-root.crt"))
+            .args(["--verify-time", "1767225600"]);
+        match how {
+            "flag" => c.arg("--no-bootstrap-cdiffs"),
+            "env" => c.env("SIGUPDATE_BOOTSTRAP_CDIFFS", "false"),
+            _ => c.arg("--config").arg(&cfg),
+        };
+        let out = c.output().unwrap();
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            check_snapshot(&tree(&mirror)).unwrap(),
+            (6, vec![]),
+            "{how}"
+        );
+        let st = status_json(&mirror);
+        assert_eq!(
+            st["databases"]["test"]["unproven_cdiffs"],
+            serde_json::json!([]),
+            "{how}"
+        );
+    }
+    // and the flag beats an environment asking for it
+    let mirror = tmp.path().join("both");
+    let mut c = sigupdate();
+    c.arg("sync")
+        .arg("--dir")
+        .arg(&mirror)
+        .args(["--db", "test", "--no-dns", "--retries", "0"])
+        .args(["--upstream", &server.base_url()])
+        .arg("--sign-root")
+        .arg(fixtures().join("clamav-test-root.crt"))
+        .args(["--verify-time", "1767225600", "--no-bootstrap-cdiffs"])
+        .env("SIGUPDATE_BOOTSTRAP_CDIFFS", "true");
+    assert_eq!(code(&c.output().unwrap()), 0);
+    assert_eq!(check_snapshot(&tree(&mirror)).unwrap(), (6, vec![]));
 }
 
 #[test]

@@ -62,9 +62,17 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             (None, Some(err)) => format!("FAILED: {err}"),
             _ => "ok".to_owned(),
         };
+        let unproven = match db.unproven_cdiffs.as_slice() {
+            [] => String::new(),
+            [one] => format!(" ({one} signature-verified but chain-unproven)"),
+            [lo, .., hi] => format!(
+                " ({} signature-verified but chain-unproven: {lo}..{hi})",
+                db.unproven_cdiffs.len()
+            ),
+        };
         writeln!(
             out,
-            "{name}: version {version}{upstream}, {} cdiffs, {state}",
+            "{name}: version {version}{upstream}, {} cdiffs{unproven}, {state}",
             db.cdiffs.len()
         )?;
     }
@@ -94,6 +102,9 @@ pub fn load(dir: &std::path::Path) -> Result<MirrorStatus> {
             let s = status.databases.entry(name).or_default();
             s.published_version = held.version;
             s.cdiffs = held.cdiffs.into_keys().collect();
+            // status.json may over-report after a crash; what is published decides
+            let cdiffs = &s.cdiffs;
+            s.unproven_cdiffs.retain(|v| cdiffs.contains(v));
         }
     }
     Ok(status)

@@ -45,6 +45,12 @@ pub struct MirrorArgs {
     /// Cdiffs kept per database (default 30).
     #[arg(long, value_name = "N")]
     pub keep_cdiffs: Option<u32>,
+    /// Publish chain-proven cdiffs only: do not backfill the older cdiffs that no
+    /// published base precedes (a fresh mirror, a restarted chain). By default they are
+    /// published signature-verified but chain-unproven, so that clients a few versions
+    /// behind are not stranded; `sigupdate status` lists them.
+    #[arg(long)]
+    pub no_bootstrap_cdiffs: bool,
     /// Previous generations kept for readers (default 2).
     #[arg(long, value_name = "N")]
     pub keep_generations: Option<usize>,
@@ -79,6 +85,7 @@ impl MirrorArgs {
             dns_name: self.dns_name.clone(),
             dns_server: list(&self.dns_server),
             keep_cdiffs: self.keep_cdiffs,
+            bootstrap_cdiffs: self.no_bootstrap_cdiffs.then_some(false),
             sign_root: (!self.sign_root.is_empty()).then(|| self.sign_root.clone()),
             keep_generations: self.keep_generations,
             grace_secs: self.grace_secs,
@@ -105,6 +112,12 @@ Configuration: every option is also a key in the TOML file given by --config (e.
 SIGUPDATE_KEEP_CDIFFS=30; lists comma-separated: SIGUPDATE_UPSTREAM=URL1,URL2).
 Precedence: flag > environment > file > default. Custom databases with their own
 upstreams and keys: a [custom.NAME] table in the file (upstream, keys, sign).
+
+A mirror without a published base for a database (a fresh one) also publishes the
+older cdiffs upstream still has, signature-verified but not chain-proven (no base to
+prove them against), so that clients a few versions behind are not stranded; status
+lists them as unproven_cdiffs and they age out with the keep count. Strict operators:
+--no-bootstrap-cdiffs, `bootstrap-cdiffs = false`, SIGUPDATE_BOOTSTRAP_CDIFFS=false.
 
 The published snapshot is DIR/current (a symlink switched atomically); point nginx or
 rsync there. `sigupdate status --dir DIR --json` shows it as published_dir.
@@ -181,7 +194,18 @@ fn log_report(report: &SyncReport) {
     for d in &report.databases {
         let v = |v: Option<u32>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
         match &d.result {
-            Ok(true) => tracing::info!(db = %d.name, "updated {} -> {}", v(d.before), v(d.after)),
+            Ok(true) if d.unproven_cdiffs.is_empty() => {
+                tracing::info!(db = %d.name, "updated {} -> {}", v(d.before), v(d.after))
+            }
+            Ok(true) => tracing::info!(
+                db = %d.name,
+                unproven_cdiffs = ?d.unproven_cdiffs,
+                "updated {} -> {} ({} of {} cdiffs signature-verified but chain-unproven)",
+                v(d.before),
+                v(d.after),
+                d.unproven_cdiffs.len(),
+                d.cdiffs.len()
+            ),
             Ok(false) => tracing::info!(db = %d.name, "up to date at version {}", v(d.after)),
             Err(e) => {
                 tracing::error!(db = %d.name, kind = e.kind().as_str(), "FAILED, still serving version {}", v(d.after))
@@ -200,6 +224,7 @@ fn log_report(report: &SyncReport) {
 pub fn engine_config(s: &Settings) -> Result<SyncConfig> {
     let mut b = SyncConfig::builder(&s.dir)
         .keep_cdiffs(s.keep_cdiffs)
+        .bootstrap_cdiffs(s.bootstrap_cdiffs)
         .versions(if s.dns {
             VersionSource::Dns {
                 name: s.dns_name.clone(),
