@@ -23,9 +23,8 @@ use crate::ratelimit::RateLimiter;
 use crate::ready;
 use crate::validators::Validators;
 
-/// Name of the symlink to the published generation (`ARCHITECTURE.md`; the same name
-/// as `mirror_core::layout::CURRENT`, which that crate does not export yet).
-pub const CURRENT: &str = "current";
+/// Name of the symlink to the published generation (`ARCHITECTURE.md`).
+pub const CURRENT: &str = mirror_core::layout::CURRENT;
 
 /// `Cache-Control` for files that never change under their name.
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
