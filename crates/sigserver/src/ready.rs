@@ -39,10 +39,29 @@ pub fn check(dir: &Path, current: &Path, max_age: Duration, now: i64) -> Result<
             "not ready: stale: last successful sync {age}s ago (limit {limit}s)"
         ));
     }
-    Ok(format!(
+    let mut reason = format!(
         "ready: generation {}, last successful sync {age}s ago",
         st.generation.as_deref().unwrap_or("?")
-    ))
+    );
+    // Still ready (the last good state is served), but say which databases upstream
+    // could not update and why, so operators see it on the load balancer's probe too.
+    let degraded: Vec<String> = st
+        .databases
+        .iter()
+        .filter(|(_, d)| d.last_error.is_some())
+        .map(|(name, d)| {
+            let kind = d.last_error_kind.as_deref().unwrap_or("error");
+            match d.published_version {
+                Some(v) => format!("{name}: {kind}, serving version {v}"),
+                None => format!("{name}: {kind}, nothing published"),
+            }
+        })
+        .collect();
+    if !degraded.is_empty() {
+        reason.push_str("; degraded: ");
+        reason.push_str(&degraded.join("; "));
+    }
+    Ok(reason)
 }
 
 fn plain_dir(dir: &Path) -> Result<String, String> {
@@ -94,7 +113,20 @@ mod tests {
         assert!(e.contains("never synced"), "{e}");
         st.last_success = Some(900);
         st.store(d.path()).unwrap();
-        assert!(check(d.path(), &cur, DAY, 1000).is_ok());
+        let ok = check(d.path(), &cur, DAY, 1000).unwrap();
+        assert!(!ok.contains("degraded"), "{ok}");
+        st.databases.insert(
+            "daily".to_owned(),
+            mirror_core::status::DatabaseStatus {
+                published_version: Some(7),
+                last_error: Some("chain check failed".to_owned()),
+                last_error_kind: Some("chain".to_owned()),
+                ..Default::default()
+            },
+        );
+        st.store(d.path()).unwrap();
+        let ok = check(d.path(), &cur, DAY, 1000).unwrap();
+        assert!(ok.contains("degraded: daily: chain, serving version 7"), "{ok}");
         let e = check(d.path(), &cur, Duration::from_secs(99), 1000).unwrap_err();
         assert!(e.contains("stale"), "{e}");
         std::fs::write(d.path().join(STATUS_FILE), "{not json").unwrap();
