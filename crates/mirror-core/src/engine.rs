@@ -362,6 +362,20 @@ struct DbWork<'a> {
     spec: &'a DatabaseSpec,
     bases: &'a [String],
     held: HeldDatabase,
+    /// The cdiff version upstream no longer had at an earlier backfill (from
+    /// `status.json`): old cdiffs do not come back, so backfill stays above it.
+    backfill_missing: Option<u32>,
+}
+
+/// What a backfill walk got.
+struct Backfilled {
+    /// Verified downloads to publish (cdiffs and their `.sign`).
+    files: NewFiles,
+    /// Their versions, ascending.
+    versions: Vec<u32>,
+    /// The version upstream answered "not found" for (cdiff or `.sign`), if the walk
+    /// ended there.
+    missing: Option<u32>,
 }
 
 /// Verified downloads to move into the new generation, with their names there.
@@ -415,6 +429,7 @@ fn sync_locked(
     let mut manifests: BTreeMap<Vec<String>, Option<BTreeMap<String, u32>>> = BTreeMap::new();
     let mut report = SyncReport::default();
     let mut updates: BTreeMap<String, Update> = BTreeMap::new();
+    let mut backfill_missing: BTreeMap<String, u32> = BTreeMap::new();
     let mut counting = Counting {
         inner: transport,
         bytes: 0,
@@ -431,6 +446,10 @@ fn sync_locked(
                 .get(&spec.name)
                 .cloned()
                 .unwrap_or_default(),
+            backfill_missing: status
+                .databases
+                .get(&spec.name)
+                .and_then(|s| s.backfill_missing),
         };
         let before = work.held.version;
         let old_unproven: Vec<u32> = status
@@ -446,6 +465,7 @@ fn sync_locked(
                 .collect()
         };
         let mut upstream = None;
+        let mut missing = None;
         let dl_dir = dl_root.join(&spec.name);
         let result = (|| -> Result<Option<Update>, Error> {
             std::fs::create_dir_all(&dl_dir).map_err(io_err(&dl_dir, "create directory"))?;
@@ -467,8 +487,12 @@ fn sync_locked(
                 &verifier,
                 &mut counting,
                 &mut upstream,
+                &mut missing,
             )
         })();
+        if let Some(m) = missing {
+            backfill_missing.insert(spec.name.clone(), m);
+        }
         let held_cdiffs: Vec<u32> = work.held.cdiffs.keys().copied().collect();
         let outcome = match result {
             Ok(Some(u)) => {
@@ -595,6 +619,9 @@ fn sync_locked(
         s.upstream_version = o.upstream.or(s.upstream_version);
         s.cdiffs = o.cdiffs.clone();
         s.unproven_cdiffs = o.unproven_cdiffs.clone();
+        if let Some(&m) = backfill_missing.get(&o.name) {
+            s.backfill_missing = Some(m);
+        }
         match &o.result {
             Ok(_) => {
                 s.last_success = Some(now_secs());
@@ -760,15 +787,37 @@ fn update_db(
     verifier: &Verifier,
     t: &mut dyn Transport,
     upstream: &mut Option<u32>,
+    missing: &mut Option<u32>,
 ) -> Result<Option<Update>, Error> {
     let spec = work.spec;
     let db = &spec.name;
     let held = &work.held;
-    if held.version.is_some_and(|h| h >= advertised) {
-        if held.version.is_some_and(|h| h > advertised) {
-            warn!(db = %db, held = ?held.version, advertised, "upstream is behind us; keeping ours");
+    let policy = PlanPolicy {
+        signs: spec.signs,
+        ..config.policy
+    };
+    if let Some(h) = held.version.filter(|&h| h >= advertised) {
+        if h > advertised {
+            warn!(db = %db, held = h, advertised, "upstream is behind us; keeping ours");
         }
-        return Ok(None);
+        // Nothing new; a held chain short of the keep window (an older release kept
+        // fewer cdiffs) is backfilled once.
+        let p = plan(db, held, advertised, &policy);
+        let b = backfill(t, work, &p.backfill, dl, config, verifier)?;
+        *missing = b.missing;
+        if b.versions.is_empty() {
+            return Ok(None);
+        }
+        let mut cdiffs: Vec<u32> = p.publish_cdiffs.into_iter().collect();
+        cdiffs.extend(&b.versions);
+        cdiffs.sort_unstable();
+        return Ok(Some(Update {
+            version: h,
+            new_files: b.files,
+            carry: p.carry,
+            cdiffs,
+            unproven: b.versions,
+        }));
     }
     let minimum = held.version.map_or(advertised, |h| advertised.max(h + 1));
     // 1. The new .cvd, fully verified; older than advertised → next upstream.
@@ -794,10 +843,6 @@ fn update_db(
     })?;
     *upstream = Some(version);
     // 2. Plan against what it really is.
-    let policy = PlanPolicy {
-        signs: spec.signs,
-        ..config.policy
-    };
     let p = plan(db, held, version, &policy);
     let mut new_files = vec![(cvd_file.clone(), cvd.path.clone())];
     let mut cdiff_paths: BTreeMap<u32, PathBuf> = BTreeMap::new();
@@ -840,14 +885,15 @@ fn update_db(
         new_files.retain(|(f, _)| !matches!(f, MirrorFile::CdiffSign { .. }));
         // The chain restarts at the new `.cvd`: what is older can only be backfilled.
         let restart = plan(db, &HeldDatabase::default(), version, &policy);
-        let (files, unproven) = backfill(t, work, &restart.backfill, dl, config, verifier)?;
-        new_files.extend(files);
+        let b = backfill(t, work, &restart.backfill, dl, config, verifier)?;
+        *missing = b.missing;
+        new_files.extend(b.files);
         return Ok(Some(Update {
             version,
             new_files,
             carry: Vec::new(),
-            cdiffs: unproven.clone(),
-            unproven,
+            cdiffs: b.versions.clone(),
+            unproven: b.versions,
         }));
     }
     // 3. Chain check: previous published base + every new cdiff == the new .cvd.
@@ -878,17 +924,18 @@ fn update_db(
         }
     }
     // 4. Backfill below the proven chain (signature-verified, chain-unproven).
-    let (files, unproven) = backfill(t, work, &p.backfill, dl, config, verifier)?;
-    new_files.extend(files);
+    let b = backfill(t, work, &p.backfill, dl, config, verifier)?;
+    *missing = b.missing;
+    new_files.extend(b.files);
     let mut cdiffs: Vec<u32> = p.publish_cdiffs.into_iter().collect();
-    cdiffs.extend(&unproven);
+    cdiffs.extend(&b.versions);
     cdiffs.sort_unstable();
     Ok(Some(Update {
         version,
         new_files,
         carry: p.carry,
         cdiffs,
-        unproven,
+        unproven: b.versions,
     }))
 }
 
@@ -928,9 +975,9 @@ fn fetch_cdiff(
 /// published chain downwards), downloading and fully verifying each cdiff and, when
 /// the database wants them, its `.sign`. The walk ends at the first cdiff (or `.sign`)
 /// upstream no longer has, or at an unreachable or rate-limited upstream (what was
-/// fetched so far is kept; a later update resumes below it); a file that fails
-/// verification fails the database. Returns the files to publish and their versions,
-/// ascending.
+/// fetched so far is kept; a later sync resumes below it); a file that fails
+/// verification fails the database. Versions at or below the one upstream already
+/// lacked at an earlier walk are not asked for again.
 fn backfill(
     t: &mut dyn Transport,
     work: &DbWork<'_>,
@@ -938,11 +985,16 @@ fn backfill(
     dl: &Path,
     config: &SyncConfig,
     verifier: &Verifier,
-) -> Result<(NewFiles, Vec<u32>), Error> {
+) -> Result<Backfilled, Error> {
     let db = &work.spec.name;
     let mut files = Vec::new();
     let mut got = Vec::new();
-    for &v in versions {
+    let mut missing = None;
+    let wanted = versions
+        .iter()
+        .copied()
+        .filter(|&v| work.backfill_missing.is_none_or(|m| v > m));
+    for v in wanted {
         let stop = |e: &Error| {
             matches!(e.kind(), ErrorKind::Upstream | ErrorKind::RateLimited)
                 || matches!(e, Error::NotFound { .. })
@@ -951,6 +1003,7 @@ fn backfill(
             Ok((d, ())) => d,
             Err(e) if stop(&e) => {
                 info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                missing = matches!(e, Error::NotFound { .. }).then_some(v);
                 break;
             }
             Err(e) => return Err(e),
@@ -978,6 +1031,7 @@ fn backfill(
                 Ok((d, ())) => files.push((sign_file, d.path)),
                 Err(e) if stop(&e) => {
                     info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                    missing = matches!(e, Error::NotFound { .. }).then_some(v);
                     let _ = std::fs::remove_file(&cdiff.path);
                     break;
                 }
@@ -994,7 +1048,11 @@ fn backfill(
             "publishing {db}-{lo}..{db}-{hi}.cdiff signature-verified but CHAIN-UNPROVEN: no published base precedes them (bootstrap backfill; bootstrap_cdiffs = false turns this off)"
         );
     }
-    Ok((files, got))
+    Ok(Backfilled {
+        files,
+        versions: got,
+        missing,
+    })
 }
 
 fn fetch_sign(

@@ -68,7 +68,9 @@
 //!    a version behind a freshly deployed mirror gets a 404 for its cdiff and stays
 //!    stranded (it does not fall back to the full `.cvd`). They age out through normal
 //!    pruning; every cdiff published on top of a held base is still chain-proven.
-//!    A held database that is up to date is not backfilled until its next update.
+//!    A held chain short of the keep window (kept by an older release) is backfilled
+//!    the same way, even while up to date; the version upstream answered 404 for is
+//!    remembered in `status.json` (`backfill_missing`) and not asked for again.
 //!
 //! # Crash safety and readers
 //!

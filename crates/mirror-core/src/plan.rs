@@ -82,9 +82,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// True when nothing needs downloading.
+    /// True when nothing needs downloading (neither an update nor a backfill).
     pub fn is_noop(&self) -> bool {
-        self.fetch.is_empty()
+        self.fetch.is_empty() && self.backfill.is_empty()
     }
 }
 
@@ -119,9 +119,14 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
     };
     let held_version = held.version;
     if held_version.is_some_and(|h| h >= advertised) {
-        // Up to date (or upstream behind us: never go down). Keep what we hold.
+        // Up to date (or upstream behind us: never go down). Keep what we hold; a chain
+        // short of the keep window (e.g. kept by an older release) may be backfilled.
         p.carry = held_files(db, held);
         p.publish_cdiffs = held_chain(held, 0);
+        if let Some(h) = held_version.filter(|_| policy.bootstrap_cdiffs && policy.keep_cdiffs > 0)
+        {
+            p.backfill = backfill_below(held, keep_window_start(h, policy.keep_cdiffs));
+        }
         return p;
     }
     p.target = Some(advertised);
@@ -132,10 +137,7 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
             version: advertised,
         });
     }
-    let keep_from = advertised
-        .saturating_sub(policy.keep_cdiffs)
-        .saturating_add(1)
-        .max(1);
+    let keep_from = keep_window_start(advertised, policy.keep_cdiffs);
     let catching_up = held_version.filter(|&h| advertised - h <= policy.max_catch_up);
     if policy.keep_cdiffs == 0 {
         return p;
@@ -187,6 +189,11 @@ pub fn plan(db: &str, held: &HeldDatabase, advertised: u32, policy: &PlanPolicy)
         p.backfill = backfill_below(held, keep_from);
     }
     p
+}
+
+/// The oldest cdiff version inside the keep window of `top` (at least 1).
+fn keep_window_start(top: u32, keep: u32) -> u32 {
+    top.saturating_sub(keep).saturating_add(1).max(1)
 }
 
 /// The cdiff versions missing below the held chain, newest first, down to `keep_from`
@@ -303,19 +310,25 @@ mod tests {
         // the held chain already fills the window: nothing to backfill
         let p = plan("d", &held(Some(6), &[3, 4, 5, 6]), 8, &policy);
         assert!(p.backfill.is_empty());
-        // up to date: nothing is planned at all
-        assert!(
-            plan("d", &held(Some(6), &[]), 6, &policy)
-                .backfill
-                .is_empty()
-        );
+        // up to date with a short chain: no update, but the chain may be backfilled
+        let p = plan("d", &held(Some(6), &[6]), 6, &policy);
+        assert!(p.fetch.is_empty());
+        assert_eq!(p.backfill, [5, 4, 3, 2]);
+        assert!(!p.is_noop());
+        let full = plan("d", &held(Some(6), &[2, 3, 4, 5, 6]), 6, &policy);
+        assert!(full.is_noop());
     }
 
     #[test]
     fn up_to_date_fetches_nothing_and_carries_everything() {
         let h = held(Some(6), &[4, 5, 6]);
         let p = plan("test", &h, 6, &PlanPolicy::default());
-        assert!(p.is_noop());
+        assert!(p.fetch.is_empty());
+        assert_eq!(
+            p.backfill,
+            [3, 2, 1],
+            "only the backfill below the held chain"
+        );
         assert_eq!(p.target, Some(6));
         assert_eq!(
             names(&p.carry),
@@ -335,7 +348,7 @@ mod tests {
     #[test]
     fn upstream_behind_is_never_planned() {
         let p = plan("test", &held(Some(6), &[]), 5, &PlanPolicy::default());
-        assert!(p.is_noop());
+        assert!(p.fetch.is_empty());
         assert_eq!(p.target, Some(6));
     }
 
@@ -433,7 +446,7 @@ mod tests {
             }
             // backfill: only with bootstrap, newest first, contiguous, nothing held,
             // extending the published chain downwards within the keep window
-            if !bootstrap || p.fetch.is_empty() {
+            if !bootstrap || keep == 0 {
                 prop_assert!(p.backfill.is_empty());
             }
             if let Some(&top) = p.backfill.first() {

@@ -60,6 +60,11 @@ pub struct DatabaseStatus {
     /// under-report.
     #[serde(default)]
     pub unproven_cdiffs: Vec<u32>,
+    /// The cdiff version upstream answered "not found" for when older cdiffs were last
+    /// backfilled; old cdiffs do not come back, so later syncs do not ask again for it
+    /// or anything older (delete it to retry, e.g. after changing upstream).
+    #[serde(default)]
+    pub backfill_missing: Option<u32>,
 }
 
 impl MirrorStatus {

@@ -158,7 +158,7 @@ fn a_tampered_old_cdiff_or_sign_fails_that_database_and_publishes_nothing() {
 }
 
 #[test]
-fn a_partially_backfilled_database_is_completed_on_its_next_update() {
+fn a_partially_backfilled_database_is_completed_while_up_to_date_and_the_404_is_remembered() {
     // An earlier mirror published test v4 alone (backfill off, or an older release).
     let up = tempfile::tempdir().unwrap();
     arrange_official(up.path(), 4, true);
@@ -166,12 +166,56 @@ fn a_partially_backfilled_database_is_completed_on_its_next_update() {
     let mirror = tempfile::tempdir().unwrap();
     sync_with(&official_config(mirror.path(), &server.base_url(), false));
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (4, vec![]));
-    // Up to date: nothing is fetched, backfill waits for the next update.
+
+    // Still v4 upstream: the next sync backfills 2..4 (test-1.cdiff: 404).
     server.reset_stats();
     let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_eq!(r.files_downloaded, 0, "{r:?}");
-    assert!(r.published.is_none());
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(r.databases[0].after, Some(4));
+    assert!(r.published.is_some());
+    assert!(
+        server.stats().body_bytes("/test.cvd") <= 512,
+        "the held .cvd is not downloaded again"
+    );
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (4, vec![2, 3, 4])
+    );
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4]);
+    let st = db_status(mirror.path());
+    assert_eq!(st.unproven_cdiffs, [2, 3, 4]);
+    assert_eq!(st.backfill_missing, Some(1));
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
 
+    // Up to date and complete: nothing fetched, nothing published, no new 404 probe.
+    server.reset_stats();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(matches!(r.databases[0].result, Ok(false)), "{r:?}");
+    assert_eq!(r.files_downloaded, 0);
+    assert!(r.published.is_none());
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 0);
+
+    // The next version is proven on top of 4; the unproven ones stay listed.
+    arrange_official(up.path(), 6, true);
+    server.reset_stats();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4]);
+    assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4]);
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 0);
+}
+
+#[test]
+fn an_update_completes_a_short_chain_too() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 4, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    sync_with(&official_config(mirror.path(), &server.base_url(), false));
     arrange_official(up.path(), 6, true);
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
@@ -181,7 +225,6 @@ fn a_partially_backfilled_database_is_completed_on_its_next_update() {
     );
     // 5 and 6 proven against the published v4; 2..4 backfilled
     assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4]);
-    assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4]);
 }
 
 fn synthetic_config(mirror: &Path, up: &Upstream, keys: &PublisherKeys, keep: u32) -> SyncConfig {
