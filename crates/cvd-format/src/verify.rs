@@ -299,6 +299,33 @@ fn map_stream_error(e: std::io::Error, what: &'static str) -> Error {
     }
 }
 
+/// When the body fails to decompress or parse, the reference client would already
+/// have refused the file for its MD5 (it checks MD5 and signature before reading the
+/// archive). Report it the same way: drain the rest of the body through the hashing
+/// reader (still bounded by the body limit) and, if the MD5 differs from the header's,
+/// return that mismatch instead of the archive error. Errors from the source itself
+/// (I/O) and limits are returned as they are.
+fn prefer_md5_mismatch<R: Read>(err: Error, header: &Header, mut rest: HashingReader<R>) -> Error {
+    let Some(expected) = header.md5 else {
+        return err;
+    };
+    if matches!(err, Error::Io { .. }) || err.failed_check() == Some(crate::Check::Limits) {
+        return err;
+    }
+    if std::io::copy(&mut rest, &mut std::io::sink()).is_err() {
+        return err;
+    }
+    let actual: [u8; 16] = rest.md5.finalize().into();
+    if actual == expected {
+        err
+    } else {
+        Error::Md5Mismatch {
+            header: crate::hex(&expected),
+            actual: crate::hex(&actual),
+        }
+    }
+}
+
 type BodySource<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, HashingReader<R>>;
 
 /// Runs the whole verification pipeline over `reader`, feeding member data to `sink`.
@@ -350,9 +377,10 @@ pub(crate) fn run<R: Read>(
     } else if got < 7 {
         return Err(Error::Truncated { what: "body" });
     } else {
-        return Err(Error::Gzip {
+        let err = Error::Gzip {
             reason: "body is neither gzip (1f 8b) nor a plain tar starting with COPYING".into(),
-        });
+        };
+        return Err(prefer_md5_mismatch(err, &header, hashing));
     };
     let source: BodySource<R> = std::io::Cursor::new(prefix).chain(hashing);
     let tar_limits = TarLimits {
@@ -365,8 +393,15 @@ pub(crate) fn run<R: Read>(
         Compression::Gzip => {
             let gz = flate2::bufread::GzDecoder::new(BufReader::new(source));
             let mut tar = TarReader::new(gz, tar_limits);
-            let state = walk(&mut tar, &header, opts, sink, map_stream_error)?;
-            tar.finish(map_stream_error)?;
+            let walked = walk(&mut tar, &header, opts, sink, map_stream_error)
+                .and_then(|state| tar.finish(map_stream_error).map(|()| state));
+            let state = match walked {
+                Ok(state) => state,
+                Err(e) => {
+                    let (_, hashing) = tar.into_inner().into_inner().into_inner().into_inner();
+                    return Err(prefer_md5_mismatch(e, &header, hashing));
+                }
+            };
             let gz = tar.into_inner();
             // Anything after the gzip member (another member, garbage) is refused.
             let mut rest = gz.into_inner();
@@ -382,9 +417,15 @@ pub(crate) fn run<R: Read>(
         }
         Compression::None => {
             let mut tar = TarReader::new(source, tar_limits);
-            let state = walk(&mut tar, &header, opts, sink, map_stream_error)?;
-            tar.finish(map_stream_error)?;
-            (state, tar.into_inner())
+            let walked = walk(&mut tar, &header, opts, sink, map_stream_error)
+                .and_then(|state| tar.finish(map_stream_error).map(|()| state));
+            match walked {
+                Ok(state) => (state, tar.into_inner()),
+                Err(e) => {
+                    let (_, hashing) = tar.into_inner().into_inner();
+                    return Err(prefer_md5_mismatch(e, &header, hashing));
+                }
+            }
         }
     };
     // Drain to EOF (nothing should be left) so the MD5 covers the whole file.
