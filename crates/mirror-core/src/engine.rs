@@ -803,7 +803,7 @@ fn update_db(
         // Nothing new; a held chain short of the keep window (an older release kept
         // fewer cdiffs) is backfilled once.
         let p = plan(db, held, advertised, &policy);
-        let b = backfill(t, work, &p.backfill, dl, config, verifier)?;
+        let b = backfill(t, work, &p.backfill, None, dl, config, verifier)?;
         *missing = b.missing;
         if b.versions.is_empty() {
             return Ok(None);
@@ -885,7 +885,15 @@ fn update_db(
         new_files.retain(|(f, _)| !matches!(f, MirrorFile::CdiffSign { .. }));
         // The chain restarts at the new `.cvd`: what is older can only be backfilled.
         let restart = plan(db, &HeldDatabase::default(), version, &policy);
-        let b = backfill(t, work, &restart.backfill, dl, config, verifier)?;
+        let b = backfill(
+            t,
+            work,
+            &restart.backfill,
+            Some(version),
+            dl,
+            config,
+            verifier,
+        )?;
         *missing = b.missing;
         new_files.extend(b.files);
         return Ok(Some(Update {
@@ -924,7 +932,7 @@ fn update_db(
         }
     }
     // 4. Backfill below the proven chain (signature-verified, chain-unproven).
-    let b = backfill(t, work, &p.backfill, dl, config, verifier)?;
+    let b = backfill(t, work, &p.backfill, Some(version), dl, config, verifier)?;
     *missing = b.missing;
     new_files.extend(b.files);
     let mut cdiffs: Vec<u32> = p.publish_cdiffs.into_iter().collect();
@@ -977,11 +985,14 @@ fn fetch_cdiff(
 /// upstream no longer has, or at an unreachable or rate-limited upstream (what was
 /// fetched so far is kept; a later sync resumes below it); a file that fails
 /// verification fails the database. Versions at or below the one upstream already
-/// lacked at an earlier walk are not asked for again.
+/// lacked at an earlier walk are not asked for again; a 404 for the version this sync
+/// publishes (`fresh`: its `.sign` may lag behind upstream) is not remembered.
+#[allow(clippy::too_many_arguments)]
 fn backfill(
     t: &mut dyn Transport,
     work: &DbWork<'_>,
     versions: &[u32],
+    fresh: Option<u32>,
     dl: &Path,
     config: &SyncConfig,
     verifier: &Verifier,
@@ -1003,7 +1014,7 @@ fn backfill(
             Ok((d, ())) => d,
             Err(e) if stop(&e) => {
                 info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
-                missing = matches!(e, Error::NotFound { .. }).then_some(v);
+                missing = (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                 break;
             }
             Err(e) => return Err(e),
@@ -1031,7 +1042,8 @@ fn backfill(
                 Ok((d, ())) => files.push((sign_file, d.path)),
                 Err(e) if stop(&e) => {
                     info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
-                    missing = matches!(e, Error::NotFound { .. }).then_some(v);
+                    missing =
+                        (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                     let _ = std::fs::remove_file(&cdiff.path);
                     break;
                 }

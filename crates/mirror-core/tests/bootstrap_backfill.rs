@@ -108,6 +108,7 @@ fn an_old_cdiff_missing_upstream_ends_the_backfill_and_the_sync_succeeds() {
         assert!(!files.contains_key("test-3.cdiff"), "{missing}");
         assert!(!files.contains_key("test-3.cdiff.sign"), "{missing}");
         assert_eq!(db_status(mirror.path()).unproven_cdiffs, [4, 5, 6]);
+        assert_eq!(db_status(mirror.path()).backfill_missing, Some(3));
         assert!(db_status(mirror.path()).last_error.is_none());
         // nothing below the gap was asked for
         assert_eq!(server.stats().requests("/test-2.cdiff"), 0, "{missing}");
@@ -207,6 +208,31 @@ fn a_partially_backfilled_database_is_completed_while_up_to_date_and_the_404_is_
     assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4]);
     assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4]);
     assert_eq!(server.stats().requests("/test-1.cdiff"), 0);
+}
+
+#[test]
+fn a_lagging_sign_of_the_new_version_is_not_remembered_as_missing() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let sign = up.path().join("test-6.cdiff.sign");
+    let saved = std::fs::read(&sign).unwrap();
+    std::fs::remove_file(&sign).unwrap();
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (6, vec![]));
+    assert_eq!(db_status(mirror.path()).backfill_missing, None);
+    // upstream catches up with its .sign: the next sync, still at 6, backfills
+    std::fs::write(&sign, saved).unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    assert_eq!(db_status(mirror.path()).unproven_cdiffs, [2, 3, 4, 5, 6]);
+    assert_eq!(db_status(mirror.path()).backfill_missing, Some(1));
 }
 
 #[test]
