@@ -197,8 +197,9 @@ impl SyncConfigBuilder {
     /// the oldest upstream still has) that cannot be chain-proven because no published
     /// base precedes them — from an empty mirror, after the chain restarts, or when an
     /// earlier run kept fewer. Default: yes, so that a freshly deployed mirror does not
-    /// strand clients a few versions behind (freshclam does not fall back to the full
-    /// `.cvd` when a cdiff is missing). They are fully signature-verified (container
+    /// strand clients a few versions behind (a freshclam that gets a 404 for its cdiff
+    /// may report the mirror as not synchronized instead of downloading the full
+    /// `.cvd`, and at best downloads the whole `.cvd`). They are fully signature-verified (container
     /// signature, version, `.sign`, size) and listed as `unproven_cdiffs` in
     /// `status.json`; `false` publishes chain-proven cdiffs only.
     pub fn bootstrap_cdiffs(mut self, on: bool) -> Self {

@@ -65,8 +65,9 @@
 //!    version, `.sign`, size), but cannot be chain-proven: they are published as
 //!    *signature-verified, chain-unproven*, listed in `status.json`
 //!    (`unproven_cdiffs`) and logged once as a warning. Without them a freshclam client
-//!    a version behind a freshly deployed mirror gets a 404 for its cdiff and stays
-//!    stranded (it does not fall back to the full `.cvd`). They age out through normal
+//!    a version behind a freshly deployed mirror gets a 404 for its cdiff and, depending
+//!    on its version and configuration, stays stranded ("not synchronized") or
+//!    downloads the whole `.cvd`. They age out through normal
 //!    pruning; every cdiff published on top of a held base is still chain-proven.
 //!    A held chain short of the keep window (kept by an older release) is backfilled
 //!    the same way, even while up to date; the version upstream answered 404 for is

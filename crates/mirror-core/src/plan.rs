@@ -16,8 +16,8 @@
 //!   older cdiffs are listed in [`Plan::backfill`], newest first. Upstream never serves
 //!   the base they start from, so they cannot be chain-proven: they are published
 //!   *signature-verified, chain-unproven* (a client one version behind a freshly
-//!   deployed mirror would otherwise be stranded: freshclam does not fall back to the
-//!   full `.cvd` when a cdiff is missing). The engine stops the walk at the first one
+//!   deployed mirror would otherwise get a 404 for its cdiff, which freshclam may treat
+//!   as "mirror not synchronized" instead of downloading the full `.cvd`). The engine stops the walk at the first one
 //!   upstream no longer has;
 //! - every published file's `.sign` is fetched too when signatures are wanted.
 
