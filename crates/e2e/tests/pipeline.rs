@@ -386,6 +386,13 @@ fn inconsistent_upstream_set_is_refused_and_clients_keep_working() {
     );
     // The mirror still serves a complete, consistent state: it stays in rotation.
     assert_eq!(ready.status, 200, "{}", ready.text());
+    assert!(
+        ready
+            .text()
+            .contains("degraded: demo: chain, serving version 2"),
+        "/ready must name the refused database: {}",
+        ready.text()
+    );
     let served = server.get("/demo.cvd").unwrap();
     assert_eq!(served.status, 200);
     assert_eq!(e2e::file_version_bytes(&served.body), Some(2));
