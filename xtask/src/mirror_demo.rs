@@ -161,7 +161,8 @@ pub fn run(root: &Path) -> Result<()> {
         upstreams: vec![upstream.base_url()],
         dbs: vec!["demo".into()],
         config: Some(config),
-        verbose: true,
+        // `sync` already logs at info: what was downloaded, verified and published.
+        verbose: false,
         ..SyncOptions::default()
     };
     if official.is_some() {

@@ -23,7 +23,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sigupdate", version, propagate_version = true)]
 struct Cli {
-    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    /// More log output on stderr, one level per -v (warn, info, debug, debug with the
+    /// HTTP/TLS/DNS libraries); sync and watch start one level up. RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
@@ -56,9 +57,12 @@ enum Command {
 }
 
 fn init_logging(verbose: u8) {
+    // At debug level the HTTP/TLS/DNS libraries' own internals drown what the mirror
+    // does; they join in only at the next level.
     let default = match verbose {
         0 => "warn",
         1 => "info",
+        2 => "debug,ureq=info,ureq_proto=info,rustls=info,hickory_proto=info,hickory_resolver=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
