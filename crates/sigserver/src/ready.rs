@@ -126,7 +126,10 @@ mod tests {
         );
         st.store(d.path()).unwrap();
         let ok = check(d.path(), &cur, DAY, 1000).unwrap();
-        assert!(ok.contains("degraded: daily: chain, serving version 7"), "{ok}");
+        assert!(
+            ok.contains("degraded: daily: chain, serving version 7"),
+            "{ok}"
+        );
         let e = check(d.path(), &cur, Duration::from_secs(99), 1000).unwrap_err();
         assert!(e.contains("stale"), "{e}");
         std::fs::write(d.path().join(STATUS_FILE), "{not json").unwrap();
