@@ -1,5 +1,6 @@
-//! The response body: nothing, a small in-memory buffer, or a byte range of an open
-//! file streamed in chunks.
+//! The response body: nothing, a small in-memory buffer, a byte range of an open file
+//! streamed in chunks, or (plain-TCP HTTP/1) a byte range sent with `sendfile`
+//! ([`crate::sendfile`]).
 
 use std::fs::File;
 use std::io;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
 use crate::metrics::RequestKind;
+use crate::sendfile::{MAX_FRAME, SendQueue};
 use crate::serve::{AccessRecord, State};
 
 /// A response body. File bodies read `chunk` bytes at a time from the descriptor that
@@ -36,6 +38,13 @@ enum Inner {
         pos: u64,
         remaining: u64,
         chunk: usize,
+    },
+    /// Placeholder frames for the connection's `sendfile` writer.
+    Sendfile {
+        file: Arc<File>,
+        pos: u64,
+        remaining: u64,
+        queue: Arc<SendQueue>,
     },
 }
 
@@ -63,6 +72,17 @@ impl ServeBody {
             pos: start,
             remaining: len,
             chunk,
+        })
+    }
+
+    /// A byte range of `file` sent by the connection with `sendfile`: only for a plain
+    /// TCP HTTP/1 connection whose writer serves `queue`.
+    pub(crate) fn sendfile(file: File, start: u64, len: u64, queue: Arc<SendQueue>) -> Self {
+        Self::with(Inner::Sendfile {
+            file: Arc::new(file),
+            pos: start,
+            remaining: len,
+            queue,
         })
     }
 
@@ -134,6 +154,25 @@ impl Body for ServeBody {
                     Some(Bytes::from(buf))
                 }
             }
+            Inner::Sendfile {
+                file,
+                pos,
+                remaining,
+                queue,
+            } => {
+                if *remaining == 0 {
+                    None
+                } else {
+                    let n = (MAX_FRAME as u64).min(*remaining) as usize;
+                    let b = queue.placeholder(file, *pos, n);
+                    if b.len() != n {
+                        return Poll::Ready(Some(Err(io::Error::other("sendfile queue unusable"))));
+                    }
+                    *pos += n as u64;
+                    *remaining -= n as u64;
+                    Some(b)
+                }
+            }
         };
         Poll::Ready(frame.map(|b| {
             this.sent(b.len());
@@ -145,7 +184,7 @@ impl Body for ServeBody {
         match &self.inner {
             Inner::Empty => true,
             Inner::Bytes(b) => b.is_none(),
-            Inner::File { remaining, .. } => *remaining == 0,
+            Inner::File { remaining, .. } | Inner::Sendfile { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -153,7 +192,9 @@ impl Body for ServeBody {
         match &self.inner {
             Inner::Empty => SizeHint::with_exact(0),
             Inner::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Inner::File { remaining, .. } | Inner::Sendfile { remaining, .. } => {
+                SizeHint::with_exact(*remaining)
+            }
         }
     }
 }

@@ -58,6 +58,7 @@ pub struct Config {
     pub(crate) access_log: bool,
     pub(crate) chunk_bytes: usize,
     pub(crate) http2: bool,
+    pub(crate) sendfile: bool,
     pub(crate) workers: usize,
     pub(crate) cache_bytes: u64,
     pub(crate) cache_max_file: u64,
@@ -89,6 +90,7 @@ impl Config {
                 access_log: true,
                 chunk_bytes: DEFAULT_CHUNK_BYTES,
                 http2: true,
+                sendfile: true,
                 workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 cache_bytes: DEFAULT_CACHE_BYTES,
                 cache_max_file: DEFAULT_CACHE_MAX_FILE,
@@ -191,6 +193,14 @@ impl ConfigBuilder {
     /// default `true`.
     pub fn http2(mut self, on: bool) -> Self {
         self.cfg.http2 = on;
+        self
+    }
+
+    /// Whether file bodies of 16 KiB and more are sent with `sendfile(2)` on plain-TCP
+    /// HTTP/1 connections (Linux), from the descriptor the request opened, instead of
+    /// being copied through user space; default `true`. TLS and HTTP/2 always copy.
+    pub fn sendfile(mut self, on: bool) -> Self {
+        self.cfg.sendfile = on;
         self
     }
 
@@ -302,6 +312,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// See [`ConfigBuilder::http2`].
     pub http2: Option<bool>,
+    /// See [`ConfigBuilder::sendfile`].
+    pub sendfile: Option<bool>,
     /// Worker threads (default: number of CPUs).
     pub workers: Option<usize>,
     /// See [`ConfigBuilder::chunk_bytes`].

@@ -70,6 +70,7 @@ pub mod names;
 pub mod range;
 pub mod ratelimit;
 pub mod ready;
+mod sendfile;
 mod serve;
 mod server;
 pub mod sync_loop;

@@ -88,6 +88,10 @@ struct Cli {
     /// Also speak HTTP/2 (prior knowledge on plain TCP, ALPN on TLS) [default: true].
     #[arg(long, env = "SIGSERVER_HTTP2", value_name = "BOOL")]
     http2: Option<bool>,
+    /// Send file bodies of 16 KiB and more with sendfile(2) on plain-TCP HTTP/1
+    /// connections (Linux) instead of copying them through user space [default: true].
+    #[arg(long, env = "SIGSERVER_SENDFILE", value_name = "BOOL")]
+    sendfile: Option<bool>,
     /// Worker threads, each with its own event loop accepting and serving its own
     /// connections [default: number of CPUs].
     #[arg(long, env = "SIGSERVER_WORKERS", value_name = "N")]
@@ -269,6 +273,9 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
     }
     if let Some(on) = cli.http2.or(file.http2) {
         b = b.http2(on);
+    }
+    if let Some(on) = cli.sendfile.or(file.sendfile) {
+        b = b.sendfile(on);
     }
     let log_format = match (cli.log_format, file.log_format.as_deref()) {
         (Some(f), _) => f,

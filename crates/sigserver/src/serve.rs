@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 
 use crate::body::ServeBody;
 use crate::cache::{Cached, FileCache, FileId};
@@ -21,6 +21,7 @@ use crate::names::{self, FileKind, PathError};
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::ready;
+use crate::sendfile::SendQueue;
 use crate::validators::Validators;
 
 /// Name of the symlink to the published generation (`ARCHITECTURE.md`).
@@ -58,6 +59,10 @@ const OPEN_FLAGS: i32 = 0o4000;
 )))]
 const OPEN_FLAGS: i32 = 0;
 
+/// Smallest body sent with `sendfile` (smaller: from the small-file cache, written
+/// together with the head in one `writev`).
+pub(crate) const SENDFILE_MIN: u64 = 16 * 1024;
+
 /// Shared, read-only server state (plus atomics).
 #[derive(Debug)]
 pub(crate) struct State {
@@ -69,6 +74,8 @@ pub(crate) struct State {
     pub(crate) chunk: usize,
     pub(crate) ready_max_age: Duration,
     pub(crate) cache: FileCache,
+    /// Send file bodies with `sendfile` on plain-TCP HTTP/1 connections.
+    pub(crate) sendfile: bool,
 }
 
 impl State {
@@ -82,6 +89,7 @@ impl State {
             chunk: cfg.chunk_bytes,
             ready_max_age: cfg.ready_max_age,
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file),
+            sendfile: cfg.sendfile,
         }
     }
 }
@@ -121,10 +129,11 @@ impl AccessRecord {
 pub(crate) fn handle<B>(
     state: &Arc<State>,
     peer: SocketAddr,
+    sendfile: Option<&Arc<SendQueue>>,
     req: &Request<B>,
 ) -> Result<Response<ServeBody>, Infallible> {
     let start = Instant::now();
-    let (kind, resp) = route(state, peer, req);
+    let (kind, resp) = route(state, peer, sendfile, req);
     let status = resp.status().as_u16();
     state.metrics.request(kind, status);
     let log = state.access_log.then(|| {
@@ -156,6 +165,7 @@ pub(crate) fn handle<B>(
 fn route<B>(
     state: &Arc<State>,
     peer: SocketAddr,
+    sendfile: Option<&Arc<SendQueue>>,
     req: &Request<B>,
 ) -> (RequestKind, Response<ServeBody>) {
     let path = req.uri().path();
@@ -222,7 +232,9 @@ fn route<B>(
     };
     let kind = RequestKind::File(name.kind());
     let resp = match open_in_snapshot(&state.dir, &state.current, name.name()) {
-        Ok(Some((file, meta))) => file_response(state, req, head, name.kind(), file, &meta),
+        Ok(Some((file, meta))) => {
+            file_response(state, req, head, sendfile, name.kind(), file, &meta)
+        }
         Ok(None) => not_found(),
         Err(e) => {
             tracing::error!(file = name.name(), error = %e, "cannot open file");
@@ -278,6 +290,7 @@ fn file_response<B>(
     state: &State,
     req: &Request<B>,
     head: bool,
+    sendfile: Option<&Arc<SendQueue>>,
     kind: FileKind,
     file: File,
     meta: &std::fs::Metadata,
@@ -350,6 +363,16 @@ fn file_response<B>(
     resp.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if !head {
+        // HTTP/1 on plain TCP: bodies from SENDFILE_MIN bytes up go out with `sendfile`
+        // (no copy through user space); smaller ones in one `writev` with the head.
+        let v = req.version();
+        if let Some(q) = sendfile
+            && count >= SENDFILE_MIN
+            && (v == Version::HTTP_11 || v == Version::HTTP_10)
+        {
+            *resp.body_mut() = ServeBody::sendfile(file, start, count, q.clone());
+            return resp;
+        }
         let body = match state.cache.get_or_load(FileId::of(meta), &file) {
             Ok(Cached::Hit(b)) => {
                 state.metrics.cache(true);

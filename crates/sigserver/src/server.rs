@@ -20,6 +20,7 @@ use crate::body::ServeBody;
 use crate::config::Config;
 use crate::error::Error;
 use crate::idle::IdleTimeout;
+use crate::sendfile::SendQueue;
 use crate::serve::{State, handle};
 
 /// Listen backlog: connections beyond `max_connections` wait here.
@@ -122,6 +123,9 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(cfg.header_timeout)
             .max_buf_size(cfg.max_header_bytes)
+            // Vectored writes ("queue" strategy): body buffers reach the socket as
+            // yielded, never copied into hyper's buffer, which `sendfile` relies on.
+            .writev(true)
             .keep_alive(true);
         builder
             .http2()
@@ -291,14 +295,29 @@ async fn serve_connection(
     peer: SocketAddr,
     rx: watch::Receiver<bool>,
 ) {
-    let io = IdleTimeout::new(stream, conn.idle);
-    let svc = Svc {
+    let mut svc = Svc {
         state: conn.state.clone(),
         peer,
+        sendfile: None,
     };
     match &conn.tls {
-        None => drive(&conn.builder, TokioIo::new(io), svc, rx).await,
-        Some(acceptor) => match tokio::time::timeout(conn.handshake, acceptor.accept(io)).await {
+        #[cfg(target_os = "linux")]
+        None if conn.state.sendfile => {
+            let queue = Arc::new(SendQueue::default());
+            svc.sendfile = Some(queue.clone());
+            let io = IdleTimeout::new(crate::sendfile::SendfileTcp::new(stream, queue), conn.idle);
+            drive(&conn.builder, TokioIo::new(io), svc, rx).await
+        }
+        None => {
+            let io = IdleTimeout::new(stream, conn.idle);
+            drive(&conn.builder, TokioIo::new(io), svc, rx).await
+        }
+        Some(acceptor) => match tokio::time::timeout(
+            conn.handshake,
+            acceptor.accept(IdleTimeout::new(stream, conn.idle)),
+        )
+        .await
+        {
             Ok(Ok(tls)) => drive(&conn.builder, TokioIo::new(tls), svc, rx).await,
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -332,6 +351,8 @@ async fn drive<I>(
 struct Svc {
     state: Arc<State>,
     peer: SocketAddr,
+    /// The connection's `sendfile` queue (plain TCP only).
+    sendfile: Option<Arc<SendQueue>>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Svc {
@@ -340,7 +361,7 @@ impl hyper::service::Service<Request<Incoming>> for Svc {
     type Future = std::future::Ready<Result<Response<ServeBody>, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        std::future::ready(handle(&self.state, self.peer, &req))
+        std::future::ready(handle(&self.state, self.peer, self.sendfile.as_ref(), &req))
     }
 }
 
