@@ -14,7 +14,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use crate::metrics::RequestKind;
 use crate::sendfile::{MAX_FRAME, SendQueue};
-use crate::serve::{AccessRecord, State};
+use crate::serve::{AccessRecord, ConnCtx};
 
 /// A response body. File bodies read `chunk` bytes at a time from the descriptor that
 /// was opened for the request (and is owned by this body alone), hence memory per
@@ -23,7 +23,9 @@ use crate::serve::{AccessRecord, State};
 #[derive(Debug)]
 pub struct ServeBody {
     inner: Inner,
-    state: Option<Arc<State>>,
+    /// The connection (per-connection reference count: no atomic shared between
+    /// worker threads is touched per request).
+    conn: Option<Arc<ConnCtx>>,
     kind: RequestKind,
     log: Option<Box<AccessRecord>>,
 }
@@ -52,7 +54,7 @@ impl ServeBody {
     fn with(inner: Inner) -> Self {
         ServeBody {
             inner,
-            state: None,
+            conn: None,
             kind: RequestKind::Other,
             log: None,
         }
@@ -90,19 +92,19 @@ impl ServeBody {
     /// dropped, i.e. after the last byte was handed over or the client went away).
     pub(crate) fn accounted(
         mut self,
-        state: Arc<State>,
+        conn: Arc<ConnCtx>,
         kind: RequestKind,
         log: Option<Box<AccessRecord>>,
     ) -> Self {
-        self.state = Some(state);
+        self.conn = Some(conn);
         self.kind = kind;
         self.log = log;
         self
     }
 
     fn sent(&mut self, n: usize) {
-        if let Some(s) = &self.state {
-            s.metrics.bytes(self.kind, n as u64);
+        if let Some(c) = &self.conn {
+            c.state.metrics.bytes(self.kind, n as u64);
         }
         if let Some(l) = &mut self.log {
             l.bytes_sent += n as u64;

@@ -36,10 +36,12 @@ pub(crate) const MAX_FRAME: usize = 1024 * 1024;
 /// Distinct start offsets of consecutive frames within the placeholder region.
 const ROTATE: usize = 4096;
 
-/// The placeholder region: allocated zeroed (fresh anonymous pages, never touched).
-fn region() -> &'static Bytes {
-    static REGION: OnceLock<Bytes> = OnceLock::new();
-    REGION.get_or_init(|| Bytes::from(vec![0u8; MAX_FRAME + ROTATE]))
+/// The placeholder region: allocated zeroed (fresh anonymous pages, never touched) and
+/// kept for the life of the process, so placeholders are `Bytes::from_static` slices:
+/// no reference count shared (and bounced) between worker threads.
+fn region() -> &'static [u8] {
+    static REGION: OnceLock<&'static [u8]> = OnceLock::new();
+    REGION.get_or_init(|| Box::leak(vec![0u8; MAX_FRAME + ROTATE].into_boxed_slice()))
 }
 
 fn region_span() -> (usize, usize) {
@@ -84,7 +86,7 @@ impl SendQueue {
         };
         let start = q.seq % ROTATE;
         q.seq = q.seq.wrapping_add(1);
-        let b = region().slice(start..start + len);
+        let b = Bytes::from_static(&region()[start..start + len]);
         q.frames.push_back(Pending {
             file: file.clone(),
             offset,

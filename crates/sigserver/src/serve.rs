@@ -94,6 +94,15 @@ impl State {
     }
 }
 
+/// One connection's context, shared by its requests and their bodies.
+#[derive(Debug)]
+pub(crate) struct ConnCtx {
+    pub(crate) state: Arc<State>,
+    pub(crate) peer: SocketAddr,
+    /// The connection's `sendfile` queue (plain-TCP HTTP/1 only).
+    pub(crate) sendfile: Option<Arc<SendQueue>>,
+}
+
 /// One access log line, emitted when the response body is dropped.
 #[derive(Debug)]
 pub(crate) struct AccessRecord {
@@ -127,11 +136,10 @@ impl AccessRecord {
 
 /// Entry point for every request.
 pub(crate) fn handle<B>(
-    state: &Arc<State>,
-    peer: SocketAddr,
-    sendfile: Option<&Arc<SendQueue>>,
+    ctx: &Arc<ConnCtx>,
     req: &Request<B>,
 ) -> Result<Response<ServeBody>, Infallible> {
+    let (state, peer, sendfile) = (&ctx.state, ctx.peer, ctx.sendfile.as_ref());
     let start = Instant::now();
     let (kind, resp) = route(state, peer, sendfile, req);
     let status = resp.status().as_u16();
@@ -158,7 +166,7 @@ pub(crate) fn handle<B>(
         })
     });
     let (parts, body) = resp.into_parts();
-    let body = body.accounted(state.clone(), kind, log);
+    let body = body.accounted(ctx.clone(), kind, log);
     Ok(Response::from_parts(parts, body))
 }
 

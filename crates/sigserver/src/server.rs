@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::idle::IdleTimeout;
 use crate::sendfile::SendQueue;
-use crate::serve::{State, handle};
+use crate::serve::{ConnCtx, State, handle};
 
 /// Listen backlog: connections beyond `max_connections` wait here.
 const BACKLOG: u32 = 4096;
@@ -295,7 +295,7 @@ async fn serve_connection(
     peer: SocketAddr,
     rx: watch::Receiver<bool>,
 ) {
-    let mut svc = Svc {
+    let mut ctx = ConnCtx {
         state: conn.state.clone(),
         peer,
         sendfile: None,
@@ -304,11 +304,13 @@ async fn serve_connection(
         #[cfg(target_os = "linux")]
         None if conn.state.sendfile => {
             let queue = Arc::new(SendQueue::default());
-            svc.sendfile = Some(queue.clone());
+            ctx.sendfile = Some(queue.clone());
+            let svc = Svc(Arc::new(ctx));
             let io = IdleTimeout::new(crate::sendfile::SendfileTcp::new(stream, queue), conn.idle);
             drive(&conn.builder, TokioIo::new(io), svc, rx).await
         }
         None => {
+            let svc = Svc(Arc::new(ctx));
             let io = IdleTimeout::new(stream, conn.idle);
             drive(&conn.builder, TokioIo::new(io), svc, rx).await
         }
@@ -318,7 +320,7 @@ async fn serve_connection(
         )
         .await
         {
-            Ok(Ok(tls)) => drive(&conn.builder, TokioIo::new(tls), svc, rx).await,
+            Ok(Ok(tls)) => drive(&conn.builder, TokioIo::new(tls), Svc(Arc::new(ctx)), rx).await,
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         },
@@ -348,12 +350,7 @@ async fn drive<I>(
 }
 
 #[derive(Clone)]
-struct Svc {
-    state: Arc<State>,
-    peer: SocketAddr,
-    /// The connection's `sendfile` queue (plain TCP only).
-    sendfile: Option<Arc<SendQueue>>,
-}
+struct Svc(Arc<ConnCtx>);
 
 impl hyper::service::Service<Request<Incoming>> for Svc {
     type Response = Response<ServeBody>;
@@ -361,7 +358,7 @@ impl hyper::service::Service<Request<Incoming>> for Svc {
     type Future = std::future::Ready<Result<Response<ServeBody>, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        std::future::ready(handle(&self.state, self.peer, self.sendfile.as_ref(), &req))
+        std::future::ready(handle(&self.0, &req))
     }
 }
 
