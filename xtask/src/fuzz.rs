@@ -102,12 +102,36 @@ pub fn run(root: &Path, seconds: u64) -> Result<()> {
         } else {
             Command::new(cargo())
         };
+        // libFuzzer prints a line per new input: keep that in a log file and show
+        // only the final count here (and the log's tail when the target fails).
+        let log_dir = root.join("target/fuzz-logs");
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("creating {}", log_dir.display()))?;
+        let log_path = log_dir.join(format!("{target}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
         let status = cmd
             .args(&fuzz_args)
             .current_dir(root)
+            .stdout(log.try_clone().context("duplicating the log handle")?)
+            .stderr(log)
             .status()
             .with_context(|| format!("running cargo fuzz for {target}"))?;
-        if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if status.success() {
+            let done = text
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("Done "))
+                .unwrap_or("finished (no libFuzzer summary line)");
+            println!("   {target}: {done}");
+        } else {
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!("   {target} FAILED; last lines of {}:", log_path.display());
+            for line in tail {
+                eprintln!("   | {line}");
+            }
             failed.push(target.clone());
         }
     }
