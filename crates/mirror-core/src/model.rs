@@ -159,6 +159,36 @@ impl HeldDatabase {
         }
         Some(floor)
     }
+
+    /// The files of `db` this entry names: the `.cvd` and its `.sign` when a `.cvd`
+    /// is held, then each kept cdiff for which `keep_cdiff` holds, with its `.sign`.
+    pub(crate) fn files(&self, db: &str, keep_cdiff: impl Fn(u32) -> bool) -> Vec<MirrorFile> {
+        let mut out = Vec::new();
+        if let Some(version) = self.version {
+            out.push(MirrorFile::Cvd { db: db.to_owned() });
+            if self.cvd_sign {
+                out.push(MirrorFile::CvdSign {
+                    db: db.to_owned(),
+                    version,
+                });
+            }
+        }
+        for (&version, &sign) in &self.cdiffs {
+            if keep_cdiff(version) {
+                out.push(MirrorFile::Cdiff {
+                    db: db.to_owned(),
+                    version,
+                });
+                if sign {
+                    out.push(MirrorFile::CdiffSign {
+                        db: db.to_owned(),
+                        version,
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A published (or candidate) snapshot: every database it holds.
@@ -231,31 +261,10 @@ impl Snapshot {
     /// The file names this snapshot serves for `db` (`.cvd`, its `.sign`, cdiffs and
     /// their `.sign`s).
     pub fn files_of(&self, db: &str) -> Vec<MirrorFile> {
-        let mut out = Vec::new();
-        if let Some(d) = self.databases.get(db) {
-            if let Some(v) = d.version {
-                out.push(MirrorFile::Cvd { db: db.to_owned() });
-                if d.cvd_sign {
-                    out.push(MirrorFile::CvdSign {
-                        db: db.to_owned(),
-                        version: v,
-                    });
-                }
-            }
-            for (&version, &sign) in &d.cdiffs {
-                out.push(MirrorFile::Cdiff {
-                    db: db.to_owned(),
-                    version,
-                });
-                if sign {
-                    out.push(MirrorFile::CdiffSign {
-                        db: db.to_owned(),
-                        version,
-                    });
-                }
-            }
-        }
-        out
+        self.databases
+            .get(db)
+            .map(|d| d.files(db, |_| true))
+            .unwrap_or_default()
     }
 }
 

@@ -225,31 +225,7 @@ fn held_chain(held: &HeldDatabase, from: u32) -> BTreeSet<u32> {
 
 fn held_files(db: &str, held: &HeldDatabase) -> Vec<MirrorFile> {
     let chain = held_chain(held, 0);
-    let mut out = Vec::new();
-    if let Some(version) = held.version {
-        out.push(MirrorFile::Cvd { db: db.to_owned() });
-        if held.cvd_sign {
-            out.push(MirrorFile::CvdSign {
-                db: db.to_owned(),
-                version,
-            });
-        }
-    }
-    for (&version, &sign) in &held.cdiffs {
-        if chain.contains(&version) {
-            out.push(MirrorFile::Cdiff {
-                db: db.to_owned(),
-                version,
-            });
-            if sign {
-                out.push(MirrorFile::CdiffSign {
-                    db: db.to_owned(),
-                    version,
-                });
-            }
-        }
-    }
-    out
+    held.files(db, |v| chain.contains(&v))
 }
 
 #[cfg(test)]
