@@ -495,6 +495,16 @@ fn sync_locked(
             backfill_missing.insert(spec.name.clone(), m);
         }
         let held_cdiffs: Vec<u32> = work.held.cdiffs.keys().copied().collect();
+        // The outcome when the database stays at its last good state.
+        let kept = move |result| DatabaseOutcome {
+            name: spec.name.clone(),
+            before,
+            after: before,
+            upstream,
+            unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
+            cdiffs: held_cdiffs,
+            result,
+        };
         let outcome = match result {
             Ok(Some(u)) => {
                 info!(db = %spec.name, from = ?before, to = u.version, "verified update");
@@ -510,15 +520,7 @@ fn sync_locked(
                 updates.insert(spec.name.clone(), u);
                 o
             }
-            Ok(None) => DatabaseOutcome {
-                name: spec.name.clone(),
-                before,
-                after: before,
-                upstream,
-                unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
-                cdiffs: held_cdiffs,
-                result: Ok(false),
-            },
+            Ok(None) => kept(Ok(false)),
             Err(e) => {
                 match e.kind() {
                     ErrorKind::Chain => {
@@ -526,15 +528,7 @@ fn sync_locked(
                     }
                     _ => error!(db = %spec.name, "keeping the last good state: {e}"),
                 }
-                DatabaseOutcome {
-                    name: spec.name.clone(),
-                    before,
-                    after: before,
-                    upstream,
-                    unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
-                    cdiffs: held_cdiffs,
-                    result: Err(e),
-                }
+                kept(Err(e))
             }
         };
         report.databases.push(outcome);
