@@ -27,20 +27,17 @@ fn cfg(mirror: &std::path::Path, url: &str) -> SyncConfig {
 
 #[test]
 fn oversized_files_are_cut_off_and_never_published() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    let c = cfg(mirror.path(), &server.base_url());
+    let t = held_4_offered_6();
+    let c = cfg(t.mirror.path(), &t.server.base_url());
     for (path, file) in [
         ("/test.cvd", "test.cvd"),
         ("/test-5.cdiff", "test-5.cdiff"),
         ("/test-6.cvd.sign", "test-6.cvd.sign"),
     ] {
-        server.clear_faults();
-        server.set_fault(Scope::path(path), Fault::Oversized(64 << 20));
-        server.reset_stats();
+        t.server.clear_faults();
+        t.server
+            .set_fault(Scope::path(path), Fault::Oversized(64 << 20));
+        t.server.reset_stats();
         let r = sync_with(&c);
         let err = r.databases[0].result.as_ref().unwrap_err();
         assert!(err.to_string().contains(file), "{err}");
@@ -48,16 +45,16 @@ fn oversized_files_are_cut_off_and_never_published() {
             matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Verification),
             "{err}"
         );
-        assert_eq!(tree(mirror.path()), before);
+        assert_eq!(tree(t.mirror.path()), t.before);
         // the client gave up early: the server could not even push the whole 64 MiB body
         // (what it did push is mostly socket buffers)
         assert!(
-            server.stats().body_bytes(path) < 64 << 20,
+            t.server.stats().body_bytes(path) < 64 << 20,
             "{}",
-            server.stats().body_bytes(path)
+            t.server.stats().body_bytes(path)
         );
     }
-    server.clear_faults();
+    t.server.clear_faults();
     let r = sync_with(&c);
     assert_eq!(r.databases[0].after, Some(6), "{r:?}");
 }

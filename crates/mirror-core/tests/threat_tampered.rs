@@ -17,95 +17,57 @@ fn flip(path: &std::path::Path, at: usize) {
 
 #[test]
 fn flipped_byte_in_the_cvd_body() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    flip(&up.path().join("test.cvd"), 4000);
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
+    let t = held_4_offered_6();
+    flip(&t.up.path().join("test.cvd"), 4000);
+    let r = t.sync();
+    t.assert_kept(
         &r,
         ErrorKind::Verification,
-        &["test.cvd", &server.url("/test.cvd")],
+        &["test.cvd", &t.server.url("/test.cvd")],
     );
 }
 
 #[test]
 fn flipped_byte_in_the_cvd_header_signature() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    flip(&up.path().join("test.cvd"), 200);
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
-        &r,
-        ErrorKind::Verification,
-        &["test.cvd"],
-    );
+    let t = held_4_offered_6();
+    flip(&t.up.path().join("test.cvd"), 200);
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::Verification, &["test.cvd"]);
 }
 
 #[test]
 fn flipped_byte_in_a_cdiff() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    flip(&up.path().join("test-5.cdiff"), 100);
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
+    let t = held_4_offered_6();
+    flip(&t.up.path().join("test-5.cdiff"), 100);
+    let r = t.sync();
+    t.assert_kept(
         &r,
         ErrorKind::Verification,
-        &["test-5.cdiff", &server.url("/test-5.cdiff")],
+        &["test-5.cdiff", &t.server.url("/test-5.cdiff")],
     );
 }
 
 #[test]
 fn flipped_byte_in_a_sign_file() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    flip(&up.path().join("test-6.cvd.sign"), 3000);
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
-        &r,
-        ErrorKind::Verification,
-        &["test-6.cvd.sign"],
-    );
+    let t = held_4_offered_6();
+    flip(&t.up.path().join("test-6.cvd.sign"), 3000);
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::Verification, &["test-6.cvd.sign"]);
 }
 
 #[test]
 fn valid_sign_for_another_file() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
+    let t = held_4_offered_6();
     std::fs::copy(
         fixtures().join("test-5.cdiff.sign"),
-        up.path().join("test-6.cdiff.sign"),
+        t.up.path().join("test-6.cdiff.sign"),
     )
     .unwrap();
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
+    let r = t.sync();
+    t.assert_kept(
         &r,
         ErrorKind::Verification,
-        &["test-6.cdiff.sign", &server.url("/test-6.cdiff.sign")],
+        &["test-6.cdiff.sign", &t.server.url("/test-6.cdiff.sign")],
     );
 }
 
@@ -113,44 +75,24 @@ fn valid_sign_for_another_file() {
 fn sign_from_an_untrusted_root_fails_with_the_official_default() {
     // The official vectors' .sign files chain to the TEST root: with the default
     // (production) root they must not verify.
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    let cfg = mirror_core::SyncConfig::builder(mirror.path())
+    let t = held_4_offered_6();
+    let cfg = mirror_core::SyncConfig::builder(t.mirror.path())
         .versions(mirror_core::VersionSource::NoDns)
         .database(mirror_core::DatabaseSpec::new("test").unwrap())
         .verify_time(pinned_time())
-        .upstream(&server.base_url())
+        .upstream(&t.server.base_url())
         .build()
         .unwrap();
     let r = sync_with(&cfg);
-    assert_kept(
-        mirror.path(),
-        &before,
-        &r,
-        ErrorKind::Verification,
-        &["test-6.cvd.sign"],
-    );
+    t.assert_kept(&r, ErrorKind::Verification, &["test-6.cvd.sign"]);
 }
 
 #[test]
 fn a_missing_required_sign_is_a_verification_failure() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    std::fs::remove_file(up.path().join("test-6.cvd.sign")).unwrap();
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
-        &r,
-        ErrorKind::Verification,
-        &["test-6.cvd.sign", "missing"],
-    );
+    let t = held_4_offered_6();
+    std::fs::remove_file(t.up.path().join("test-6.cvd.sign")).unwrap();
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::Verification, &["test-6.cvd.sign", "missing"]);
 }
 
 #[test]

@@ -34,43 +34,29 @@ fn upstream_down() {
 
 #[test]
 fn server_errors_everywhere() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    server.set_fault(Scope::All, Fault::Status(500));
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(mirror.path(), &before, &r, ErrorKind::Upstream, &["500"]);
+    let t = held_4_offered_6();
+    t.server.set_fault(Scope::All, Fault::Status(500));
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::Upstream, &["500"]);
 }
 
 #[test]
 fn rate_limited_and_the_cool_down_is_honoured_by_the_next_run() {
-    let up = tempfile::tempdir().unwrap();
-    let server = serve(up.path());
-    let mirror = mirror_at(up.path(), &server, 4);
-    let before = tree(mirror.path());
-    arrange_official(up.path(), 6, true);
-    server.set_fault(
+    let t = held_4_offered_6();
+    t.server.set_fault(
         Scope::All,
         Fault::RateLimit(Some(RetryAfter::Seconds(3600))),
     );
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(
-        mirror.path(),
-        &before,
-        &r,
-        ErrorKind::RateLimited,
-        &["rate-limited"],
-    );
-    assert!(mirror.path().join("cooldown.json").exists());
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::RateLimited, &["rate-limited"]);
+    assert!(t.mirror.path().join("cooldown.json").exists());
     // The next run (a new process would read cooldown.json the same way) sends nothing.
-    server.clear_faults();
-    server.reset_stats();
-    let r = sync_once(mirror.path(), &[server.base_url()]);
-    assert_kept(mirror.path(), &before, &r, ErrorKind::RateLimited, &[]);
+    t.server.clear_faults();
+    t.server.reset_stats();
+    let r = t.sync();
+    t.assert_kept(&r, ErrorKind::RateLimited, &[]);
     assert_eq!(
-        server.stats().total_requests(),
+        t.server.stats().total_requests(),
         0,
         "no request into a cool-down"
     );

@@ -319,3 +319,49 @@ pub fn assert_kept(
     }
     assert!(st.consecutive_failures >= 1);
 }
+
+/// A mirror holding version 4 of `test`, synced from an upstream on 127.0.0.1 that now
+/// offers version 6 (cdiffs, `.sign`s and a manifest), with the mirror's published
+/// files as they were before the next sync.
+pub struct HeldBehind {
+    /// The upstream directory (arranged at version 6).
+    pub up: tempfile::TempDir,
+    /// The server for `up`.
+    pub server: testkit::http::TestServer,
+    /// The mirror, at version 4.
+    pub mirror: tempfile::TempDir,
+    /// The mirror's published tree at version 4.
+    pub before: BTreeMap<String, Vec<u8>>,
+}
+
+/// Sets up a [`HeldBehind`]: the mirror at 4, the upstream then arranged at 6.
+pub fn held_4_offered_6() -> HeldBehind {
+    let up = tempfile::tempdir().unwrap();
+    let server = serve(up.path());
+    let mirror = mirror_at(up.path(), &server, 4);
+    let before = tree(mirror.path());
+    arrange_official(up.path(), 6, true);
+    HeldBehind {
+        up,
+        server,
+        mirror,
+        before,
+    }
+}
+
+impl HeldBehind {
+    /// Syncs the mirror once from the upstream.
+    pub fn sync(&self) -> mirror_core::SyncReport {
+        sync_once(self.mirror.path(), &[self.server.base_url()])
+    }
+
+    /// [`assert_kept`] for this mirror and its tree before the sync.
+    pub fn assert_kept(
+        &self,
+        r: &mirror_core::SyncReport,
+        kind: mirror_core::ErrorKind,
+        mentions: &[&str],
+    ) {
+        assert_kept(self.mirror.path(), &self.before, r, kind, mentions);
+    }
+}
