@@ -254,15 +254,7 @@ fn an_update_completes_a_short_chain_too() {
 }
 
 fn synthetic_config(mirror: &Path, up: &Upstream, keys: &PublisherKeys, keep: u32) -> SyncConfig {
-    SyncConfig::builder(mirror)
-        .versions(VersionSource::NoDns)
-        .database(
-            DatabaseSpec::new("demo")
-                .unwrap()
-                .keys(keys.key_set())
-                .signs(false),
-        )
-        .upstream(&up.base_url())
+    demo_config(mirror, up, keys)
         .keep_cdiffs(keep)
         .build()
         .unwrap()

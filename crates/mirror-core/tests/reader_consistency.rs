@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mirror_core::{DatabaseSpec, SyncConfig, VersionSource};
 use support::*;
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
@@ -27,15 +26,7 @@ fn readers_only_ever_see_complete_consistent_snapshots() {
     let bases_for_path_reader = bases.clone();
     let mut up = Upstream::builder().database(history, 1).start().unwrap();
     let mirror = tempfile::tempdir().unwrap();
-    let cfg = SyncConfig::builder(mirror.path())
-        .versions(VersionSource::NoDns)
-        .database(
-            DatabaseSpec::new("demo")
-                .unwrap()
-                .keys(keys.key_set())
-                .signs(false),
-        )
-        .upstream(&up.base_url())
+    let cfg = demo_config(mirror.path(), &up, &keys)
         .keep_cdiffs(5)
         .build()
         .unwrap();

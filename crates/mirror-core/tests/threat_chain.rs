@@ -10,17 +10,7 @@ use support::*;
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
 fn config(mirror: &std::path::Path, up: &Upstream, keys: &PublisherKeys) -> SyncConfig {
-    SyncConfig::builder(mirror)
-        .versions(VersionSource::NoDns)
-        .database(
-            DatabaseSpec::new("demo")
-                .unwrap()
-                .keys(keys.key_set())
-                .signs(false),
-        )
-        .upstream(&up.base_url())
-        .build()
-        .unwrap()
+    demo_config(mirror, up, keys).build().unwrap()
 }
 
 #[test]

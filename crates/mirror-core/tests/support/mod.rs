@@ -365,3 +365,21 @@ impl HeldBehind {
         assert_kept(self.mirror.path(), &self.before, r, kind, mentions);
     }
 }
+
+/// A configuration builder for the synthetic `demo` database served by `up`, signed
+/// with `keys` and without `.sign` files, versions taken from the upstream itself.
+pub fn demo_config(
+    mirror: &Path,
+    up: &testkit::upstream::Upstream,
+    keys: &testkit::upstream::PublisherKeys,
+) -> mirror_core::SyncConfigBuilder {
+    SyncConfig::builder(mirror)
+        .versions(VersionSource::NoDns)
+        .database(
+            DatabaseSpec::new("demo")
+                .unwrap()
+                .keys(keys.key_set())
+                .signs(false),
+        )
+        .upstream(&up.base_url())
+}
