@@ -38,6 +38,17 @@ fn get(
     c.download(url, dir, name, cond, &mut |_| {})
 }
 
+/// An unconditional download of `url` into `dir/name`.
+fn get_new(c: &Client, url: &str, dir: &Path, name: &str) -> Result<Outcome, Error> {
+    get(c, url, dir, name, &Conditional::none())
+}
+
+/// A download of `url` into `dir/name` by a client that does not retry, which must
+/// fail (the test arranged a fault); its error.
+fn first_attempt_fails(url: &str, dir: &Path, name: &str) -> Error {
+    get_new(&builder().retries(0).build().unwrap(), url, dir, name).unwrap_err()
+}
+
 fn downloaded(o: Outcome) -> Downloaded {
     match o {
         Outcome::Downloaded(d) => d,
@@ -105,7 +116,7 @@ fn not_modified_costs_no_body_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let c = client();
     let url = server.url("/main.cvd");
-    let d = downloaded(get(&c, &url, dir.path(), "main.cvd", &Conditional::none()).unwrap());
+    let d = downloaded(get_new(&c, &url, dir.path(), "main.cvd").unwrap());
     let before = server.stats().total_body_bytes();
     let by_etag = Conditional {
         etag: d.etag.clone(),
@@ -148,7 +159,7 @@ fn rate_limit_with_seconds_is_persisted_and_never_retried_into() {
     let url = server.url("/daily.cvd");
     let c = builder().cooldown_file(&state).build().unwrap();
     let t0 = SystemTime::now();
-    let e = get(&c, &url, dir.path(), "daily.cvd", &Conditional::none()).unwrap_err();
+    let e = get_new(&c, &url, dir.path(), "daily.cvd").unwrap_err();
     let Error::RateLimited { upstream, until } = &e else {
         panic!("expected RateLimited, got {e}");
     };
@@ -165,7 +176,7 @@ fn rate_limit_with_seconds_is_persisted_and_never_retried_into() {
     // Even once the server is fine, neither this client nor a restarted one asks it.
     server.clear_faults();
     assert!(matches!(
-        get(&c, &url, dir.path(), "daily.cvd", &Conditional::none()),
+        get_new(&c, &url, dir.path(), "daily.cvd"),
         Err(Error::RateLimited { .. })
     ));
     let restarted = builder().cooldown_file(&state).build().unwrap();
@@ -177,7 +188,7 @@ fn rate_limit_with_seconds_is_persisted_and_never_retried_into() {
     assert_eq!(server.stats().requests("/daily.cvd"), 1);
     // A client without the state file is not affected (cool-downs are per state).
     let fresh = builder().build().unwrap();
-    assert!(get(&fresh, &url, dir.path(), "daily.cvd", &Conditional::none()).is_ok());
+    assert!(get_new(&fresh, &url, dir.path(), "daily.cvd").is_ok());
 }
 
 #[test]
@@ -197,12 +208,11 @@ fn rate_limit_with_http_date() {
         Fault::RateLimit(Some(RetryAfter::Date(when))),
     );
     let dir = tempfile::tempdir().unwrap();
-    let e = get(
+    let e = get_new(
         &client(),
         &server.url("/daily.cvd"),
         dir.path(),
         "daily.cvd",
-        &Conditional::none(),
     )
     .unwrap_err();
     assert_eq!(e.rate_limited_until(), Some(when));
@@ -216,16 +226,7 @@ fn unavailable_with_retry_after_cools_down_without_it_retries() {
     let dir = tempfile::tempdir().unwrap();
     server.set_fault_times(Scope::All, Fault::Unavailable(None), 2);
     let c = client();
-    let d = downloaded(
-        get(
-            &c,
-            &server.url("/a.cvd"),
-            dir.path(),
-            "a.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&c, &server.url("/a.cvd"), dir.path(), "a.cvd").unwrap());
     assert_eq!(std::fs::read(d.path).unwrap(), body(1000, 4));
     assert_eq!(server.stats().requests("/a.cvd"), 3);
 
@@ -233,14 +234,7 @@ fn unavailable_with_retry_after_cools_down_without_it_retries() {
         Scope::All,
         Fault::Unavailable(Some(RetryAfter::Seconds(60))),
     );
-    let e = get(
-        &c,
-        &server.url("/a.cvd"),
-        dir.path(),
-        "b.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&c, &server.url("/a.cvd"), dir.path(), "b.cvd").unwrap_err();
     assert!(matches!(e, Error::RateLimited { .. }), "{e}");
     assert_eq!(server.stats().requests("/a.cvd"), 4);
     assert_clean(dir.path(), "b.cvd");
@@ -254,7 +248,7 @@ fn server_errors_are_retried_then_reported() {
     let dir = tempfile::tempdir().unwrap();
     let c = builder().retries(2).build().unwrap();
     let url = server.url("/a.cvd");
-    let e = get(&c, &url, dir.path(), "a.cvd", &Conditional::none()).unwrap_err();
+    let e = get_new(&c, &url, dir.path(), "a.cvd").unwrap_err();
     assert!(matches!(e, Error::Status { status: 500, .. }), "{e}");
     assert!(e.to_string().contains(&url) && e.to_string().contains("500"));
     assert_eq!(server.stats().requests("/a.cvd"), 3);
@@ -262,14 +256,7 @@ fn server_errors_are_retried_then_reported() {
 
     // a 404 is not transient: one request only
     server.clear_faults();
-    let e = get(
-        &c,
-        &server.url("/nope.cvd"),
-        dir.path(),
-        "nope.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&c, &server.url("/nope.cvd"), dir.path(), "nope.cvd").unwrap_err();
     assert!(e.is_not_found());
     assert_eq!(server.stats().requests("/nope.cvd"), 1);
 }
@@ -282,16 +269,7 @@ fn dropped_connection_is_resumed_with_range_and_if_range() {
     server.set_fault_times(Scope::path("/daily.cvd"), Fault::DropAfter(70_000), 1);
     let dir = tempfile::tempdir().unwrap();
     let c = client();
-    let d = downloaded(
-        get(
-            &c,
-            &server.url("/daily.cvd"),
-            dir.path(),
-            "daily.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&c, &server.url("/daily.cvd"), dir.path(), "daily.cvd").unwrap());
     assert!(d.resumed);
     assert_eq!(d.transferred, 200_000 - 70_000);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
@@ -317,14 +295,7 @@ fn interrupted_download_leaves_only_a_part_file_and_a_later_run_resumes() {
     server.set_fault_times(Scope::All, Fault::DropAfter(40_000), 1);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/daily.cvd");
-    let e = get(
-        &builder().retries(0).build().unwrap(),
-        &url,
-        dir.path(),
-        "daily.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = first_attempt_fails(&url, dir.path(), "daily.cvd");
     assert!(
         matches!(
             e,
@@ -341,16 +312,7 @@ fn interrupted_download_leaves_only_a_part_file_and_a_later_run_resumes() {
         &data[..40_000]
     );
     // "restarted process": a new client resumes
-    let d = downloaded(
-        get(
-            &client(),
-            &url,
-            dir.path(),
-            "daily.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&client(), &url, dir.path(), "daily.cvd").unwrap());
     assert!(d.resumed);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
     assert_eq!(server.stats().body_bytes("/daily.cvd"), 100_000);
@@ -364,26 +326,10 @@ fn server_ignoring_range_restarts_cleanly() {
     server.set_fault_times(Scope::All, Fault::DropAfter(30_000), 1);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/daily.cvd");
-    let _ = get(
-        &builder().retries(0).build().unwrap(),
-        &url,
-        dir.path(),
-        "daily.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let _ = first_attempt_fails(&url, dir.path(), "daily.cvd");
     assert!(dir.path().join("daily.cvd.part").exists());
     server.set_fault(Scope::All, Fault::IgnoreRange);
-    let d = downloaded(
-        get(
-            &client(),
-            &url,
-            dir.path(),
-            "daily.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&client(), &url, dir.path(), "daily.cvd").unwrap());
     assert!(!d.resumed);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
     assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
@@ -404,29 +350,13 @@ fn changed_file_is_not_spliced_onto_an_old_partial() {
     server.set_fault_times(Scope::All, Fault::DropAfter(50_000), 1);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/daily.cvd");
-    let _ = get(
-        &builder().retries(0).build().unwrap(),
-        &url,
-        dir.path(),
-        "daily.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let _ = first_attempt_fails(&url, dir.path(), "daily.cvd");
     server.put_modified(
         "/daily.cvd",
         new.clone(),
         UNIX_EPOCH + Duration::from_secs(1_700_003_600),
     );
-    let d = downloaded(
-        get(
-            &client(),
-            &url,
-            dir.path(),
-            "daily.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&client(), &url, dir.path(), "daily.cvd").unwrap());
     assert!(!d.resumed);
     assert_eq!(std::fs::read(&d.path).unwrap(), new);
     // the server saw If-Range, found it stale and sent the whole new file
@@ -442,12 +372,11 @@ fn wrong_content_length_is_truncation() {
     server.put("/a.cvd", body(1000, 11));
     server.set_fault(Scope::All, Fault::ContentLength(5000));
     let dir = tempfile::tempdir().unwrap();
-    let e = get(
+    let e = get_new(
         &builder().retries(1).build().unwrap(),
         &server.url("/a.cvd"),
         dir.path(),
         "a.cvd",
-        &Conditional::none(),
     )
     .unwrap_err();
     assert!(
@@ -483,16 +412,7 @@ fn slow_body_completes_and_a_silent_server_times_out() {
         .retries(1)
         .build()
         .unwrap();
-    let d = downloaded(
-        get(
-            &c,
-            &server.url("/slow.cvd"),
-            dir.path(),
-            "slow.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&c, &server.url("/slow.cvd"), dir.path(), "slow.cvd").unwrap());
     assert_eq!(std::fs::read(d.path).unwrap(), data);
 
     let quick = builder()
@@ -500,14 +420,7 @@ fn slow_body_completes_and_a_silent_server_times_out() {
         .retries(1)
         .build()
         .unwrap();
-    let e = get(
-        &quick,
-        &server.url("/hang.cvd"),
-        dir.path(),
-        "hang.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&quick, &server.url("/hang.cvd"), dir.path(), "hang.cvd").unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     assert!(e.to_string().contains("/hang.cvd"));
     assert_eq!(
@@ -532,25 +445,9 @@ fn redirects_are_followed_up_to_the_limit() {
     );
     let dir = tempfile::tempdir().unwrap();
     let c = builder().max_redirects(3).build().unwrap();
-    let d = downloaded(
-        get(
-            &c,
-            &server.url("/moved.cvd"),
-            dir.path(),
-            "main.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&c, &server.url("/moved.cvd"), dir.path(), "main.cvd").unwrap());
     assert_eq!(std::fs::read(d.path).unwrap(), body(2000, 13));
-    let e = get(
-        &c,
-        &server.url("/loop.cvd"),
-        dir.path(),
-        "loop.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&c, &server.url("/loop.cvd"), dir.path(), "loop.cvd").unwrap_err();
     assert!(matches!(e, Error::Protocol { .. }), "{e}");
     assert!(e.to_string().contains("redirect"));
     assert_eq!(server.stats().requests("/loop.cvd"), 4);
@@ -564,14 +461,7 @@ fn bodies_over_the_limit_are_refused() {
     server.set_fault(Scope::All, Fault::Oversized(200_000));
     let dir = tempfile::tempdir().unwrap();
     let c = builder().max_body(100_000).build().unwrap();
-    let e = get(
-        &c,
-        &server.url("/a.cvd"),
-        dir.path(),
-        "a.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&c, &server.url("/a.cvd"), dir.path(), "a.cvd").unwrap_err();
     assert!(matches!(e, Error::TooLarge { limit: 100_000, .. }), "{e}");
     assert_clean(dir.path(), "a.cvd");
     // per-call limit
@@ -598,16 +488,7 @@ fn other_content_is_hashed_as_received() {
     server.put("/a.cvd", body(1000, 15));
     server.set_fault(Scope::All, Fault::Content(b"evil".to_vec()));
     let dir = tempfile::tempdir().unwrap();
-    let d = downloaded(
-        get(
-            &client(),
-            &server.url("/a.cvd"),
-            dir.path(),
-            "a.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d = downloaded(get_new(&client(), &server.url("/a.cvd"), dir.path(), "a.cvd").unwrap());
     assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(b"evil")));
 }
 
@@ -616,14 +497,7 @@ fn bad_file_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = client();
     for name in ["../x", "a/b", "", ".hidden", "a\\b"] {
-        let e = get(
-            &c,
-            "http://127.0.0.1:9/x",
-            dir.path(),
-            name,
-            &Conditional::none(),
-        )
-        .unwrap_err();
+        let e = get_new(&c, "http://127.0.0.1:9/x", dir.path(), name).unwrap_err();
         assert!(matches!(e, Error::InvalidUrl { .. }), "{name}: {e}");
     }
 }
@@ -814,16 +688,8 @@ fn configured_proxy_is_used() {
     let c = builder().proxy(proxy.base_url()).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // Port 9 on loopback: nothing listens; only the proxy can answer.
-    let d = downloaded(
-        get(
-            &c,
-            "http://127.0.0.1:9/daily.cvd",
-            dir.path(),
-            "daily.cvd",
-            &Conditional::none(),
-        )
-        .unwrap(),
-    );
+    let d =
+        downloaded(get_new(&c, "http://127.0.0.1:9/daily.cvd", dir.path(), "daily.cvd").unwrap());
     assert_eq!(std::fs::read(d.path).unwrap(), body(700, 18));
     let st = proxy.stats();
     assert_eq!(st.log()[0].method, "CONNECT");
@@ -897,9 +763,7 @@ fn one_client_serves_parallel_downloads() {
             let (c, server, dir) = (&c, &server, dir.path());
             s.spawn(move || {
                 let name = format!("f{i}.cvd");
-                let d = downloaded(
-                    get(c, &server.url(&name), dir, &name, &Conditional::none()).unwrap(),
-                );
+                let d = downloaded(get_new(c, &server.url(&name), dir, &name).unwrap());
                 assert_eq!(std::fs::read(d.path).unwrap(), body(50_000, i));
             });
         }
@@ -930,14 +794,7 @@ fn bodies_without_content_length_are_streamed_under_the_limit() {
     assert_eq!(std::fs::read(d.path).unwrap(), data);
     assert!(totals.iter().all(Option::is_none));
 
-    let e = get(
-        &c,
-        &server.url("/endless.cvd"),
-        dir.path(),
-        "endless.cvd",
-        &Conditional::none(),
-    )
-    .unwrap_err();
+    let e = get_new(&c, &server.url("/endless.cvd"), dir.path(), "endless.cvd").unwrap_err();
     assert!(
         matches!(
             e,
