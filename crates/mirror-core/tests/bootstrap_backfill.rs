@@ -25,6 +25,21 @@ fn official_config(mirror: &Path, upstream: &str, bootstrap: bool) -> SyncConfig
         .unwrap()
 }
 
+/// An upstream arranged at version 4 and a mirror that published v4 from it with
+/// backfill off: the `.cvd` alone, as an earlier mirror (or an older release) left it.
+fn v4_alone() -> (
+    tempfile::TempDir,
+    testkit::http::TestServer,
+    tempfile::TempDir,
+) {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 4, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    (up, server, mirror)
+}
+
 fn names(mirror: &Path) -> Vec<String> {
     tree(mirror).into_keys().collect()
 }
@@ -139,11 +154,7 @@ fn a_tampered_old_cdiff_or_sign_fails_that_database_and_publishes_nothing() {
 
     // from a published state (held 4 without cdiffs, backfill wanted on the update):
     // the last good state stays byte for byte
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 4, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let (up, server, mirror) = v4_alone();
     let before = tree(mirror.path());
     assert_eq!(check_snapshot(&before).unwrap(), (4, vec![]));
     arrange_official(up.path(), 6, true);
@@ -161,11 +172,7 @@ fn a_tampered_old_cdiff_or_sign_fails_that_database_and_publishes_nothing() {
 #[test]
 fn a_partially_backfilled_database_is_completed_while_up_to_date_and_the_404_is_remembered() {
     // An earlier mirror published test v4 alone (backfill off, or an older release).
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 4, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let (up, server, mirror) = v4_alone();
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (4, vec![]));
 
     // Still v4 upstream: the next sync backfills 2..4 (test-1.cdiff: 404).
@@ -237,11 +244,7 @@ fn a_lagging_sign_of_the_new_version_is_not_remembered_as_missing() {
 
 #[test]
 fn an_update_completes_a_short_chain_too() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 4, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let (up, server, mirror) = v4_alone();
     arrange_official(up.path(), 6, true);
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
