@@ -417,30 +417,7 @@ fn main() -> anyhow::Result<()> {
         nginx_version(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "{:<24} {:>5} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>5} {:>5} {:>5} {:>5} {:>5}",
-        "case",
-        "conns",
-        "req/s",
-        "MB/s",
-        "p99",
-        "RSS",
-        "cpu/req",
-        "req/s",
-        "MB/s",
-        "p99",
-        "RSS",
-        "cpu/req",
-        "req/s",
-        "MB/s",
-        "p99",
-        "RSS",
-        "cpu"
-    );
-    println!(
-        "{:<24} {:>5} | {:^52} | {:^52} | {:^33}",
-        "", "", "sigserver", "nginx", "ratios sigserver/nginx"
-    );
+    print_header();
     let mut rps_ratios = Vec::new();
     for (case, path, range) in [
         ("range probe 512 B", "/test.cvd", true),
@@ -480,26 +457,7 @@ fn main() -> anyhow::Result<()> {
             }
             let (s, n) = (median(&sig_runs), median(&ngx_runs));
             let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-            println!(
-                "{:<24} {:>5} | {:>9.0} {:>8.1} {:>6.2}ms {:>5.1}Mi {:>5.1}us | {:>9.0} {:>8.1} {:>6.2}ms {:>5.1}Mi {:>5.1}us | {:>5.2} {:>5.2} {:>5.2} {:>5.2} {:>5.2}",
-                case,
-                conns,
-                s.rps,
-                s.mbps,
-                s.p99_ms,
-                s.rss_mib,
-                s.cpu_us,
-                n.rps,
-                n.mbps,
-                n.p99_ms,
-                n.rss_mib,
-                n.cpu_us,
-                r(s.rps, n.rps),
-                r(s.mbps, n.mbps),
-                r(s.p99_ms, n.p99_ms),
-                r(s.rss_mib, n.rss_mib),
-                r(s.cpu_us, n.cpu_us)
-            );
+            print_row(case, conns, &s, &n);
             if s.errors > 0 || n.errors > 0 {
                 println!("    errors: sigserver {} nginx {}", s.errors, n.errors);
             }
@@ -511,10 +469,53 @@ fn main() -> anyhow::Result<()> {
         "geometric mean req/s ratio sigserver/nginx: {:.2}",
         geo.exp()
     );
+    let lowest = rps_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("lowest req/s ratio sigserver/nginx: {lowest:.2} (target: >= 1.00 in every case)");
     println!(
-        "(req/s, MB/s: > 1 = sigserver faster; p99, RSS, cpu = server CPU time per request: < 1 = sigserver better)"
+        "(ratio = sigserver/nginx. req/s, MB/s: > 1 = sigserver faster; p99, RSS, CPU/req = server CPU time per request: < 1 = sigserver better)"
     );
     Ok(())
+}
+
+/// Column groups: (title, unit, value of a run, decimals).
+type Col = (&'static str, &'static str, fn(&Run) -> f64, usize);
+const COLS: [Col; 5] = [
+    ("req/s", "", |r| r.rps, 0),
+    ("MB/s", "", |r| r.mbps, 0),
+    ("p99", "ms", |r| r.p99_ms, 2),
+    ("RSS", "MiB", |r| r.rss_mib, 1),
+    ("CPU/req", "us", |r| r.cpu_us, 1),
+];
+
+/// Each metric as a group of three columns: sigserver, nginx, ratio sigserver/nginx.
+fn print_header() {
+    let mut l1 = format!("{:<24} {:>5}", "", "");
+    let mut l2 = format!("{:<24} {:>5}", "case", "conns");
+    for (title, unit, _, _) in COLS {
+        let t = if unit.is_empty() {
+            title.to_owned()
+        } else {
+            format!("{title} ({unit})")
+        };
+        l1.push_str(&format!(" | {t:^25}"));
+        l2.push_str(&format!(
+            " | {:>9} {:>9} {:>5}",
+            "sigserver", "nginx", "ratio"
+        ));
+    }
+    println!("{l1}");
+    println!("{l2}");
+    println!("{}", "-".repeat(l2.len()));
+}
+
+fn print_row(case: &str, conns: u32, s: &Run, n: &Run) {
+    let mut line = format!("{case:<24} {conns:>5}");
+    for (_, _, f, d) in COLS {
+        let (a, b) = (f(s), f(n));
+        let ratio = if b > 0.0 { a / b } else { f64::NAN };
+        line.push_str(&format!(" | {a:>9.d$} {b:>9.d$} {ratio:>5.2}"));
+    }
+    println!("{line}");
 }
 
 fn nginx_version() -> String {

@@ -11,7 +11,13 @@
 //! them (new mtime), so a hit always has the bytes of the very file the request opened:
 //! the one-snapshot-per-request guarantee is kept. Memory is bounded by the total
 //! limit; the oldest entries are evicted first.
+//!
+//! The cache is split into one shard per worker thread, each with an equal part of the
+//! total limit (and files up to the smaller of the per-file limit and that part): a
+//! worker only ever touches its own shard, so no lock word or reference count is
+//! bounced between CPUs on every request. A hot file is held once per worker.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
@@ -47,9 +53,24 @@ struct Inner {
     total: u64,
 }
 
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Declares the calling thread to be worker `w` (it then uses shard `w`).
+pub(crate) fn set_worker_index(w: usize) {
+    WORKER.with(|c| c.set(w));
+}
+
 /// Small-file cache; see the module docs.
 #[derive(Debug)]
 pub(crate) struct FileCache {
+    shards: Box<[Shard]>,
+}
+
+/// One worker's part of the cache.
+#[derive(Debug)]
+struct Shard {
     max_total: u64,
     max_file: u64,
     inner: RwLock<Inner>,
@@ -66,16 +87,34 @@ pub(crate) enum Cached {
 }
 
 impl FileCache {
-    pub(crate) fn new(max_total: u64, max_file: u64) -> Self {
+    /// At most `max_total` bytes in all, split evenly over `workers` shards.
+    pub(crate) fn new(max_total: u64, max_file: u64, workers: usize) -> Self {
+        let n = workers.max(1);
+        let part = max_total / n as u64;
         FileCache {
-            max_total,
-            max_file: max_file.min(max_total),
-            inner: RwLock::new(Inner::default()),
+            shards: (0..n)
+                .map(|_| Shard {
+                    max_total: part,
+                    max_file: max_file.min(part),
+                    inner: RwLock::new(Inner::default()),
+                })
+                .collect(),
         }
     }
 
-    /// The whole content of `file` (freshly opened, positioned at 0) with identity `id`.
+    /// The whole content of `file` (freshly opened, positioned at 0) with identity `id`,
+    /// from the calling worker's shard.
     pub(crate) fn get_or_load(&self, id: FileId, file: &File) -> io::Result<Cached> {
+        let w = WORKER.with(Cell::get);
+        match self.shards.get(w % self.shards.len().max(1)) {
+            Some(s) => s.get_or_load(id, file),
+            None => Ok(Cached::Skip),
+        }
+    }
+}
+
+impl Shard {
+    fn get_or_load(&self, id: FileId, file: &File) -> io::Result<Cached> {
         if id.size > self.max_file {
             return Ok(Cached::Skip);
         }
@@ -125,7 +164,7 @@ mod tests {
     #[test]
     fn hits_after_load_and_stays_bounded() {
         let d = tempfile::tempdir().unwrap();
-        let c = FileCache::new(10, 6);
+        let c = FileCache::new(10, 6, 1);
         let (f, a) = file(d.path(), "a", b"aaaa");
         assert!(matches!(c.get_or_load(a, &f).unwrap(), Cached::Loaded(b) if b == "aaaa"));
         let (f2, _) = file(d.path(), "a2", b"zzzz");
@@ -137,7 +176,7 @@ mod tests {
         assert!(matches!(c.get_or_load(b, &f).unwrap(), Cached::Loaded(_)));
         let (f, cc) = file(d.path(), "c", b"cccc");
         assert!(matches!(c.get_or_load(cc, &f).unwrap(), Cached::Loaded(_)));
-        let g = c.inner.read().unwrap();
+        let g = c.shards[0].inner.read().unwrap();
         assert!(g.total <= 10);
         assert!(!g.map.contains_key(&a), "oldest evicted");
     }
@@ -145,7 +184,7 @@ mod tests {
     #[test]
     fn a_replaced_file_is_a_different_entry() {
         let d = tempfile::tempdir().unwrap();
-        let c = FileCache::new(100, 100);
+        let c = FileCache::new(100, 100, 1);
         let (f, a) = file(d.path(), "x", b"one");
         let _ = c.get_or_load(a, &f).unwrap();
         std::fs::write(d.path().join("x.new"), b"two").unwrap();
@@ -154,5 +193,27 @@ mod tests {
         let b = FileId::of(&f.metadata().unwrap());
         assert_ne!(a, b);
         assert!(matches!(c.get_or_load(b, &f).unwrap(), Cached::Loaded(x) if x == "two"));
+    }
+
+    #[test]
+    fn shards_split_the_total_and_are_per_worker() {
+        let d = tempfile::tempdir().unwrap();
+        let c = FileCache::new(12, 100, 2);
+        assert!(c.shards.iter().all(|s| s.max_total == 6 && s.max_file == 6));
+        let (f, a) = file(d.path(), "a", b"aaaa");
+        set_worker_index(0);
+        assert!(matches!(c.get_or_load(a, &f).unwrap(), Cached::Loaded(_)));
+        assert!(matches!(c.get_or_load(a, &f).unwrap(), Cached::Hit(_)));
+        set_worker_index(1);
+        // Worker 1 has its own shard: first a load there (a request's own descriptor),
+        // then hits.
+        let f = File::open(d.path().join("a")).unwrap();
+        assert!(matches!(c.get_or_load(a, &f).unwrap(), Cached::Loaded(b) if b == "aaaa"));
+        assert!(matches!(c.get_or_load(a, &f).unwrap(), Cached::Hit(_)));
+        let (f, big) = file(d.path(), "big", b"0123456");
+        assert!(matches!(c.get_or_load(big, &f).unwrap(), Cached::Skip));
+        let total: u64 = c.shards.iter().map(|s| s.inner.read().unwrap().total).sum();
+        assert!(total <= 12);
+        set_worker_index(0);
     }
 }

@@ -215,7 +215,9 @@ impl ConfigBuilder {
 
     /// Small-file cache: at most `total` bytes in memory, files up to `max_file` bytes
     /// (defaults [`DEFAULT_CACHE_BYTES`], [`DEFAULT_CACHE_MAX_FILE`]); `total` 0 turns
-    /// it off. Larger files are always streamed.
+    /// it off. Larger files are always streamed. `total` is split evenly between the
+    /// workers (each has its own part, so workers share no lock), and a file larger
+    /// than one part is not cached.
     pub fn cache(mut self, total: u64, max_file: u64) -> Self {
         self.cfg.cache_bytes = total;
         self.cfg.cache_max_file = max_file;

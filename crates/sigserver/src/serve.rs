@@ -88,7 +88,7 @@ impl State {
             access_log: cfg.access_log,
             chunk: cfg.chunk_bytes,
             ready_max_age: cfg.ready_max_age,
-            cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file),
+            cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
             sendfile: cfg.sendfile,
         }
     }

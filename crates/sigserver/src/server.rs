@@ -160,7 +160,7 @@ impl Server {
             let spawned = std::thread::Builder::new()
                 .name(format!("sigserver-w{w}"))
                 .spawn(move || {
-                    worker(socks, conn, sem, rx, exit_rx);
+                    worker(w, socks, conn, sem, rx, exit_rx);
                     let _ = done_tx.send(());
                 });
             match spawned {
@@ -193,12 +193,14 @@ impl Server {
 /// One worker thread: a single-threaded runtime accepting on its own sockets and
 /// serving its connections, until told to exit (after the graceful shutdown).
 fn worker(
+    w: usize,
     socks: Vec<std::net::TcpListener>,
     conn: Arc<ConnParams>,
     sem: Arc<Semaphore>,
-    rx: watch::Receiver<bool>,
+    mut rx: watch::Receiver<bool>,
     mut exit_rx: watch::Receiver<bool>,
 ) {
+    crate::cache::set_worker_index(w);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -210,6 +212,21 @@ fn worker(
         }
     };
     rt.block_on(async move {
+        // A worker-local copy of the shutdown signal: every connection waits on it, and
+        // a channel shared by all workers would put a cross-thread lock on the path of
+        // every connection wake-up.
+        let (local_tx, local_rx) = watch::channel(*rx.borrow_and_update());
+        tokio::spawn(async move {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+            let _ = local_tx.send(true);
+            // Keep the sender alive while connections may still look at it.
+            local_tx.closed().await;
+        });
+        let rx = local_rx;
         let mut accepts = JoinSet::new();
         for s in socks {
             match TcpListener::from_std(s) {
