@@ -3,66 +3,10 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dns_versions::{DEFAULT_MAX_AGE, DnsConfig, Error, lookup, lookup_txt};
-use hickory_server::ServerFuture;
-use hickory_server::authority::{Catalog, ZoneType};
-use hickory_server::proto::rr::rdata::{A, SOA, TXT};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryAuthority;
-
-/// Starts an authoritative server for zone `test.` holding `txt` records (name →
-/// character-strings; several entries for one name make several TXT records) and an
-/// A record for `a-only.test.`. Runs until the test process ends.
-fn start_dns(txt: &[(&str, Vec<&str>)]) -> SocketAddr {
-    let origin = Name::from_ascii("test.").unwrap();
-    let mut auth = InMemoryAuthority::empty(origin.clone(), ZoneType::Primary, false);
-    let soa = SOA::new(
-        Name::from_ascii("ns.test.").unwrap(),
-        Name::from_ascii("admin.test.").unwrap(),
-        1,
-        3600,
-        600,
-        86400,
-        60,
-    );
-    auth.upsert_mut(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1);
-    auth.upsert_mut(
-        Record::from_rdata(
-            Name::from_ascii("a-only.test.").unwrap(),
-            60,
-            RData::A(A::new(127, 0, 0, 1)),
-        ),
-        1,
-    );
-    for (name, strings) in txt {
-        let rec = Record::from_rdata(
-            Name::from_ascii(name).unwrap(),
-            60,
-            RData::TXT(TXT::new(strings.iter().map(|s| s.to_string()).collect())),
-        );
-        auth.upsert_mut(rec, 1);
-    }
-    let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&origin), vec![Arc::new(auth)]);
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    sock.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut server = ServerFuture::new(catalog);
-            server.register_socket(tokio::net::UdpSocket::from_std(sock).unwrap());
-            let _ = server.block_until_done().await;
-        });
-    });
-    addr
-}
+use testkit::dns::start as start_dns;
 
 fn cfg(name: &str, ns: SocketAddr) -> DnsConfig {
     DnsConfig {
