@@ -9,17 +9,13 @@ mod support;
 
 use std::path::Path;
 
-use mirror_core::{DatabaseSpec, ErrorKind, SyncConfig, VersionSource};
+use mirror_core::{ErrorKind, SyncConfig, VersionSource};
 use support::*;
 use testkit::upstream::{History, PublisherKeys, Upstream};
 
 fn official_config(mirror: &Path, upstream: &str, bootstrap: bool) -> SyncConfig {
-    SyncConfig::builder(mirror)
+    config_builder(mirror, &[upstream.to_owned()])
         .versions(VersionSource::NoDns)
-        .database(DatabaseSpec::new("test").unwrap())
-        .sign_roots(test_roots())
-        .verify_time(pinned_time())
-        .upstream(upstream)
         .bootstrap_cdiffs(bootstrap)
         .build()
         .unwrap()

@@ -90,14 +90,10 @@ fn a_stale_dns_record_does_not_mean_nothing_new() {
     let server = serve(up.path());
     let mirror = mirror_at(up.path(), &server, 4);
     arrange_official(up.path(), 6, false);
-    let cfg = mirror_core::SyncConfig::builder(mirror.path())
+    let cfg = config_builder(mirror.path(), &[server.base_url()])
         .versions(mirror_core::VersionSource::Dns {
             name: "current.cvd.example".into(),
         })
-        .database(mirror_core::DatabaseSpec::new("test").unwrap())
-        .sign_roots(test_roots())
-        .verify_time(pinned_time())
-        .upstream(&server.base_url())
         .build()
         .unwrap();
     // DNS still says 4 (what we hold): the engine must look at upstream itself.
@@ -118,11 +114,7 @@ fn dns_ahead_of_the_cdn_is_a_stale_upstream_not_an_update() {
     let mirror = mirror_at(up.path(), &server, 4);
     let before = tree(mirror.path());
     arrange_official(up.path(), 5, false);
-    let cfg = mirror_core::SyncConfig::builder(mirror.path())
-        .database(mirror_core::DatabaseSpec::new("test").unwrap())
-        .sign_roots(test_roots())
-        .verify_time(pinned_time())
-        .upstream(&server.base_url())
+    let cfg = config_builder(mirror.path(), &[server.base_url()])
         .build()
         .unwrap();
     let mut dns = FixedDns(BTreeMap::from([("test".to_owned(), 6)]));

@@ -64,15 +64,23 @@ pub fn write_manifest(dir: &Path, versions: &BTreeMap<String, u32>) {
 
 /// The engine configuration for the `test` database against `upstreams`.
 pub fn config(mirror: &Path, upstreams: &[String]) -> SyncConfig {
-    let mut b = SyncConfig::builder(mirror)
+    config_builder(mirror, upstreams)
         .versions(VersionSource::NoDns)
+        .build()
+        .unwrap()
+}
+
+/// A configuration builder for the `test` database against `upstreams`, trusting the
+/// test `.sign` root at the pinned time; versions as the builder's default (DNS).
+pub fn config_builder(mirror: &Path, upstreams: &[String]) -> mirror_core::SyncConfigBuilder {
+    let mut b = SyncConfig::builder(mirror)
         .database(DatabaseSpec::new("test").unwrap())
         .sign_roots(test_roots())
         .verify_time(pinned_time());
     for u in upstreams {
         b = b.upstream(u);
     }
-    b.build().unwrap()
+    b
 }
 
 /// Every file under `DIR/current` (resolved once), name → bytes.
