@@ -21,6 +21,29 @@ fn official_config(mirror: &Path, upstream: &str, bootstrap: bool) -> SyncConfig
         .unwrap()
 }
 
+/// An upstream arranged at `version` and an empty mirror synced from it once, with
+/// cdiff backfill on or off; the report of that first sync.
+fn first_sync(
+    version: u32,
+    backfill: bool,
+) -> (
+    tempfile::TempDir,
+    testkit::http::TestServer,
+    tempfile::TempDir,
+    mirror_core::SyncReport,
+) {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), version, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_with(&official_config(
+        mirror.path(),
+        &server.base_url(),
+        backfill,
+    ));
+    (up, server, mirror, r)
+}
+
 /// An upstream arranged at version 4 and a mirror that published v4 from it with
 /// backfill off: the `.cvd` alone, as an earlier mirror (or an older release) left it.
 fn v4_alone() -> (
@@ -28,11 +51,7 @@ fn v4_alone() -> (
     testkit::http::TestServer,
     tempfile::TempDir,
 ) {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 4, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let (up, server, mirror, _) = first_sync(4, false);
     (up, server, mirror)
 }
 
@@ -49,11 +68,7 @@ fn flip(path: &Path, at: usize) {
 
 #[test]
 fn from_empty_publishes_the_cvd_and_every_older_cdiff_with_its_sign_as_unproven() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 6, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    let r = sync_with(&official_config(mirror.path(), &server.base_url(), true));
+    let (_up, server, mirror, r) = first_sync(6, true);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     let mut want = vec!["dns.txt".to_owned(), "test-6.cvd.sign".to_owned()];
     for k in 2..=6 {
@@ -80,11 +95,7 @@ fn from_empty_publishes_the_cvd_and_every_older_cdiff_with_its_sign_as_unproven(
 
 #[test]
 fn with_backfill_off_only_the_cvd_is_published() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 6, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    let r = sync_with(&official_config(mirror.path(), &server.base_url(), false));
+    let (_up, server, mirror, r) = first_sync(6, false);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     assert_eq!(
         names(mirror.path()),
