@@ -5,6 +5,7 @@
 //! exactly the previous state or the complete new one; the next sync must recover.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
+mod official_sync;
 #[path = "../../mirror-core/tests/support/mod.rs"]
 mod support;
 
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use official_sync::official_sync;
 use support::*;
 use testkit::http::{Fault, Scope};
 
@@ -20,29 +22,8 @@ use testkit::http::{Fault, Scope};
 const KILLS: usize = 200;
 
 fn sync_cmd(mirror: &Path, upstream: &str, aggressive_prune: bool) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sigupdate"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SIGUPDATE_") {
-            c.env_remove(k);
-        }
-    }
-    c.arg("sync")
-        .arg("--dir")
-        .arg(mirror)
-        .args([
-            "--db",
-            "test",
-            "--no-dns",
-            "--retries",
-            "0",
-            "--upstream",
-            upstream,
-        ])
-        .arg("--sign-root")
-        .arg(fixtures().join("clamav-test-root.crt"))
-        .args(["--verify-time", "1767225600"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = official_sync(mirror, upstream);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     if aggressive_prune {
         // every older generation goes at once: kills land in pruning too
         c.args(["--keep-generations", "0", "--grace-secs", "0"]);

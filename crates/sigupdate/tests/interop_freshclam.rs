@@ -5,12 +5,14 @@
 //! a message when missing, a failure when `CI=true`.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
+mod official_sync;
 #[path = "../../mirror-core/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 
+use official_sync::official_sync;
 use support::*;
 
 fn tools_available() -> bool {
@@ -34,24 +36,7 @@ fn tools_available() -> bool {
 }
 
 fn sync(mirror: &Path, upstream: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigupdate"))
-        .arg("sync")
-        .arg("--dir")
-        .arg(mirror)
-        .args([
-            "--db",
-            "test",
-            "--no-dns",
-            "--retries",
-            "0",
-            "--upstream",
-            upstream,
-        ])
-        .arg("--sign-root")
-        .arg(fixtures().join("clamav-test-root.crt"))
-        .args(["--verify-time", "1767225600"])
-        .output()
-        .unwrap();
+    let out = official_sync(mirror, upstream).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
