@@ -104,7 +104,9 @@ fn metrics_report_requests_bytes_versions_age_and_errors() {
         },
     );
     st.store(root).unwrap();
-    let s = Server::start(root, &[]);
+    // One worker: the small-file cache is sharded per worker, so only then is the
+    // second fetch of a file sure to find the first one's cache entry.
+    let s = Server::start(root, &["--workers", "1"]);
     assert_eq!(
         get(s.addr, "/test.cvd", "Range: bytes=0-511\r\n").status,
         206
