@@ -1,6 +1,5 @@
-//! The response body: nothing, a small in-memory buffer, a byte range of an open file
-//! streamed in chunks, or (plain-TCP HTTP/1) a byte range sent with `sendfile`
-//! ([`crate::sendfile`]).
+//! The HTTP/2 response body (hyper): nothing, a small in-memory buffer, or a byte range
+//! of an open file streamed in chunks.
 
 use std::fs::File;
 use std::io;
@@ -13,19 +12,18 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
 use crate::metrics::RequestKind;
-use crate::sendfile::{MAX_FRAME, SendQueue};
-use crate::serve::{AccessRecord, ConnCtx};
+use crate::request::ReplyBody;
+use crate::serve::{AccessRecord, State};
 
 /// A response body. File bodies read `chunk` bytes at a time from the descriptor that
 /// was opened for the request (and is owned by this body alone), hence memory per
 /// connection stays at about one chunk whatever the file size. Reads are done inline on the runtime thread: the files are served from the
 /// page cache, where a `pread` costs less than handing it to a blocking-thread pool.
 #[derive(Debug)]
-pub struct ServeBody {
+pub(crate) struct ServeBody {
     inner: Inner,
-    /// The connection (per-connection reference count: no atomic shared between
-    /// worker threads is touched per request).
-    conn: Option<Arc<ConnCtx>>,
+    /// For byte accounting.
+    state: Option<Arc<State>>,
     kind: RequestKind,
     log: Option<Box<AccessRecord>>,
 }
@@ -41,50 +39,29 @@ enum Inner {
         remaining: u64,
         chunk: usize,
     },
-    /// Placeholder frames for the connection's `sendfile` writer.
-    Sendfile {
-        file: Arc<File>,
-        pos: u64,
-        remaining: u64,
-        queue: Arc<SendQueue>,
-    },
 }
 
 impl ServeBody {
     fn with(inner: Inner) -> Self {
         ServeBody {
             inner,
-            conn: None,
+            state: None,
             kind: RequestKind::Other,
             log: None,
         }
     }
 
-    pub(crate) fn empty() -> Self {
-        Self::with(Inner::Empty)
-    }
-
-    pub(crate) fn bytes(b: impl Into<Bytes>) -> Self {
-        Self::with(Inner::Bytes(Some(b.into())))
-    }
-
-    pub(crate) fn file(file: File, start: u64, len: u64, chunk: usize) -> Self {
-        Self::with(Inner::File {
-            file,
-            pos: start,
-            remaining: len,
-            chunk,
-        })
-    }
-
-    /// A byte range of `file` sent by the connection with `sendfile`: only for a plain
-    /// TCP HTTP/1 connection whose writer serves `queue`.
-    pub(crate) fn sendfile(file: File, start: u64, len: u64, queue: Arc<SendQueue>) -> Self {
-        Self::with(Inner::Sendfile {
-            file: Arc::new(file),
-            pos: start,
-            remaining: len,
-            queue,
+    /// The body of a reply; file bodies are read `chunk` bytes at a time.
+    pub(crate) fn of(body: ReplyBody, chunk: usize) -> Self {
+        Self::with(match body {
+            ReplyBody::Empty => Inner::Empty,
+            ReplyBody::Bytes(b) => Inner::Bytes(Some(b)),
+            ReplyBody::File { file, start, len } => Inner::File {
+                file,
+                pos: start,
+                remaining: len,
+                chunk,
+            },
         })
     }
 
@@ -92,19 +69,19 @@ impl ServeBody {
     /// dropped, i.e. after the last byte was handed over or the client went away).
     pub(crate) fn accounted(
         mut self,
-        conn: Arc<ConnCtx>,
+        state: Arc<State>,
         kind: RequestKind,
         log: Option<Box<AccessRecord>>,
     ) -> Self {
-        self.conn = Some(conn);
+        self.state = Some(state);
         self.kind = kind;
         self.log = log;
         self
     }
 
     fn sent(&mut self, n: usize) {
-        if let Some(c) = &self.conn {
-            c.state.metrics.bytes(self.kind, n as u64);
+        if let Some(s) = &self.state {
+            s.metrics.bytes(self.kind, n as u64);
         }
         if let Some(l) = &mut self.log {
             l.bytes_sent += n as u64;
@@ -156,25 +133,6 @@ impl Body for ServeBody {
                     Some(Bytes::from(buf))
                 }
             }
-            Inner::Sendfile {
-                file,
-                pos,
-                remaining,
-                queue,
-            } => {
-                if *remaining == 0 {
-                    None
-                } else {
-                    let n = (MAX_FRAME as u64).min(*remaining) as usize;
-                    let b = queue.placeholder(file, *pos, n);
-                    if b.len() != n {
-                        return Poll::Ready(Some(Err(io::Error::other("sendfile queue unusable"))));
-                    }
-                    *pos += n as u64;
-                    *remaining -= n as u64;
-                    Some(b)
-                }
-            }
         };
         Poll::Ready(frame.map(|b| {
             this.sent(b.len());
@@ -186,7 +144,7 @@ impl Body for ServeBody {
         match &self.inner {
             Inner::Empty => true,
             Inner::Bytes(b) => b.is_none(),
-            Inner::File { remaining, .. } | Inner::Sendfile { remaining, .. } => *remaining == 0,
+            Inner::File { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -194,9 +152,7 @@ impl Body for ServeBody {
         match &self.inner {
             Inner::Empty => SizeHint::with_exact(0),
             Inner::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::File { remaining, .. } | Inner::Sendfile { remaining, .. } => {
-                SizeHint::with_exact(*remaining)
-            }
+            Inner::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }

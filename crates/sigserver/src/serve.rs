@@ -1,19 +1,16 @@
 //! Request handling: routing, the file response (validators, conditionals, ranges),
 //! the operations endpoints and the access log.
 
-use std::convert::Infallible;
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Version};
+use bytes::Bytes;
+use hyper::StatusCode;
 
-use crate::body::ServeBody;
 use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
@@ -21,7 +18,7 @@ use crate::names::{self, FileKind, PathError};
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::ready;
-use crate::sendfile::SendQueue;
+use crate::request::{ContentRange, Method, Reply, ReplyBody, RequestHead};
 use crate::validators::Validators;
 
 /// Name of the symlink to the published generation (`ARCHITECTURE.md`).
@@ -74,8 +71,6 @@ pub(crate) struct State {
     pub(crate) chunk: usize,
     pub(crate) ready_max_age: Duration,
     pub(crate) cache: FileCache,
-    /// Send file bodies with `sendfile` on plain-TCP HTTP/1 connections.
-    pub(crate) sendfile: bool,
 }
 
 impl State {
@@ -89,25 +84,15 @@ impl State {
             chunk: cfg.chunk_bytes,
             ready_max_age: cfg.ready_max_age,
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
-            sendfile: cfg.sendfile,
         }
     }
 }
 
-/// One connection's context, shared by its requests and their bodies.
-#[derive(Debug)]
-pub(crate) struct ConnCtx {
-    pub(crate) state: Arc<State>,
-    pub(crate) peer: SocketAddr,
-    /// The connection's `sendfile` queue (plain-TCP HTTP/1 only).
-    pub(crate) sendfile: Option<Arc<SendQueue>>,
-}
-
-/// One access log line, emitted when the response body is dropped.
+/// One access log line, emitted once the response is finished (or abandoned).
 #[derive(Debug)]
 pub(crate) struct AccessRecord {
     peer: SocketAddr,
-    method: Method,
+    method: String,
     path: String,
     status: u16,
     kind: RequestKind,
@@ -117,6 +102,33 @@ pub(crate) struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// A record for `reply` to `req`, when the access log is on.
+    pub(crate) fn new(
+        state: &State,
+        peer: SocketAddr,
+        req: &RequestHead<'_>,
+        reply: &Reply,
+        start: Instant,
+    ) -> Option<Box<AccessRecord>> {
+        if !state.access_log {
+            return None;
+        }
+        let clip = |s: &str, n: usize| s.get(..s.len().min(n)).unwrap_or("-").to_owned();
+        Some(Box::new(AccessRecord {
+            peer,
+            method: clip(req.method_text, 16),
+            path: clip(req.path, names::MAX_PATH_LEN),
+            status: reply.status.as_u16(),
+            kind: reply.kind,
+            start,
+            user_agent: req
+                .user_agent
+                .map(|v| String::from_utf8_lossy(v).chars().take(200).collect())
+                .unwrap_or_default(),
+            bytes_sent: 0,
+        }))
+    }
+
     pub(crate) fn emit(self, complete: bool) {
         tracing::info!(
             target: "sigserver::access",
@@ -134,122 +146,107 @@ impl AccessRecord {
     }
 }
 
-/// Entry point for every request.
-pub(crate) fn handle<B>(
-    ctx: &Arc<ConnCtx>,
-    req: &Request<B>,
-) -> Result<Response<ServeBody>, Infallible> {
-    let (state, peer, sendfile) = (&ctx.state, ctx.peer, ctx.sendfile.as_ref());
-    let start = Instant::now();
-    let (kind, resp) = route(state, peer, sendfile, req);
-    let status = resp.status().as_u16();
-    state.metrics.request(kind, status);
-    let log = state.access_log.then(|| {
-        let path = req.uri().path();
-        let path = path
-            .get(..path.len().min(names::MAX_PATH_LEN))
-            .unwrap_or("-");
-        Box::new(AccessRecord {
-            peer,
-            method: req.method().clone(),
-            path: path.to_owned(),
-            status,
-            kind,
-            start,
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(200).collect())
-                .unwrap_or_default(),
-            bytes_sent: 0,
-        })
-    });
-    let (parts, body) = resp.into_parts();
-    let body = body.accounted(ctx.clone(), kind, log);
-    Ok(Response::from_parts(parts, body))
+/// Entry point for every request: the reply, counted in the request metrics.
+/// `sendfile`: the connection sends file bodies with `sendfile` (large bodies are then
+/// not taken from the small-file cache).
+pub(crate) fn handle(
+    state: &State,
+    peer: SocketAddr,
+    req: &RequestHead<'_>,
+    sendfile: bool,
+) -> Reply {
+    let reply = route(state, peer, req, sendfile);
+    state.metrics.request(reply.kind, reply.status.as_u16());
+    reply
 }
 
-fn route<B>(
-    state: &Arc<State>,
-    peer: SocketAddr,
-    sendfile: Option<&Arc<SendQueue>>,
-    req: &Request<B>,
-) -> (RequestKind, Response<ServeBody>) {
-    let path = req.uri().path();
+/// A reply produced by the protocol layer itself (malformed or oversized request
+/// head), counted in the request metrics like any other.
+pub(crate) fn protocol_error(state: &State, status: StatusCode, msg: &str) -> Reply {
+    let reply = text(status, RequestKind::Other, msg.to_owned());
+    state.metrics.request(reply.kind, reply.status.as_u16());
+    reply
+}
+
+fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool) -> Reply {
+    let path = req.path;
     let ops = match path {
         "/health" => Some(RequestKind::Health),
         "/ready" => Some(RequestKind::Ready),
         "/metrics" => Some(RequestKind::Metrics),
         _ => None,
     };
-    let get_or_head = req.method() == Method::GET || req.method() == Method::HEAD;
-    if !get_or_head {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return (ops.unwrap_or(RequestKind::Other), r);
+    let method = req.method();
+    if method == Method::Other {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ops.unwrap_or(RequestKind::Other),
+            "method not allowed\n",
+        );
+        r.allow = Some("GET, HEAD");
+        return r;
     }
-    let head = req.method() == Method::HEAD;
+    let head = method == Method::Head;
     if let Some(kind) = ops {
         let mut r = match kind {
-            RequestKind::Health => text(StatusCode::OK, "ok\n"),
+            RequestKind::Health => text(StatusCode::OK, kind, "ok\n"),
             RequestKind::Ready => {
                 match ready::check(&state.dir, &state.current, state.ready_max_age, unix_now()) {
-                    Ok(msg) => text(StatusCode::OK, format!("{msg}\n")),
-                    Err(msg) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{msg}\n")),
+                    Ok(msg) => text(StatusCode::OK, kind, format!("{msg}\n")),
+                    Err(msg) => text(StatusCode::SERVICE_UNAVAILABLE, kind, format!("{msg}\n")),
                 }
             }
             _ => {
                 let status = mirror_core::status::MirrorStatus::load(&state.dir).ok();
                 let mut r = text(
                     StatusCode::OK,
+                    kind,
                     state.metrics.render(status.as_ref(), unix_now()),
                 );
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
+                r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 r
             }
         };
         if head {
-            strip_body(&mut r);
+            r.strip_body();
         }
-        return (kind, r);
+        return r;
     }
     if let Some(rl) = &state.rate
         && let Err(wait) = rl.check(peer.ip(), Instant::now())
     {
         state.metrics.rate_limited();
-        let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
+        let mut r = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            RequestKind::Other,
+            "too many requests\n",
+        );
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        return (RequestKind::Other, r);
+        r.retry_after = Some(secs.max(1));
+        return r;
     }
     let name = match names::parse_request_path(path) {
         Ok(n) => n,
         Err(PathError::BadRequest(why)) => {
-            return (
+            return text(
+                StatusCode::BAD_REQUEST,
                 RequestKind::Other,
-                text(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
+                format!("bad request: {why}\n"),
             );
         }
-        Err(_) => return (RequestKind::Other, not_found()),
+        Err(_) => return not_found(RequestKind::Other),
     };
     let kind = RequestKind::File(name.kind());
-    let resp = match open_in_snapshot(&state.dir, &state.current, name.name()) {
+    match open_in_snapshot(&state.dir, &state.current, name.name()) {
         Ok(Some((file, meta))) => {
-            file_response(state, req, head, sendfile, name.kind(), file, &meta)
+            file_response(state, req, head, sendfile, kind, name.kind(), file, &meta)
         }
-        Ok(None) => not_found(),
+        Ok(None) => not_found(kind),
         Err(e) => {
             tracing::error!(file = name.name(), error = %e, "cannot open file");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+            text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n")
         }
-    };
-    (kind, resp)
+    }
 }
 
 /// Opens `name` in the published snapshot: `DIR/current/<name>` when `DIR/current`
@@ -294,140 +291,108 @@ pub(crate) fn open_in_snapshot(
     Ok(Some((file, meta)))
 }
 
-fn file_response<B>(
+#[allow(clippy::too_many_arguments)]
+fn file_response(
     state: &State,
-    req: &Request<B>,
+    req: &RequestHead<'_>,
     head: bool,
-    sendfile: Option<&Arc<SendQueue>>,
-    kind: FileKind,
+    sendfile: bool,
+    kind: RequestKind,
+    fkind: FileKind,
     file: File,
     meta: &std::fs::Metadata,
-) -> Response<ServeBody> {
+) -> Reply {
     let len = meta.len();
     let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
-    let h = req.headers();
-    let mut resp = Response::new(ServeBody::empty());
-    {
-        let hm = resp.headers_mut();
-        put(hm, header::ETAG, v.etag());
-        put(hm, header::LAST_MODIFIED, v.last_modified());
-        hm.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(if kind.is_immutable() {
-                CACHE_IMMUTABLE
-            } else {
-                CACHE_MUTABLE
-            }),
-        );
-        hm.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let cache = if fkind.is_immutable() {
+        CACHE_IMMUTABLE
+    } else {
+        CACHE_MUTABLE
+    };
+    let mut r = Reply::new(StatusCode::OK, kind, cache);
+    r.accept_ranges = true;
+    if v.not_modified(req.if_none_match(), req.if_modified_since) {
+        r.status = StatusCode::NOT_MODIFIED;
+        r.content_length = None;
+        r.validators = Some(v);
+        return r;
     }
-    let inm: Vec<&[u8]> = h
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect();
-    let ims = h.get(header::IF_MODIFIED_SINCE).map(HeaderValue::as_bytes);
-    if v.not_modified(&inm, ims) {
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        return resp;
-    }
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(kind.content_type()),
-    );
+    r.content_type = Some(fkind.content_type());
     // Range applies to GET only (RFC 9110 §14.2); a failed If-Range means "send it all".
-    let outcome = match h.get(header::RANGE) {
-        Some(r) if !head => {
-            let applies = h
-                .get(header::IF_RANGE)
-                .is_none_or(|ir| v.if_range_matches(ir.as_bytes()));
+    let outcome = match req.range {
+        Some(range) if !head => {
+            let applies = req.if_range.is_none_or(|ir| v.if_range_matches(ir));
             if applies {
-                range::evaluate(r.as_bytes(), len)
+                range::evaluate(range, len)
             } else {
                 RangeOutcome::Full
             }
         }
         _ => RangeOutcome::Full,
     };
+    r.validators = Some(v);
     let (start, count) = match outcome {
         RangeOutcome::Full => (0, len),
         RangeOutcome::Partial { start, end } => {
-            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-            put(
-                resp.headers_mut(),
-                header::CONTENT_RANGE,
-                &format!("bytes {start}-{end}/{len}"),
-            );
+            r.status = StatusCode::PARTIAL_CONTENT;
+            r.content_range = Some(ContentRange::Bytes { start, end, len });
             (start, end - start + 1)
         }
         RangeOutcome::Unsatisfiable => {
-            *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            let hm = resp.headers_mut();
-            put(hm, header::CONTENT_RANGE, &format!("bytes */{len}"));
-            hm.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-            return resp;
+            r.status = StatusCode::RANGE_NOT_SATISFIABLE;
+            r.content_range = Some(ContentRange::Unsatisfied { len });
+            return r;
         }
     };
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    if !head {
-        // HTTP/1 on plain TCP: bodies from SENDFILE_MIN bytes up go out with `sendfile`
-        // (no copy through user space); smaller ones in one `writev` with the head.
-        let v = req.version();
-        if let Some(q) = sendfile
-            && count >= SENDFILE_MIN
-            && (v == Version::HTTP_11 || v == Version::HTTP_10)
-        {
-            *resp.body_mut() = ServeBody::sendfile(file, start, count, q.clone());
-            return resp;
-        }
-        let body = match state.cache.get_or_load(FileId::of(meta), &file) {
-            Ok(Cached::Hit(b)) => {
-                state.metrics.cache(true);
-                ServeBody::bytes(b.slice(start as usize..(start + count) as usize))
-            }
-            Ok(Cached::Loaded(b)) => {
-                state.metrics.cache(false);
-                ServeBody::bytes(b.slice(start as usize..(start + count) as usize))
-            }
-            Ok(Cached::Skip) => ServeBody::file(file, start, count, state.chunk),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read file");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
-            }
+    r.content_length = Some(count);
+    if head {
+        return r;
+    }
+    // Connections that can `sendfile` send bodies from SENDFILE_MIN bytes up from the
+    // descriptor (no copy through user space); smaller ones come from the small-file
+    // cache and leave in one `writev` with the head.
+    if sendfile && count >= SENDFILE_MIN {
+        r.body = ReplyBody::File {
+            file,
+            start,
+            len: count,
         };
-        *resp.body_mut() = body;
+        return r;
     }
-    resp
-}
-
-fn put(h: &mut HeaderMap, name: header::HeaderName, v: &str) {
-    if let Ok(v) = HeaderValue::from_str(v) {
-        h.insert(name, v);
-    }
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response<ServeBody> {
-    let body = body.into();
-    let mut r = Response::new(ServeBody::empty());
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_NONE));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    *r.body_mut() = ServeBody::bytes(body);
+    r.body = match state.cache.get_or_load(FileId::of(meta), &file) {
+        Ok(Cached::Hit(b)) => {
+            state.metrics.cache(true);
+            ReplyBody::Bytes(b.slice(start as usize..(start + count) as usize))
+        }
+        Ok(Cached::Loaded(b)) => {
+            state.metrics.cache(false);
+            ReplyBody::Bytes(b.slice(start as usize..(start + count) as usize))
+        }
+        Ok(Cached::Skip) => ReplyBody::File {
+            file,
+            start,
+            len: count,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read file");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n");
+        }
+    };
     r
 }
 
-fn strip_body(r: &mut Response<ServeBody>) {
-    *r.body_mut() = ServeBody::empty();
+/// A `text/plain` reply that is never cached.
+pub(crate) fn text(status: StatusCode, kind: RequestKind, body: impl Into<String>) -> Reply {
+    let body: String = body.into();
+    let mut r = Reply::new(status, kind, CACHE_NONE);
+    r.content_type = Some("text/plain; charset=utf-8");
+    r.content_length = Some(body.len() as u64);
+    r.body = ReplyBody::Bytes(Bytes::from(body));
+    r
 }
 
-fn not_found() -> Response<ServeBody> {
-    text(StatusCode::NOT_FOUND, "not found\n")
+fn not_found(kind: RequestKind) -> Reply {
+    text(StatusCode::NOT_FOUND, kind, "not found\n")
 }
 
 fn unix_now() -> i64 {

@@ -1,27 +1,23 @@
 //! Listening, accepting, per-connection limits and graceful shutdown.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http2::Builder as H2Builder;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::ServeBody;
 use crate::config::Config;
 use crate::error::Error;
-use crate::idle::IdleTimeout;
-use crate::sendfile::SendQueue;
-use crate::serve::{ConnCtx, State, handle};
+use crate::idle::{IdleTimeout, Rewind};
+use crate::serve::State;
+use crate::{h1, http2};
 
 /// Listen backlog: connections beyond `max_connections` wait here.
 const BACKLOG: u32 = 4096;
@@ -117,26 +113,21 @@ impl Server {
         let (tx, rx) = watch::channel(false);
         let max = cfg.max_connections;
         let sem = Arc::new(Semaphore::new(max));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(cfg.header_timeout)
-            .max_buf_size(cfg.max_header_bytes)
-            // Vectored writes ("queue" strategy): body buffers reach the socket as
-            // yielded, never copied into hyper's buffer, which `sendfile` relies on.
-            .writev(true)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
+        let mut h2 = H2Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(128);
-        if !cfg.http2 {
-            builder = builder.http1_only();
-        }
         let conn = Arc::new(ConnParams {
-            builder,
+            h1: h1::Params {
+                max_head: cfg.max_header_bytes,
+                header_timeout: cfg.header_timeout,
+                idle_timeout: cfg.idle_timeout,
+                h2c: cfg.http2,
+                sendfile: cfg.sendfile,
+                chunk: cfg.chunk_bytes,
+            },
+            h2,
+            http2: cfg.http2,
             tls: self.tls.clone(),
             state: self.state.clone(),
             idle: cfg.idle_timeout,
@@ -247,7 +238,10 @@ fn worker(
 }
 
 struct ConnParams {
-    builder: auto::Builder<TokioExecutor>,
+    h1: h1::Params,
+    h2: H2Builder<TokioExecutor>,
+    /// HTTP/2 is offered (h2c prior knowledge, ALPN `h2`).
+    http2: bool,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     idle: Duration,
@@ -308,74 +302,54 @@ async fn accept_loop(
 
 async fn serve_connection(
     conn: &ConnParams,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
-    rx: watch::Receiver<bool>,
-) {
-    let mut ctx = ConnCtx {
-        state: conn.state.clone(),
-        peer,
-        sendfile: None,
-    };
-    match &conn.tls {
-        #[cfg(target_os = "linux")]
-        None if conn.state.sendfile => {
-            let queue = Arc::new(SendQueue::default());
-            ctx.sendfile = Some(queue.clone());
-            let svc = Svc(Arc::new(ctx));
-            let io = IdleTimeout::new(crate::sendfile::SendfileTcp::new(stream, queue), conn.idle);
-            drive(&conn.builder, TokioIo::new(io), svc, rx).await
-        }
-        None => {
-            let svc = Svc(Arc::new(ctx));
-            let io = IdleTimeout::new(stream, conn.idle);
-            drive(&conn.builder, TokioIo::new(io), svc, rx).await
-        }
-        Some(acceptor) => match tokio::time::timeout(
-            conn.handshake,
-            acceptor.accept(IdleTimeout::new(stream, conn.idle)),
-        )
-        .await
-        {
-            Ok(Ok(tls)) => drive(&conn.builder, TokioIo::new(tls), Svc(Arc::new(ctx)), rx).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-        },
-    }
-}
-
-async fn drive<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
-    svc: Svc,
     mut rx: watch::Receiver<bool>,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let conn = builder.serve_connection(io, svc);
-    tokio::pin!(conn);
-    let res = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = rx.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = res {
-        tracing::debug!(error = %e, "connection ended with an error");
+) {
+    if *rx.borrow_and_update() {
+        return;
     }
-}
-
-#[derive(Clone)]
-struct Svc(Arc<ConnCtx>);
-
-impl hyper::service::Service<Request<Incoming>> for Svc {
-    type Response = Response<ServeBody>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<ServeBody>, Infallible>>;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        std::future::ready(handle(&self.0, &req))
+    let state = &conn.state;
+    match &conn.tls {
+        None => {
+            let end = {
+                let stop = async {
+                    let _ = rx.changed().await;
+                };
+                tokio::pin!(stop);
+                h1::serve(&mut stream, state, peer, &conn.h1, stop).await
+            };
+            if let h1::End::Http2(read) = end {
+                let io = IdleTimeout::new(Rewind::new(read, stream), conn.idle);
+                http2::serve(&conn.h2, io, state.clone(), peer, rx).await;
+            }
+        }
+        Some(acceptor) => {
+            let tls = match tokio::time::timeout(
+                conn.handshake,
+                acceptor.accept(IdleTimeout::new(stream, conn.idle)),
+            )
+            .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            if conn.http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                http2::serve(&conn.h2, tls, state.clone(), peer, rx).await;
+            } else {
+                let mut tls = tls;
+                let stop = async {
+                    let _ = rx.changed().await;
+                };
+                tokio::pin!(stop);
+                let p = h1::Params {
+                    h2c: false,
+                    ..conn.h1.clone()
+                };
+                h1::serve(&mut tls, state, peer, &p, stop).await;
+            }
+        }
     }
 }
 
