@@ -253,17 +253,31 @@ fn parse_content_length(v: &[u8]) -> Result<u64, HeadError> {
 /// when it fires, compared with the deadline that applies now and re-armed later if
 /// there was progress. Deadlines only move forward in steady state, so the timer
 /// wheel is touched about once per timeout period, not once per request.
+///
+/// It also keeps the connection's notion of "now", read from the clock once per
+/// request, after any step that had to wait, and between the pieces of a large body:
+/// deadlines are measured from it without a clock read per I/O call.
 struct Timer {
     sleep: Pin<Box<Sleep>>,
     armed: Instant,
+    now: Instant,
 }
 
 impl Timer {
-    fn new(deadline: Instant) -> Self {
+    fn new(timeout: Duration) -> Self {
+        let now = Instant::now();
+        let deadline = now + timeout;
         Timer {
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
             armed: deadline,
+            now,
         }
+    }
+
+    /// Reads the clock.
+    fn tick(&mut self) -> Instant {
+        self.now = Instant::now();
+        self.now
     }
 
     /// Makes sure the timer fires no later than `deadline`.
@@ -280,7 +294,7 @@ impl Timer {
             if self.sleep.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            if Instant::now() >= deadline {
+            if self.tick() >= deadline {
                 return true;
             }
             self.sleep.as_mut().reset(deadline);
@@ -288,20 +302,30 @@ impl Timer {
         }
     }
 
-    /// Runs `fut` (an I/O step) unless `deadline` passes first.
+    /// Runs `fut` (an I/O step) unless `timeout` passes (from "now") without it
+    /// completing.
     async fn run<T>(
         &mut self,
-        deadline: Instant,
+        timeout: Duration,
         fut: impl Future<Output = io::Result<T>>,
     ) -> io::Result<T> {
+        let deadline = self.now + timeout;
         self.cover(deadline);
         let mut fut = std::pin::pin!(fut);
-        poll_fn(|cx| match fut.as_mut().poll(cx) {
+        let mut waited = false;
+        let r = poll_fn(|cx| match fut.as_mut().poll(cx) {
             Poll::Ready(r) => Poll::Ready(r),
             Poll::Pending if self.expired(cx, deadline) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                waited = true;
+                Poll::Pending
+            }
         })
-        .await
+        .await;
+        if waited {
+            self.tick();
+        }
+        r
     }
 }
 
@@ -329,13 +353,13 @@ pub(crate) async fn serve<S: Transport>(
     let mut buf = vec![0u8; INITIAL_BUF.min(p.max_head.max(1))];
     let (mut start, mut end) = (0usize, 0usize);
     let mut out: Vec<u8> = Vec::with_capacity(512);
-    let mut timer = Timer::new(Instant::now() + p.header_timeout);
+    let mut timer = Timer::new(p.header_timeout);
     // Until the first request line: the HTTP/2 preface may still come.
     let mut h2c = p.h2c;
     let sendfile = p.sendfile && crate::sendfile::AVAILABLE && io.tcp().is_some();
     loop {
         // 1. Buffer a whole request head (it may already be there: pipelining).
-        let head_deadline = Instant::now() + p.header_timeout;
+        let head_deadline = timer.tick() + p.header_timeout;
         loop {
             if h2c && start < end {
                 let pending = &buf[start..end];
@@ -401,9 +425,9 @@ pub(crate) async fn serve<S: Transport>(
                 return End::Closed;
             }
         };
-        let t0 = std::time::Instant::now();
+        let t0 = state.access_log.then(std::time::Instant::now);
         let reply = handle(state, peer, &req.head, sendfile);
-        let log = AccessRecord::new(state, peer, &req.head, &reply, t0);
+        let log = t0.and_then(|t0| AccessRecord::new(state, peer, &req.head, &reply, t0));
         let keep = req.keep_alive && shutdown.is_some();
         start += req.len;
         let sent = respond(
@@ -459,12 +483,13 @@ async fn wait_read<S: Transport>(
     shutdown: &mut Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
 ) -> Wait {
     timer.cover(deadline);
-    poll_fn(|cx| {
+    let mut waited = false;
+    let r = poll_fn(|cx| {
         let mut rb = ReadBuf::new(dst);
         match Pin::new(&mut *io).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) => return Poll::Ready(Wait::Read(rb.filled().len())),
             Poll::Ready(Err(_)) => return Poll::Ready(Wait::Read(0)),
-            Poll::Pending => {}
+            Poll::Pending => waited = true,
         }
         if let Some(s) = shutdown.as_mut()
             && s.as_mut().poll(cx).is_ready()
@@ -477,7 +502,11 @@ async fn wait_read<S: Transport>(
         }
         Poll::Pending
     })
-    .await
+    .await;
+    if waited {
+        timer.tick();
+    }
+    r
 }
 
 /// Writes `reply` (head and body); accounts the body bytes and emits the access log.
@@ -494,7 +523,7 @@ async fn respond<S: Transport>(
     sendfile: bool,
 ) -> io::Result<()> {
     out.clear();
-    write_head(out, &reply, keep_alive);
+    write_head(out, &reply, keep_alive, timer.now);
     let kind = reply.kind;
     let expected = reply.body_len();
     let mut sent = 0u64;
@@ -529,18 +558,16 @@ async fn send_body<S: Transport>(
             if sendfile && let Some(tcp) = io.tcp() {
                 let mut h = head;
                 while !h.is_empty() {
-                    let n = timer
-                        .run(Instant::now() + idle, crate::sendfile::send_more(tcp, h))
-                        .await?;
+                    let n = timer.run(idle, crate::sendfile::send_more(tcp, h)).await?;
                     h = &h[n..];
                 }
                 while *sent < len {
-                    let n = timer
-                        .run(
-                            Instant::now() + idle,
-                            crate::sendfile::send_file(tcp, &file, start + *sent, len - *sent),
-                        )
-                        .await?;
+                    if *sent > 0 {
+                        timer.tick();
+                    }
+                    let rest = len - *sent;
+                    let call = crate::sendfile::send_file(tcp, &file, start + *sent, rest);
+                    let n = timer.run(idle, call).await?;
                     if n == 0 {
                         return Err(shrank());
                     }
@@ -566,8 +593,7 @@ async fn send_body<S: Transport>(
             }
         }
     }
-    let deadline = Instant::now() + idle;
-    timer.run(deadline, io.flush()).await
+    timer.run(idle, io.flush()).await
 }
 
 fn shrank() -> io::Error {
@@ -600,11 +626,14 @@ async fn write_all<S: Transport>(
     mut a: &[u8],
     mut b: &[u8],
 ) -> io::Result<()> {
+    let mut first = true;
     while !a.is_empty() || !b.is_empty() {
+        if !first {
+            timer.tick();
+        }
+        first = false;
         let slices = [IoSlice::new(a), IoSlice::new(b)];
-        let n = timer
-            .run(Instant::now() + idle, io.write_vectored(&slices))
-            .await?;
+        let n = timer.run(idle, io.write_vectored(&slices)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -618,14 +647,15 @@ async fn write_all<S: Transport>(
 /// Closes gracefully: shuts the write side down, then drains what the client still
 /// sends (bounded in time and bytes) so the close does not become a reset.
 async fn linger<S: Transport>(io: &mut S, timer: &mut Timer) {
-    let deadline = Instant::now() + LINGER_TIME;
-    if timer.run(deadline, io.shutdown()).await.is_err() {
+    let end = timer.tick() + LINGER_TIME;
+    if timer.run(LINGER_TIME, io.shutdown()).await.is_err() {
         return;
     }
     let mut sink = [0u8; 4096];
     let mut total = 0usize;
     while total < LINGER_BYTES {
-        match timer.run(deadline, io.read(&mut sink)).await {
+        let left = end.saturating_duration_since(timer.tick());
+        match timer.run(left, io.read(&mut sink)).await {
             Ok(0) | Err(_) => return,
             Ok(n) => total += n,
         }
@@ -633,14 +663,14 @@ async fn linger<S: Transport>(io: &mut S, timer: &mut Timer) {
 }
 
 /// Serialises the status line and headers of `r` into `out`.
-pub(crate) fn write_head(out: &mut Vec<u8>, r: &Reply, keep_alive: bool) {
+pub(crate) fn write_head(out: &mut Vec<u8>, r: &Reply, keep_alive: bool, now: Instant) {
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(r.status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(r.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
-    with_date(|d| out.extend_from_slice(d));
+    with_date(now.into_std(), |d| out.extend_from_slice(d));
     let mut field = |name: &[u8], value: &[u8]| {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(name);
@@ -692,20 +722,462 @@ pub(crate) fn write_head(out: &mut Vec<u8>, r: &Reply, keep_alive: bool) {
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// The `Date` value, formatted once per second per thread.
-fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+/// The `Date` value, formatted once per second per thread: `now` (monotonic, the
+/// connection's last clock reading) tells whether the second formatted last is over,
+/// so the wall clock is read once per second, not per response.
+fn with_date<R>(now: std::time::Instant, f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
-        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static DATE: RefCell<(Option<std::time::Instant>, String)> =
+            const { RefCell::new((None, String::new())) };
     }
-    let now = SystemTime::now();
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        if d.0 != secs {
-            *d = (secs, httpdate::fmt_http_date(now));
+        if d.0.is_none_or(|until| now >= until) {
+            let wall = SystemTime::now();
+            let into = wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |t| t.subsec_nanos());
+            let left = Duration::from_nanos(u64::from(1_000_000_000 - into.min(999_999_999)));
+            *d = (Some(now + left), httpdate::fmt_http_date(wall));
         }
         f(d.1.as_bytes())
     })
+}
+
+/// Runs one HTTP/1 connection over an in-memory pipe: the client sends `input`, then
+/// closes its side; everything the server wrote comes back. For tests and fuzzing.
+pub(crate) fn exchange(state: &State, p: &Params, input: &[u8]) -> io::Result<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    rt.block_on(async {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        let srv = async {
+            let stop = std::future::pending::<()>();
+            tokio::pin!(stop);
+            let end = serve(&mut server, state, peer, p, stop).await;
+            drop(server);
+            end
+        };
+        let cli = async {
+            client.write_all(input).await?;
+            client.shutdown().await?;
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await?;
+            Ok::<_, io::Error>(out)
+        };
+        let (_, out) = tokio::join!(srv, cli);
+        out
+    })
+}
+
+/// One response split off a byte stream: status, headers (names lowercased), body.
+pub(crate) type SplitResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Splits what a server wrote into responses, checking each is well formed and carries
+/// its whole body. `heads[i]`: response `i` answers a `HEAD` (no body). Without
+/// `heads`, a body position where the next status line starts counts as `HEAD`.
+pub(crate) fn split_responses(
+    mut out: &[u8],
+    heads: Option<&[bool]>,
+) -> Result<Vec<SplitResponse>, String> {
+    let mut v: Vec<SplitResponse> = Vec::new();
+    while !out.is_empty() {
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut fields);
+        let n = match resp.parse(out) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Err("truncated response head".into()),
+            Err(e) => return Err(format!("malformed response head: {e}")),
+        };
+        let hs: Vec<(String, String)> = resp
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        let code = resp.code.ok_or("no status")?;
+        let len = match hs.iter().find(|(k, _)| k == "content-length") {
+            Some((_, v)) => v.parse::<usize>().map_err(|_| "bad Content-Length")?,
+            None if code == 304 => 0,
+            None => return Err(format!("{code} without Content-Length")),
+        };
+        let rest = &out[n..];
+        let head = match heads {
+            Some(h) => h.get(v.len()).copied().unwrap_or(false),
+            None => rest.starts_with(b"HTTP/1.1 ") || (rest.is_empty() && len > 0),
+        };
+        let blen = if head || code == 304 { 0 } else { len };
+        if rest.len() < blen {
+            return Err(format!("body truncated: {} of {blen}", rest.len()));
+        }
+        v.push((code, hs, rest[..blen].to_vec()));
+        out = &rest[blen..];
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Result<Option<Parsed<'_>>, HeadError> {
+        parse_head(raw, 8192)
+    }
+
+    #[test]
+    fn reads_the_fields_the_handler_needs() {
+        let raw = b"GET /daily.cvd?x=1 HTTP/1.1\r\nHost: m\r\nRange: bytes=0-511\r\n\
+            If-None-Match: \"a\"\r\nif-none-match: \"b\"\r\nIf-Modified-Since: x\r\n\
+            If-Range: \"c\"\r\nUser-Agent: ClamAV/1.4.6\r\n\r\nGET /next";
+        let p = parse(raw).unwrap().unwrap();
+        assert_eq!(p.head.method(), Method::Get);
+        assert_eq!(p.head.path, "/daily.cvd");
+        assert_eq!(p.head.range, Some(&b"bytes=0-511"[..]));
+        assert_eq!(p.head.if_none_match(), [&b"\"a\""[..], &b"\"b\""[..]]);
+        assert_eq!(p.head.if_modified_since, Some(&b"x"[..]));
+        assert_eq!(p.head.if_range, Some(&b"\"c\""[..]));
+        assert_eq!(p.head.user_agent, Some(&b"ClamAV/1.4.6"[..]));
+        assert_eq!(&raw[p.len..], b"GET /next");
+        assert!(p.keep_alive);
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection() {
+        let cases: [(&[u8], bool); 7] = [
+            (b"GET / HTTP/1.1\r\nHost: m\r\n\r\n", true),
+            (
+                b"GET / HTTP/1.1\r\nHost: m\r\nConnection: Close\r\n\r\n",
+                false,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: m\r\nConnection: te, close\r\n\r\n",
+                false,
+            ),
+            (b"GET / HTTP/1.0\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+            (
+                b"GET / HTTP/1.1\r\nHost: m\r\nContent-Length: 3\r\n\r\nabc",
+                false,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: m\r\nContent-Length: 0\r\n\r\n",
+                true,
+            ),
+        ];
+        for (raw, keep) in cases {
+            let p = parse(raw).unwrap().unwrap();
+            assert_eq!(p.keep_alive, keep, "{}", String::from_utf8_lossy(raw));
+        }
+        let chunked = b"POST / HTTP/1.1\r\nHost: m\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        let p = parse(chunked).unwrap().unwrap();
+        assert!(!p.keep_alive);
+        assert_eq!(p.head.method(), Method::Other);
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_oversized_heads() {
+        let bad: [&[u8]; 6] = [
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+        ];
+        for raw in bad {
+            assert!(
+                matches!(parse(raw), Err(HeadError::Bad(_))),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert_eq!(
+            parse(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n").unwrap_err(),
+            HeadError::Version
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS)
+        );
+        assert_eq!(parse(many.as_bytes()).unwrap_err(), HeadError::TooLarge);
+        let partial = format!("GET / HTTP/1.1\r\nX: {}", "y".repeat(100));
+        assert!(parse_head(partial.as_bytes(), 200).unwrap().is_none());
+        assert_eq!(
+            parse_head(partial.as_bytes(), 100).unwrap_err(),
+            HeadError::TooLarge
+        );
+        // Repeated equal Content-Length values are one value (RFC 9112 §6.3).
+        let same = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n";
+        assert!(parse(same).unwrap().is_some());
+    }
+
+    #[test]
+    fn target_forms() {
+        assert_eq!(target_path("/a.cvd?q#f"), Ok("/a.cvd"));
+        assert_eq!(target_path("http://h:1/a.cvd?x"), Ok("/a.cvd"));
+        assert_eq!(target_path("http://h"), Ok("/"));
+        assert_eq!(target_path("*"), Ok("*"));
+        assert!(target_path("?x").is_err());
+    }
+
+    #[test]
+    fn head_end_is_an_empty_line() {
+        assert!(head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(head_complete(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r"));
+    }
+
+    #[test]
+    fn written_heads_parse_back() {
+        let mut r = Reply::new(
+            StatusCode::PARTIAL_CONTENT,
+            crate::metrics::RequestKind::Other,
+            "no-store",
+        );
+        r.content_type = Some("application/octet-stream");
+        r.content_length = Some(512);
+        r.content_range = Some(ContentRange::Bytes {
+            start: 0,
+            end: 511,
+            len: 9952,
+        });
+        r.accept_ranges = true;
+        r.retry_after = Some(7);
+        r.allow = Some("GET, HEAD");
+        r.validators = Some(crate::validators::Validators::new(
+            1,
+            2,
+            SystemTime::UNIX_EPOCH,
+        ));
+        let mut out = Vec::new();
+        write_head(&mut out, &r, true, Instant::now());
+        let mut fields = [httparse::EMPTY_HEADER; 16];
+        let mut resp = httparse::Response::new(&mut fields);
+        assert_eq!(
+            resp.parse(&out).unwrap(),
+            httparse::Status::Complete(out.len())
+        );
+        assert_eq!(resp.code, Some(206));
+        assert_eq!(resp.reason, Some("Partial Content"));
+        let get = |n: &str| {
+            resp.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(n))
+                .map(|h| std::str::from_utf8(h.value).unwrap())
+        };
+        assert_eq!(get("content-length"), Some("512"));
+        assert_eq!(get("content-range"), Some("bytes 0-511/9952"));
+        assert_eq!(get("etag"), Some("\"1-2-0\""));
+        assert_eq!(get("last-modified"), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+        assert_eq!(get("retry-after"), Some("7"));
+        assert_eq!(get("allow"), Some("GET, HEAD"));
+        assert_eq!(get("connection"), Some("keep-alive"));
+        assert!(httpdate::parse_http_date(get("date").unwrap()).is_ok());
+        r.content_range = Some(ContentRange::Unsatisfied { len: 5 });
+        r.content_length = None;
+        out.clear();
+        write_head(&mut out, &r, false, Instant::now());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\r\nContent-Range: bytes */5\r\n"));
+        assert!(!text.contains("Content-Length"));
+        assert!(text.ends_with("\r\nConnection: close\r\n\r\n"));
+    }
+
+    fn responses(out: &[u8], heads: &[bool]) -> Vec<SplitResponse> {
+        split_responses(out, Some(heads)).unwrap()
+    }
+
+    pub(crate) fn test_state(dir: &std::path::Path) -> State {
+        let cfg = crate::Config::builder(dir)
+            .listen(["127.0.0.1:0".parse().unwrap()])
+            .access_log(false)
+            .build()
+            .unwrap();
+        State::new(&cfg)
+    }
+
+    fn params() -> Params {
+        Params {
+            max_head: 8192,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            h2c: true,
+            sendfile: true,
+            chunk: 4096,
+        }
+    }
+
+    /// A mirror directory with `test.cvd` (bytes 0, 1, 2, ... mod 251) of `len` bytes.
+    fn mirror(len: usize) -> (tempfile::TempDir, Vec<u8>) {
+        let d = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(d.path().join("test.cvd"), &data).unwrap();
+        (d, data)
+    }
+
+    fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order_until_close() {
+        let (d, data) = mirror(40_000);
+        let state = test_state(d.path());
+        let input = b"GET /test.cvd HTTP/1.1\r\nHost: m\r\nRange: bytes=0-9\r\n\r\n\
+            HEAD /test.cvd HTTP/1.1\r\nHost: m\r\n\r\n\
+            GET /test.cvd HTTP/1.1\r\nHost: m\r\n\r\n\
+            GET /missing.cvd HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n\
+            GET /test.cvd HTTP/1.1\r\nHost: m\r\n\r\n";
+        let out = exchange(&state, &params(), input).unwrap();
+        let r = responses(&out, &[false, true, false, false]);
+        assert_eq!(r.len(), 4, "nothing is answered after Connection: close");
+        assert_eq!(r[0].0, 206);
+        assert_eq!(r[0].2, &data[..10]);
+        assert_eq!(header(&r[0].1, "content-range"), Some("bytes 0-9/40000"));
+        assert_eq!(r[1].0, 200);
+        assert_eq!(header(&r[1].1, "content-length"), Some("40000"));
+        assert!(r[1].2.is_empty());
+        assert_eq!(r[2].0, 200);
+        assert_eq!(
+            r[2].2, data,
+            "the copy path (no sendfile on a pipe) sends the file"
+        );
+        assert_eq!(r[3].0, 404);
+        assert_eq!(header(&r[3].1, "connection"), Some("close"));
+    }
+
+    #[test]
+    fn http10_closes_unless_asked_to_keep_alive() {
+        let (d, _) = mirror(100);
+        let state = test_state(d.path());
+        let two = b"GET /test.cvd HTTP/1.0\r\n\r\nGET /test.cvd HTTP/1.0\r\n\r\n";
+        let r = responses(&exchange(&state, &params(), two).unwrap(), &[]);
+        assert_eq!(r.len(), 1);
+        let ka = b"GET /test.cvd HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /test.cvd HTTP/1.0\r\n\r\n";
+        let r = responses(&exchange(&state, &params(), ka).unwrap(), &[]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(header(&r[0].1, "connection"), Some("keep-alive"));
+        assert_eq!(header(&r[1].1, "connection"), Some("close"));
+    }
+
+    #[test]
+    fn refused_heads_get_their_status_then_close() {
+        let (d, _) = mirror(100);
+        let state = test_state(d.path());
+        let p = params();
+        let cases: [(&[u8], u16); 4] = [
+            (
+                b"GET /test.cvd HTTP/1.1\r\n\r\nGET /test.cvd HTTP/1.1\r\nHost: m\r\n\r\n",
+                400,
+            ),
+            (b"GET /test.cvd HTTP/3.0\r\nHost: m\r\n\r\n", 505),
+            (b"GET /test.cvd HTTP/1.1\r\nHost: m\r\nX: \x01\r\n\r\n", 400),
+            (
+                b"\r\n\r\nGET /test.cvd HTTP/1.1\r\nHost: m\r\nContent-Length: 2\r\n\r\nab",
+                200,
+            ),
+        ];
+        for (raw, status) in cases {
+            let r = responses(&exchange(&state, &p, raw).unwrap(), &[]);
+            assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(raw));
+            assert_eq!(r[0].0, status, "{}", String::from_utf8_lossy(raw));
+            assert_eq!(header(&r[0].1, "connection"), Some("close"));
+        }
+        let big = format!(
+            "GET /test.cvd HTTP/1.1\r\nHost: m\r\nX: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        let r = responses(&exchange(&state, &p, big.as_bytes()).unwrap(), &[]);
+        assert_eq!(r[0].0, 431);
+    }
+
+    #[test]
+    fn the_http2_preface_hands_the_connection_over() {
+        let (d, _) = mirror(100);
+        let state = test_state(d.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let end = rt.block_on(async {
+            let (mut client, mut server) = tokio::io::duplex(1024);
+            client.write_all(H2_PREFACE).await.unwrap();
+            client.write_all(b"\0\0\0\x04").await.unwrap();
+            let stop = std::future::pending::<()>();
+            tokio::pin!(stop);
+            let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+            serve(&mut server, &state, peer, &params(), stop).await
+        });
+        match end {
+            End::Http2(read) => assert!(read.starts_with(H2_PREFACE)),
+            End::Closed => panic!("not handed to HTTP/2"),
+        }
+        // Without HTTP/2, the preface is just a request with an unknown version.
+        let p = Params {
+            h2c: false,
+            ..params()
+        };
+        let r = responses(&exchange(&state, &p, H2_PREFACE).unwrap(), &[]);
+        assert_eq!(r[0].0, 505);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_get_well_formed_answers(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let (d, _) = mirror(100);
+            let state = test_state(d.path());
+            let out = exchange(&state, &params(), &input).unwrap();
+            // Every answer parses and carries its whole body; none follows a close.
+            let r = split_responses(&out, None).unwrap();
+            for (i, (_, hs, _)) in r.iter().enumerate() {
+                if header(hs, "connection") == Some("close") {
+                    proptest::prop_assert_eq!(i + 1, r.len());
+                }
+            }
+        }
+
+        #[test]
+        fn pipelines_of_valid_requests_are_all_answered(
+            reqs in proptest::collection::vec((0u8..4, 0u64..120, 0u64..120), 1..12)
+        ) {
+            let (d, data) = mirror(100);
+            let state = test_state(d.path());
+            let mut input = Vec::new();
+            let mut heads = Vec::new();
+            for (what, a, b) in &reqs {
+                let (m, extra) = match what {
+                    0 => ("GET", String::new()),
+                    1 => ("HEAD", String::new()),
+                    2 => ("GET", format!("Range: bytes={a}-{b}\r\n")),
+                    _ => ("GET", "If-None-Match: *\r\n".to_owned()),
+                };
+                input.extend_from_slice(format!("{m} /test.cvd HTTP/1.1\r\nHost: m\r\n{extra}\r\n").as_bytes());
+                heads.push(m == "HEAD");
+            }
+            let out = exchange(&state, &params(), &input).unwrap();
+            let r = responses(&out, &heads);
+            proptest::prop_assert_eq!(r.len(), reqs.len());
+            for ((what, a, b), (code, _, body)) in reqs.iter().zip(&r) {
+                match what {
+                    0 => { proptest::prop_assert_eq!(*code, 200); proptest::prop_assert_eq!(body, &data); }
+                    1 => proptest::prop_assert_eq!(*code, 200),
+                    2 if a <= b && *a < 100 => {
+                        let end = (*b).min(99) as usize;
+                        proptest::prop_assert_eq!(*code, 206);
+                        proptest::prop_assert_eq!(&body[..], &data[*a as usize..=end]);
+                    }
+                    2 if a > b => proptest::prop_assert_eq!(*code, 200),
+                    2 => proptest::prop_assert_eq!(*code, 416),
+                    _ => proptest::prop_assert_eq!(*code, 304),
+                }
+            }
+        }
+    }
 }

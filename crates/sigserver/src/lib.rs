@@ -8,7 +8,7 @@
 //!   `<db>-<v>.cdiff`, `<db>-<v>.cvd.sign`, `<db>-<v>.cdiff.sign`, `dns.txt`;
 //! * one snapshot per request: the file is opened once and headers and body come from
 //!   that descriptor, so a publish or prune mid-transfer cannot mix content;
-//! * HTTP/1.1 and HTTP/2 (hyper), `GET`/`HEAD`, strong `ETag` and `Last-Modified`
+//! * HTTP/1.1 and 1.0 (our own loop, [`h1`](self#decisions)) and HTTP/2 (hyper), `GET`/`HEAD`, strong `ETag` and `Last-Modified`
 //!   ([`validators`]), `304`, single `Range` → `206`/`416` ([`range`]),
 //!   `Cache-Control` per file kind, streaming in bounded chunks; small files are kept in
 //!   a bounded memory cache keyed by file identity (device, inode, size, mtime), so
@@ -41,21 +41,29 @@
 //! * **Small-file cache**: see above; bounded in total and per file and split evenly
 //!   between the workers (no lock shared between CPUs per request); large files are
 //!   streamed in `chunk_bytes` pieces, so memory stays flat under load.
+//! * **HTTP/1 without hyper**: HTTP/1.1 and 1.0 run in a request loop of our own
+//!   (module `h1`): the head is parsed in place with `httparse` (the parser hyper
+//!   uses), only the headers the handler needs are read, the response head is written
+//!   into a reused buffer, small bodies leave in the same `writev`, and one lazily
+//!   re-armed timer per connection enforces the head and idle timeouts. With hyper's
+//!   HTTP/1 the general machinery (header maps, a body polled frame by frame, a timer
+//!   armed per request head) was most of the CPU time per request and kept sigserver
+//!   below nginx; see `benches/serve.rs` for the comparison. hyper still serves HTTP/2
+//!   (prior knowledge on plain TCP, detected from the connection preface, and ALPN
+//!   `h2` on TLS). The handler sees a protocol-neutral request head and returns a
+//!   reply (module `request`), so both protocols share every rule.
 //! * **`sendfile`**: on plain-TCP HTTP/1 connections (Linux) bodies of 16 KiB and more
-//!   are sent with `sendfile(2)` from the request's own descriptor instead of being
-//!   copied through user space (the copy was the largest item of the profile of full
-//!   `.cvd` downloads, and what nginx avoids with `sendfile on`). hyper cannot write a
-//!   file descriptor, so the body yields placeholder frames that the connection's
-//!   socket wrapper replaces with `sendfile` calls; hyper is set to vectored writes so
-//!   it passes them through unchanged, and any placeholder out of order fails the
-//!   connection instead of sending wrong bytes. TLS and HTTP/2 copy as before;
-//!   [`ConfigBuilder::sendfile`] (`--sendfile false`) turns it off.
+//!   are sent with `sendfile(2)` from the request's own descriptor after the head
+//!   (sent with `MSG_MORE`, so both share segments), never copied through user space;
+//!   TLS and HTTP/2 copy in `chunk_bytes` reads. [`ConfigBuilder::sendfile`]
+//!   (`--sendfile false`) turns it off.
 //! * **Per-request hot path**: no atomic shared between worker threads is written per
-//!   request: the response body holds a per-connection context, metrics counters are
-//!   sharded per thread, each worker has its own cache shard and shutdown signal.
+//!   request: metrics counters are sharded per thread, each worker has its own cache
+//!   shard and shutdown signal, and an HTTP/1 connection never leaves its worker.
 //!
-//! Dependencies: `tokio` + `hyper` 1 + `hyper-util` (server, HTTP/1+2 auto-detection)
-//! are the standard async HTTP stack; `rustls`/`tokio-rustls` for TLS without OpenSSL;
+//! Dependencies: `tokio`; `httparse` (the request-head parser of the hyper project:
+//! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
+//! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
 //! `toml`/`serde` for the configuration file; `rustix` (Linux, already in the tree
 //! through `tempfile`) for safe `sendfile`/`sendmsg(MSG_MORE)` wrappers; `thiserror` for [`Error`]; `mirror-core`
 //! (status, sync engine) and `cvd-format` (`.sign` roots for the sync). Unix only
@@ -129,5 +137,57 @@ pub mod fuzzing {
         let _ = v.not_modified(&[cond], Some(cond));
         let _ = v.if_range_matches(cond);
         assert!(v.not_modified(&[v.etag().as_bytes()], None));
+    }
+
+    /// Runs one HTTP/1 connection on `data` (all a client sends, then it closes its
+    /// side) against a small mirror in a temporary directory, and checks the answers:
+    /// each is a well-formed response with its whole body, nothing follows one that
+    /// says `Connection: close`, and there are no more answers than request heads.
+    pub fn h1_connection(data: &[u8]) {
+        use std::sync::OnceLock;
+        static STATE: OnceLock<crate::serve::State> = OnceLock::new();
+        let state = STATE.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("sigserver-fuzz-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let body: Vec<u8> = b"ClamAV-VDB:fuzz"
+                .iter()
+                .copied()
+                .cycle()
+                .take(3000)
+                .collect();
+            let _ = std::fs::write(dir.join("test.cvd"), body);
+            let _ = std::fs::write(dir.join("test-2.cdiff"), b"ClamAV-Diff");
+            let cfg = crate::Config::builder(&dir)
+                .listen([std::net::SocketAddr::from(([127, 0, 0, 1], 0))])
+                .access_log(false)
+                .build()
+                .expect("fuzz configuration");
+            crate::serve::State::new(&cfg)
+        });
+        let p = crate::h1::Params {
+            max_head: 1024,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            h2c: data.first().is_some_and(|b| b & 1 == 1),
+            sendfile: false,
+            chunk: 4096,
+        };
+        let out = crate::h1::exchange(state, &p, data).expect("in-memory exchange");
+        let answers = crate::h1::split_responses(&out, None)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out)));
+        for (i, (_, headers, _)) in answers.iter().enumerate() {
+            let close = headers
+                .iter()
+                .any(|(k, v)| k == "connection" && v == "close");
+            assert!(
+                !close || i + 1 == answers.len(),
+                "an answer after Connection: close"
+            );
+        }
+        let newlines = data.iter().filter(|&&b| b == b'\n').count();
+        assert!(
+            answers.len() <= newlines.max(1),
+            "more answers than request heads"
+        );
     }
 }

@@ -20,12 +20,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Longest conditional header value looked at (longer values never match).
 pub const MAX_CONDITIONAL_HEADER: usize = 4096;
 
-/// The validators of one opened file.
+/// Longest ETag: two quotes, three 16-digit hex numbers, two dashes.
+const ETAG_MAX: usize = 2 + 3 * 16 + 2;
+/// Length of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const DATE_LEN: usize = 29;
+
+/// The validators of one opened file. Held inline (no allocation): they are built for
+/// every file response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validators {
-    etag: String,
+    etag: [u8; ETAG_MAX],
+    etag_len: u8,
     mtime_secs: u64,
-    last_modified: String,
+    last_modified: [u8; DATE_LEN],
 }
 
 impl Validators {
@@ -41,23 +48,39 @@ impl Validators {
         let since = mtime.duration_since(UNIX_EPOCH).unwrap_or_default();
         let nanos = since.as_nanos().min(u128::from(u64::MAX)) as u64;
         let mtime_secs = since.as_secs();
+        let mut etag = [0u8; ETAG_MAX];
+        let mut n = 0;
+        let mut push = |b: u8| {
+            etag[n] = b;
+            n += 1;
+        };
+        push(b'"');
+        for (i, v) in [inode, size, nanos].into_iter().enumerate() {
+            if i > 0 {
+                push(b'-');
+            }
+            let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+            for k in (0..digits).rev() {
+                push(b"0123456789abcdef"[((v >> (4 * k)) & 0xf) as usize]);
+            }
+        }
+        push(b'"');
         Validators {
-            etag: format!("\"{inode:x}-{size:x}-{nanos:x}\""),
+            etag,
+            etag_len: n as u8,
             mtime_secs,
-            last_modified: httpdate::fmt_http_date(
-                UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs),
-            ),
+            last_modified: http_date(mtime_secs),
         }
     }
 
     /// The strong entity tag, with its quotes.
     pub fn etag(&self) -> &str {
-        &self.etag
+        std::str::from_utf8(&self.etag[..usize::from(self.etag_len)]).unwrap_or_default()
     }
 
     /// The `Last-Modified` value (IMF-fixdate).
     pub fn last_modified(&self) -> &str {
-        &self.last_modified
+        std::str::from_utf8(&self.last_modified).unwrap_or_default()
     }
 
     /// Whether a `GET`/`HEAD` with these conditional headers gets `304 Not Modified`.
@@ -93,7 +116,7 @@ impl Validators {
         }
         let value = trim(value);
         if value.first() == Some(&b'"') {
-            return value == self.etag.as_bytes();
+            return value == self.etag().as_bytes();
         }
         if value.starts_with(b"W/") {
             return false;
@@ -105,7 +128,8 @@ impl Validators {
         if value.len() > MAX_CONDITIONAL_HEADER {
             return false;
         }
-        let ours = &self.etag.as_bytes()[1..self.etag.len() - 1];
+        let tag = self.etag().as_bytes();
+        let ours = tag.get(1..tag.len().saturating_sub(1)).unwrap_or_default();
         let mut rest = trim(value);
         if rest == b"*" {
             return true;
@@ -150,6 +174,37 @@ fn trim_list(v: &[u8]) -> &[u8] {
         .position(|b| !b" \t,".contains(b))
         .unwrap_or(v.len());
     &v[start..]
+}
+
+/// 9999-12-31T23:59:59Z, the last instant an IMF-fixdate can show.
+const LAST_DATE_SECS: u64 = 253_402_300_799;
+
+/// `secs` as an IMF-fixdate; the last few results are remembered per thread (served
+/// files share few modification times).
+fn http_date(secs: u64) -> [u8; DATE_LEN] {
+    use std::cell::RefCell;
+    const MEMO: usize = 8;
+    /// Recent (seconds, formatted) pairs and the next slot to replace.
+    type Memo = ([(u64, [u8; DATE_LEN]); MEMO], usize);
+    thread_local! {
+        static LAST: RefCell<Memo> = const { RefCell::new(([(u64::MAX, [0; DATE_LEN]); MEMO], 0)) };
+    }
+    LAST.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some((_, d)) = memo.0.iter().find(|(s, _)| *s == secs) {
+            return *d;
+        }
+        // httpdate formats years up to 9999 only (and panics beyond): clamp.
+        let shown = secs.min(LAST_DATE_SECS);
+        let text = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(shown));
+        let mut d = [b' '; DATE_LEN];
+        let n = text.len().min(DATE_LEN);
+        d[..n].copy_from_slice(&text.as_bytes()[..n]);
+        let slot = memo.1 % MEMO;
+        memo.0[slot] = (secs, d);
+        memo.1 = memo.1.wrapping_add(1);
+        d
+    })
 }
 
 fn parse_date(v: &[u8]) -> Option<u64> {
@@ -208,6 +263,13 @@ mod tests {
         assert!(!v.not_modified(&[], Some(b"Thu, 01 Jan 1970 00:00:00 GMT")));
         assert!(!v.not_modified(&[], Some(b"not a date")));
         assert!(!v.not_modified(&[], None));
+    }
+
+    #[test]
+    fn far_future_mtimes_do_not_panic() {
+        let v = Validators::new(1, 2, UNIX_EPOCH + Duration::from_secs(300_000_000_000));
+        assert_eq!(v.last_modified(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert!(v.etag().starts_with("\"1-2-"));
     }
 
     #[test]
