@@ -5,16 +5,17 @@
 //! and 1000 connections, each for `BENCH_SECS` seconds (default 5). Both servers serve
 //! `DIR/current` of the same mirror directory, with access logs off, on the same two
 //! cores as `wrk` (sigserver: one worker thread per CPU; nginx: `worker_processes auto`,
-//! `sendfile on`, keep-alive without a request cap). sigserver runs in this process
-//! (release build of the library, the same code as the binary); its RSS is this
-//! process's RSS. nginx's RSS is master + workers. RSS is the peak sampled every 50 ms
-//! during the case.
+//! `sendfile on`, `tcp_nopush on`, keep-alive without a request cap). sigserver is the
+//! real binary (built here with `cargo build --release -p sigserver`, a no-op after
+//! `cargo bench`) in its own process, access log off. RSS is sigserver's process and
+//! nginx's master + workers, the peak sampled every 50 ms during the case.
 //!
 //! Prints req/s, throughput, p99 latency, RSS and server CPU time per request side by
 //! side, with ratios sigserver/nginx (req/s and MB/s: > 1 means sigserver is faster;
 //! p99, RSS and CPU: < 1 means sigserver is better). Each case runs `BENCH_ROUNDS`
 //! times (default 3), alternating which server goes first, and the median is shown:
-//! the machine may be shared, and CPU time per request is the load-independent figure. `nginx` and `wrk` are installed with apt-get if missing.
+//! the machine may be shared, and CPU time per request is the load-independent figure.
+//! `nginx` and `wrk` are installed with apt-get if missing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -74,36 +75,64 @@ fn mirror_dir(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(root.join("current"))
 }
 
-fn start_sigserver(dir: &Path) -> anyhow::Result<SocketAddr> {
-    let cfg = sigserver::Config::builder(dir)
-        .listen(["127.0.0.1:0".parse()?])
-        .access_log(false)
-        .build()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build();
-        let rt = match rt {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = tx.send(Err(anyhow::anyhow!(e)));
-                return;
-            }
-        };
-        rt.block_on(async move {
-            match sigserver::Server::bind(cfg).await {
-                Ok(s) => {
-                    let _ = tx.send(Ok(s.local_addrs()[0]));
-                    let _ = s.run(std::future::pending()).await;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(anyhow::anyhow!(e)));
-                }
-            }
-        });
-    });
-    rx.recv()?
+/// The real `sigserver` binary, release build (`cargo build --release -p sigserver`,
+/// a no-op when `cargo bench` already built it), as its own process like nginx.
+struct Sigserver {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Sigserver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sigserver(dir: &Path) -> anyhow::Result<Sigserver> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "sigserver",
+            "--bin",
+            "sigserver",
+        ])
+        .status()
+        .context("cargo build --release -p sigserver")?
+        .success();
+    anyhow::ensure!(ok, "building sigserver failed");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("release/sigserver");
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = Command::new(&bin)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--listen", &addr.to_string(), "--access-log", "false"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let mut s = Sigserver { child, addr };
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(s);
+        }
+        if let Some(st) = s.child.try_wait()? {
+            bail!("sigserver exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    bail!("sigserver did not start listening on {addr}")
 }
 
 struct Nginx {
@@ -387,10 +416,10 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(5);
     let tmp = tempfile::tempdir()?;
     let served = mirror_dir(tmp.path())?;
-    let sig = start_sigserver(tmp.path())?;
+    let sigserver = start_sigserver(tmp.path())?;
+    let (sig, sig_pid) = (sigserver.addr, sigserver.child.id());
     let ngx = start_nginx(tmp.path(), &served)?;
     let ngx_pid = ngx.child.id();
-    let me = std::process::id();
 
     for (name, addr) in [("sigserver", sig), ("nginx", ngx.addr)] {
         let (st, n) = probe(addr, "/test.cvd", Some("bytes=0-511"))?;
@@ -433,8 +462,8 @@ fn main() -> anyhow::Result<()> {
                         conns,
                         secs,
                         range,
-                        &[me],
-                        move || rss_kib(me),
+                        &[sig_pid],
+                        move || rss_kib(sig_pid),
                     )
                 };
                 let run_ngx = || {

@@ -271,11 +271,20 @@ pub(crate) fn open_in_snapshot(
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
         )
     };
-    let file = match open(current.join(name)) {
+    // One allocation of the exact size (`join` would allocate, then grow).
+    let join = |dir: &Path| {
+        let d = dir.as_os_str();
+        let mut p = std::ffi::OsString::with_capacity(d.len() + 1 + name.len());
+        p.push(d);
+        p.push("/");
+        p.push(name);
+        PathBuf::from(p)
+    };
+    let file = match open(join(current)) {
         Ok(f) => f,
         Err(e) if missing(&e) => match std::fs::symlink_metadata(current) {
             Ok(_) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match open(dir.join(name)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match open(join(dir)) {
                 Ok(f) => f,
                 Err(e) if missing(&e) => return Ok(None),
                 Err(e) => return Err(e),
