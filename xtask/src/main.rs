@@ -8,12 +8,13 @@
 //! - `cargo xtask fuzz [--seconds N]`: runs every `cargo fuzz` target under `fuzz/`
 //!   briefly (installs `cargo-fuzz` when missing).
 //!
-//! Only `anyhow` and the workspace's own crates are used: argument parsing is a few
-//! lines by hand.
+//! Only `anyhow`, `tokio` (signals, for the demo's clean-up on Ctrl-C) and the
+//! workspace's own crates are used: argument parsing is a few lines by hand.
 #![forbid(unsafe_code)]
 
 mod demo;
 mod fuzz;
+mod interrupt;
 mod mirror_demo;
 
 use std::path::PathBuf;

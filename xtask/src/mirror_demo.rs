@@ -16,12 +16,15 @@
 //! 6. updates a real `freshclam` from the mirror when it is installed (freshclam trusts
 //!    only the official keys, so this step needs the official vectors);
 //! 7. stops everything: children are killed on every exit path (their guards' `Drop`),
-//!    the work directory is removed.
+//!    the work directory is removed; also when the demo is stopped by Ctrl-C, `SIGTERM`
+//!    or `SIGHUP` ([`crate::interrupt`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use e2e::{Binaries, Freshclam, Sigserver, SyncOptions};
+
+use crate::interrupt::{self, step as children};
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
 /// Versions of the synthetic `demo` database the upstream will publish.
@@ -70,7 +73,7 @@ fn show_log(text: &str) {
 }
 
 fn sync(bins: &Binaries, dir: &Path, opts: &SyncOptions) -> Result<i32> {
-    let out = e2e::sync(bins, dir, opts)?;
+    let out = children(|| e2e::sync(bins, dir, opts))?;
     show_log(&out.stderr);
     show_log(&out.stdout);
     let code = out.code.unwrap_or(-1);
@@ -79,7 +82,7 @@ fn sync(bins: &Binaries, dir: &Path, opts: &SyncOptions) -> Result<i32> {
 }
 
 fn show_status(bins: &Binaries, dir: &Path) -> Result<()> {
-    let st = e2e::status(bins, dir)?;
+    let st = children(|| e2e::status(bins, dir))?;
     for (db, d) in &st.databases {
         let v = d
             .published_version
@@ -107,8 +110,15 @@ fn show_served(server: &Sigserver, db: &str) -> Result<()> {
 /// Runs the demo from the workspace root `root`.
 pub fn run(root: &Path) -> Result<()> {
     println!("clamav-mirror demo: upstream simulator -> sigupdate -> sigserver -> clients");
+    interrupt::install()?;
+    let result = demo(root);
+    interrupt::wait_if_stopping();
+    result
+}
+
+fn demo(root: &Path) -> Result<()> {
     step(1, "building sigupdate and sigserver");
-    let bins = Binaries::build().context("building the binaries")?;
+    let bins = children(Binaries::build).context("building the binaries")?;
     println!(
         "   {}\n   {}",
         bins.sigupdate.display(),
@@ -117,6 +127,7 @@ pub fn run(root: &Path) -> Result<()> {
 
     let work =
         WorkDir(std::env::temp_dir().join(format!("clamav-mirror-demo-{}", std::process::id())));
+    interrupt::set_work_dir(&work.0);
     std::fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
     let dir = work.0.join("mirror");
 
@@ -185,7 +196,7 @@ pub fn run(root: &Path) -> Result<()> {
     show_status(&bins, &dir)?;
 
     step(4, "starting sigserver on the mirror directory");
-    let server = Sigserver::start(&bins, &dir, &[])?;
+    let server = children(|| Sigserver::start(&bins, &dir, &[]))?;
     println!("   sigserver listening on {}", server.url());
     let ready = server.get("/ready")?;
     println!("   GET /ready -> {} {}", ready.status, ready.text().trim());
@@ -250,7 +261,7 @@ pub fn run(root: &Path) -> Result<()> {
     step(8, "stopping");
     let access = server.access_log();
     println!("   sigserver answered {} requests", access.len());
-    let st = server.stop()?;
+    let st = children(|| server.stop())?;
     println!(
         "   sigserver stopped ({st}); upstream simulator stopped; {} removed",
         work.0.display()
@@ -295,7 +306,7 @@ fn freshclam_step(
         server.url()
     );
     let before = server.access_log().len();
-    let out = fc.update("test")?;
+    let out = children(|| fc.update("test"))?;
     for line in out.stdout.lines().filter(|l| {
         l.contains("updated (version") || l.contains("up-to-date") || l.contains("ERROR")
     }) {

@@ -601,6 +601,9 @@ pub struct DbStatus {
     pub last_error: Option<String>,
     /// Its kind (`chain`, `verification`, `upstream`, ...).
     pub last_error_kind: Option<String>,
+    /// The published cdiffs that are signature-verified but chain-unproven, ascending
+    /// (`unproven_cdiffs`; empty when absent).
+    pub unproven_cdiffs: Vec<u32>,
 }
 
 /// What `sigupdate status --json` reports.
@@ -632,6 +635,17 @@ pub fn status(bins: &Binaries, dir: &Path) -> Result<MirrorStatus, HarnessError>
             .and_then(serde_json::Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
     };
+    let versions = |v: &serde_json::Value, k: &'static str| -> Result<Vec<u32>, &'static str> {
+        match v.get(k) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(list) => list
+                .as_array()
+                .ok_or(k)?
+                .iter()
+                .map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(k))
+                .collect(),
+        }
+    };
     let mut databases = std::collections::BTreeMap::new();
     if let Some(dbs) = v.get("databases").and_then(|d| d.as_object()) {
         for (name, d) in dbs {
@@ -642,6 +656,8 @@ pub fn status(bins: &Binaries, dir: &Path) -> Result<MirrorStatus, HarnessError>
                     upstream_version: num(d, "upstream_version"),
                     last_error: text(d, "last_error"),
                     last_error_kind: text(d, "last_error_kind"),
+                    unproven_cdiffs: versions(d, "unproven_cdiffs")
+                        .map_err(|k| bad(format!("{name}.{k} is not a list of versions")))?,
                 },
             );
         }

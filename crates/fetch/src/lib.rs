@@ -25,6 +25,30 @@
 //!   User-Agent naming the product and version, proxy from the environment or config.
 //! - **Counted traffic**: [`Client::body_bytes`] counts every body byte received.
 //!
+//! # Cool-downs persist, stale marks do not
+//!
+//! A cool-down is the upstream's own instruction (`Retry-After`), addressed to this
+//! client, with an end the upstream chose: a process restarted by cron, systemd or an
+//! operator must keep honouring it, or the mirror gets blocked. So it is persisted.
+//!
+//! A [stale mark](Upstreams::mark_stale) is this client's judgement of one answer at
+//! one moment: the upstream served an older (or a bad) file than was advertised,
+//! typically a CDN edge or a downstream mirror that has not caught up yet, or a body
+//! damaged in transit. Its job is failover within one run: ask the next upstream
+//! instead of the same lagging one again. It is deliberately kept in memory only:
+//!
+//! - with a single upstream (the usual `https://database.clamav.net`), a persisted
+//!   mark would stop every sync for the whole mark duration, across restarts, because
+//!   of a lag or a damaged transfer that the next run would most likely not see;
+//! - asking again costs one request, not safety: the next run learns the version
+//!   afresh, and a rollback or a bad file is refused again before anything is
+//!   published (versions never go down, everything is verified);
+//! - politeness does not call for it: a lagging upstream did not ask us to back off,
+//!   and one that does says so with `Retry-After`, which is persisted.
+//!
+//! A mark therefore lives as long as the [`Upstreams`] list that holds it; the mirror
+//! engine (`mirror-core`'s `HttpTransport`) makes a new list for every sync run.
+//!
 //! The API is blocking (std threads), built on `ureq` 3 with rustls: a small, sync
 //! HTTP client without a runtime, which lets us read raw bytes (no content decoding)
 //! and control redirects, timeouts and the proxy. No `ureq` type appears in the API.

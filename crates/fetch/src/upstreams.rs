@@ -27,8 +27,9 @@ pub struct Fetched<T> {
 ///
 /// An upstream is skipped while it is in a `Retry-After` cool-down (no request is
 /// sent) or while it is [marked stale](Upstreams::mark_stale) because it served an
-/// older version than advertised. Stale marks live in memory (the list is meant to be
-/// long-lived in `watch` mode); cool-downs are kept by the [`Client`].
+/// older version than advertised. Stale marks live in memory, for the lifetime of the
+/// list; cool-downs are kept by the [`Client`] and persisted (why the two differ: the
+/// crate docs, "Cool-downs persist, stale marks do not").
 ///
 /// ```
 /// let ups = fetch::Upstreams::new(["http://127.0.0.1:1/", "https://database.clamav.net"])?;

@@ -4,14 +4,22 @@
 use std::collections::BTreeMap;
 
 use crate::layout::GenerationId;
-use crate::model::{HeldDatabase, MirrorFile};
+use crate::model::{FileName, FileNameKind, HeldDatabase, MirrorFile};
 use crate::plan::{PlanPolicy, plan};
 use crate::status::MirrorStatus;
 
-/// Mirror file names and generation names: whatever parses prints back identically.
+/// Mirror file names and generation names: whatever parses prints back identically,
+/// and the published files are exactly the grammar's names other than `.cld`.
 pub fn names(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for line in text.lines() {
+        let name = FileName::parse(line);
+        if let Some(n) = name {
+            assert_eq!(n.to_string(), line);
+            assert_eq!(n.version().is_some(), n.kind().is_versioned());
+        }
+        let published = name.is_some_and(|n| n.kind() != FileNameKind::Cld);
+        assert_eq!(MirrorFile::parse(line).is_some(), published);
         if let Some(f) = MirrorFile::parse(line) {
             assert_eq!(f.to_string(), line);
         }

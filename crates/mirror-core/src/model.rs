@@ -27,6 +27,145 @@ pub fn valid_db_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The kinds of name in the mirror's file-name grammar (see [`FileName`]).
+///
+/// Deliberately not `#[non_exhaustive]`: a crate that maps kinds to behaviour (what
+/// `sigserver` serves, with which headers) must decide for every new kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileNameKind {
+    /// `<db>.cvd`: the newest signed database.
+    Cvd,
+    /// `<db>.cld`: a database a client rebuilt locally (unsigned). Never published by
+    /// the sync engine, but part of the grammar so that servers agree on it.
+    Cld,
+    /// `<db>-<v>.cdiff`: the patch producing version `v`.
+    Cdiff,
+    /// `<db>-<v>.cvd.sign`: the 1.5 detached signature of `.cvd` version `v`.
+    CvdSign,
+    /// `<db>-<v>.cdiff.sign`: the 1.5 detached signature of cdiff `v`.
+    CdiffSign,
+    /// `dns.txt`: the TXT-style version manifest.
+    Manifest,
+}
+
+impl FileNameKind {
+    /// Whether names of this kind carry a version (`<db>-<v>...`).
+    pub fn is_versioned(self) -> bool {
+        matches!(
+            self,
+            FileNameKind::Cdiff | FileNameKind::CvdSign | FileNameKind::CdiffSign
+        )
+    }
+}
+
+/// A name of the mirror's file-name grammar, split into its parts: the one definition
+/// of which names are mirror files (`sigserver` serves exactly these).
+///
+/// db = 1 to [`MAX_DB_NAME`] ASCII letters, digits or `_` ([`valid_db_name`]);
+/// v = a canonical decimal `u32` (no sign, no leading zeros):
+///
+/// | name | kind |
+/// |---|---|
+/// | `<db>.cvd` | [`FileNameKind::Cvd`] |
+/// | `<db>.cld` | [`FileNameKind::Cld`] |
+/// | `<db>-<v>.cdiff` | [`FileNameKind::Cdiff`] |
+/// | `<db>-<v>.cvd.sign` | [`FileNameKind::CvdSign`] |
+/// | `<db>-<v>.cdiff.sign` | [`FileNameKind::CdiffSign`] |
+/// | `dns.txt` ([`MANIFEST_FILE`]) | [`FileNameKind::Manifest`] |
+///
+/// A parsed name prints back exactly as it was spelled.
+///
+/// ```
+/// use mirror_core::model::{FileName, FileNameKind};
+/// let n = FileName::parse("daily-27001.cvd.sign").unwrap();
+/// assert_eq!((n.kind(), n.db(), n.version()), (FileNameKind::CvdSign, Some("daily"), Some(27001)));
+/// assert_eq!(FileName::parse("main.cld").map(|n| n.kind()), Some(FileNameKind::Cld));
+/// assert_eq!(FileName::parse("daily-027001.cdiff"), None);
+/// assert_eq!(FileName::parse("../main.cvd"), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileName<'a> {
+    kind: FileNameKind,
+    db: Option<&'a str>,
+    version: Option<u32>,
+}
+
+impl<'a> FileName<'a> {
+    /// Parses a bare file name (no directory part); `None` for anything outside the
+    /// grammar.
+    pub fn parse(name: &'a str) -> Option<Self> {
+        if name == MANIFEST_FILE {
+            return Some(FileName {
+                kind: FileNameKind::Manifest,
+                db: None,
+                version: None,
+            });
+        }
+        for (suffix, kind) in [(".cvd", FileNameKind::Cvd), (".cld", FileNameKind::Cld)] {
+            if let Some(db) = name.strip_suffix(suffix) {
+                return valid_db_name(db).then_some(FileName {
+                    kind,
+                    db: Some(db),
+                    version: None,
+                });
+            }
+        }
+        let (stem, kind) = [
+            (".cvd.sign", FileNameKind::CvdSign),
+            (".cdiff.sign", FileNameKind::CdiffSign),
+            (".cdiff", FileNameKind::Cdiff),
+        ]
+        .into_iter()
+        .find_map(|(suffix, kind)| Some((name.strip_suffix(suffix)?, kind)))?;
+        let (db, v) = stem.rsplit_once('-')?;
+        let version = canonical_u32(v)?;
+        valid_db_name(db).then_some(FileName {
+            kind,
+            db: Some(db),
+            version: Some(version),
+        })
+    }
+
+    /// The kind of file the name denotes.
+    pub fn kind(&self) -> FileNameKind {
+        self.kind
+    }
+
+    /// The database name (`None` for the manifest).
+    pub fn db(&self) -> Option<&'a str> {
+        self.db
+    }
+
+    /// The version in the name (`Some` exactly for [versioned](FileNameKind::is_versioned) kinds).
+    pub fn version(&self) -> Option<u32> {
+        self.version
+    }
+}
+
+impl fmt::Display for FileName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let db = self.db.unwrap_or_default();
+        let v = self.version.unwrap_or_default();
+        match self.kind {
+            FileNameKind::Cvd => write!(f, "{db}.cvd"),
+            FileNameKind::Cld => write!(f, "{db}.cld"),
+            FileNameKind::Cdiff => write!(f, "{db}-{v}.cdiff"),
+            FileNameKind::CvdSign => write!(f, "{db}-{v}.cvd.sign"),
+            FileNameKind::CdiffSign => write!(f, "{db}-{v}.cdiff.sign"),
+            FileNameKind::Manifest => f.write_str(MANIFEST_FILE),
+        }
+    }
+}
+
+/// A canonical decimal `u32`: digits only, no leading zero except `0` itself.
+fn canonical_u32(v: &str) -> Option<u32> {
+    let canonical = !v.is_empty()
+        && v.len() <= 10
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && (v == "0" || !v.starts_with('0'));
+    if canonical { v.parse().ok() } else { None }
+}
+
 /// One file a mirror serves, identified by its name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MirrorFile {
@@ -61,7 +200,8 @@ pub enum MirrorFile {
 }
 
 impl MirrorFile {
-    /// Classifies a file name; `None` for anything that is not a mirror file.
+    /// Classifies a file name by the [`FileName`] grammar; `None` for anything that is
+    /// not a file the sync engine publishes (outside the grammar, or a `.cld`).
     ///
     /// ```
     /// use mirror_core::model::MirrorFile;
@@ -72,36 +212,17 @@ impl MirrorFile {
     /// assert_eq!(MirrorFile::parse("daily.cld"), None);
     /// ```
     pub fn parse(name: &str) -> Option<Self> {
-        if name == MANIFEST_FILE {
-            return Some(MirrorFile::Manifest);
+        let n = FileName::parse(name)?;
+        let db = n.db().unwrap_or_default().to_owned();
+        let version = n.version().unwrap_or_default();
+        match n.kind() {
+            FileNameKind::Manifest => Some(MirrorFile::Manifest),
+            FileNameKind::Cvd => Some(MirrorFile::Cvd { db }),
+            FileNameKind::Cld => None,
+            FileNameKind::Cdiff => Some(MirrorFile::Cdiff { db, version }),
+            FileNameKind::CvdSign => Some(MirrorFile::CvdSign { db, version }),
+            FileNameKind::CdiffSign => Some(MirrorFile::CdiffSign { db, version }),
         }
-        if let Some(db) = name.strip_suffix(".cvd") {
-            return valid_db_name(db).then(|| MirrorFile::Cvd { db: db.to_owned() });
-        }
-        let (stem, kind) = if let Some(s) = name.strip_suffix(".cvd.sign") {
-            (s, 0)
-        } else if let Some(s) = name.strip_suffix(".cdiff.sign") {
-            (s, 1)
-        } else if let Some(s) = name.strip_suffix(".cdiff") {
-            (s, 2)
-        } else {
-            return None;
-        };
-        let (db, v) = stem.rsplit_once('-')?;
-        let canonical = !v.is_empty()
-            && v.len() <= 10
-            && v.bytes().all(|b| b.is_ascii_digit())
-            && (v == "0" || !v.starts_with('0'));
-        if !valid_db_name(db) || !canonical {
-            return None;
-        }
-        let version: u32 = v.parse().ok()?;
-        let db = db.to_owned();
-        Some(match kind {
-            0 => MirrorFile::CvdSign { db, version },
-            1 => MirrorFile::CdiffSign { db, version },
-            _ => MirrorFile::Cdiff { db, version },
-        })
     }
 
     /// The database this file belongs to (`None` for the manifest).
@@ -304,7 +425,30 @@ mod tests {
             "a-01.cdiff",
         ] {
             assert_eq!(MirrorFile::parse(n), None, "{n}");
+            assert_eq!(FileName::parse(n), None, "{n}");
         }
+        for n in [
+            "a-4294967296.cdiff",
+            "a.cld.sign",
+            "a-1.cld.sign",
+            "DNS.TXT",
+            "dns.txt.sign",
+        ] {
+            assert_eq!(FileName::parse(n), None, "{n}");
+        }
+        let long = "a".repeat(MAX_DB_NAME + 1);
+        assert_eq!(FileName::parse(&format!("{long}.cvd")), None);
+        assert!(FileName::parse(&format!("{}.cvd", &long[1..])).is_some());
+    }
+
+    #[test]
+    fn cld_is_a_name_but_not_a_published_file() {
+        let n = FileName::parse("daily.cld").unwrap();
+        assert_eq!(
+            (n.kind(), n.db(), n.version()),
+            (FileNameKind::Cld, Some("daily"), None)
+        );
+        assert_eq!(MirrorFile::parse("daily.cld"), None);
     }
 
     proptest! {
@@ -323,8 +467,30 @@ mod tests {
         #[test]
         fn parse_never_panics(name in "\\PC{0,80}") {
             if let Some(f) = MirrorFile::parse(&name) {
-                prop_assert_eq!(f.to_string(), name);
+                prop_assert_eq!(f.to_string(), name.clone());
             }
+            if let Some(n) = FileName::parse(&name) {
+                prop_assert_eq!(n.to_string(), name.clone());
+            }
+        }
+
+        #[test]
+        fn file_names_round_trip(db in "[a-zA-Z0-9_]{1,64}", v: u32, kind in 0u8..6) {
+            let (name, kind) = match kind {
+                0 => (format!("{db}.cvd"), FileNameKind::Cvd),
+                1 => (format!("{db}.cld"), FileNameKind::Cld),
+                2 => (format!("{db}-{v}.cdiff"), FileNameKind::Cdiff),
+                3 => (format!("{db}-{v}.cvd.sign"), FileNameKind::CvdSign),
+                4 => (format!("{db}-{v}.cdiff.sign"), FileNameKind::CdiffSign),
+                _ => (MANIFEST_FILE.to_owned(), FileNameKind::Manifest),
+            };
+            let n = FileName::parse(&name).unwrap();
+            prop_assert_eq!(n.kind(), kind);
+            prop_assert_eq!(n.version().is_some(), kind.is_versioned());
+            prop_assert_eq!(n.version().is_some_and(|x| x == v), kind.is_versioned());
+            prop_assert_eq!(n.to_string(), name.clone());
+            // The published files are exactly the grammar's names minus `.cld`.
+            prop_assert_eq!(MirrorFile::parse(&name).is_some(), kind != FileNameKind::Cld);
         }
     }
 }

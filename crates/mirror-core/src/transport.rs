@@ -51,7 +51,9 @@ pub trait Transport {
 /// Progress callback: file name, bytes received so far, total size if announced.
 pub type ProgressFn = Box<dyn FnMut(&str, u64, Option<u64>)>;
 
-/// How long an upstream that served a bad or stale file is skipped.
+/// How long an upstream that served a bad or stale file is skipped: in practice the
+/// rest of the run, as every sync makes a new [`HttpTransport`] and the marks are not
+/// persisted (see the `fetch` crate docs on why, unlike `Retry-After` cool-downs).
 const STALE_FOR: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// The real [`Transport`]: HTTP(S) through the `fetch` crate (conditional, resumable,

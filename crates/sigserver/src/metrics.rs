@@ -3,8 +3,9 @@
 //! The exposition is written by hand over a fixed table of atomics: the label sets are
 //! small and known in advance (file kind × status), so a registry crate would add a
 //! dependency tree, locking and allocation per update for nothing. Mirror state
-//! (published versions, snapshot age, sync errors) is read from `status.json` at
-//! scrape time, so it is always the current truth and costs nothing per request.
+//! (published versions, snapshot age, sync errors, chain-unproven cdiffs, chain-check
+//! failures) is read from `status.json` at scrape time, so it is always the current
+//! truth and costs nothing per request.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -295,6 +296,26 @@ impl Metrics {
                 d.consecutive_failures
             );
         }
+        out.push_str("# HELP sigserver_mirror_unproven_cdiffs Published cdiffs per database that are signature-verified but not chain-proven (status.json unproven_cdiffs; may over-report after a crashed sync, never under-reports).\n");
+        out.push_str("# TYPE sigserver_mirror_unproven_cdiffs gauge\n");
+        for (db, d) in &st.databases {
+            let _ = writeln!(
+                out,
+                "sigserver_mirror_unproven_cdiffs{{db=\"{}\"}} {}",
+                escape(db),
+                d.unproven_cdiffs.len()
+            );
+        }
+        out.push_str("# HELP sigserver_mirror_chain_failures_total Syncs per database refused because upstream's cdiffs did not lead to its .cvd (status.json chain_failures).\n");
+        out.push_str("# TYPE sigserver_mirror_chain_failures_total counter\n");
+        for (db, d) in &st.databases {
+            let _ = writeln!(
+                out,
+                "sigserver_mirror_chain_failures_total{{db=\"{}\"}} {}",
+                escape(db),
+                d.chain_failures
+            );
+        }
         if let Some(p) = st.last_publish {
             gauge(
                 &mut out,
@@ -386,10 +407,19 @@ mod tests {
                 published_version: Some(27001),
                 last_error_kind: Some("upstream".into()),
                 consecutive_failures: 3,
+                chain_failures: 4,
+                cdiffs: vec![5, 6, 7],
+                unproven_cdiffs: vec![5, 6],
                 ..Default::default()
             },
         );
         let text = m.render(Some(&st), 1600);
+        assert!(
+            text.contains("sigserver_mirror_unproven_cdiffs{db=\"da\\\"ily\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("sigserver_mirror_chain_failures_total{db=\"da\\\"ily\"} 4\n"));
+        assert!(text.contains("# TYPE sigserver_mirror_chain_failures_total counter\n"));
         assert!(
             text.contains("sigserver_requests_total{kind=\"cdiff\",status=\"200\"} 2\n"),
             "{text}"

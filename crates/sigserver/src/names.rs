@@ -1,19 +1,13 @@
-//! Which request paths name a servable file: the mirror's file grammar.
+//! Which request paths name a servable file.
+//!
+//! This module owns only the URL-path part. What a file name is, and its kind, is
+//! `mirror-core`'s file-name grammar ([`mirror_core::model::FileName`]: `<db>.cvd`,
+//! `<db>.cld`, `<db>-<v>.cdiff`, `<db>-<v>.cvd.sign`, `<db>-<v>.cdiff.sign`,
+//! `dns.txt`); [`FileKind`] adds what serving needs (label, `Content-Type`, caching).
 //!
 //! A request path is accepted only if, after percent-decoding, it is `/` followed by
-//! exactly one name of this grammar (db = `[A-Za-z0-9_]{1,64}`, the same database name
-//! rule as `mirror-core`; v = a canonical decimal `u32`, no leading zeros):
-//!
-//! | name | kind |
-//! |---|---|
-//! | `<db>.cvd` | [`FileKind::Cvd`] |
-//! | `<db>.cld` | [`FileKind::Cld`] |
-//! | `<db>-<v>.cdiff` | [`FileKind::Cdiff`] |
-//! | `<db>-<v>.cvd.sign` | [`FileKind::CvdSign`] |
-//! | `<db>-<v>.cdiff.sign` | [`FileKind::CdiffSign`] |
-//! | `dns.txt` | [`FileKind::Manifest`] |
-//!
-//! Everything is decided on the string alone, before the file system is touched:
+//! exactly one name of that grammar. Everything is decided on the string alone,
+//! before the file system is touched:
 //!
 //! * malformed percent-encoding, a decoded NUL, `/` or `\` inside the name (including
 //!   `%2f`, `%5c`), `.`/`..` segments, control characters, a path not starting with `/`,
@@ -26,11 +20,13 @@
 
 use std::fmt;
 
+use mirror_core::model::{FileName, FileNameKind};
+
 /// Longest raw request path accepted (bytes, before percent-decoding).
 pub const MAX_PATH_LEN: usize = 256;
 
-/// Longest database name accepted (same limit as `mirror-core`).
-pub const MAX_DB_NAME: usize = 64;
+/// Longest database name accepted (`mirror-core`'s limit).
+pub use mirror_core::model::MAX_DB_NAME;
 
 /// The kind of a servable file; decides `Content-Type`, `Cache-Control` and metrics labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,12 +77,35 @@ impl FileKind {
         }
     }
 
-    /// Whether a file of this kind, once published under its name, never changes.
+    /// Whether a file of this kind, once published under its name, never changes
+    /// (the versioned names of the grammar).
     pub fn is_immutable(self) -> bool {
-        matches!(
-            self,
-            FileKind::Cdiff | FileKind::CvdSign | FileKind::CdiffSign
-        )
+        self.core().is_versioned()
+    }
+
+    /// The grammar's kind this serving kind stands for.
+    fn core(self) -> FileNameKind {
+        match self {
+            FileKind::Cvd => FileNameKind::Cvd,
+            FileKind::Cld => FileNameKind::Cld,
+            FileKind::Cdiff => FileNameKind::Cdiff,
+            FileKind::CvdSign => FileNameKind::CvdSign,
+            FileKind::CdiffSign => FileNameKind::CdiffSign,
+            FileKind::Manifest => FileNameKind::Manifest,
+        }
+    }
+}
+
+impl From<FileNameKind> for FileKind {
+    fn from(kind: FileNameKind) -> Self {
+        match kind {
+            FileNameKind::Cvd => FileKind::Cvd,
+            FileNameKind::Cld => FileKind::Cld,
+            FileNameKind::Cdiff => FileKind::Cdiff,
+            FileNameKind::CvdSign => FileKind::CvdSign,
+            FileNameKind::CdiffSign => FileKind::CdiffSign,
+            FileNameKind::Manifest => FileKind::Manifest,
+        }
     }
 }
 
@@ -162,7 +181,8 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
     })
 }
 
-/// Classifies a bare file name by the grammar in the module docs.
+/// Classifies a bare file name by `mirror-core`'s file-name grammar
+/// ([`FileName::parse`]).
 ///
 /// ```
 /// use sigserver::names::{classify, FileKind};
@@ -170,40 +190,7 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
 /// assert_eq!(classify("test-06.cdiff"), None);
 /// ```
 pub fn classify(name: &str) -> Option<FileKind> {
-    if name == "dns.txt" {
-        return Some(FileKind::Manifest);
-    }
-    if let Some(db) = name.strip_suffix(".cvd") {
-        return valid_db_name(db).then_some(FileKind::Cvd);
-    }
-    if let Some(db) = name.strip_suffix(".cld") {
-        return valid_db_name(db).then_some(FileKind::Cld);
-    }
-    let (stem, kind) = if let Some(s) = name.strip_suffix(".cvd.sign") {
-        (s, FileKind::CvdSign)
-    } else if let Some(s) = name.strip_suffix(".cdiff.sign") {
-        (s, FileKind::CdiffSign)
-    } else if let Some(s) = name.strip_suffix(".cdiff") {
-        (s, FileKind::Cdiff)
-    } else {
-        return None;
-    };
-    let (db, v) = stem.rsplit_once('-')?;
-    (valid_db_name(db) && canonical_u32(v)).then_some(kind)
-}
-
-fn valid_db_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_DB_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn canonical_u32(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 10
-        && v.bytes().all(|b| b.is_ascii_digit())
-        && (v == "0" || !v.starts_with('0'))
-        && v.parse::<u32>().is_ok()
+    FileName::parse(name).map(|n| n.kind().into())
 }
 
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
@@ -319,6 +306,15 @@ mod tests {
             parse_request_path(&format!("/{db}.cvd")),
             Err(PathError::NotFound)
         );
+    }
+
+    #[test]
+    fn kinds_map_one_to_one_onto_the_grammar() {
+        for k in FileKind::ALL {
+            assert_eq!(FileKind::from(k.core()), k);
+        }
+        let labels: std::collections::BTreeSet<_> = FileKind::ALL.map(FileKind::label).into();
+        assert_eq!(labels.len(), FileKind::ALL.len());
     }
 
     proptest! {

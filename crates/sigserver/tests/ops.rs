@@ -171,6 +171,56 @@ fn metrics_report_requests_bytes_versions_age_and_errors() {
 }
 
 #[test]
+fn metrics_report_unproven_cdiffs_and_chain_failures_per_database() {
+    let d = plain_mirror();
+    let root = d.path();
+    let mut st = MirrorStatus {
+        last_publish: Some(now() - 50),
+        ..Default::default()
+    };
+    st.databases.insert(
+        "test".into(),
+        DatabaseStatus {
+            published_version: Some(6),
+            cdiffs: vec![2, 3, 4, 5, 6],
+            unproven_cdiffs: vec![2, 3, 4],
+            chain_failures: 7,
+            ..Default::default()
+        },
+    );
+    // A database with nothing to report still gets its zero samples.
+    st.databases.insert(
+        "other".into(),
+        DatabaseStatus {
+            published_version: Some(1),
+            ..Default::default()
+        },
+    );
+    st.store(root).unwrap();
+    let s = Server::start(root, &[]);
+    let r = get(s.addr, "/metrics", "");
+    assert_eq!(r.status, 200);
+    let m = String::from_utf8(r.body).unwrap();
+    let v = |series: &str| {
+        util::metric(&m, series).unwrap_or_else(|| panic!("{series} missing in\n{m}"))
+    };
+    assert_eq!(v("sigserver_mirror_unproven_cdiffs{db=\"test\"}"), 3.0);
+    assert_eq!(v("sigserver_mirror_unproven_cdiffs{db=\"other\"}"), 0.0);
+    assert_eq!(v("sigserver_mirror_chain_failures_total{db=\"test\"}"), 7.0);
+    assert_eq!(
+        v("sigserver_mirror_chain_failures_total{db=\"other\"}"),
+        0.0
+    );
+    for (name, kind) in [
+        ("sigserver_mirror_unproven_cdiffs", "gauge"),
+        ("sigserver_mirror_chain_failures_total", "counter"),
+    ] {
+        assert!(m.contains(&format!("# HELP {name} ")), "{m}");
+        assert!(m.contains(&format!("# TYPE {name} {kind}\n")), "{m}");
+    }
+}
+
+#[test]
 fn access_log_has_one_line_per_request() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &[]);
