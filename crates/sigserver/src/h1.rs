@@ -510,6 +510,10 @@ async fn wait_read<S: Transport>(
 }
 
 /// Writes `reply` (head and body); accounts the body bytes and emits the access log.
+///
+/// The response is first pushed with non-blocking calls ([`send_now`]); only what the
+/// socket did not take at once goes through the awaiting path, so the usual small
+/// response costs one `writev` and no future beyond this one.
 #[allow(clippy::too_many_arguments)]
 async fn respond<S: Transport>(
     io: &mut S,
@@ -526,19 +530,97 @@ async fn respond<S: Transport>(
     write_head(out, &reply, keep_alive, timer.now);
     let kind = reply.kind;
     let expected = reply.body_len();
-    let mut sent = 0u64;
-    let res = send_body(io, out, timer, p, reply.body, sendfile, &mut sent).await;
-    if sent > 0 {
-        state.metrics.bytes(kind, sent);
+    let mut at = Progress::default();
+    let res = match send_now(io, out, &reply.body, sendfile, &mut at) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let head = &out[at.head..];
+            send_rest(io, head, timer, p, reply.body, sendfile, &mut at.body).await
+        }
+        Err(e) => Err(e),
+    };
+    if at.body > 0 {
+        state.metrics.bytes(kind, at.body);
     }
     if let Some(mut log) = log {
-        log.bytes_sent = sent;
-        log.emit(res.is_ok() && sent == expected);
+        log.bytes_sent = at.body;
+        log.emit(res.is_ok() && at.body == expected);
     }
     res
 }
 
-async fn send_body<S: Transport>(
+/// How much of a response has been sent: head bytes, body bytes.
+#[derive(Debug, Default)]
+struct Progress {
+    head: usize,
+    body: u64,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Sends as much of the response as the socket takes without waiting (plain TCP);
+/// `Ok(true)` when all of it went. Other transports send nothing here.
+fn send_now<S: Transport>(
+    io: &S,
+    head: &[u8],
+    body: &ReplyBody,
+    sendfile: bool,
+    at: &mut Progress,
+) -> io::Result<bool> {
+    let Some(tcp) = io.tcp() else {
+        return Ok(false);
+    };
+    match body {
+        ReplyBody::Empty | ReplyBody::Bytes(_) => {
+            let b: &[u8] = match body {
+                ReplyBody::Bytes(b) => b,
+                _ => &[],
+            };
+            loop {
+                let from = usize::try_from(at.body).unwrap_or(b.len()).min(b.len());
+                let (h, rest) = (&head[at.head..], &b[from..]);
+                if h.is_empty() && rest.is_empty() {
+                    return Ok(true);
+                }
+                match tcp.try_write_vectored(&[IoSlice::new(h), IoSlice::new(rest)]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        let from_head = n.min(h.len());
+                        at.head += from_head;
+                        at.body += (n - from_head) as u64;
+                    }
+                    Err(e) if would_block(&e) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        ReplyBody::File { file, start, len } if sendfile => {
+            while at.head < head.len() {
+                match crate::sendfile::try_send_more(tcp, &head[at.head..]) {
+                    Ok(n) => at.head += n,
+                    Err(e) if would_block(&e) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            while at.body < *len {
+                match crate::sendfile::try_send_file(tcp, file, start + at.body, len - at.body) {
+                    Ok(0) => return Err(shrank()),
+                    Ok(n) => at.body += n as u64,
+                    Err(e) if would_block(&e) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(true)
+        }
+        ReplyBody::File { .. } => Ok(false),
+    }
+}
+
+/// Sends the rest of a response, waiting for the socket as needed: `head` is what is
+/// left of the head, `sent` the body bytes already sent.
+async fn send_rest<S: Transport>(
     io: &mut S,
     head: &[u8],
     timer: &mut Timer,
@@ -551,7 +633,8 @@ async fn send_body<S: Transport>(
     match body {
         ReplyBody::Empty => write_all(io, timer, idle, head, &[]).await?,
         ReplyBody::Bytes(b) => {
-            write_all(io, timer, idle, head, &b).await?;
+            let from = usize::try_from(*sent).unwrap_or(b.len()).min(b.len());
+            write_all(io, timer, idle, head, &b[from..]).await?;
             *sent = b.len() as u64;
         }
         ReplyBody::File { file, start, len } => {
@@ -562,9 +645,7 @@ async fn send_body<S: Transport>(
                     h = &h[n..];
                 }
                 while *sent < len {
-                    if *sent > 0 {
-                        timer.tick();
-                    }
+                    timer.tick();
                     let rest = len - *sent;
                     let call = crate::sendfile::send_file(tcp, &file, start + *sent, rest);
                     let n = timer.run(idle, call).await?;
@@ -575,17 +656,17 @@ async fn send_body<S: Transport>(
                 }
             } else {
                 let chunk = p.chunk.clamp(4096, 1 << 20);
-                let mut data = vec![0u8; usize::try_from(len).unwrap_or(chunk).min(chunk)];
+                let left = usize::try_from(len - *sent).unwrap_or(chunk);
+                let mut data = vec![0u8; left.min(chunk)];
                 let mut h = head;
                 while *sent < len {
-                    let want = usize::try_from(len - *sent)
-                        .unwrap_or(chunk)
-                        .min(data.len());
-                    let dst = &mut data[..want];
+                    timer.tick();
+                    let left = usize::try_from(len - *sent).unwrap_or(chunk);
+                    let dst = &mut data[..left.min(chunk)];
                     read_exact_at(&file, dst, start + *sent)?;
                     write_all(io, timer, idle, h, dst).await?;
                     h = &[];
-                    *sent += want as u64;
+                    *sent += dst.len() as u64;
                 }
                 if !h.is_empty() {
                     write_all(io, timer, idle, h, &[]).await?;

@@ -45,6 +45,30 @@ pub(crate) async fn send_file(
     .await
 }
 
+/// [`send_more`] without waiting: `WouldBlock` when the socket is full.
+#[cfg(target_os = "linux")]
+pub(crate) fn try_send_more(tcp: &TcpStream, head: &[u8]) -> io::Result<usize> {
+    use rustix::net::{SendFlags, send};
+    tcp.try_io(Interest::WRITABLE, || {
+        send(tcp, head, SendFlags::MORE | SendFlags::NOSIGNAL).map_err(io::Error::from)
+    })
+}
+
+/// [`send_file`] without waiting: `WouldBlock` when the socket is full.
+#[cfg(target_os = "linux")]
+pub(crate) fn try_send_file(
+    tcp: &TcpStream,
+    file: &File,
+    offset: u64,
+    count: u64,
+) -> io::Result<usize> {
+    let n = usize::try_from(count).unwrap_or(MAX_CALL).min(MAX_CALL);
+    tcp.try_io(Interest::WRITABLE, || {
+        let mut off = offset;
+        rustix::fs::sendfile(tcp, file, Some(&mut off), n).map_err(io::Error::from)
+    })
+}
+
 /// Without `sendfile` (not Linux) no connection is offered it; these are never called.
 #[cfg(not(target_os = "linux"))]
 pub(crate) async fn send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usize> {
@@ -56,6 +80,27 @@ pub(crate) async fn send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usiz
 /// See the Linux version.
 #[cfg(not(target_os = "linux"))]
 pub(crate) async fn send_file(
+    _tcp: &TcpStream,
+    _file: &File,
+    _offset: u64,
+    _count: u64,
+) -> io::Result<usize> {
+    Err(io::Error::other(
+        "sendfile is not available on this platform",
+    ))
+}
+
+/// See the Linux version.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn try_send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usize> {
+    Err(io::Error::other(
+        "sendfile is not available on this platform",
+    ))
+}
+
+/// See the Linux version.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn try_send_file(
     _tcp: &TcpStream,
     _file: &File,
     _offset: u64,
