@@ -29,8 +29,9 @@ struct Files {
     _dir: tempfile::TempDir,
     big: Vec<u8>,
     mid: Vec<u8>,
-    /// Under the small-file cache's per-file limit but far over a socket buffer: with
-    /// `--sendfile false` it is one in-memory body that takes many writes.
+    /// Under the small-file cache's per-file limit (raised by [`servers`]) but far over
+    /// what loopback socket buffers hold: with `--sendfile false` it is one in-memory
+    /// body that takes many writes.
     cached: Vec<u8>,
 }
 
@@ -40,7 +41,7 @@ fn mirror() -> Files {
     let mid = content(2, 20_000);
     std::fs::write(d.path().join("daily.cvd"), &big).unwrap();
     std::fs::write(d.path().join("daily-7.cdiff"), &mid).unwrap();
-    let cached = content(3, 900_000);
+    let cached = content(3, 12 << 20);
     std::fs::write(d.path().join("main.cvd"), &cached).unwrap();
     Files {
         _dir: d,
@@ -53,7 +54,11 @@ fn mirror() -> Files {
 fn servers(f: &Files) -> Vec<(&'static str, Server)> {
     ["true", "false"]
         .into_iter()
-        .map(|on| (on, Server::start(f._dir.path(), &["--sendfile", on])))
+        .map(|on| {
+            let args = ["--sendfile", on, "--cache-max-file", "16777216"];
+            let args = [&args[..], &["--cache-bytes", "268435456"]].concat();
+            (on, Server::start(f._dir.path(), &args))
+        })
         .collect()
 }
 
