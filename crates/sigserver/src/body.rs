@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,8 +33,9 @@ enum Inner {
     Empty,
     Bytes(Option<Bytes>),
     File {
-        file: File,
-        /// Offset still to seek to before the first read (0: already positioned).
+        /// Possibly shared with other requests (open-file cache): read by position only.
+        file: Arc<File>,
+        /// Offset of the next read.
         pos: u64,
         remaining: u64,
         chunk: usize,
@@ -111,24 +112,16 @@ impl Body for ServeBody {
                     None
                 } else {
                     let n = (*chunk as u64).min(*remaining) as usize;
-                    if *pos != 0 {
-                        // Ranges: position once; the descriptor belongs to this body alone.
-                        if let Err(e) = file.seek(SeekFrom::Start(*pos)) {
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                        *pos = 0;
-                    }
-                    // `read_to_end` fills spare capacity without zeroing it first.
-                    let mut buf = Vec::with_capacity(n);
-                    if let Err(e) = (&*file).take(n as u64).read_to_end(&mut buf) {
+                    let mut buf = vec![0u8; n];
+                    if let Err(e) = file.read_exact_at(&mut buf, *pos) {
+                        let e = if e.kind() == io::ErrorKind::UnexpectedEof {
+                            io::Error::new(e.kind(), "file shrank while being served")
+                        } else {
+                            e
+                        };
                         return Poll::Ready(Some(Err(e)));
                     }
-                    if buf.len() < n {
-                        return Poll::Ready(Some(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "file shrank while being served",
-                        ))));
-                    }
+                    *pos += n as u64;
                     *remaining -= n as u64;
                     Some(Bytes::from(buf))
                 }

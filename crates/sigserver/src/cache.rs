@@ -20,7 +20,8 @@
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::MetadataExt;
 use std::sync::RwLock;
 
@@ -102,7 +103,7 @@ impl FileCache {
         }
     }
 
-    /// The whole content of `file` (freshly opened, positioned at 0) with identity `id`,
+    /// The whole content of `file` (read by position) with identity `id`,
     /// from the calling worker's shard.
     pub(crate) fn get_or_load(&self, id: FileId, file: &File) -> io::Result<Cached> {
         let w = WORKER.with(Cell::get);
@@ -121,14 +122,15 @@ impl Shard {
         if let Some(b) = self.inner.read().ok().and_then(|g| g.map.get(&id).cloned()) {
             return Ok(Cached::Hit(b));
         }
-        let mut buf = Vec::with_capacity(id.size as usize);
-        file.take(id.size).read_to_end(&mut buf)?;
-        if buf.len() as u64 != id.size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while being read",
-            ));
-        }
+        // By position: the descriptor may be shared (open-file cache).
+        let mut buf = vec![0u8; id.size as usize];
+        file.read_exact_at(&mut buf, 0).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(e.kind(), "file shrank while being read")
+            } else {
+                e
+            }
+        })?;
         let bytes = Bytes::from(buf);
         if let Ok(mut g) = self.inner.write()
             && !g.map.contains_key(&id)

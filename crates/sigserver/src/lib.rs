@@ -91,6 +91,7 @@ mod http2;
 mod idle;
 pub mod metrics;
 pub mod names;
+mod open_files;
 pub mod range;
 pub mod ratelimit;
 pub mod ready;

@@ -5,6 +5,7 @@
 //! [`Reply`] into bytes on the wire: the handler knows nothing of either protocol.
 
 use std::fs::File;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::StatusCode;
@@ -87,7 +88,11 @@ pub(crate) enum ReplyBody {
     /// In memory (small-file cache, text responses).
     Bytes(Bytes),
     /// `len` bytes of `file` from `start`: the descriptor the request opened.
-    File { file: File, start: u64, len: u64 },
+    File {
+        file: Arc<File>,
+        start: u64,
+        len: u64,
+    },
 }
 
 /// The handler's answer, before it is written in either protocol.

@@ -2,10 +2,10 @@
 //! the operations endpoints and the access log.
 
 use std::fs::File;
-use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
 use crate::names::{self, FileKind, PathError};
+use crate::open_files;
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::ready;
@@ -30,31 +31,6 @@ pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const CACHE_MUTABLE: &str = "public, max-age=60, must-revalidate";
 /// `Cache-Control` for the operations endpoints and error responses.
 pub const CACHE_NONE: &str = "no-store";
-
-/// O_NONBLOCK: opening a FIFO planted under a mirror name must not block a runtime
-/// thread; the flag has no effect on regular files (the only kind served).
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64"
-    )
-))]
-const OPEN_FLAGS: i32 = 0o4000;
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64"
-    )
-)))]
-const OPEN_FLAGS: i32 = 0;
 
 /// Smallest body sent with `sendfile` (smaller: from the small-file cache, written
 /// together with the head in one `writev`).
@@ -237,67 +213,23 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         Err(_) => return not_found(RequestKind::Other),
     };
     let kind = RequestKind::File(name.kind());
-    match open_in_snapshot(&state.dir, &state.current, name.name()) {
-        Ok(Some((file, meta))) => {
-            file_response(state, req, head, sendfile, kind, name.kind(), file, &meta)
-        }
+    match open_files::open(&state.dir, &state.current, name.name()) {
+        Ok(Some(o)) => file_response(
+            state,
+            req,
+            head,
+            sendfile,
+            kind,
+            name.kind(),
+            o.file,
+            &o.meta,
+        ),
         Ok(None) => not_found(kind),
         Err(e) => {
             tracing::error!(file = name.name(), error = %e, "cannot open file");
             text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n")
         }
     }
-}
-
-/// Opens `name` in the published snapshot: `DIR/current/<name>` when `DIR/current`
-/// exists, else `DIR/<name>` (a plain directory). The path is resolved once by the
-/// `open` call; everything afterwards (metadata, body) comes from the descriptor, so
-/// a concurrent snapshot switch or prune cannot mix two snapshots in one response.
-/// `None` for anything that is not a regular file.
-pub(crate) fn open_in_snapshot(
-    dir: &Path,
-    current: &Path,
-    name: &str,
-) -> io::Result<Option<(File, std::fs::Metadata)>> {
-    let open = |p: PathBuf| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(OPEN_FLAGS)
-            .open(p)
-    };
-    let missing = |e: &io::Error| {
-        matches!(
-            e.kind(),
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-        )
-    };
-    // One allocation of the exact size (`join` would allocate, then grow).
-    let join = |dir: &Path| {
-        let d = dir.as_os_str();
-        let mut p = std::ffi::OsString::with_capacity(d.len() + 1 + name.len());
-        p.push(d);
-        p.push("/");
-        p.push(name);
-        PathBuf::from(p)
-    };
-    let file = match open(join(current)) {
-        Ok(f) => f,
-        Err(e) if missing(&e) => match std::fs::symlink_metadata(current) {
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match open(join(dir)) {
-                Ok(f) => f,
-                Err(e) if missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            },
-            Err(e) => return Err(e),
-        },
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    Ok(Some((file, meta)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -308,7 +240,7 @@ fn file_response(
     sendfile: bool,
     kind: RequestKind,
     fkind: FileKind,
-    file: File,
+    file: Arc<File>,
     meta: &std::fs::Metadata,
 ) -> Reply {
     let len = meta.len();
