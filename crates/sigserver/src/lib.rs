@@ -57,6 +57,11 @@
 //!   (sent with `MSG_MORE`, so both share segments), never copied through user space;
 //!   TLS and HTTP/2 copy in `chunk_bytes` reads. [`ConfigBuilder::sendfile`]
 //!   (`--sendfile false`) turns it off.
+//! * **Open-file cache**: each worker keeps the descriptors of files it served under
+//!   `DIR/current`; a request reuses one only when a `statx` of the path shows the same
+//!   inode, size and mtime (the descriptor keeps the inode alive, so the number cannot
+//!   be reused), else the path is opened again. One syscall instead of `openat`, `fstat`
+//!   and `close`, with the same one-snapshot-per-request guarantee.
 //! * **Per-request hot path**: no atomic shared between worker threads is written per
 //!   request: metrics counters are sharded per thread, each worker has its own cache
 //!   shard and shutdown signal, and an HTTP/1 connection never leaves its worker.
