@@ -75,23 +75,42 @@ fn mirror_dir(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(root.join("current"))
 }
 
-/// The real `sigserver` binary, release build (`cargo build --release -p sigserver`,
-/// a no-op when `cargo bench` already built it), as its own process like nginx.
-struct Sigserver {
+/// A server process under test: stopped with `stop` (a `kill` signal name) on drop.
+struct Proc {
+    name: &'static str,
     child: Child,
     addr: SocketAddr,
+    stop: &'static str,
 }
 
-impl Drop for Sigserver {
+impl Drop for Proc {
     fn drop(&mut self) {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{}", self.stop), &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
     }
 }
 
-fn start_sigserver(dir: &Path) -> anyhow::Result<Sigserver> {
+impl Proc {
+    /// Waits until the server accepts connections (or fails if it exits).
+    fn listening(mut self) -> anyhow::Result<Proc> {
+        for _ in 0..200 {
+            if TcpStream::connect(self.addr).is_ok() {
+                return Ok(self);
+            }
+            if let Some(st) = self.child.try_wait()? {
+                bail!("{} exited: {st}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("{} did not start listening on {}", self.name, self.addr)
+    }
+}
+
+/// The real `sigserver` binary, release build (`cargo build --release -p sigserver`,
+/// a no-op when `cargo bench` already built it), as its own process like nginx.
+fn start_sigserver(dir: &Path) -> anyhow::Result<Proc> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let ok = Command::new(&cargo)
@@ -122,34 +141,16 @@ fn start_sigserver(dir: &Path) -> anyhow::Result<Sigserver> {
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
-    let mut s = Sigserver { child, addr };
-    for _ in 0..200 {
-        if TcpStream::connect(addr).is_ok() {
-            return Ok(s);
-        }
-        if let Some(st) = s.child.try_wait()? {
-            bail!("sigserver exited: {st}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    Proc {
+        name: "sigserver",
+        child,
+        addr,
+        stop: "TERM",
     }
-    bail!("sigserver did not start listening on {addr}")
+    .listening()
 }
 
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_nginx(root: &Path, served: &Path) -> anyhow::Result<Nginx> {
+fn start_nginx(root: &Path, served: &Path) -> anyhow::Result<Proc> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let prefix = root.join("nginx");
     std::fs::create_dir_all(prefix.join("logs"))?;
@@ -178,17 +179,13 @@ fn start_nginx(root: &Path, served: &Path) -> anyhow::Result<Nginx> {
         .spawn()
         .context("start nginx")?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let mut n = Nginx { child, addr };
-    for _ in 0..200 {
-        if TcpStream::connect(addr).is_ok() {
-            return Ok(n);
-        }
-        if let Some(st) = n.child.try_wait()? {
-            bail!("nginx exited: {st}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    Proc {
+        name: "nginx",
+        child,
+        addr,
+        stop: "QUIT",
     }
-    bail!("nginx did not start listening on {addr}")
+    .listening()
 }
 
 /// One raw request, for a sanity check before measuring.

@@ -34,28 +34,12 @@ use crate::cache::FileId;
 pub const MAX_OPEN: usize = 128;
 
 /// O_NONBLOCK: opening a FIFO planted under a mirror name must not block a runtime
-/// thread; the flag has no effect on regular files (the only kind served).
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64"
-    )
-))]
-const OPEN_FLAGS: i32 = 0o4000;
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64"
-    )
-)))]
+/// thread; the flag has no effect on regular files (the only kind served). Its value
+/// differs between architectures, hence rustix's constant.
+#[cfg(target_os = "linux")]
+const OPEN_FLAGS: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+/// Elsewhere (no rustix): plain opens.
+#[cfg(not(target_os = "linux"))]
 const OPEN_FLAGS: i32 = 0;
 
 /// An opened served file and its metadata (from the same inode).

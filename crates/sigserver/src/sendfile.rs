@@ -17,99 +17,91 @@ use tokio::net::TcpStream;
 /// Largest `sendfile` call (bounds the time one connection holds the worker).
 pub(crate) const MAX_CALL: usize = 1024 * 1024;
 
+/// Whether this platform has `sendfile`.
+pub(crate) const AVAILABLE: bool = cfg!(target_os = "linux");
+
 /// Sends some of `head` with `MSG_MORE` (more data follows at once); the number of
 /// bytes sent.
-#[cfg(target_os = "linux")]
 pub(crate) async fn send_more(tcp: &TcpStream, head: &[u8]) -> io::Result<usize> {
-    use rustix::net::{SendFlags, send};
-    tcp.async_io(Interest::WRITABLE, || {
-        send(tcp, head, SendFlags::MORE | SendFlags::NOSIGNAL).map_err(io::Error::from)
-    })
-    .await
+    tcp.async_io(Interest::WRITABLE, || raw::send_more(tcp, head))
+        .await
 }
 
 /// Sends some of `file[offset..offset + count]` with `sendfile`; the number of bytes
 /// sent (0: the file is shorter than expected).
-#[cfg(target_os = "linux")]
 pub(crate) async fn send_file(
     tcp: &TcpStream,
     file: &File,
     offset: u64,
     count: u64,
 ) -> io::Result<usize> {
-    let n = usize::try_from(count).unwrap_or(MAX_CALL).min(MAX_CALL);
     tcp.async_io(Interest::WRITABLE, || {
-        let mut off = offset;
-        rustix::fs::sendfile(tcp, file, Some(&mut off), n).map_err(io::Error::from)
+        raw::send_file(tcp, file, offset, count)
     })
     .await
 }
 
 /// [`send_more`] without waiting: `WouldBlock` when the socket is full.
-#[cfg(target_os = "linux")]
 pub(crate) fn try_send_more(tcp: &TcpStream, head: &[u8]) -> io::Result<usize> {
-    use rustix::net::{SendFlags, send};
-    tcp.try_io(Interest::WRITABLE, || {
-        send(tcp, head, SendFlags::MORE | SendFlags::NOSIGNAL).map_err(io::Error::from)
-    })
+    tcp.try_io(Interest::WRITABLE, || raw::send_more(tcp, head))
 }
 
 /// [`send_file`] without waiting: `WouldBlock` when the socket is full.
-#[cfg(target_os = "linux")]
 pub(crate) fn try_send_file(
     tcp: &TcpStream,
     file: &File,
     offset: u64,
     count: u64,
 ) -> io::Result<usize> {
-    let n = usize::try_from(count).unwrap_or(MAX_CALL).min(MAX_CALL);
     tcp.try_io(Interest::WRITABLE, || {
+        raw::send_file(tcp, file, offset, count)
+    })
+}
+
+/// The system calls, made once each (readiness is the callers' business).
+#[cfg(target_os = "linux")]
+mod raw {
+    use std::fs::File;
+    use std::io;
+
+    use rustix::net::{SendFlags, send};
+    use tokio::net::TcpStream;
+
+    pub(super) fn send_more(tcp: &TcpStream, head: &[u8]) -> io::Result<usize> {
+        send(tcp, head, SendFlags::MORE | SendFlags::NOSIGNAL).map_err(io::Error::from)
+    }
+
+    pub(super) fn send_file(
+        tcp: &TcpStream,
+        file: &File,
+        offset: u64,
+        count: u64,
+    ) -> io::Result<usize> {
+        let n = usize::try_from(count)
+            .unwrap_or(super::MAX_CALL)
+            .min(super::MAX_CALL);
         let mut off = offset;
         rustix::fs::sendfile(tcp, file, Some(&mut off), n).map_err(io::Error::from)
-    })
+    }
 }
 
 /// Without `sendfile` (not Linux) no connection is offered it; these are never called.
 #[cfg(not(target_os = "linux"))]
-pub(crate) async fn send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usize> {
-    Err(io::Error::other(
-        "sendfile is not available on this platform",
-    ))
-}
+mod raw {
+    use std::fs::File;
+    use std::io;
 
-/// See the Linux version.
-#[cfg(not(target_os = "linux"))]
-pub(crate) async fn send_file(
-    _tcp: &TcpStream,
-    _file: &File,
-    _offset: u64,
-    _count: u64,
-) -> io::Result<usize> {
-    Err(io::Error::other(
-        "sendfile is not available on this platform",
-    ))
-}
+    use tokio::net::TcpStream;
 
-/// See the Linux version.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn try_send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usize> {
-    Err(io::Error::other(
-        "sendfile is not available on this platform",
-    ))
-}
+    fn unavailable() -> io::Error {
+        io::Error::other("sendfile is not available on this platform")
+    }
 
-/// See the Linux version.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn try_send_file(
-    _tcp: &TcpStream,
-    _file: &File,
-    _offset: u64,
-    _count: u64,
-) -> io::Result<usize> {
-    Err(io::Error::other(
-        "sendfile is not available on this platform",
-    ))
-}
+    pub(super) fn send_more(_tcp: &TcpStream, _head: &[u8]) -> io::Result<usize> {
+        Err(unavailable())
+    }
 
-/// Whether this platform has `sendfile`.
-pub(crate) const AVAILABLE: bool = cfg!(target_os = "linux");
+    pub(super) fn send_file(_: &TcpStream, _: &File, _: u64, _: u64) -> io::Result<usize> {
+        Err(unavailable())
+    }
+}
