@@ -379,7 +379,8 @@ pub(crate) async fn serve<S: Transport>(
                     break;
                 }
                 if end - start >= p.max_head {
-                    refuse(io, &mut out, &mut timer, p, state, HeadError::TooLarge).await;
+                    let e = HeadError::TooLarge;
+                    refuse(io, &mut out, &mut timer, p, state, peer, e).await;
                     return End::Closed;
                 }
             }
@@ -417,11 +418,11 @@ pub(crate) async fn serve<S: Transport>(
             Ok(Some(req)) => req,
             Ok(None) => {
                 let e = HeadError::Bad("malformed request head");
-                refuse(io, &mut out, &mut timer, p, state, e).await;
+                refuse(io, &mut out, &mut timer, p, state, peer, e).await;
                 return End::Closed;
             }
             Err(e) => {
-                refuse(io, &mut out, &mut timer, p, state, e).await;
+                refuse(io, &mut out, &mut timer, p, state, peer, e).await;
                 return End::Closed;
             }
         };
@@ -456,17 +457,26 @@ fn head_complete(b: &[u8]) -> bool {
     })
 }
 
-/// Answers a refused head with its error status, then closes gracefully.
+/// Answers a refused head with its error status (logged with method and path `-`),
+/// then closes gracefully.
+#[allow(clippy::too_many_arguments)]
 async fn refuse<S: Transport>(
     io: &mut S,
     out: &mut Vec<u8>,
     timer: &mut Timer,
     p: &Params,
     state: &State,
+    peer: SocketAddr,
     e: HeadError,
 ) {
     let reply = e.reply(state);
-    if respond(io, out, timer, p, state, None, reply, false, false)
+    let unknown = RequestHead {
+        method_text: "-",
+        path: "-",
+        ..RequestHead::default()
+    };
+    let log = AccessRecord::new(state, peer, &unknown, &reply, std::time::Instant::now());
+    if respond(io, out, timer, p, state, log, reply, false, false)
         .await
         .is_ok()
     {

@@ -237,6 +237,14 @@ fn access_log_has_one_line_per_request() {
     assert!(line.contains(&format!("bytes={len}")), "{line}");
     assert!(line.contains("complete=true"), "{line}");
     assert!(line.contains("ClamAV/1.4.6"), "{line}");
+    // A refused head is logged too, with its status.
+    let r = util::request(
+        s.addr,
+        "GET /test.cvd HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 400, "an HTTP/1.1 request without Host");
+    let line = s.log.wait_for("method=- path=- status=400").unwrap();
+    assert!(line.contains("kind=\"other\""), "{line}");
 }
 
 #[test]
