@@ -364,7 +364,7 @@ struct DbWork<'a> {
     bases: &'a [String],
     held: HeldDatabase,
     /// The cdiff version upstream no longer had at an earlier backfill (from
-    /// `status.json`): old cdiffs do not come back, so backfill stays above it.
+    /// `status.json`, while the record is in force): backfill stays above it.
     backfill_missing: Option<u32>,
 }
 
@@ -450,7 +450,7 @@ fn sync_locked(
             backfill_missing: status
                 .databases
                 .get(&spec.name)
-                .and_then(|s| s.backfill_missing),
+                .and_then(|s| s.backfill_missing_in_force(now_secs())),
         };
         let before = work.held.version;
         let old_unproven: Vec<u32> = status
@@ -616,6 +616,11 @@ fn sync_locked(
         s.unproven_cdiffs = o.unproven_cdiffs.clone();
         if let Some(&m) = backfill_missing.get(&o.name) {
             s.backfill_missing = Some(m);
+            s.backfill_missing_at = Some(now_secs());
+        } else if s.backfill_missing_in_force(now_secs()).is_none() {
+            // Expired (and not found missing again): forget it.
+            s.backfill_missing = None;
+            s.backfill_missing_at = None;
         }
         match &o.result {
             Ok(_) => {

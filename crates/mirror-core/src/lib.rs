@@ -71,7 +71,8 @@
 //!    pruning; every cdiff published on top of a held base is still chain-proven.
 //!    A held chain short of the keep window (kept by an older release) is backfilled
 //!    the same way, even while up to date; the version upstream answered 404 for is
-//!    remembered in `status.json` (`backfill_missing`) and not asked for again.
+//!    remembered in `status.json` (`backfill_missing`) and not asked for again for a
+//!    day ([`status::BACKFILL_RETRY_SECS`]), then once more.
 //!
 //! # Crash safety and readers
 //!

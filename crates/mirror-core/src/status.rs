@@ -61,10 +61,31 @@ pub struct DatabaseStatus {
     #[serde(default)]
     pub unproven_cdiffs: Vec<u32>,
     /// The cdiff version upstream answered "not found" for when older cdiffs were last
-    /// backfilled; old cdiffs do not come back, so later syncs do not ask again for it
-    /// or anything older (delete it to retry, e.g. after changing upstream).
+    /// backfilled; old cdiffs rarely come back, so for [`BACKFILL_RETRY_SECS`] later
+    /// syncs do not ask again for it or anything older. Then it is asked for once more
+    /// (a transient 404 or a changed upstream heals by itself); delete it to retry at
+    /// once.
     #[serde(default)]
     pub backfill_missing: Option<u32>,
+    /// When `backfill_missing` was recorded (Unix seconds). A record without it (from
+    /// an older release) counts as expired.
+    #[serde(default)]
+    pub backfill_missing_at: Option<i64>,
+}
+
+/// How long a recorded `backfill_missing` keeps the backfill from asking upstream for
+/// that version (and older) again: one day.
+pub const BACKFILL_RETRY_SECS: i64 = 24 * 3600;
+
+impl DatabaseStatus {
+    /// The recorded `backfill_missing`, unless it is older than [`BACKFILL_RETRY_SECS`]
+    /// at `now` (Unix seconds) or has no time.
+    pub fn backfill_missing_in_force(&self, now: i64) -> Option<u32> {
+        match (self.backfill_missing, self.backfill_missing_at) {
+            (Some(m), Some(at)) if now.saturating_sub(at) < BACKFILL_RETRY_SECS => Some(m),
+            _ => None,
+        }
+    }
 }
 
 impl MirrorStatus {

@@ -225,6 +225,100 @@ fn a_partially_backfilled_database_is_completed_while_up_to_date_and_the_404_is_
 }
 
 #[test]
+fn a_remembered_missing_cdiff_is_asked_for_again_after_a_day() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let gone = up.path().join("test-3.cdiff");
+    let saved = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    let st = db_status(mirror.path());
+    assert_eq!(st.backfill_missing, Some(3));
+    assert!(st.backfill_missing_at.is_some());
+    // Upstream has it again; within the day it is not asked for (nothing changes).
+    std::fs::write(&gone, saved).unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| !u), "{r:?}");
+    assert_eq!(server.stats().requests("/test-3.cdiff"), 1);
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![4, 5, 6])
+    );
+    // A day later (the record aged by hand) the backfill asks once more and completes.
+    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+    let db = status.databases.get_mut("test").unwrap();
+    let at = db.backfill_missing_at.unwrap();
+    db.backfill_missing_at = Some(at - mirror_core::status::BACKFILL_RETRY_SECS - 1);
+    status.store(mirror.path()).unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(server.stats().requests("/test-3.cdiff"), 2);
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    let st = db_status(mirror.path());
+    assert_eq!(st.unproven_cdiffs, [2, 3, 4, 5, 6]);
+    // Below 2 upstream has nothing: that is the new, fresh record.
+    assert_eq!(st.backfill_missing, Some(1));
+    assert!(st.backfill_missing_at.unwrap() > at - 60);
+}
+
+#[test]
+fn an_expired_record_costs_one_request_and_is_renewed() {
+    let (_up, server, mirror, r) = first_sync(6, true);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
+    assert_eq!(db_status(mirror.path()).backfill_missing, Some(1));
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
+    // In force: the next sync does not ask.
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| !u), "{r:?}");
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
+    // A record from an older release (no time) counts as expired: asked once more,
+    // still missing, recorded again with its time.
+    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+    status
+        .databases
+        .get_mut("test")
+        .unwrap()
+        .backfill_missing_at = None;
+    status.store(mirror.path()).unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.databases[0].result.as_ref().is_ok_and(|&u| !u), "{r:?}");
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 2);
+    let st = db_status(mirror.path());
+    assert_eq!(st.backfill_missing, Some(1));
+    assert!(st.backfill_missing_at.is_some());
+}
+
+#[test]
+fn an_expired_record_is_dropped_when_no_backfill_needs_it() {
+    let (_up, server, mirror, _) = first_sync(6, true);
+    assert_eq!(db_status(mirror.path()).backfill_missing, Some(1));
+    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+    let db = status.databases.get_mut("test").unwrap();
+    db.backfill_missing_at = db
+        .backfill_missing_at
+        .map(|t| t - mirror_core::status::BACKFILL_RETRY_SECS);
+    status.store(mirror.path()).unwrap();
+    // Keeping 3 cdiffs, the held chain fills the window: no backfill walk, no request,
+    // and the expired record is forgotten.
+    let cfg = config_builder(mirror.path(), &[server.base_url()])
+        .versions(VersionSource::NoDns)
+        .keep_cdiffs(3)
+        .build()
+        .unwrap();
+    let r = sync_with(&cfg);
+    assert!(r.databases[0].result.is_ok(), "{r:?}");
+    assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
+    let st = db_status(mirror.path());
+    assert_eq!((st.backfill_missing, st.backfill_missing_at), (None, None));
+}
+
+#[test]
 fn a_lagging_sign_of_the_new_version_is_not_remembered_as_missing() {
     let up = tempfile::tempdir().unwrap();
     arrange_official(up.path(), 6, true);
