@@ -162,7 +162,7 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
         return Err(PathError::BadRequest("path does not start with /"));
     };
     let decoded = percent_decode(rest.as_bytes())?;
-    for &b in &decoded {
+    for &b in decoded.iter() {
         match b {
             0 => return Err(PathError::BadRequest("NUL in path")),
             b'/' | b'\\' => return Err(PathError::BadRequest("separator in file name")),
@@ -170,7 +170,7 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
             _ => {}
         }
     }
-    if decoded == b"." || decoded == b".." {
+    if *decoded == *b"." || *decoded == *b".." {
         return Err(PathError::BadRequest("dot segment"));
     }
     let name = std::str::from_utf8(&decoded).map_err(|_| PathError::NotFound)?;
@@ -193,7 +193,11 @@ pub fn classify(name: &str) -> Option<FileKind> {
     FileName::parse(name).map(|n| n.kind().into())
 }
 
-fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
+/// Decodes `%XX` escapes; borrows when there are none (the usual request).
+fn percent_decode(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, PathError> {
+    if !input.contains(&b'%') {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -211,7 +215,7 @@ fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
             i += 1;
         }
     }
-    Ok(out)
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 fn hex(c: u8) -> Option<u8> {
