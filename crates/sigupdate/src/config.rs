@@ -25,6 +25,11 @@
 //! keys = "/etc/sigupdate/mydb-keys.toml"
 //! sign = false                   # no .sign files for this one
 //! ```
+//!
+//! A custom database's keys come from the environment as
+//! `SIGUPDATE_CUSTOM__<name>__UPSTREAM`, `..._KEYS` and `..._SIGN`, with the database
+//! name as it is written (`SIGUPDATE_CUSTOM__mydb__SIGN=false`); they override that
+//! database's keys in the file one by one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +123,28 @@ impl Layer {
                     format!("environment variable {k}: {what} expected, got {v:?}")
                 })
             };
+            if let Some(rest) = key.strip_prefix("CUSTOM__") {
+                // The name may contain `_` (even `__`): the field is after the last `__`.
+                let Some((name, field)) = rest.rsplit_once("__") else {
+                    bail!(
+                        "environment variable {k}: expected SIGUPDATE_CUSTOM__<name>__<UPSTREAM|KEYS|SIGN>"
+                    );
+                };
+                let db = l
+                    .custom
+                    .get_or_insert_with(BTreeMap::new)
+                    .entry(name.to_owned())
+                    .or_default();
+                match field {
+                    "UPSTREAM" => db.upstream = Some(list()),
+                    "KEYS" => db.keys = Some(PathBuf::from(v.trim())),
+                    "SIGN" => db.sign = Some(parse_bool(&k, &v)?),
+                    _ => bail!(
+                        "unknown environment variable {k} (a custom database takes UPSTREAM, KEYS, SIGN)"
+                    ),
+                }
+                continue;
+            }
             match key {
                 "DIR" => l.dir = Some(PathBuf::from(&v)),
                 "UPSTREAM" => l.upstream = Some(list()),
@@ -178,9 +205,32 @@ impl Layer {
             jitter_secs: self.jitter_secs.or(lower.jitter_secs),
             verify_time: self.verify_time.or(lower.verify_time),
             retries: self.retries.or(lower.retries),
-            custom: self.custom.or(lower.custom),
+            custom: merge_custom(self.custom, lower.custom),
         }
     }
+}
+
+/// Custom databases of two layers: per database and per key, `hi` wins.
+fn merge_custom(
+    hi: Option<BTreeMap<String, CustomDb>>,
+    lo: Option<BTreeMap<String, CustomDb>>,
+) -> Option<BTreeMap<String, CustomDb>> {
+    let (hi, mut merged) = match (hi, lo) {
+        (None, x) | (x, None) => return x,
+        (Some(h), Some(l)) => (h, l),
+    };
+    for (name, c) in hi {
+        let base = merged.remove(&name).unwrap_or_default();
+        merged.insert(
+            name,
+            CustomDb {
+                upstream: c.upstream.or(base.upstream),
+                keys: c.keys.or(base.keys),
+                sign: c.sign.or(base.sign),
+            },
+        );
+    }
+    Some(merged)
 }
 
 fn parse_bool(k: &str, v: &str) -> Result<bool> {
@@ -371,6 +421,60 @@ mod tests {
         assert!(!s.dns);
         assert_eq!(s.databases, ["main"]);
         assert_eq!(s.custom["mydb"].sign, Some(false));
+    }
+
+    #[test]
+    fn custom_databases_from_the_environment_override_key_by_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "dir = \"/m\"\n[custom.my_db]\nupstream = [\"http://file\"]\nkeys = \"/k.toml\"\n\
+             [custom.other]\nsign = false\n",
+        )
+        .unwrap();
+        let e = env(&[
+            (
+                "SIGUPDATE_CUSTOM__my_db__UPSTREAM",
+                "http://env-a, http://env-b",
+            ),
+            ("SIGUPDATE_CUSTOM__my_db__SIGN", "no"),
+            ("SIGUPDATE_CUSTOM__Fresh__KEYS", "/fresh.toml"),
+        ]);
+        let s = Settings::resolve(Layer::default(), e, Some(&cfg)).unwrap();
+        let my = &s.custom["my_db"];
+        assert_eq!(
+            my.upstream.as_deref().unwrap(),
+            ["http://env-a", "http://env-b"]
+        );
+        assert_eq!(
+            my.keys.as_deref(),
+            Some(Path::new("/k.toml")),
+            "kept from the file"
+        );
+        assert_eq!(my.sign, Some(false));
+        assert_eq!(
+            s.custom["other"].sign,
+            Some(false),
+            "untouched by the environment"
+        );
+        assert_eq!(
+            s.custom["Fresh"].keys.as_deref(),
+            Some(Path::new("/fresh.toml"))
+        );
+        for bad in [
+            "SIGUPDATE_CUSTOM__my_db__COLOR",
+            "SIGUPDATE_CUSTOM__nodelimiter",
+        ] {
+            let err = Layer::from_env([(bad.to_owned(), "x".to_owned())]).unwrap_err();
+            assert!(format!("{err:#}").contains(bad), "{err:#}");
+        }
+        let err = Layer::from_env([("SIGUPDATE_CUSTOM__x__SIGN".into(), "maybe".into())]);
+        assert!(err.is_err());
+        // An invalid name is refused where every custom name is checked.
+        let e = env(&[("SIGUPDATE_CUSTOM__a-b__SIGN", "true")]);
+        let err = Settings::resolve(Layer::default(), e, Some(&cfg)).unwrap_err();
+        assert!(err.to_string().contains("custom.a-b"), "{err:#}");
     }
 
     #[test]

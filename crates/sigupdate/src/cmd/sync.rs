@@ -111,7 +111,8 @@ Configuration: every option is also a key in the TOML file given by --config (e.
 `keep-cdiffs = 30`) and an environment variable SIGUPDATE_<KEY> (e.g.
 SIGUPDATE_KEEP_CDIFFS=30; lists comma-separated: SIGUPDATE_UPSTREAM=URL1,URL2).
 Precedence: flag > environment > file > default. Custom databases with their own
-upstreams and keys: a [custom.NAME] table in the file (upstream, keys, sign).
+upstreams and keys: a [custom.NAME] table in the file (upstream, keys, sign), or
+SIGUPDATE_CUSTOM__NAME__UPSTREAM / __KEYS / __SIGN (NAME as written), key by key.
 
 A mirror without a published base for a database (a fresh one) also publishes the
 older cdiffs upstream still has, signature-verified but not chain-proven (no base to
