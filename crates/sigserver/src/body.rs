@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -113,12 +112,7 @@ impl Body for ServeBody {
                 } else {
                     let n = (*chunk as u64).min(*remaining) as usize;
                     let mut buf = vec![0u8; n];
-                    if let Err(e) = file.read_exact_at(&mut buf, *pos) {
-                        let e = if e.kind() == io::ErrorKind::UnexpectedEof {
-                            io::Error::new(e.kind(), "file shrank while being served")
-                        } else {
-                            e
-                        };
+                    if let Err(e) = crate::open_files::read_exact_at(file, &mut buf, *pos) {
                         return Poll::Ready(Some(Err(e)));
                     }
                     *pos += n as u64;

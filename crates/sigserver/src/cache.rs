@@ -21,7 +21,6 @@ use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::os::unix::fs::MetadataExt;
 use std::sync::RwLock;
 
@@ -124,13 +123,7 @@ impl Shard {
         }
         // By position: the descriptor may be shared (open-file cache).
         let mut buf = vec![0u8; id.size as usize];
-        file.read_exact_at(&mut buf, 0).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                io::Error::new(e.kind(), "file shrank while being read")
-            } else {
-                e
-            }
-        })?;
+        crate::open_files::read_exact_at(file, &mut buf, 0)?;
         let bytes = Bytes::from(buf);
         if let Ok(mut g) = self.inner.write()
             && !g.map.contains_key(&id)

@@ -36,7 +36,6 @@ use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
@@ -46,7 +45,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::request::{ContentRange, Method, Reply, ReplyBody, RequestHead};
+use crate::request::{ContentRange, Reply, ReplyBody, RequestHead};
 use crate::serve::{AccessRecord, State, handle, protocol_error};
 
 /// Most header fields in a request head (more: `431`).
@@ -168,7 +167,6 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Parsed<'_
     let http11 = version == 1;
     let mut head = RequestHead {
         method_text: method,
-        method: Some(Method::parse(method.as_bytes())),
         path: target_path(target)?,
         ..RequestHead::default()
     };
@@ -309,7 +307,16 @@ impl Timer {
         timeout: Duration,
         fut: impl Future<Output = io::Result<T>>,
     ) -> io::Result<T> {
-        let deadline = self.now + timeout;
+        self.run_until(self.now + timeout, fut).await
+    }
+
+    /// Runs `fut` unless `deadline` passes first (then a `TimedOut` error); reads the
+    /// clock afterwards if it had to wait.
+    async fn run_until<T>(
+        &mut self,
+        deadline: Instant,
+        fut: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
         self.cover(deadline);
         let mut fut = std::pin::pin!(fut);
         let mut waited = false;
@@ -331,13 +338,6 @@ impl Timer {
 
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
-}
-
-/// What waiting for more request bytes gave.
-enum Wait {
-    Read(usize),
-    Stop,
-    TimedOut,
 }
 
 /// Serves HTTP/1 requests on `io` until the connection ends. `shutdown` completes when
@@ -400,27 +400,19 @@ pub(crate) async fn serve<S: Transport>(
             } else if start == end {
                 (start, end) = (0, 0);
             }
-            match wait_read(
-                io,
-                &mut buf[end..],
-                &mut timer,
-                head_deadline,
-                &mut shutdown,
-            )
-            .await
-            {
-                Wait::Read(0) | Wait::Stop | Wait::TimedOut => return End::Closed,
-                Wait::Read(n) => end += n,
+            let read = wait_read(io, &mut buf[end..], &mut shutdown);
+            match timer.run_until(head_deadline, read).await {
+                Ok(Some(n)) if n > 0 => end += n,
+                // End of input, shutdown, timeout or error.
+                _ => return End::Closed,
             }
         }
         // 2. Parse it, answer it.
-        let req = match parse_head(&buf[start..end], p.max_head) {
-            Ok(Some(req)) => req,
-            Ok(None) => {
-                let e = HeadError::Bad("malformed request head");
-                refuse(io, &mut out, &mut timer, p, state, peer, e).await;
-                return End::Closed;
-            }
+        // (A complete head never parses as partial; if it did, it would be malformed.)
+        let parsed = parse_head(&buf[start..end], p.max_head)
+            .and_then(|r| r.ok_or(HeadError::Bad("malformed request head")));
+        let req = match parsed {
+            Ok(req) => req,
             Err(e) => {
                 refuse(io, &mut out, &mut timer, p, state, peer, e).await;
                 return End::Closed;
@@ -441,9 +433,6 @@ pub(crate) async fn serve<S: Transport>(
         if !keep {
             linger(io, &mut timer).await;
             return End::Closed;
-        }
-        if start == end {
-            (start, end) = (0, 0);
         }
     }
 }
@@ -484,39 +473,27 @@ async fn refuse<S: Transport>(
     }
 }
 
-/// Reads into `dst`, unless the deadline passes or the server shuts down first.
+/// Reads into `dst`: `Some(bytes read)`, or `None` once the server shuts down (the
+/// caller bounds it with the head deadline).
 async fn wait_read<S: Transport>(
     io: &mut S,
     dst: &mut [u8],
-    timer: &mut Timer,
-    deadline: Instant,
     shutdown: &mut Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
-) -> Wait {
-    timer.cover(deadline);
-    let mut waited = false;
-    let r = poll_fn(|cx| {
+) -> io::Result<Option<usize>> {
+    poll_fn(|cx| {
         let mut rb = ReadBuf::new(dst);
-        match Pin::new(&mut *io).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => return Poll::Ready(Wait::Read(rb.filled().len())),
-            Poll::Ready(Err(_)) => return Poll::Ready(Wait::Read(0)),
-            Poll::Pending => waited = true,
+        if let Poll::Ready(r) = Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            return Poll::Ready(r.map(|()| Some(rb.filled().len())));
         }
         if let Some(s) = shutdown.as_mut()
             && s.as_mut().poll(cx).is_ready()
         {
             *shutdown = None;
-            return Poll::Ready(Wait::Stop);
-        }
-        if timer.expired(cx, deadline) {
-            return Poll::Ready(Wait::TimedOut);
+            return Poll::Ready(Ok(None));
         }
         Poll::Pending
     })
-    .await;
-    if waited {
-        timer.tick();
-    }
-    r
+    .await
 }
 
 /// Writes `reply` (head and body); accounts the body bytes and emits the access log.
@@ -673,7 +650,7 @@ async fn send_rest<S: Transport>(
                     timer.tick();
                     let left = usize::try_from(len - *sent).unwrap_or(chunk);
                     let dst = &mut data[..left.min(chunk)];
-                    read_exact_at(&file, dst, start + *sent)?;
+                    crate::open_files::read_exact_at(&file, dst, start + *sent)?;
                     write_all(io, timer, idle, h, dst).await?;
                     h = &[];
                     *sent += dst.len() as u64;
@@ -692,21 +669,6 @@ fn shrank() -> io::Error {
         io::ErrorKind::UnexpectedEof,
         "file shrank while being served",
     )
-}
-
-fn read_exact_at(file: &std::fs::File, mut dst: &mut [u8], mut at: u64) -> io::Result<()> {
-    while !dst.is_empty() {
-        match file.read_at(dst, at) {
-            Ok(0) => return Err(shrank()),
-            Ok(n) => {
-                dst = &mut dst[n..];
-                at += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Writes `a` then `b`, vectored (one `writev` for a small response).
@@ -739,14 +701,13 @@ async fn write_all<S: Transport>(
 /// sends (bounded in time and bytes) so the close does not become a reset.
 async fn linger<S: Transport>(io: &mut S, timer: &mut Timer) {
     let end = timer.tick() + LINGER_TIME;
-    if timer.run(LINGER_TIME, io.shutdown()).await.is_err() {
+    if timer.run_until(end, io.shutdown()).await.is_err() {
         return;
     }
     let mut sink = [0u8; 4096];
     let mut total = 0usize;
     while total < LINGER_BYTES {
-        let left = end.saturating_duration_since(timer.tick());
-        match timer.run(left, io.read(&mut sink)).await {
+        match timer.run_until(end, io.read(&mut sink)).await {
             Ok(0) | Err(_) => return,
             Ok(n) => total += n,
         }
@@ -762,51 +723,49 @@ pub(crate) fn write_head(out: &mut Vec<u8>, r: &Reply, keep_alive: bool, now: In
     out.extend_from_slice(r.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
     with_date(now.into_std(), |d| out.extend_from_slice(d));
-    let mut field = |name: &[u8], value: &[u8]| {
+    fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
-    };
+    }
     if let Some(ct) = r.content_type {
-        field(b"Content-Type", ct.as_bytes());
+        field(out, b"Content-Type", ct.as_bytes());
     }
     if let Some(n) = r.content_length {
-        field(b"Content-Length", num.format(n).as_bytes());
+        field(out, b"Content-Length", num.format(n).as_bytes());
     }
     if let Some(v) = &r.validators {
-        field(b"ETag", v.etag().as_bytes());
-        field(b"Last-Modified", v.last_modified().as_bytes());
+        field(out, b"ETag", v.etag().as_bytes());
+        field(out, b"Last-Modified", v.last_modified().as_bytes());
     }
-    field(b"Cache-Control", r.cache_control.as_bytes());
+    field(out, b"Cache-Control", r.cache_control.as_bytes());
     if r.accept_ranges {
-        field(b"Accept-Ranges", b"bytes");
+        field(out, b"Accept-Ranges", b"bytes");
     }
     match r.content_range {
         Some(ContentRange::Bytes { start, end, len }) => {
-            let mut v = Vec::with_capacity(48);
-            v.extend_from_slice(b"bytes ");
-            v.extend_from_slice(num.format(start).as_bytes());
-            v.push(b'-');
-            v.extend_from_slice(num.format(end).as_bytes());
-            v.push(b'/');
-            v.extend_from_slice(num.format(len).as_bytes());
-            field(b"Content-Range", &v);
+            field(out, b"Content-Range", b"bytes ");
+            out.extend_from_slice(num.format(start).as_bytes());
+            out.push(b'-');
+            out.extend_from_slice(num.format(end).as_bytes());
+            out.push(b'/');
+            out.extend_from_slice(num.format(len).as_bytes());
         }
         Some(ContentRange::Unsatisfied { len }) => {
-            let mut v = b"bytes */".to_vec();
-            v.extend_from_slice(num.format(len).as_bytes());
-            field(b"Content-Range", &v);
+            field(out, b"Content-Range", b"bytes */");
+            out.extend_from_slice(num.format(len).as_bytes());
         }
         None => {}
     }
     if let Some(a) = r.allow {
-        field(b"Allow", a.as_bytes());
+        field(out, b"Allow", a.as_bytes());
     }
     if let Some(s) = r.retry_after {
-        field(b"Retry-After", num.format(s).as_bytes());
+        field(out, b"Retry-After", num.format(s).as_bytes());
     }
     field(
+        out,
         b"Connection",
         if keep_alive { b"keep-alive" } else { b"close" },
     );
@@ -916,6 +875,7 @@ pub(crate) fn split_responses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Method;
 
     fn parse(raw: &[u8]) -> Result<Option<Parsed<'_>>, HeadError> {
         parse_head(raw, 8192)

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::body::ServeBody;
-use crate::request::{ContentRange, Method, Reply, RequestHead};
+use crate::request::{ContentRange, Reply, RequestHead};
 use crate::serve::{AccessRecord, State, handle};
 
 /// Serves one HTTP/2 connection until it ends or the server shuts down (then in-flight
@@ -74,7 +74,6 @@ fn request_head<B>(req: &Request<B>) -> RequestHead<'_> {
     let get = |name: HeaderName| h.get(name).map(HeaderValue::as_bytes);
     let mut head = RequestHead {
         method_text: req.method().as_str(),
-        method: Some(Method::parse(req.method().as_str().as_bytes())),
         path: req.uri().path(),
         range: get(header::RANGE),
         if_range: get(header::IF_RANGE),

@@ -107,6 +107,19 @@ pub(crate) fn open(dir: &Path, current: &Path, name: &str) -> io::Result<Option<
     Ok(opened)
 }
 
+/// Fills `buf` from `file` at offset `at` (by position: descriptors are shared by the
+/// requests of a worker). A file shorter than expected is an `UnexpectedEof` error
+/// saying so.
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, at).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            io::Error::new(e.kind(), "file shrank while being served")
+        } else {
+            e
+        }
+    })
+}
+
 /// Opens a regular file: `None` if missing or not a regular file.
 fn open_at(path: &Path) -> io::Result<Option<Opened>> {
     let file = match std::fs::OpenOptions::new()

@@ -40,9 +40,8 @@ impl Method {
 /// What the handler reads of a request. Everything borrows from the receive buffer.
 #[derive(Debug, Default)]
 pub(crate) struct RequestHead<'a> {
-    /// The method as received (for the access log).
+    /// The method as received (for the access log; [`RequestHead::method`]).
     pub(crate) method_text: &'a str,
-    pub(crate) method: Option<Method>,
     /// The path of the request target (without query), percent-encoded as received.
     pub(crate) path: &'a str,
     pub(crate) range: Option<&'a [u8]>,
@@ -56,7 +55,7 @@ pub(crate) struct RequestHead<'a> {
 
 impl<'a> RequestHead<'a> {
     pub(crate) fn method(&self) -> Method {
-        self.method.unwrap_or(Method::Other)
+        Method::parse(self.method_text.as_bytes())
     }
 
     pub(crate) fn push_if_none_match(&mut self, v: &'a [u8]) {

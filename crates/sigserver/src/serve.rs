@@ -1,11 +1,9 @@
 //! Request handling: routing, the file response (validators, conditionals, ranges),
 //! the operations endpoints and the access log.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -15,7 +13,7 @@ use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
 use crate::names::{self, FileKind, PathError};
-use crate::open_files;
+use crate::open_files::{self, Opened};
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::ready;
@@ -214,16 +212,7 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
     };
     let kind = RequestKind::File(name.kind());
     match open_files::open(&state.dir, &state.current, name.name()) {
-        Ok(Some(o)) => file_response(
-            state,
-            req,
-            head,
-            sendfile,
-            kind,
-            name.kind(),
-            o.file,
-            &o.meta,
-        ),
+        Ok(Some(o)) => file_response(state, req, head, sendfile, name.kind(), o),
         Ok(None) => not_found(kind),
         Err(e) => {
             tracing::error!(file = name.name(), error = %e, "cannot open file");
@@ -232,17 +221,16 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn file_response(
     state: &State,
     req: &RequestHead<'_>,
     head: bool,
     sendfile: bool,
-    kind: RequestKind,
     fkind: FileKind,
-    file: Arc<File>,
-    meta: &std::fs::Metadata,
+    opened: Opened,
 ) -> Reply {
+    let Opened { file, meta } = opened;
+    let kind = RequestKind::File(fkind);
     let len = meta.len();
     let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
     let cache = if fkind.is_immutable() {
@@ -300,7 +288,7 @@ fn file_response(
         };
         return r;
     }
-    r.body = match state.cache.get_or_load(FileId::of(meta), &file) {
+    r.body = match state.cache.get_or_load(FileId::of(&meta), &file) {
         Ok(Cached::Hit(b)) => {
             state.metrics.cache(true);
             ReplyBody::Bytes(b.slice(start as usize..(start + count) as usize))

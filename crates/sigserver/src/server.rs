@@ -117,17 +117,19 @@ impl Server {
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(128);
+        let h1 = h1::Params {
+            max_head: cfg.max_header_bytes,
+            header_timeout: cfg.header_timeout,
+            idle_timeout: cfg.idle_timeout,
+            // Plain TCP with HTTP/2 on: the prior-knowledge preface; on TLS HTTP/2 is
+            // chosen by ALPN (offered only with HTTP/2 on, see `load_tls`).
+            h2c: cfg.http2 && self.tls.is_none(),
+            sendfile: cfg.sendfile,
+            chunk: cfg.chunk_bytes,
+        };
         let conn = Arc::new(ConnParams {
-            h1: h1::Params {
-                max_head: cfg.max_header_bytes,
-                header_timeout: cfg.header_timeout,
-                idle_timeout: cfg.idle_timeout,
-                h2c: cfg.http2,
-                sendfile: cfg.sendfile,
-                chunk: cfg.chunk_bytes,
-            },
+            h1,
             h2,
-            http2: cfg.http2,
             tls: self.tls.clone(),
             state: self.state.clone(),
             idle: cfg.idle_timeout,
@@ -240,8 +242,6 @@ fn worker(
 struct ConnParams {
     h1: h1::Params,
     h2: H2Builder<TokioExecutor>,
-    /// HTTP/2 is offered (h2c prior knowledge, ALPN `h2`).
-    http2: bool,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     idle: Duration,
@@ -309,48 +309,43 @@ async fn serve_connection(
     if *rx.borrow_and_update() {
         return;
     }
-    let state = &conn.state;
-    match &conn.tls {
-        None => {
-            let end = {
-                let stop = async {
-                    let _ = rx.changed().await;
-                };
-                tokio::pin!(stop);
-                h1::serve(&mut stream, state, peer, &conn.h1, stop).await
-            };
-            if let h1::End::Http2(read) = end {
-                let io = IdleTimeout::new(Rewind::new(read, stream), conn.idle);
-                http2::serve(&conn.h2, io, state.clone(), peer, rx).await;
-            }
+    let Some(acceptor) = &conn.tls else {
+        if let h1::End::Http2(read) = serve_h1(conn, &mut stream, peer, &mut rx).await {
+            let io = IdleTimeout::new(Rewind::new(read, stream), conn.idle);
+            http2::serve(&conn.h2, io, conn.state.clone(), peer, rx).await;
         }
-        Some(acceptor) => {
-            let tls = match tokio::time::timeout(
-                conn.handshake,
-                acceptor.accept(IdleTimeout::new(stream, conn.idle)),
-            )
-            .await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            if conn.http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                http2::serve(&conn.h2, tls, state.clone(), peer, rx).await;
-            } else {
-                let mut tls = tls;
-                let stop = async {
-                    let _ = rx.changed().await;
-                };
-                tokio::pin!(stop);
-                let p = h1::Params {
-                    h2c: false,
-                    ..conn.h1.clone()
-                };
-                h1::serve(&mut tls, state, peer, &p, stop).await;
-            }
-        }
+        return;
+    };
+    let mut tls = match tokio::time::timeout(
+        conn.handshake,
+        acceptor.accept(IdleTimeout::new(stream, conn.idle)),
+    )
+    .await
+    {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    };
+    // ALPN `h2` is offered only when HTTP/2 is on (`load_tls`).
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        http2::serve(&conn.h2, tls, conn.state.clone(), peer, rx).await;
+    } else {
+        serve_h1(conn, &mut tls, peer, &mut rx).await;
     }
+}
+
+/// The HTTP/1 loop on `io`, stopped by the server's shutdown signal.
+async fn serve_h1<S: h1::Transport>(
+    conn: &ConnParams,
+    io: &mut S,
+    peer: SocketAddr,
+    rx: &mut watch::Receiver<bool>,
+) -> h1::End {
+    let stop = async {
+        let _ = rx.changed().await;
+    };
+    tokio::pin!(stop);
+    h1::serve(io, &conn.state, peer, &conn.h1, stop).await
 }
 
 fn load_tls(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor, Error> {
