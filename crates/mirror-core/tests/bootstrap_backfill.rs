@@ -55,6 +55,35 @@ fn v4_alone() -> (
     (up, server, mirror)
 }
 
+/// An upstream arranged at version 6 without its file `missing` (whose bytes are
+/// returned, to put back), and an empty mirror synced from it once.
+fn first_sync_without(
+    missing: &str,
+) -> (
+    tempfile::TempDir,
+    Vec<u8>,
+    testkit::http::TestServer,
+    tempfile::TempDir,
+    mirror_core::SyncReport,
+) {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let saved = std::fs::read(up.path().join(missing)).unwrap();
+    std::fs::remove_file(up.path().join(missing)).unwrap();
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    (up, saved, server, mirror, r)
+}
+
+/// Rewrites when database `test`'s `backfill_missing` was recorded, in `status.json`.
+fn set_backfill_recorded_at(mirror: &Path, at: impl FnOnce(Option<i64>) -> Option<i64>) {
+    let mut status = mirror_core::status::MirrorStatus::load(mirror).unwrap();
+    let db = status.databases.get_mut("test").unwrap();
+    db.backfill_missing_at = at(db.backfill_missing_at);
+    status.store(mirror).unwrap();
+}
+
 fn names(mirror: &Path) -> Vec<String> {
     tree(mirror).into_keys().collect()
 }
@@ -114,12 +143,7 @@ fn with_backfill_off_only_the_cvd_is_published() {
 #[test]
 fn an_old_cdiff_missing_upstream_ends_the_backfill_and_the_sync_succeeds() {
     for missing in ["test-3.cdiff", "test-3.cdiff.sign"] {
-        let up = tempfile::tempdir().unwrap();
-        arrange_official(up.path(), 6, true);
-        std::fs::remove_file(up.path().join(missing)).unwrap();
-        let server = serve(up.path());
-        let mirror = tempfile::tempdir().unwrap();
-        let r = sync_once(mirror.path(), &[server.base_url()]);
+        let (_up, _, server, mirror, r) = first_sync_without(missing);
         assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
         let files = tree(mirror.path());
         assert_eq!(
@@ -226,20 +250,13 @@ fn a_partially_backfilled_database_is_completed_while_up_to_date_and_the_404_is_
 
 #[test]
 fn a_remembered_missing_cdiff_is_asked_for_again_after_a_day() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 6, true);
-    let gone = up.path().join("test-3.cdiff");
-    let saved = std::fs::read(&gone).unwrap();
-    std::fs::remove_file(&gone).unwrap();
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    let r = sync_once(mirror.path(), &[server.base_url()]);
+    let (up, saved, server, mirror, r) = first_sync_without("test-3.cdiff");
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     let st = db_status(mirror.path());
     assert_eq!(st.backfill_missing, Some(3));
     assert!(st.backfill_missing_at.is_some());
     // Upstream has it again; within the day it is not asked for (nothing changes).
-    std::fs::write(&gone, saved).unwrap();
+    std::fs::write(up.path().join("test-3.cdiff"), saved).unwrap();
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| !u), "{r:?}");
     assert_eq!(server.stats().requests("/test-3.cdiff"), 1);
@@ -248,11 +265,10 @@ fn a_remembered_missing_cdiff_is_asked_for_again_after_a_day() {
         (6, vec![4, 5, 6])
     );
     // A day later (the record aged by hand) the backfill asks once more and completes.
-    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
-    let db = status.databases.get_mut("test").unwrap();
-    let at = db.backfill_missing_at.unwrap();
-    db.backfill_missing_at = Some(at - mirror_core::status::BACKFILL_RETRY_SECS - 1);
-    status.store(mirror.path()).unwrap();
+    let at = db_status(mirror.path()).backfill_missing_at.unwrap();
+    set_backfill_recorded_at(mirror.path(), |_| {
+        Some(at - mirror_core::status::BACKFILL_RETRY_SECS - 1)
+    });
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     assert_eq!(server.stats().requests("/test-3.cdiff"), 2);
@@ -279,13 +295,7 @@ fn an_expired_record_costs_one_request_and_is_renewed() {
     assert_eq!(server.stats().requests("/test-1.cdiff"), 1);
     // A record from an older release (no time) counts as expired: asked once more,
     // still missing, recorded again with its time.
-    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
-    status
-        .databases
-        .get_mut("test")
-        .unwrap()
-        .backfill_missing_at = None;
-    status.store(mirror.path()).unwrap();
+    set_backfill_recorded_at(mirror.path(), |_| None);
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| !u), "{r:?}");
     assert_eq!(server.stats().requests("/test-1.cdiff"), 2);
@@ -298,12 +308,9 @@ fn an_expired_record_costs_one_request_and_is_renewed() {
 fn an_expired_record_is_dropped_when_no_backfill_needs_it() {
     let (_up, server, mirror, _) = first_sync(6, true);
     assert_eq!(db_status(mirror.path()).backfill_missing, Some(1));
-    let mut status = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
-    let db = status.databases.get_mut("test").unwrap();
-    db.backfill_missing_at = db
-        .backfill_missing_at
-        .map(|t| t - mirror_core::status::BACKFILL_RETRY_SECS);
-    status.store(mirror.path()).unwrap();
+    set_backfill_recorded_at(mirror.path(), |at| {
+        at.map(|t| t - mirror_core::status::BACKFILL_RETRY_SECS)
+    });
     // Keeping 3 cdiffs, the held chain fills the window: no backfill walk, no request,
     // and the expired record is forgotten.
     let cfg = config_builder(mirror.path(), &[server.base_url()])
@@ -320,19 +327,12 @@ fn an_expired_record_is_dropped_when_no_backfill_needs_it() {
 
 #[test]
 fn a_lagging_sign_of_the_new_version_is_not_remembered_as_missing() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 6, true);
-    let sign = up.path().join("test-6.cdiff.sign");
-    let saved = std::fs::read(&sign).unwrap();
-    std::fs::remove_file(&sign).unwrap();
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    let r = sync_once(mirror.path(), &[server.base_url()]);
+    let (up, saved, server, mirror, r) = first_sync_without("test-6.cdiff.sign");
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap(), (6, vec![]));
     assert_eq!(db_status(mirror.path()).backfill_missing, None);
     // upstream catches up with its .sign: the next sync, still at 6, backfills
-    std::fs::write(&sign, saved).unwrap();
+    std::fs::write(up.path().join("test-6.cdiff.sign"), saved).unwrap();
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.databases[0].result.as_ref().is_ok_and(|&u| u), "{r:?}");
     assert_eq!(
