@@ -4,39 +4,30 @@
 
 #[path = "../../mirror-core/tests/dns_server/mod.rs"]
 mod dns_server;
+mod official_sync;
 #[path = "../../mirror-core/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use official_sync::{official_sync_from, sigupdate};
 use support::*;
 use testkit::http::{Fault, RetryAfter, Scope};
 
-fn sigupdate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sigupdate"));
-    // no SIGUPDATE_* from the developer's environment
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SIGUPDATE_") {
-            c.env_remove(k);
-        }
-    }
-    c
+fn sync(mirror: &Path, upstreams: &[String]) -> Output {
+    official_sync_from(mirror, upstreams).output().unwrap()
 }
 
-fn sync(mirror: &Path, upstreams: &[String]) -> Output {
-    let mut c = sigupdate();
-    c.arg("sync")
+/// `sigupdate status --dir MIRROR`, its human-readable output.
+fn status_text(mirror: &Path) -> String {
+    let out = sigupdate()
+        .arg("status")
         .arg("--dir")
         .arg(mirror)
-        .args(["--db", "test", "--no-dns", "--retries", "0"]);
-    for u in upstreams {
-        c.args(["--upstream", u]);
-    }
-    c.arg("--sign-root")
-        .arg(fixtures().join("clamav-test-root.crt"))
-        .args(["--verify-time", "1767225600"]);
-    c.output().unwrap()
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn status_json(mirror: &Path) -> serde_json::Value {
@@ -93,13 +84,7 @@ fn sync_from_empty_then_status() {
         1,
         "warned once: {stderr}"
     );
-    let text = sigupdate()
-        .arg("status")
-        .arg("--dir")
-        .arg(mirror.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = status_text(mirror.path());
     assert!(
         text.contains("test: version 6 (upstream 6), 5 cdiffs (5 signature-verified but chain-unproven: 2..6), ok"),
         "{text}"
@@ -116,13 +101,7 @@ fn sync_from_empty_then_status() {
     assert_eq!(st["generation"], "g-000001");
     assert_eq!(st["databases"]["test"]["published_version"], 6);
     // human output
-    let out = sigupdate()
-        .arg("status")
-        .arg("--dir")
-        .arg(mirror.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = status_text(mirror.path());
     assert!(
         text.contains("published_dir:") && text.contains("test: version 6"),
         "{text}"

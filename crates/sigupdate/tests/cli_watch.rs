@@ -3,6 +3,7 @@
 //! from the config file.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
+mod official_sync;
 #[path = "../../mirror-core/tests/support/mod.rs"]
 mod support;
 
@@ -10,18 +11,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use official_sync::sigupdate;
 use support::*;
 use testkit::upstream::{History, PublisherKeys, Upstream};
-
-fn sigupdate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sigupdate"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SIGUPDATE_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 fn signal(child: &Child, sig: &str) {
     // the shell's built-in `kill` (no dependency on a `kill` binary)
