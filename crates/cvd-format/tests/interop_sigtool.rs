@@ -154,11 +154,10 @@ fn unpack_official(name: &str, dir: &Path) -> cvd_format::Report {
         .unwrap_or_else(|e| panic!("unpack {name}: {e}"))
 }
 
-#[test]
-fn cld_written_from_official_members_loads_in_clamscan() {
-    let Some(clamscan) = tool("clamscan") else {
-        return;
-    };
+/// `test-6.cvd` unpacked and its members written back as `test.cld` (unsigned
+/// container, official `.info`) in a temporary directory: the directory, the `.cld`,
+/// the unpack report and the written header.
+fn cld_from_official() -> (tempfile::TempDir, PathBuf, cvd_format::Report, Header) {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let unpacked = tmp.path().join("unpacked");
     std::fs::create_dir(&unpacked).unwrap_or_else(|e| panic!("{e}"));
@@ -167,6 +166,25 @@ fn cld_written_from_official_members_loads_in_clamscan() {
     let file = std::fs::File::create(&cld).unwrap_or_else(|e| panic!("{e}"));
     let header = cvd_format::write_cld_from_dir(&unpacked, file, &cvd_format::Limits::default())
         .unwrap_or_else(|e| panic!("{e}"));
+    (tmp, cld, original, header)
+}
+
+/// `clamscan` with `cld` as its only database, scanning the file itself.
+fn clamscan_with(clamscan: &Path, cld: &Path) -> std::process::Output {
+    Command::new(clamscan)
+        .args(["--no-summary", "-d"])
+        .arg(cld)
+        .arg(cld)
+        .output()
+        .unwrap_or_else(|e| panic!("running clamscan: {e}"))
+}
+
+#[test]
+fn cld_written_from_official_members_loads_in_clamscan() {
+    let Some(clamscan) = tool("clamscan") else {
+        return;
+    };
+    let (_tmp, cld, original, header) = cld_from_official();
 
     // Our own verifier: unsigned container, official .info DSIG.
     let report = verify_file(&cld, &VerifyOptions::new()).unwrap_or_else(|e| panic!("{e}"));
@@ -188,12 +206,7 @@ fn cld_written_from_official_members_loads_in_clamscan() {
 
     // The reference engine loads it (it checks the .info DSIG with the official key and
     // every member's size and SHA-256).
-    let out = Command::new(&clamscan)
-        .args(["--no-summary", "-d"])
-        .arg(&cld)
-        .arg(&cld)
-        .output()
-        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    let out = clamscan_with(&clamscan, &cld);
     assert!(
         out.status.success(),
         "clamscan refused our .cld: {}{}",
@@ -207,14 +220,7 @@ fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
     let Some(clamscan) = tool("clamscan") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let unpacked = tmp.path().join("unpacked");
-    std::fs::create_dir(&unpacked).unwrap_or_else(|e| panic!("{e}"));
-    unpack_official("test-6.cvd", &unpacked);
-    let cld = tmp.path().join("test.cld");
-    let file = std::fs::File::create(&cld).unwrap_or_else(|e| panic!("{e}"));
-    cvd_format::write_cld_from_dir(&unpacked, file, &cvd_format::Limits::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_tmp, cld, _, _) = cld_from_official();
     // Flip one byte of the test.hdb contents inside the plain tar.
     let mut bytes = std::fs::read(&cld).unwrap_or_else(|e| panic!("{e}"));
     let needle = b"44d88612fea8a8f36de82e1278abb02f";
@@ -225,12 +231,7 @@ fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
     bytes[pos] = b'5';
     std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
     assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
-    let out = Command::new(&clamscan)
-        .args(["--no-summary", "-d"])
-        .arg(&cld)
-        .arg(&cld)
-        .output()
-        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    let out = clamscan_with(&clamscan, &cld);
     assert!(!out.status.success(), "clamscan loaded a tampered .cld");
 }
 
@@ -258,12 +259,7 @@ fn clamscan_refuses_a_cld_signed_with_a_non_official_key() {
     std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
     assert!(cvd_format::verify_reader(bytes.as_slice(), &test_opts()).is_ok());
     assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
-    let out = Command::new(&clamscan)
-        .args(["--no-summary", "-d"])
-        .arg(&cld)
-        .arg(&cld)
-        .output()
-        .unwrap_or_else(|e| panic!("running clamscan: {e}"));
+    let out = clamscan_with(&clamscan, &cld);
     assert!(
         !out.status.success(),
         "clamscan loaded a .cld signed with a test key"
