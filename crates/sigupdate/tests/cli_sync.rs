@@ -196,15 +196,7 @@ fn no_bootstrap_cdiffs_by_flag_environment_or_file_publishes_the_cvd_only() {
     std::fs::write(&cfg, "bootstrap-cdiffs = false\n").unwrap();
     for how in ["flag", "env", "file"] {
         let mirror = tmp.path().join(how);
-        let mut c = sigupdate();
-        c.arg("sync")
-            .arg("--dir")
-            .arg(&mirror)
-            .args(["--db", "test", "--no-dns", "--retries", "0"])
-            .args(["--upstream", &server.base_url()])
-            .arg("--sign-root")
-            .arg(fixtures().join("clamav-test-root.crt"))
-            .args(["--verify-time", "1767225600"]);
+        let mut c = official_sync_from(&mirror, &[server.base_url()]);
         match how {
             "flag" => c.arg("--no-bootstrap-cdiffs"),
             "env" => c.env("SIGUPDATE_BOOTSTRAP_CDIFFS", "false"),
@@ -226,15 +218,8 @@ fn no_bootstrap_cdiffs_by_flag_environment_or_file_publishes_the_cvd_only() {
     }
     // and the flag beats an environment asking for it
     let mirror = tmp.path().join("both");
-    let mut c = sigupdate();
-    c.arg("sync")
-        .arg("--dir")
-        .arg(&mirror)
-        .args(["--db", "test", "--no-dns", "--retries", "0"])
-        .args(["--upstream", &server.base_url()])
-        .arg("--sign-root")
-        .arg(fixtures().join("clamav-test-root.crt"))
-        .args(["--verify-time", "1767225600", "--no-bootstrap-cdiffs"])
+    let mut c = official_sync_from(&mirror, &[server.base_url()]);
+    c.arg("--no-bootstrap-cdiffs")
         .env("SIGUPDATE_BOOTSTRAP_CDIFFS", "true");
     assert_eq!(code(&c.output().unwrap()), 0);
     assert_eq!(check_snapshot(&tree(&mirror)).unwrap(), (6, vec![]));
