@@ -95,9 +95,7 @@ pub fn step<T>(f: impl FnOnce() -> T) -> T {
     let gate = lock(&shared().gate);
     if shared().stopping.load(Ordering::SeqCst) {
         drop(gate);
-        loop {
-            std::thread::park();
-        }
+        park_forever();
     }
     let out = f();
     drop(gate);
@@ -109,9 +107,14 @@ pub fn step<T>(f: impl FnOnce() -> T) -> T {
 /// so that an error caused by a child being stopped does not race the clean-up.
 pub fn wait_if_stopping() {
     if shared().stopping.load(Ordering::SeqCst) {
-        loop {
-            std::thread::park();
-        }
+        park_forever();
+    }
+}
+
+/// Blocks the calling thread until the clean-up ends the process.
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
     }
 }
 
