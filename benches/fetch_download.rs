@@ -38,19 +38,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn tool(name: &str) -> Result<bool> {
-    match Command::new(name).arg("--version").output() {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                bail!("{name} is required in CI: {e}");
-            }
-            eprintln!("{name} not found ({e}); skipping its baseline");
-            Ok(false)
-        }
-    }
-}
-
 fn sha256_file(path: &Path) -> Result<String> {
     let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     Ok(hex(&Sha256::digest(&data)))
@@ -96,7 +83,7 @@ fn main() -> Result<()> {
         mb / ours.as_secs_f64()
     );
 
-    if !tool("curl")? {
+    if testkit::tools::require("curl").is_none() {
         return Ok(());
     }
     let target = out.path().join("curl.cvd");

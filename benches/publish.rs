@@ -145,10 +145,7 @@ fn main() -> Result<()> {
     let mut cp_sync = Vec::new();
     let mut rsync = Vec::new();
     let mut rsync_sync = Vec::new();
-    let have_rsync = Command::new("rsync")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let have_rsync = testkit::tools::require("rsync").is_some();
     for run_no in 0..RUNS {
         let next = 27_031 + run_no as u32;
         let new_daily = src_dir.join("daily.cvd");

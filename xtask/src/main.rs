@@ -43,7 +43,7 @@ fn workspace_root() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") if args.len() == 1 => mirror_demo::run(&workspace_root()),
+        Some("demo") if args.len() == 1 => mirror_demo::run(),
         Some("demo-format") if args.len() == 1 => demo::run(&workspace_root()),
         Some("fuzz") => match fuzz::parse_seconds(&args[1..]) {
             Ok(seconds) => fuzz::run(&workspace_root(), seconds),

@@ -4,9 +4,9 @@
 //!    -p sigserver`);
 //! 2. starts an upstream simulator on `127.0.0.1` (`testkit::upstream`) publishing a
 //!    synthetic database `demo` signed with the DEMO/TEST key of `testkit::keys`
-//!    (nothing outside the repository is needed); when the official test vectors are
-//!    present in `../shared`, it also publishes the official `test` database, for the
-//!    freshclam step;
+//!    and the official `test` database (the vectors vendored in
+//!    `testdata/clamav-official`, `testkit::official_vectors()`), for the freshclam step;
+//!    nothing outside the repository is needed;
 //! 3. runs `sigupdate sync --no-dns` against it (the demo key is given to `sigupdate`
 //!    as a custom database's key file), starts `sigserver` on the mirror directory;
 //! 4. advances upstream a few versions and shows the mirror following: what was
@@ -107,16 +107,17 @@ fn show_served(server: &Sigserver, db: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the demo from the workspace root `root`.
-pub fn run(root: &Path) -> Result<()> {
+/// Runs the demo (the binaries are built in this workspace, the vectors are read from
+/// `testkit::official_vectors()`).
+pub fn run() -> Result<()> {
     println!("clamav-mirror demo: upstream simulator -> sigupdate -> sigserver -> clients");
     interrupt::install()?;
-    let result = demo(root);
+    let result = demo();
     interrupt::wait_if_stopping();
     result
 }
 
-fn demo(root: &Path) -> Result<()> {
+fn demo() -> Result<()> {
     step(1, "building sigupdate and sigserver");
     let bins = children(Binaries::build).context("building the binaries")?;
     println!(
@@ -134,7 +135,7 @@ fn demo(root: &Path) -> Result<()> {
     step(2, "starting the upstream simulator");
     let keys = PublisherKeys::test();
     let demo = History::synthetic("demo", DEMO_VERSIONS, &keys)?;
-    let vectors = root.join("../shared/fixtures/clamav-official");
+    let vectors = testkit::official_vectors();
     let official = if vectors.join("test-1.cvd").is_file() {
         Some(History::official(&vectors)?)
     } else {
@@ -282,12 +283,12 @@ fn freshclam_step(
 ) -> Result<()> {
     let Some(official) = official else {
         println!(
-            "   skipped: freshclam trusts only the official ClamAV keys, and the official test vectors (../shared/fixtures/clamav-official) are not present"
+            "   skipped: freshclam trusts only the official ClamAV keys, and the official test vectors ({}) are not present",
+            testkit::official_vectors().display()
         );
         return Ok(());
     };
-    let Some(fc_bin) = e2e::require_tool("freshclam").ok().flatten() else {
-        println!("   skipped: freshclam is not installed (apt-get install clamav-freshclam)");
+    let Some(fc_bin) = testkit::tools::require("freshclam") else {
         return Ok(());
     };
     upstream.publish("test", official.last_version())?;

@@ -35,7 +35,7 @@
 //! use cdiff::chain::{self, ChainOptions, Consistency, PatchInput};
 //! let dir = std::path::Path::new(concat!(
 //!     env!("CARGO_MANIFEST_DIR"),
-//!     "/../../../shared/fixtures/clamav-official"
+//!     "/../../testdata/clamav-official"
 //! ));
 //! let opts = ChainOptions::new(); // official keys
 //! let patches = (2..=6)

@@ -138,7 +138,7 @@ proptest! {
     /// The reference applies our generated scripts with the same result.
     #[test]
     fn sigtool_applies_generated_scripts((a, b) in pairs()) {
-        let Some(sigtool) = util::tool("sigtool") else { return Ok(()); };
+        let Some(sigtool) = testkit::tools::require("sigtool") else { return Ok(()); };
         let script = generate::script(&a, &b).unwrap().to_bytes().unwrap();
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
@@ -158,7 +158,7 @@ proptest! {
         blocks in proptest::collection::vec(block(), 1..5),
     ) {
         let cmds: Vec<Vec<u8>> = blocks.into_iter().flatten().collect();
-        let Some(sigtool) = util::tool("sigtool") else { return Ok(()); };
+        let Some(sigtool) = testkit::tools::require("sigtool") else { return Ok(()); };
         let mut a = a;
         for n in ["a.db", "b.ndb", "c.info"] {
             if a.get(n).is_none_or(|d| d.len() < 20) {

@@ -6,7 +6,8 @@ mod util;
 use cdiff::chain::{self, ChainOptions, Consistency};
 use cdiff::{Database, Patch};
 use cvd_format::KeySet;
-use util::{cdiff_input, fixture, tool};
+use testkit::tools::require;
+use util::{cdiff_input, fixture};
 
 fn members(name: &str) -> Database {
     let (_, _, db) = chain::read_base(fixture(name).as_slice(), &ChainOptions::new()).unwrap();
@@ -120,7 +121,7 @@ fn written_cld_verifies_and_loads_in_clamav() {
     }
     assert_eq!(cld.members.len(), want.files().len());
 
-    if let Some(sigtool) = tool("sigtool") {
+    if let Some(sigtool) = require("sigtool") {
         let o = std::process::Command::new(sigtool)
             .arg(format!("--info={}", out.display()))
             .output()
@@ -133,7 +134,7 @@ fn written_cld_verifies_and_loads_in_clamav() {
         );
         assert!(text.contains("Version: 6"), "{text}");
     }
-    if let Some(clamscan) = tool("clamscan") {
+    if let Some(clamscan) = require("clamscan") {
         // EICAR is in test.hdb from version 3 on: the .cld must load and detect it.
         let eicar = dir.path().join("eicar.txt");
         std::fs::write(
@@ -225,7 +226,7 @@ fn generated_signed_patch_reproduces_next_version() {
 /// the same result as ours.
 #[test]
 fn sigtool_run_cdiff_on_official_patches_agrees() {
-    let Some(sigtool) = tool("sigtool") else {
+    let Some(sigtool) = require("sigtool") else {
         return;
     };
     for v in 2..=6u32 {

@@ -12,24 +12,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
-}
-
-fn openssl_available() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("`openssl` is required for this test in CI (apt-get install -y openssl)");
-        }
-        eprintln!("skipping: `openssl` not found (install it to run this interop test)");
-    }
-    found
+    testkit::official_vectors()
 }
 
 /// OpenSSL's verdict on `cms_der` over `content` with `root`, at `at`.
@@ -72,7 +55,7 @@ type Case<'a> = (&'a str, &'a [u8], &'a [u8], &'a Path, OffsetDateTime);
 
 #[test]
 fn verdicts_match_openssl_cms_verify() {
-    if !openssl_available() {
+    if testkit::tools::require("openssl").is_none() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -282,7 +265,7 @@ impl Pki {
 /// roots, missing intermediates, digest algorithms, SKI signer ids, no signed attributes).
 #[test]
 fn chain_rules_match_openssl_on_generated_pkis() {
-    if !openssl_available() {
+    if testkit::tools::require("openssl").is_none() {
         return;
     }
     let mut pki = Pki::new();

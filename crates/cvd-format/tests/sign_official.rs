@@ -8,10 +8,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
+    testkit::official_vectors()
 }
 
 fn read(name: &str) -> Vec<u8> {

@@ -124,10 +124,8 @@ proptest! {
 #[test]
 fn every_der_byte_flip_of_an_official_signature_is_handled() {
     use cvd_format::sign::SignRoots;
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    );
+    let dir = testkit::official_vectors();
+    let dir = dir.display();
     let sign = SignFile::parse(&std::fs::read(format!("{dir}/test-2.cvd.sign")).expect("sign"))
         .expect("parse");
     let content = std::fs::read(format!("{dir}/test-2.cvd")).expect("content");

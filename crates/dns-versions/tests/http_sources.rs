@@ -15,10 +15,7 @@ use fetch::{Client, Upstreams};
 use testkit::http::{Fault, Scope, TestServer};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
+    testkit::official_vectors()
 }
 
 fn client() -> Client {

@@ -10,8 +10,10 @@
 //! * [`Sigserver`] runs `sigserver --dir DIR --listen 127.0.0.1:0 --log-format json`,
 //!   learns its port from its log, and keeps its access log for the test to read.
 //! * [`sync`] runs `sigupdate sync` once and returns its exit code and log.
-//! * [`Freshclam`] gives a `freshclam` a private configuration, database and log
-//!   directory pointed at a mirror, and reads back the version it holds.
+//! * [`Freshclam`] gives a `freshclam` (Debian's 1.4, or a 1.5 client in strict mode)
+//!   a private configuration, database and log directory pointed at a mirror, and
+//!   reads back the version it holds. External programs are found with
+//!   `testkit::tools` (one rule for a missing tool: skip outside CI, fail in CI).
 //! * [`http_get`] is a minimal HTTP/1.0 client over `std::net` (loopback only).
 //!
 //! The tests are in `tests/`; they print what they checked.
@@ -71,14 +73,10 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// The official vectors directory, `../shared/fixtures/clamav-official` relative to the
-/// workspace root.
+/// The official vectors directory (`testkit::official_vectors()`, the vendored
+/// `testdata/clamav-official`).
 pub fn official_vectors() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
-    .to_path_buf()
+    testkit::official_vectors()
 }
 
 /// Paths of the workspace's `sigupdate` and `sigserver` binaries.
@@ -143,30 +141,6 @@ impl Binaries {
             }
         }
         Ok(bins)
-    }
-}
-
-/// Finds `tool` on `PATH`. When it is missing: under `CI=true` this is an error (the
-/// test must fail, CI installs it); elsewhere it prints why the caller skips and
-/// returns `Ok(None)`.
-pub fn require_tool(tool: &str) -> Result<Option<PathBuf>, HarnessError> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    });
-    match found {
-        Some(p) => Ok(Some(p)),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => Err(HarnessError::Process {
-            program: tool.into(),
-            reason:
-                "not installed, and CI=true requires it (apt-get install clamav clamav-freshclam)"
-                    .into(),
-        }),
-        None => {
-            eprintln!("SKIP: {tool} is not installed (apt-get install clamav clamav-freshclam)");
-            Ok(None)
-        }
     }
 }
 
@@ -696,20 +670,51 @@ pub fn file_version_bytes(bytes: &[u8]) -> Option<u32> {
 pub struct Freshclam {
     program: PathBuf,
     root: PathBuf,
+    certs: Option<PathBuf>,
 }
 
 impl Freshclam {
     /// Prepares `root/freshclam.conf`, `root/db/` and `root/freshclam.log` for a
     /// freshclam that uses `mirror` (`http://127.0.0.1:PORT`) with `DNSDatabaseInfo no`.
     pub fn new(program: &Path, root: &Path, mirror: &str) -> Result<Freshclam, HarnessError> {
+        Self::with_certs(program, root, mirror, None)
+    }
+
+    /// Like [`Freshclam::new`], for a ClamAV 1.5 client in strict mode: the
+    /// configuration also sets `FIPSCryptoHashLimits yes` and `CVDCertsDirectory
+    /// <certs>`, and [`Freshclam::update`] sets `CVD_CERTS_DIR=<certs>` (1.5.3 reads
+    /// only the variable when it test-loads a download). Every `.cvd` and `.cdiff` it
+    /// downloads then needs its `.sign`, chaining to a root in `certs`, and the `.cvd`
+    /// it holds needs its `.sign` beside it for an incremental update.
+    pub fn strict(
+        program: &Path,
+        root: &Path,
+        mirror: &str,
+        certs: &Path,
+    ) -> Result<Freshclam, HarnessError> {
+        Self::with_certs(program, root, mirror, Some(certs))
+    }
+
+    fn with_certs(
+        program: &Path,
+        root: &Path,
+        mirror: &str,
+        certs: Option<&Path>,
+    ) -> Result<Freshclam, HarnessError> {
         let db = root.join("db");
         std::fs::create_dir_all(&db).map_err(io_err("create", &db))?;
         let f = Freshclam {
             program: program.to_path_buf(),
             root: root.to_path_buf(),
+            certs: certs.map(Path::to_path_buf),
         };
         f.set_mirror(mirror)?;
         Ok(f)
+    }
+
+    /// Whether this client runs in strict mode ([`Freshclam::strict`]).
+    pub fn is_strict(&self) -> bool {
+        self.certs.is_some()
     }
 
     /// Points the configuration at another mirror.
@@ -718,12 +723,18 @@ impl Freshclam {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "root".into());
-        let conf = format!(
+        let mut conf = format!(
             "DatabaseDirectory {}\nDatabaseMirror {mirror}\nDNSDatabaseInfo no\nDatabaseOwner {user}\n\
              UpdateLogFile {}\nLogVerbose yes\nScriptedUpdates yes\nConnectTimeout 10\nReceiveTimeout 30\n",
             self.db_dir().display(),
             self.root.join("freshclam.log").display(),
         );
+        if let Some(certs) = &self.certs {
+            conf.push_str(&format!(
+                "CVDCertsDirectory {}\nFIPSCryptoHashLimits yes\n",
+                certs.display()
+            ));
+        }
         let path = self.root.join("freshclam.conf");
         std::fs::write(&path, conf).map_err(io_err("write", &path))
     }
@@ -748,6 +759,9 @@ impl Freshclam {
                 self.root.join("freshclam.conf").display()
             ))
             .arg(format!("--update-db={db}"));
+        if let Some(certs) = &self.certs {
+            cmd.env("CVD_CERTS_DIR", certs);
+        }
         run(cmd, "freshclam")
     }
 

@@ -129,7 +129,7 @@ fn a_mirror_synced_from_empty_to_v6_lets_freshclam_at_v3_update_through_cdiffs()
     );
     println!("checked: with bootstrap-cdiffs = false only test.cvd v6 is published");
 
-    let Some(fc_bin) = e2e::require_tool("freshclam").unwrap() else {
+    let Some(fc_bin) = testkit::tools::require("freshclam") else {
         return;
     };
     let server = Sigserver::start(&bins, &dir, &[]).unwrap();

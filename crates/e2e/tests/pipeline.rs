@@ -2,8 +2,10 @@
 //! `sigupdate sync` → `sigserver` → a real `freshclam`, all on `127.0.0.1`, with
 //! failures injected at the upstream. Every test prints what it checked.
 //!
-//! `freshclam` comes from Debian's `clamav-freshclam`; without it the freshclam steps
-//! are skipped with a message, except under `CI=true`, where a missing tool fails.
+//! `freshclam` comes from Debian's `clamav-freshclam` (1.4) and, for a ClamAV 1.5
+//! client in strict mode, from the directory in `CLAMAV15_BIN` (`testkit::tools`);
+//! without them the freshclam steps are skipped with a message, except under CI, where
+//! a missing tool fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 const VERIFY_TIME: i64 = 1_767_225_600;
 
 fn official() -> History {
-    History::official(&e2e::official_vectors()).expect("official vectors in ../shared")
+    History::official(&e2e::official_vectors()).expect("official vectors in testdata/")
 }
 
 fn test_root() -> PathBuf {
@@ -99,23 +101,87 @@ fn wait_for_cooldowns(dir: &Path) {
     }
 }
 
-fn freshclam() -> Option<PathBuf> {
-    e2e::require_tool("freshclam").unwrap()
+/// Debian's freshclam 1.4 (on `PATH`), if present.
+fn freshclam() -> Option<Client> {
+    testkit::tools::require("freshclam").map(|program| Client {
+        name: "1.4 (Debian)",
+        dir: "fc14",
+        program,
+        certs: None,
+    })
+}
+
+/// A freshclam client version the tests update through the mirror.
+struct Client {
+    /// "1.4 (Debian)" or "1.5.3 strict".
+    name: &'static str,
+    /// Its work directory's name (no spaces: freshclam.conf paths are unquoted).
+    dir: &'static str,
+    program: PathBuf,
+    /// For a 1.5 client in strict mode: its `CVDCertsDirectory` (the TEST root).
+    certs: Option<PathBuf>,
+}
+
+impl Client {
+    /// The client's freshclam in `root`, pointed at `server`.
+    fn freshclam(&self, root: &Path, server: &Sigserver) -> Freshclam {
+        match &self.certs {
+            None => Freshclam::new(&self.program, root, &server.url()),
+            Some(certs) => Freshclam::strict(&self.program, root, &server.url(), certs),
+        }
+        .unwrap()
+    }
+
+    /// For a 1.5.3 client: why its failure may not be the mirror's fault (the TEST root
+    /// checked at wall-clock time); empty otherwise.
+    fn note(&self) -> String {
+        if self.certs.is_some() {
+            testkit::tools::test_root_expiry_note()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Every freshclam available: Debian's 1.4 on `PATH`, and ClamAV 1.5.3 from
+/// `CLAMAV15_BIN` in strict mode (`FIPSCryptoHashLimits yes`, the TEST root in
+/// `CVDCertsDirectory` under `tmp`). A missing one is skipped (outside CI) or fails
+/// the test (in CI).
+fn freshclam_clients(tmp: &Path) -> Vec<Client> {
+    let mut clients = Vec::new();
+    clients.extend(freshclam());
+    if let Some(program) = testkit::tools::require_clamav15("freshclam") {
+        clients.push(Client {
+            name: "1.5.3 strict",
+            dir: "fc153",
+            program,
+            certs: Some(testkit::tools::test_root_certs_dir(tmp).unwrap()),
+        });
+    }
+    clients
 }
 
 /// Updates a fresh freshclam (holding `start`, or nothing) from `mirror` and checks that
 /// it reaches `want`; returns the metric deltas (full `.cvd` downloads, cdiff
-/// downloads) seen at `server`.
+/// downloads) seen at `server`. A strict (1.5) client holding a version also holds its
+/// `.cvd.sign`, as one that downloaded it would; it must fetch every `.sign` it needs
+/// with a 200.
 fn freshclam_reaches(
-    fc_bin: &Path,
+    client: &Client,
     root: &Path,
     server: &Sigserver,
-    start: Option<(u32, &[u8])>,
+    start: Option<(u32, &testkit::upstream::Release)>,
     want: u32,
 ) -> (f64, f64) {
-    let fc = Freshclam::new(fc_bin, root, &server.url()).unwrap();
-    if let Some((_, bytes)) = start {
-        fc.install("test.cvd", bytes).unwrap();
+    let fc = client.freshclam(root, server);
+    if let Some((from, release)) = start {
+        fc.install("test.cvd", release.cvd()).unwrap();
+        if fc.is_strict() {
+            let sign = release
+                .cvd_sign()
+                .expect("official vectors have .sign files");
+            fc.install(&format!("test-{from}.cvd.sign"), sign).unwrap();
+        }
     }
     let full0 = counter(
         server,
@@ -130,15 +196,23 @@ fn freshclam_reaches(
     let log_before = server.access_log().len();
     let out = fc.update("test").unwrap();
     let got = fc.version("test");
+    let note = client.note();
     assert_eq!(
         got,
         Some(want),
-        "freshclam from {:?} should reach version {want}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        "freshclam {} from {:?} should reach version {want}{note}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        client.name,
         start.map(|s| s.0),
         out.stdout,
         out.stderr
     );
-    assert_eq!(out.code, Some(0), "freshclam exit code\n{}", out.stdout);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "freshclam {} exit code{note}\n{}",
+        client.name,
+        out.stdout
+    );
     let full = counter(
         server,
         "sigserver_requests_total",
@@ -178,7 +252,33 @@ fn freshclam_reaches(
             .collect();
         assert_eq!(
             cdiffs, expected,
-            "freshclam at v{from} fetched exactly these cdiffs"
+            "freshclam {} at v{from} fetched exactly these cdiffs",
+            client.name
+        );
+    }
+    if fc.is_strict() {
+        // Strict mode: every download came with its .sign, all served.
+        let signs: Vec<&str> = mine
+            .iter()
+            .filter(|a| a.path.ends_with(".sign"))
+            .map(|a| a.path.as_str())
+            .collect();
+        let expected: Vec<String> = match start {
+            Some((from, _)) => (from + 1..=want)
+                .map(|v| format!("/test-{v}.cdiff.sign"))
+                .collect(),
+            None => vec![format!("/test-{want}.cvd.sign")],
+        };
+        assert_eq!(
+            signs, expected,
+            "freshclam {} fetched these .sign files",
+            client.name
+        );
+        assert!(
+            mine.iter()
+                .filter(|a| a.path.ends_with(".sign"))
+                .all(|a| a.status == 200),
+            "every .sign request of a strict client is served: {mine:?}"
         );
     }
     (full, cdiffs)
@@ -227,37 +327,44 @@ fn freshclam_from_empty_and_from_each_older_version_reaches_6_through_the_mirror
     assert_eq!(ready.status, 200, "/ready: {}", ready.text());
     println!("checked: sigserver /ready = 200 ({})", ready.text().trim());
 
-    let Some(fc_bin) = freshclam() else { return };
-    let (full, cdiffs) = freshclam_reaches(&fc_bin, &tmp.path().join("fc-empty"), &server, None, 6);
-    assert_eq!(
-        full, 1.0,
-        "an empty client downloads the full test.cvd once"
-    );
-    assert_eq!(cdiffs, 0.0);
-    println!("checked: freshclam from empty -> test v6 (1 full test.cvd download, 0 cdiffs)");
-    for k in 1..=5u32 {
-        let cvd = history.release(k).unwrap().cvd();
-        let (full, cdiffs) = freshclam_reaches(
-            &fc_bin,
-            &tmp.path().join(format!("fc-{k}")),
-            &server,
-            Some((k, cvd)),
-            6,
-        );
+    for client in freshclam_clients(tmp.path()) {
+        let name = client.name;
+        let base = tmp.path().join(client.dir);
+        let (full, cdiffs) = freshclam_reaches(&client, &base.join("empty"), &server, None, 6);
         assert_eq!(
-            full, 0.0,
-            "freshclam at v{k} must not download the full test.cvd"
+            full, 1.0,
+            "an empty client ({name}) downloads the full test.cvd once"
         );
-        assert_eq!(
-            cdiffs,
-            f64::from(6 - k),
-            "freshclam at v{k} downloads test-{}..6.cdiff",
-            k + 1
-        );
+        assert_eq!(cdiffs, 0.0);
         println!(
-            "checked: freshclam from v{k} -> test v6 through {} cdiffs, no full download",
-            6 - k
+            "checked: freshclam {name} from empty -> test v6 (1 full test.cvd download, 0 cdiffs)"
         );
+        for k in 1..=5u32 {
+            let release = history.release(k).unwrap();
+            let (full, cdiffs) = freshclam_reaches(
+                &client,
+                &base.join(format!("v{k}")),
+                &server,
+                Some((k, release)),
+                6,
+            );
+            assert_eq!(
+                full,
+                0.0,
+                "freshclam {name} at v{k} must not download the full test.cvd{}",
+                client.note()
+            );
+            assert_eq!(
+                cdiffs,
+                f64::from(6 - k),
+                "freshclam {name} at v{k} downloads test-{}..6.cdiff",
+                k + 1
+            );
+            println!(
+                "checked: freshclam {name} from v{k} -> test v6 through {} cdiffs, no full download",
+                6 - k
+            );
+        }
     }
     let log = server.access_log();
     println!(
@@ -398,16 +505,10 @@ fn inconsistent_upstream_set_is_refused_and_clients_keep_working() {
     assert_eq!(e2e::file_version_bytes(&served.body), Some(2));
     println!("checked: sigserver serves demo.cvd v2 (the last good one)");
 
-    if let Some(fc_bin) = freshclam() {
-        let v1 = upstream
-            .history("test")
-            .unwrap()
-            .release(1)
-            .unwrap()
-            .cvd()
-            .to_vec();
+    if let Some(fc) = freshclam() {
+        let v1 = upstream.history("test").unwrap().release(1).unwrap();
         let (full, cdiffs) =
-            freshclam_reaches(&fc_bin, &tmp.path().join("fc"), &server, Some((1, &v1)), 6);
+            freshclam_reaches(&fc, &tmp.path().join("fc"), &server, Some((1, v1)), 6);
         assert_eq!((full, cdiffs), (0.0, 5.0));
         println!("checked: a freshclam client at test v1 still reaches v6 through 5 cdiffs");
     }
@@ -433,7 +534,7 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
     sync_expect(&bins, &dir, &opts, 0);
     assert_eq!(published_version(&dir, "test"), Some(2));
     let server = Sigserver::start(&bins, &dir, &[]).unwrap();
-    let fc_bin = freshclam();
+    let fc_client = freshclam();
     let history = official();
 
     // Outage while upstream has a new version.
@@ -443,8 +544,8 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
     sync_expect(&bins, &dir, &opts, 3);
     assert_eq!(published(&dir), good, "an outage changes nothing published");
     println!("checked: upstream down (503): sync exit 3, published snapshot unchanged (test v2)");
-    if let Some(fc) = &fc_bin {
-        let v1 = history.release(1).unwrap().cvd();
+    if let Some(fc) = &fc_client {
+        let v1 = history.release(1).unwrap();
         freshclam_reaches(fc, &tmp.path().join("fc-outage"), &server, Some((1, v1)), 2);
         println!("checked: during the outage a freshclam at v1 is served up to v2");
     }
@@ -460,8 +561,8 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
     sync_expect(&bins, &dir, &opts, 4);
     assert_eq!(published(&dir), good, "a 429 changes nothing published");
     println!("checked: upstream 429 Retry-After: 1: sync exit 4, published snapshot unchanged");
-    if let Some(fc) = &fc_bin {
-        let v1 = history.release(1).unwrap().cvd();
+    if let Some(fc) = &fc_client {
+        let v1 = history.release(1).unwrap();
         freshclam_reaches(fc, &tmp.path().join("fc-429"), &server, Some((1, v1)), 2);
         println!("checked: while rate-limited, a freshclam at v1 is served up to v2");
     }
@@ -517,8 +618,8 @@ fn upstream_outage_and_rate_limit_clients_keep_being_served_and_the_mirror_catch
     println!(
         "checked: after recovery the mirror caught up to v4 downloading only the 6 new files once ({expected_bytes} bytes + {manifest} bytes of dns.txt)"
     );
-    if let Some(fc) = &fc_bin {
-        let v2 = history.release(2).unwrap().cvd();
+    if let Some(fc) = &fc_client {
+        let v2 = history.release(2).unwrap();
         let (full, cdiffs) =
             freshclam_reaches(fc, &tmp.path().join("fc-after"), &server, Some((2, v2)), 4);
         assert_eq!((full, cdiffs), (0.0, 2.0));
@@ -563,10 +664,11 @@ fn two_tiers_reach_the_same_state_and_serve_freshclam() {
     );
 
     let tier2 = Sigserver::start(&bins, &dir2, &[]).unwrap();
-    if let Some(fc_bin) = freshclam() {
-        let v3 = official().release(3).unwrap().cvd().to_vec();
+    if let Some(fc) = freshclam() {
+        let history = official();
+        let v3 = history.release(3).unwrap();
         let (full, cdiffs) =
-            freshclam_reaches(&fc_bin, &tmp.path().join("fc"), &tier2, Some((3, &v3)), 6);
+            freshclam_reaches(&fc, &tmp.path().join("fc"), &tier2, Some((3, v3)), 6);
         assert_eq!((full, cdiffs), (0.0, 3.0));
         println!("checked: freshclam at v3 reaches v6 from tier 2 through 3 cdiffs");
     }

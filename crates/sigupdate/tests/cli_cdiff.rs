@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
-    .join(name)
+    testkit::official_vectors().join(name)
 }
 
 fn sigupdate(args: &[&std::ffi::OsStr]) -> Output {

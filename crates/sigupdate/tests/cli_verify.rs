@@ -8,10 +8,7 @@ const TEST_ROOT: &str = "clamav-test-root.crt";
 const PINNED: &str = "2026-01-01T00:00:00Z";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
+    testkit::official_vectors()
 }
 
 fn fixture(name: &str) -> PathBuf {

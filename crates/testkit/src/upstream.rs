@@ -9,7 +9,7 @@
 //! the ClamAV 1.5 `.sign` files:
 //!
 //! * [`History::official`] reads the official `test-1..6` vectors (tests only; the
-//!   vectors live outside the project, in `../shared/fixtures/clamav-official/`). Their
+//!   vectors are vendored in `testdata/clamav-official/`, see [`crate::official_vectors`]). Their
 //!   `.sign` files are served under the names of spec §3: `test-N.cvd.sign` and
 //!   `test-N.cdiff.sign`.
 //! * [`History::synthetic`] builds any number of versions of a synthetic database with
@@ -244,7 +244,7 @@ pub struct History {
 impl History {
     /// Reads the official vectors `test-1.cvd` .. `test-6.cvd`, `test-2.cdiff` ..
     /// `test-6.cdiff` and their `.sign` files from `dir` (the
-    /// `shared/fixtures/clamav-official` directory). Database name: `test`.
+    /// [`crate::official_vectors`] directory). Database name: `test`.
     pub fn official(dir: &Path) -> Result<History, UpstreamError> {
         let read = |name: String| -> Result<Vec<u8>, UpstreamError> {
             let path = dir.join(name);
@@ -945,11 +945,7 @@ mod tests {
     }
 
     fn official_dir() -> PathBuf {
-        Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/clamav-official"
-        ))
-        .to_path_buf()
+        crate::official_vectors()
     }
 
     fn chain(keys: &KeySet, base: &[u8], patches: &[(u32, &[u8])], target: &[u8]) -> Consistency {

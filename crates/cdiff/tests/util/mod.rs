@@ -7,12 +7,9 @@ use std::process::Command;
 use cdiff::Database;
 use cdiff::chain::PatchInput;
 
-/// The official signed vectors (never copied into the project).
+/// The official signed vectors (vendored, `testkit::official_vectors()`).
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
+    testkit::official_vectors()
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -23,26 +20,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn cdiff_input(version: u32) -> PatchInput {
     let name = format!("test-{version}.cdiff");
     PatchInput::new(name.clone(), fixture(&name))
-}
-
-/// Path of an external tool, or `None` (outside CI) after printing why the test skips.
-/// With `CI=true` a missing tool fails the test.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    match found {
-        Some(p) => Some(p),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("`{name}` is required in CI (apt-get install -y clamav)")
-        }
-        None => {
-            eprintln!("SKIP: `{name}` not installed (apt-get install -y clamav)");
-            None
-        }
-    }
 }
 
 /// Writes every file of `db` into `dir`.

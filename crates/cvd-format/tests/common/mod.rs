@@ -3,12 +3,6 @@
 
 use std::path::PathBuf;
 
-/// The official signed vectors (never copied into the project).
-pub const OFFICIAL_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/clamav-official"
-);
-
 /// All official `.cvd` files.
 pub const OFFICIAL_CVDS: &[&str] = &[
     "test-1.cvd",
@@ -21,7 +15,7 @@ pub const OFFICIAL_CVDS: &[&str] = &[
 ];
 
 pub fn official(name: &str) -> PathBuf {
-    PathBuf::from(OFFICIAL_DIR).join(name)
+    testkit::official_vectors().join(name)
 }
 
 pub fn read_official(name: &str) -> Vec<u8> {

@@ -10,10 +10,7 @@ use mirror_core::{DatabaseSpec, SyncConfig, VersionSource};
 
 /// The official vectors (read in place, never copied into the project).
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
+    testkit::official_vectors()
 }
 
 /// 2026-01-01T00:00:00Z: inside the test root's validity.

@@ -12,11 +12,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sigserver");
 
 /// The official vectors, read in place.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/clamav-official"
-    ))
-    .join(name)
+    testkit::official_vectors().join(name)
 }
 
 /// Whether a missing external tool must fail the test (CI) rather than skip it.
