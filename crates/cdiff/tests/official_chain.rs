@@ -121,28 +121,38 @@ fn written_cld_verifies_and_loads_in_clamav() {
     }
     assert_eq!(cld.members.len(), want.files().len());
 
-    if let Some(sigtool) = require("sigtool") {
-        let o = std::process::Command::new(sigtool)
+    // The reference tools accept it, in both client versions (1.5.3 from CLAMAV15_BIN).
+    let certs = testkit::tools::test_root_certs_dir(dir.path()).unwrap();
+    for sigtool in testkit::tools::clamav_versions("sigtool", &certs) {
+        let o = sigtool
+            .command()
             .arg(format!("--info={}", out.display()))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
-            "{text}{}",
+            "sigtool {}{}: {text}{}",
+            sigtool.version,
+            sigtool.note(),
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(text.contains("Version: 6"), "{text}");
+        println!(
+            "checked: sigtool {} --info accepts our test.cld v6",
+            sigtool.version
+        );
     }
-    if let Some(clamscan) = require("clamscan") {
-        // EICAR is in test.hdb from version 3 on: the .cld must load and detect it.
-        let eicar = dir.path().join("eicar.txt");
-        std::fs::write(
-            &eicar,
-            br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
-        )
-        .unwrap();
-        let o = std::process::Command::new(clamscan)
+    // EICAR is in test.hdb from version 3 on: the .cld must load and detect it.
+    let eicar = dir.path().join("eicar.txt");
+    std::fs::write(
+        &eicar,
+        br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    )
+    .unwrap();
+    for clamscan in testkit::tools::clamav_versions("clamscan", &certs) {
+        let o = clamscan
+            .command()
             .args(["--no-summary", "-d"])
             .arg(&out)
             .arg(&eicar)
@@ -152,10 +162,16 @@ fn written_cld_verifies_and_loads_in_clamav() {
         assert_eq!(
             o.status.code(),
             Some(1),
-            "{text}{}",
+            "clamscan {}{}: {text}{}",
+            clamscan.version,
+            clamscan.note(),
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(text.contains("Eicar-Test-Signature FOUND"), "{text}");
+        println!(
+            "checked: clamscan {} loads our chain-applied test.cld and detects EICAR",
+            clamscan.version
+        );
     }
 }
 

@@ -1,8 +1,10 @@
-//! Interop with the reference implementation (Debian's `clamav` package): our header
-//! fields equal what `sigtool -i` prints, our verdicts agree with its verdicts, and the
-//! `.cld` files we write load in `clamscan`.
+//! Interop with the reference implementation (Debian's `clamav` package, and ClamAV
+//! 1.5.3 from `CLAMAV15_BIN` for `clamscan`): our header fields equal what `sigtool -i`
+//! prints, our verdicts agree with its verdicts, and the `.cld` files we write load in
+//! `clamscan` 1.4 and 1.5.3 (and the damaged or foreign-signed ones do not).
 //!
-//! Outside CI a missing tool skips the test with a message; with `CI=true` it fails.
+//! Tools are found with `testkit::tools`: outside CI a missing tool skips the test with
+//! a message; in CI it fails.
 
 mod common;
 
@@ -11,21 +13,7 @@ use std::process::Command;
 
 use common::*;
 use cvd_format::{CheckStatus, Compression, Header, VerifyOptions, verify_file};
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("`{name}` is required in CI (apt-get install clamav)");
-        }
-        eprintln!("SKIPPED: `{name}` not installed (apt-get install clamav)");
-    }
-    found
-}
+use testkit::tools::{ClamavTool, require};
 
 struct SigtoolInfo {
     fields: Vec<(String, String)>,
@@ -69,7 +57,7 @@ fn sigtool_time(h: &Header) -> String {
 
 #[test]
 fn header_fields_equal_sigtool() {
-    let Some(sigtool) = tool("sigtool") else {
+    let Some(sigtool) = require("sigtool") else {
         return;
     };
     for name in OFFICIAL_CVDS {
@@ -98,7 +86,7 @@ fn header_fields_equal_sigtool() {
 
 #[test]
 fn verdicts_agree_with_sigtool_on_damaged_copies() {
-    let Some(sigtool) = tool("sigtool") else {
+    let Some(sigtool) = require("sigtool") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -120,7 +108,7 @@ fn verdicts_agree_with_sigtool_on_damaged_copies() {
 fn we_are_stricter_than_sigtool_on_the_build_time() {
     // The build time is covered by no signature; sigtool accepts any change to it. We
     // compare it with the signed `.info` first line, so a changed build time fails.
-    let Some(sigtool) = tool("sigtool") else {
+    let Some(sigtool) = require("sigtool") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -169,22 +157,28 @@ fn cld_from_official() -> (tempfile::TempDir, PathBuf, cvd_format::Report, Heade
     (tmp, cld, original, header)
 }
 
+/// Every `clamscan` available (1.4 and 1.5.3, see `testkit::tools::clamav_versions`),
+/// 1.5.3 trusting the TEST root in a directory under `tmp`.
+fn clamscans(tmp: &Path) -> Vec<ClamavTool> {
+    let certs = testkit::tools::test_root_certs_dir(tmp).unwrap_or_else(|e| panic!("{e}"));
+    testkit::tools::clamav_versions("clamscan", &certs)
+}
+
 /// `clamscan` with `cld` as its only database, scanning the file itself.
-fn clamscan_with(clamscan: &Path, cld: &Path) -> std::process::Output {
-    Command::new(clamscan)
+fn clamscan_with(clamscan: &ClamavTool, cld: &Path) -> std::process::Output {
+    clamscan
+        .command()
         .args(["--no-summary", "-d"])
         .arg(cld)
         .arg(cld)
         .output()
-        .unwrap_or_else(|e| panic!("running clamscan: {e}"))
+        .unwrap_or_else(|e| panic!("running clamscan {}: {e}", clamscan.version))
 }
 
 #[test]
-fn cld_written_from_official_members_loads_in_clamscan() {
-    let Some(clamscan) = tool("clamscan") else {
-        return;
-    };
-    let (_tmp, cld, original, header) = cld_from_official();
+fn cld_written_from_official_members_loads_in_clamscan_1_4_and_1_5() {
+    let (tmp, cld, original, header) = cld_from_official();
+    let clamscans = clamscans(tmp.path());
 
     // Our own verifier: unsigned container, official .info DSIG.
     let report = verify_file(&cld, &VerifyOptions::new()).unwrap_or_else(|e| panic!("{e}"));
@@ -205,22 +199,24 @@ fn cld_written_from_official_members_loads_in_clamscan() {
     );
 
     // The reference engine loads it (it checks the .info DSIG with the official key and
-    // every member's size and SHA-256).
-    let out = clamscan_with(&clamscan, &cld);
-    assert!(
-        out.status.success(),
-        "clamscan refused our .cld: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // every member's size and SHA-256), in both client versions.
+    for clamscan in &clamscans {
+        let out = clamscan_with(clamscan, &cld);
+        assert!(
+            out.status.success(),
+            "clamscan {} refused our .cld{}: {}{}",
+            clamscan.version,
+            clamscan.note(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("checked: clamscan {} loads our .cld", clamscan.version);
+    }
 }
 
 #[test]
 fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
-    let Some(clamscan) = tool("clamscan") else {
-        return;
-    };
-    let (_tmp, cld, _, _) = cld_from_official();
+    let (tmp, cld, _, _) = cld_from_official();
     // Flip one byte of the test.hdb contents inside the plain tar.
     let mut bytes = std::fs::read(&cld).unwrap_or_else(|e| panic!("{e}"));
     let needle = b"44d88612fea8a8f36de82e1278abb02f";
@@ -231,8 +227,18 @@ fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
     bytes[pos] = b'5';
     std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
     assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
-    let out = clamscan_with(&clamscan, &cld);
-    assert!(!out.status.success(), "clamscan loaded a tampered .cld");
+    for clamscan in &clamscans(tmp.path()) {
+        let out = clamscan_with(clamscan, &cld);
+        assert!(
+            !out.status.success(),
+            "clamscan {} loaded a tampered .cld",
+            clamscan.version
+        );
+        println!(
+            "checked: clamscan {} refuses a tampered .cld",
+            clamscan.version
+        );
+    }
 }
 
 /// What is true for containers *we* sign: the reference engine checks the `.info`
@@ -241,10 +247,8 @@ fn clamscan_rejects_a_cld_with_a_tampered_member_like_we_do() {
 /// given that key. Private publishers therefore need clients that trust their key.
 #[test]
 fn clamscan_refuses_a_cld_signed_with_a_non_official_key() {
-    let Some(clamscan) = tool("clamscan") else {
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clamscans = clamscans(tmp.path());
     let cld = tmp.path().join("private.cld");
     let mut bytes = Vec::new();
     cvd_format::CvdBuilder::new("private", 2)
@@ -259,9 +263,16 @@ fn clamscan_refuses_a_cld_signed_with_a_non_official_key() {
     std::fs::write(&cld, &bytes).unwrap_or_else(|e| panic!("{e}"));
     assert!(cvd_format::verify_reader(bytes.as_slice(), &test_opts()).is_ok());
     assert!(verify_file(&cld, &VerifyOptions::new()).is_err());
-    let out = clamscan_with(&clamscan, &cld);
-    assert!(
-        !out.status.success(),
-        "clamscan loaded a .cld signed with a test key"
-    );
+    for clamscan in &clamscans {
+        let out = clamscan_with(clamscan, &cld);
+        assert!(
+            !out.status.success(),
+            "clamscan {} loaded a .cld signed with a test key",
+            clamscan.version
+        );
+        println!(
+            "checked: clamscan {} refuses a .cld signed with a non-official key",
+            clamscan.version
+        );
+    }
 }

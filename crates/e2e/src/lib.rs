@@ -695,6 +695,16 @@ impl Freshclam {
         Self::with_certs(program, root, mirror, Some(certs))
     }
 
+    /// The freshclam of `client` (`testkit::tools::clamav_versions`): plain for 1.4,
+    /// [`Freshclam::strict`] with the client's certificate directory for 1.5.
+    pub fn for_client(
+        client: &testkit::tools::ClamavTool,
+        root: &Path,
+        mirror: &str,
+    ) -> Result<Freshclam, HarnessError> {
+        Self::with_certs(&client.program, root, mirror, client.certs.as_deref())
+    }
+
     fn with_certs(
         program: &Path,
         root: &Path,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use e2e::{Binaries, Freshclam, Sigserver, SyncOptions};
+use testkit::tools::ClamavTool;
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
 /// 2026-01-01T00:00:00Z: the official test root expires in 2027, so the `.sign`
@@ -102,63 +103,21 @@ fn wait_for_cooldowns(dir: &Path) {
 }
 
 /// Debian's freshclam 1.4 (on `PATH`), if present.
-fn freshclam() -> Option<Client> {
-    testkit::tools::require("freshclam").map(|program| Client {
-        name: "1.4 (Debian)",
-        dir: "fc14",
+fn freshclam() -> Option<ClamavTool> {
+    testkit::tools::require("freshclam").map(|program| ClamavTool {
+        version: "1.4",
         program,
         certs: None,
     })
 }
 
-/// A freshclam client version the tests update through the mirror.
-struct Client {
-    /// "1.4 (Debian)" or "1.5.3 strict".
-    name: &'static str,
-    /// Its work directory's name (no spaces: freshclam.conf paths are unquoted).
-    dir: &'static str,
-    program: PathBuf,
-    /// For a 1.5 client in strict mode: its `CVDCertsDirectory` (the TEST root).
-    certs: Option<PathBuf>,
-}
-
-impl Client {
-    /// The client's freshclam in `root`, pointed at `server`.
-    fn freshclam(&self, root: &Path, server: &Sigserver) -> Freshclam {
-        match &self.certs {
-            None => Freshclam::new(&self.program, root, &server.url()),
-            Some(certs) => Freshclam::strict(&self.program, root, &server.url(), certs),
-        }
-        .unwrap()
-    }
-
-    /// For a 1.5.3 client: why its failure may not be the mirror's fault (the TEST root
-    /// checked at wall-clock time); empty otherwise.
-    fn note(&self) -> String {
-        if self.certs.is_some() {
-            testkit::tools::test_root_expiry_note()
-        } else {
-            String::new()
-        }
-    }
-}
-
 /// Every freshclam available: Debian's 1.4 on `PATH`, and ClamAV 1.5.3 from
-/// `CLAMAV15_BIN` in strict mode (`FIPSCryptoHashLimits yes`, the TEST root in
+/// `CLAMAV15_BIN`, run in strict mode (`FIPSCryptoHashLimits yes`, the TEST root in
 /// `CVDCertsDirectory` under `tmp`). A missing one is skipped (outside CI) or fails
 /// the test (in CI).
-fn freshclam_clients(tmp: &Path) -> Vec<Client> {
-    let mut clients = Vec::new();
-    clients.extend(freshclam());
-    if let Some(program) = testkit::tools::require_clamav15("freshclam") {
-        clients.push(Client {
-            name: "1.5.3 strict",
-            dir: "fc153",
-            program,
-            certs: Some(testkit::tools::test_root_certs_dir(tmp).unwrap()),
-        });
-    }
-    clients
+fn freshclam_clients(tmp: &Path) -> Vec<ClamavTool> {
+    let certs = testkit::tools::test_root_certs_dir(tmp).unwrap();
+    testkit::tools::clamav_versions("freshclam", &certs)
 }
 
 /// Updates a fresh freshclam (holding `start`, or nothing) from `mirror` and checks that
@@ -167,13 +126,13 @@ fn freshclam_clients(tmp: &Path) -> Vec<Client> {
 /// `.cvd.sign`, as one that downloaded it would; it must fetch every `.sign` it needs
 /// with a 200.
 fn freshclam_reaches(
-    client: &Client,
+    client: &ClamavTool,
     root: &Path,
     server: &Sigserver,
     start: Option<(u32, &testkit::upstream::Release)>,
     want: u32,
 ) -> (f64, f64) {
-    let fc = client.freshclam(root, server);
+    let fc = Freshclam::for_client(client, root, &server.url()).unwrap();
     if let Some((from, release)) = start {
         fc.install("test.cvd", release.cvd()).unwrap();
         if fc.is_strict() {
@@ -201,7 +160,7 @@ fn freshclam_reaches(
         got,
         Some(want),
         "freshclam {} from {:?} should reach version {want}{note}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        client.name,
+        client.version,
         start.map(|s| s.0),
         out.stdout,
         out.stderr
@@ -210,7 +169,7 @@ fn freshclam_reaches(
         out.code,
         Some(0),
         "freshclam {} exit code{note}\n{}",
-        client.name,
+        client.version,
         out.stdout
     );
     let full = counter(
@@ -253,7 +212,7 @@ fn freshclam_reaches(
         assert_eq!(
             cdiffs, expected,
             "freshclam {} at v{from} fetched exactly these cdiffs",
-            client.name
+            client.version
         );
     }
     if fc.is_strict() {
@@ -272,7 +231,7 @@ fn freshclam_reaches(
         assert_eq!(
             signs, expected,
             "freshclam {} fetched these .sign files",
-            client.name
+            client.version
         );
         assert!(
             mine.iter()
@@ -328,8 +287,13 @@ fn freshclam_from_empty_and_from_each_older_version_reaches_6_through_the_mirror
     println!("checked: sigserver /ready = 200 ({})", ready.text().trim());
 
     for client in freshclam_clients(tmp.path()) {
-        let name = client.name;
-        let base = tmp.path().join(client.dir);
+        let mode = if client.certs.is_some() {
+            " strict"
+        } else {
+            ""
+        };
+        let name = format!("{}{mode}", client.version);
+        let base = tmp.path().join(format!("fc-{}", client.version));
         let (full, cdiffs) = freshclam_reaches(&client, &base.join("empty"), &server, None, 6);
         assert_eq!(
             full, 1.0,

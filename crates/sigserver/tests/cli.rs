@@ -207,16 +207,7 @@ fn flags_override_environment_override_file() {
 
 #[test]
 fn tls_serves_https_with_the_given_certificate() {
-    let have_openssl = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_openssl {
-        assert!(
-            !util::require_tools(),
-            "openssl is required in CI to make a test certificate"
-        );
-        eprintln!("SKIPPED: openssl not installed");
+    if testkit::tools::require("openssl").is_none() {
         return;
     }
     let d = plain_mirror();
@@ -296,7 +287,10 @@ fn tls_serves_https_with_the_given_certificate() {
         .unwrap();
     assert!(body == big, "TLS body differs");
     // ALPN h2: HTTP/2 over TLS (curl), same bytes.
-    let curl = Command::new("curl")
+    let Some(curl) = testkit::tools::require("curl") else {
+        return;
+    };
+    let curl = Command::new(curl)
         .args([
             "-sS",
             "--http2",
@@ -315,13 +309,10 @@ fn tls_serves_https_with_the_given_certificate() {
             assert_eq!(version, b"2", "curl did not negotiate h2");
             assert!(data == big.as_slice(), "HTTP/2 body differs");
         }
-        other => {
-            assert!(
-                !util::require_tools(),
-                "curl with HTTP/2 is required in CI: {other:?}"
-            );
-            eprintln!("SKIPPED (h2 over TLS): curl unavailable: {other:?}");
-        }
+        other => testkit::tools::unavailable(
+            "curl with HTTP/2 over TLS",
+            &format!("curl failed: {other:?}"),
+        ),
     }
     // Plain HTTP on the TLS port is not served.
     let plain = std::panic::catch_unwind(|| get(s.addr, "/test.cvd", ""));

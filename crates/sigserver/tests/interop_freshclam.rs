@@ -9,23 +9,8 @@ use std::process::Command;
 
 use util::{Server, plain_mirror};
 
-fn freshclam_available() -> bool {
-    let found = Command::new("freshclam")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !util::require_tools(),
-            "freshclam is required in CI: apt-get install -y clamav clamav-freshclam"
-        );
-        eprintln!("SKIPPED: freshclam not installed (apt-get install -y clamav clamav-freshclam)");
-    }
-    found
-}
-
-fn run_freshclam(conf: &std::path::Path) -> (bool, String) {
-    let out = Command::new("freshclam")
+fn run_freshclam(freshclam: &std::path::Path, conf: &std::path::Path) -> (bool, String) {
+    let out = Command::new(freshclam)
         .arg("--no-dns")
         .arg(format!("--config-file={}", conf.display()))
         .arg("--update-db=test")
@@ -41,9 +26,9 @@ fn run_freshclam(conf: &std::path::Path) -> (bool, String) {
 
 #[test]
 fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
-    if !freshclam_available() {
+    let Some(freshclam) = testkit::tools::require("freshclam") else {
         return;
-    }
+    };
     let mirror = plain_mirror();
     let client = tempfile::tempdir().unwrap();
     let db = client.path().join("db");
@@ -65,7 +50,7 @@ fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
     )
     .unwrap();
 
-    let (ok, out) = run_freshclam(&conf);
+    let (ok, out) = run_freshclam(&freshclam, &conf);
     assert!(
         ok,
         "freshclam failed:\n{out}\nserver log:\n{}",
@@ -102,7 +87,7 @@ fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
     );
 
     // A second run finds it up to date.
-    let (ok, out) = run_freshclam(&conf);
+    let (ok, out) = run_freshclam(&freshclam, &conf);
     assert!(ok, "{out}");
     assert!(out.contains("test.cld database is up-to-date"), "{out}");
 }

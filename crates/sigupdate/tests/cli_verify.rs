@@ -479,3 +479,147 @@ fn official_cdiffs_verify_with_their_sign_files_and_tampering_is_caught() {
     );
     assert!(lines[1].contains("messageDigest"), "{stdout}");
 }
+
+/// One file for the agreement test: a name and where its copy (and `.sign`) lives.
+struct Case {
+    what: String,
+    file: PathBuf,
+}
+
+/// Copies `name` (and its `.sign` if it has one, as `sign_from`'s `.sign` when given)
+/// into its own directory under `root`, damaged by `damage`.
+fn case(
+    root: &Path,
+    name: &str,
+    sign_from: Option<&str>,
+    what: &str,
+    damage: impl Fn(&mut Vec<u8>),
+) -> Case {
+    let dir = root.join(format!("{name}-{what}"));
+    std::fs::create_dir_all(&dir).expect("case dir");
+    let mut bytes = std::fs::read(fixture(name)).expect("read fixture");
+    damage(&mut bytes);
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).expect("write case");
+    let sign = fixture(&format!("{}.sign", sign_from.unwrap_or(name)));
+    if sign.is_file() {
+        std::fs::copy(sign, dir.join(format!("{name}.sign"))).expect("copy .sign");
+    }
+    Case {
+        what: format!("{name} ({what})"),
+        file,
+    }
+}
+
+/// ClamAV 1.5.3 `sigtool`'s verdict: `-i` for a container (header, MD5, legacy RSA and
+/// the `.sign` beside it, which 1.5.3 finds as `<name>-<version>.cvd.sign`), `--verify`
+/// for a cdiff (its `.sign`). Returns (ok, output).
+fn sigtool15_verdict(sigtool: &testkit::tools::ClamavTool, file: &Path) -> (bool, String) {
+    let is_cdiff = file.extension().is_some_and(|e| e == "cdiff");
+    let mut cmd = sigtool.command();
+    if is_cdiff {
+        cmd.arg("--verify");
+    } else {
+        cmd.arg("-i");
+    }
+    let out = cmd.arg(file).output().expect("run sigtool 1.5.3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = out.status.success()
+        && (is_cdiff && text.contains("Successfully verified")
+            || !is_cdiff && text.contains("Verification OK"));
+    (ok, text)
+}
+
+/// `sigupdate verify` (TEST root, pinned time) agrees with ClamAV 1.5.3 `sigtool` on
+/// every official vector, and on damaged copies of each: a flipped body byte, a
+/// truncated file, and another version's `.sign`.
+#[test]
+fn verdicts_agree_with_clamav_1_5_sigtool_on_every_vector_and_damaged_copies() {
+    let Some(program) = testkit::tools::require_clamav15("sigtool") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sigtool = testkit::tools::ClamavTool {
+        version: "1.5.3",
+        program,
+        certs: Some(testkit::tools::test_root_certs_dir(tmp.path()).expect("certs")),
+    };
+    let mut names: Vec<String> = (1..=6).map(|n| format!("test-{n}.cvd")).collect();
+    names.push("bytecode.cvd".into());
+    names.extend((2..=6).map(|n| format!("test-{n}.cdiff")));
+
+    // (case, expected verdict)
+    let mut cases: Vec<(Case, bool)> = Vec::new();
+    for name in &names {
+        let root = tmp.path();
+        cases.push((case(root, name, None, "official", |_| {}), true));
+        // A body byte: past the 512-byte header of a container; inside the gzip
+        // stream of a cdiff (the signature trailer is at the end).
+        let body = if name.ends_with(".cdiff") { 30 } else { 4000 };
+        cases.push((
+            case(root, name, None, "body byte flipped", |b| b[body] ^= 0x01),
+            false,
+        ));
+        cases.push((
+            case(root, name, None, "truncated", |b| {
+                b.truncate(b.len() * 2 / 3)
+            }),
+            false,
+        ));
+        // Another version's .sign (bytecode has none of its own: it gets test-6's).
+        let other = match name.as_str() {
+            "bytecode.cvd" => "test-6.cvd".to_owned(),
+            n if n.starts_with("test-6") => n.replace("test-6", "test-5"),
+            n => {
+                let v: u32 = n[5..6].parse().expect("version digit");
+                n.replace(&format!("test-{v}"), &format!("test-{}", v + 1))
+            }
+        };
+        // bytecode's .sign is found under its own name and version.
+        let c = case(root, name, Some(&other), "wrong .sign", |_| {});
+        if name == "bytecode.cvd" {
+            let version = std::fs::read(&c.file).expect("read")[..512]
+                .split(|&b| b == b':')
+                .nth(2)
+                .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+                .expect("version field");
+            let dir = c.file.parent().expect("dir");
+            std::fs::rename(
+                dir.join("bytecode.cvd.sign"),
+                dir.join(format!("bytecode-{version}.cvd.sign")),
+            )
+            .expect("rename");
+        }
+        cases.push((c, false));
+    }
+
+    let note = sigtool.note();
+    let mut agreed = 0;
+    for (c, want) in &cases {
+        let mut args = vec!["verify".into()];
+        args.extend(test_root_args());
+        args.push(c.file.clone().into_os_string());
+        let (code, stdout, stderr) = run(&args);
+        let (theirs, text) = sigtool15_verdict(&sigtool, &c.file);
+        assert_eq!(
+            code == 0,
+            *want,
+            "sigupdate verify on {}: exit {code}\n{stdout}{stderr}",
+            c.what
+        );
+        assert_eq!(
+            theirs, *want,
+            "sigtool 1.5.3 on {}{note}\n{text}\n(sigupdate verify: exit {code} {stdout})",
+            c.what
+        );
+        agreed += 1;
+    }
+    println!(
+        "checked: sigupdate verify and sigtool 1.5.3 agree on {agreed} files ({} vectors, each also damaged 3 ways)",
+        names.len()
+    );
+}

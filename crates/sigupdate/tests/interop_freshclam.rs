@@ -1,8 +1,8 @@
 //! Real peers: what `sigupdate sync` publishes is accepted by ClamAV's own tools.
 //! `sigtool --info` verifies every published `.cvd`, and a real `freshclam` holding
 //! version 1 updates to version 6 from our `DIR/current` through the cdiffs we proved.
-//! Needs `freshclam` and `sigtool` (Debian `clamav`, `clamav-freshclam`): skipped with
-//! a message when missing, a failure when `CI=true`.
+//! Needs `freshclam` and `sigtool` (Debian `clamav`, `clamav-freshclam`), found with
+//! `testkit::tools`: skipped with a message when missing, a failure in CI.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod official_sync;
@@ -14,26 +14,6 @@ use std::process::Command;
 
 use official_sync::official_sync;
 use support::*;
-
-fn tools_available() -> bool {
-    let ok = |t: &str| {
-        Command::new(t)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let found = ok("freshclam") && ok("sigtool");
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "freshclam and sigtool are required in CI: apt-get install -y clamav clamav-freshclam"
-        );
-        eprintln!(
-            "SKIPPED: freshclam/sigtool not installed (apt-get install -y clamav clamav-freshclam)"
-        );
-    }
-    found
-}
 
 fn sync(mirror: &Path, upstream: &str) {
     let out = official_sync(mirror, upstream).output().unwrap();
@@ -47,9 +27,12 @@ fn sync(mirror: &Path, upstream: &str) {
 
 #[test]
 fn freshclam_updates_through_the_published_chain_and_sigtool_verifies() {
-    if !tools_available() {
+    let (Some(freshclam), Some(sigtool)) = (
+        testkit::tools::require("freshclam"),
+        testkit::tools::require("sigtool"),
+    ) else {
         return;
-    }
+    };
     let up = tempfile::tempdir().unwrap();
     let server = serve(up.path());
     let mirror = tempfile::tempdir().unwrap();
@@ -63,7 +46,7 @@ fn freshclam_updates_through_the_published_chain_and_sigtool_verifies() {
         (6, vec![2, 3, 4, 5, 6])
     );
 
-    let out = Command::new("sigtool")
+    let out = Command::new(sigtool)
         .arg("--info")
         .arg(published.join("test.cvd"))
         .output()
@@ -94,7 +77,7 @@ fn freshclam_updates_through_the_published_chain_and_sigtool_verifies() {
         ),
     )
     .unwrap();
-    let out = Command::new("freshclam")
+    let out = Command::new(freshclam)
         .arg("--no-dns")
         .arg(format!("--config-file={}", conf.display()))
         .arg("--update-db=test")

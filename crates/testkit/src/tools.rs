@@ -184,6 +184,66 @@ pub fn test_root_certs_dir(under: &Path) -> std::io::Result<PathBuf> {
     Ok(certs)
 }
 
+/// One ClamAV program (`sigtool`, `clamscan`, `freshclam`) of one client version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClamavTool {
+    /// `"1.4"` (Debian's, on `PATH`) or `"1.5.3"` (from `CLAMAV15_BIN`).
+    pub version: &'static str,
+    /// The executable.
+    pub program: PathBuf,
+    /// For 1.5.3: the certificate directory it trusts (`CVD_CERTS_DIR`).
+    pub certs: Option<PathBuf>,
+}
+
+impl ClamavTool {
+    /// A command running the program, with `CVD_CERTS_DIR` set for 1.5.3 (which
+    /// `sigtool` and `clamscan` read like `--cvdcertsdir`).
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.program);
+        if let Some(certs) = &self.certs {
+            cmd.env("CVD_CERTS_DIR", certs);
+        }
+        cmd
+    }
+
+    /// What to add to a failed assertion about this program: for 1.5.3, the
+    /// [`test_root_expiry_note`] (empty while the TEST root is valid).
+    pub fn note(&self) -> String {
+        if self.certs.is_some() {
+            test_root_expiry_note()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The ClamAV program `name` in every client version: Debian's 1.4 from `PATH`
+/// ([`require`]) and 1.5.3 from `CLAMAV15_BIN` ([`require_clamav15`]), the latter
+/// trusting `certs` (e.g. [`test_root_certs_dir`]). A missing one is left out after
+/// its skip message (outside CI) or panics (in CI).
+///
+/// # Panics
+///
+/// When a version is missing and [`in_ci`] is true.
+pub fn clamav_versions(name: &str, certs: &Path) -> Vec<ClamavTool> {
+    let mut out = Vec::new();
+    if let Some(program) = require(name) {
+        out.push(ClamavTool {
+            version: "1.4",
+            program,
+            certs: None,
+        });
+    }
+    if let Some(program) = require_clamav15(name) {
+        out.push(ClamavTool {
+            version: "1.5.3",
+            program,
+            certs: Some(certs.to_path_buf()),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

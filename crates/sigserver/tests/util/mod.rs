@@ -15,11 +15,6 @@ pub fn fixture(name: &str) -> PathBuf {
     testkit::official_vectors().join(name)
 }
 
-/// Whether a missing external tool must fail the test (CI) rather than skip it.
-pub fn require_tools() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// Collected stderr of a running server, with a way to wait for a line.
 #[derive(Clone, Default)]
 pub struct Log(Arc<(Mutex<String>, Condvar)>);
