@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use mirror_core::{DatabaseSpec, SyncConfig, VersionSource};
 
-/// The official vectors (read in place, never copied into the project).
+/// The official vectors (vendored in `testdata/clamav-official`).
 pub fn fixtures() -> PathBuf {
     testkit::official_vectors()
 }

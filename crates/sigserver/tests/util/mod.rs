@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sigserver");
 
-/// The official vectors, read in place.
+/// The official vectors (vendored in `testdata/clamav-official`).
 pub fn fixture(name: &str) -> PathBuf {
     testkit::official_vectors().join(name)
 }
