@@ -25,7 +25,7 @@
 //!   costs ~0.7 s on ext4 here, for either implementation).
 //! - Each side is timed as the best of three runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
