@@ -157,11 +157,12 @@ pub const TEST_ROOT_NOT_AFTER: u64 = 1_806_083_792;
 pub fn test_root_expiry_note_at(now: SystemTime) -> String {
     let expiry = UNIX_EPOCH + Duration::from_secs(TEST_ROOT_NOT_AFTER);
     if now > expiry {
-        "\n*** The official TEST root (testdata/clamav-official/clamav-test-root.crt) expired \
-         on 2027-03-26 and ClamAV 1.5 clients verify .sign files at wall-clock time: this \
-         failure is caused by that expiry (the clock is past it), not necessarily by the \
-         mirror. Our own checks pin the verification time; the 1.5.3 clients cannot. ***"
-            .to_owned()
+        "\n*** The official TEST root (testdata/clamav-official/clamav-test-root.crt) \
+         expired on 2027-03-26 and the clock is past that date. ClamAV 1.5 clients verify \
+         .sign files at wall-clock time, so this failure is caused by that expiry, not by \
+         the mirror (our own checks pin the verification time; the 1.5.3 clients cannot). \
+         ***"
+        .to_owned()
     } else {
         String::new()
     }
