@@ -17,6 +17,7 @@ use crate::prune::{PrunePolicy, prune_generations};
 use crate::publish::{NewGeneration, clean_staging};
 use crate::status::MirrorStatus;
 use crate::transport::{Downloaded, Transport};
+use crate::trust::{GenerationTrust, TrustRecord, TrustSource, generation_trust};
 use crate::verify::{self, Verifier};
 
 /// Size limits for downloads (a download above its limit is refused).
@@ -333,9 +334,24 @@ pub fn sync(
     layout.create()?;
     let _lock = SyncLock::acquire(&layout.lock_file())?;
     let started = now_secs();
-    let mut status = MirrorStatus::load(layout.root()).unwrap_or_default();
+    let status_path = layout.root().join(crate::status::STATUS_FILE);
+    // status.json is a cache for readers: what decides trust comes from the
+    // generations, so a lost or damaged one is rebuilt, never believed over them.
+    let (mut status, readable) = match MirrorStatus::read(layout.root()) {
+        Ok(Some(s)) => (s, true),
+        Ok(None) => {
+            if layout.current_generation()?.is_some() {
+                error!(path = %status_path.display(), "status file missing; rebuilding it from the published generation");
+            }
+            (MirrorStatus::default(), false)
+        }
+        Err(e) => {
+            error!(path = %status_path.display(), "status file unreadable ({e}); rebuilding it from the published generation");
+            (MirrorStatus::default(), false)
+        }
+    };
     status.last_attempt = Some(started);
-    let result = sync_locked(config, transport, dns, &mut status);
+    let result = sync_locked(config, transport, dns, &mut status, readable);
     match &result {
         Ok(report) => {
             let failed: Vec<String> = report
@@ -352,10 +368,9 @@ pub fn sync(
         }
         Err(e) => status.last_error = Some(e.to_string()),
     }
-    status.store(layout.root()).map_err(io_err(
-        &layout.root().join(crate::status::STATUS_FILE),
-        "write",
-    ))?;
+    status
+        .store(layout.root())
+        .map_err(io_err(&status_path, "write"))?;
     result
 }
 
@@ -399,6 +414,7 @@ fn sync_locked(
     transport: &mut dyn Transport,
     dns: Option<&mut dyn DnsVersions>,
     status: &mut MirrorStatus,
+    status_readable: bool,
 ) -> Result<SyncReport, Error> {
     let layout = &config.layout;
     clean_staging(layout)?;
@@ -407,6 +423,18 @@ fn sync_locked(
     let snapshot = match &cur_dir {
         Some(d) => Snapshot::read(d)?,
         None => Snapshot::default(),
+    };
+    // Which published cdiffs are unproven: from the published generation's own record.
+    let trust = match &cur_dir {
+        Some(d) => {
+            let t = generation_trust(d, &snapshot, status_readable.then_some(&*status));
+            log_trust_source(d, &t.source);
+            t
+        }
+        None => GenerationTrust {
+            unproven: BTreeMap::new(),
+            source: TrustSource::Record,
+        },
     };
     let now = SystemTime::now();
     let verifier = Verifier::new(
@@ -453,11 +481,7 @@ fn sync_locked(
                 .and_then(|s| s.backfill_missing_in_force(now_secs())),
         };
         let before = work.held.version;
-        let old_unproven: Vec<u32> = status
-            .databases
-            .get(&spec.name)
-            .map(|s| s.unproven_cdiffs.clone())
-            .unwrap_or_default();
+        let old_unproven = trust.unproven_of(&spec.name);
         let unproven_in = |cdiffs: &[u32], new: &[u32]| -> Vec<u32> {
             cdiffs
                 .iter()
@@ -538,7 +562,10 @@ fn sync_locked(
 
     // Publish one new snapshot holding every database, if anything changed.
     let need_manifest = cur_dir.is_some() && !snapshot.has_manifest;
-    if !updates.is_empty() || need_manifest {
+    // A generation without a valid trust record is superseded by one that has it (the
+    // conservative reading above), so that the state that decides trust is immutable.
+    let need_record = cur_dir.is_some() && !trust.source.is_record();
+    if !updates.is_empty() || need_manifest || need_record {
         let mut generation = NewGeneration::begin(layout)?;
         let mut names: Vec<&String> = snapshot.databases.keys().collect();
         for spec in &config.databases {
@@ -547,8 +574,14 @@ fn sync_locked(
             }
         }
         let mut versions = BTreeMap::new();
+        let mut unproven = BTreeMap::new();
         for name in names {
             if let Some(u) = updates.remove(name) {
+                let o = report.databases.iter().find(|o| o.name == *name);
+                unproven.insert(
+                    name.clone(),
+                    o.map(|o| o.unproven_cdiffs.clone()).unwrap_or_default(),
+                );
                 if let Some(cur) = &cur_dir {
                     for f in &u.carry {
                         generation.link_from(cur, f)?;
@@ -562,6 +595,9 @@ fn sync_locked(
                 for f in snapshot.files_of(name) {
                     generation.link_from(cur, &f)?;
                 }
+                if snapshot.databases.contains_key(name) {
+                    unproven.insert(name.clone(), trust.unproven_of(name).to_vec());
+                }
                 if let Some(v) = snapshot.databases.get(name).and_then(|d| d.version) {
                     versions.insert(name.clone(), v);
                 }
@@ -571,28 +607,9 @@ fn sync_locked(
             &MirrorFile::Manifest,
             crate::manifest::render(&versions, SystemTime::now()).as_bytes(),
         )?;
-        // Record the unproven cdiffs before the switch, so that a crash between the
-        // switch and the final status write cannot hide them (a crash before the switch
-        // only over-reports: readers intersect with what is published).
-        let mut pending = false;
-        for o in &report.databases {
-            if o.result.as_ref().is_ok_and(|&u| u) && !o.unproven_cdiffs.is_empty() {
-                let s = status.databases.entry(o.name.clone()).or_default();
-                for v in &o.unproven_cdiffs {
-                    if !s.unproven_cdiffs.contains(v) {
-                        s.unproven_cdiffs.push(*v);
-                        pending = true;
-                    }
-                }
-                s.unproven_cdiffs.sort_unstable();
-            }
-        }
-        if pending {
-            status.store(layout.root()).map_err(io_err(
-                &layout.root().join(crate::status::STATUS_FILE),
-                "write",
-            ))?;
-        }
+        // What this generation proves is recorded inside it, before it is made
+        // durable and switched.
+        generation.write_trust(&TrustRecord::new(unproven))?;
         let id = generation.publish()?;
         info!(generation = %id, "published");
         report.published = Some(id);
@@ -608,6 +625,15 @@ fn sync_locked(
     let current = layout.current_generation()?;
     status.generation = current.map(|g| g.dir_name());
     status.published_dir = current.map(|_| absolute(&layout.current()));
+    // Databases held but no longer configured: carried over unchanged.
+    for (name, held) in &snapshot.databases {
+        if report.databases.iter().all(|o| o.name != *name) {
+            let s = status.databases.entry(name.clone()).or_default();
+            s.published_version = held.version;
+            s.cdiffs = held.cdiffs.keys().copied().collect();
+            s.unproven_cdiffs = trust.unproven_of(name).to_vec();
+        }
+    }
     for o in &report.databases {
         let s = status.databases.entry(o.name.clone()).or_default();
         s.published_version = o.after;
@@ -640,6 +666,28 @@ fn sync_locked(
         }
     }
     Ok(report)
+}
+
+/// Logs how the published generation's unproven cdiffs were determined, when it was
+/// not from its own record.
+fn log_trust_source(gen_dir: &Path, source: &TrustSource) {
+    let generation = gen_dir.display();
+    match source {
+        TrustSource::Record => {}
+        TrustSource::LegacyStatus => warn!(
+            %generation,
+            "no trust record in the published generation (published by an older release): its chain-unproven cdiffs are taken from the status file; publishing a generation that records them"
+        ),
+        TrustSource::Missing => error!(
+            %generation,
+            "no trust record in the published generation and no usable status file: counting every published cdiff as chain-unproven"
+        ),
+        TrustSource::Corrupt(e) => error!(
+            %generation,
+            "{}: counting every published cdiff as chain-unproven",
+            crate::error::Chain(e)
+        ),
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -90,9 +90,37 @@ pub enum Error {
         /// The cool-downs in force.
         reason: String,
     },
+    /// A record the mirror keeps about itself (a generation's `.trust.json`) is
+    /// unusable.
+    #[error("{}: unusable record", path.display())]
+    Corrupt {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: RecordError,
+    },
     /// The configuration given to the engine is unusable.
     #[error("configuration: {0}")]
     Config(String),
+}
+
+/// Why a record (`.trust.json`, `status.json`) could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Not valid JSON of the expected shape.
+    #[error("not a valid record")]
+    Json(#[source] serde_json::Error),
+    /// A format version this release does not know.
+    #[error("unknown format {0} (expected {expected})", expected = crate::trust::TRUST_FORMAT)]
+    Format(u32),
+    /// A database name outside the grammar.
+    #[error("invalid database name {0:?}")]
+    DatabaseName(String),
+    /// Larger than any record this release writes.
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 /// The broad class of an [`Error`], as recorded in `status.json`
@@ -135,7 +163,9 @@ impl Error {
     /// The broad class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } | Error::Layout { .. } | Error::Config(_) => ErrorKind::Io,
+            Error::Io { .. } | Error::Layout { .. } | Error::Corrupt { .. } | Error::Config(_) => {
+                ErrorKind::Io
+            }
             Error::LockHeld { .. } => ErrorKind::Locked,
             Error::Verification { .. } => ErrorKind::Verification,
             Error::Chain { .. } => ErrorKind::Chain,
@@ -150,4 +180,31 @@ impl Error {
 pub(crate) fn io_err(path: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| Error::Io { path, op, source }
+}
+
+/// Displays an error with every cause in its [`source`](std::error::Error::source)
+/// chain, separated by `": "` (as anyhow's `{:#}` does): for logs and `status.json`,
+/// where a bare `Display` would show the outermost error only.
+///
+/// ```
+/// let e = mirror_core::Error::Io {
+///     path: "/srv/m/x".into(),
+///     op: "open",
+///     source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+/// };
+/// assert_eq!(mirror_core::Chain(&e).to_string(), "open /srv/m/x: gone");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
 }

@@ -87,8 +87,8 @@
 //! The building blocks are usable on their own: [`layout`] (paths), [`lock`] (the
 //! sync lock), [`model`] (what a snapshot holds), [`plan`] (the pure planner),
 //! [`publish`] (atomic generation switch), [`prune`] (old generations), [`manifest`]
-//! (`dns.txt`), [`transport`] (the network, behind a trait) and [`status`]
-//! (`status.json`).
+//! (`dns.txt`), [`transport`] (the network, behind a trait), [`trust`] (each
+//! generation's record of its chain-unproven cdiffs) and [`status`] (`status.json`).
 //!
 //! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`, `fetch`,
 //! `dns-versions`) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
@@ -107,6 +107,7 @@ pub mod prune;
 pub mod publish;
 pub mod status;
 pub mod transport;
+pub mod trust;
 mod verify;
 
 #[doc(hidden)]
@@ -116,5 +117,5 @@ pub use engine::{
     DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
     VersionSource, sync,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{Chain, Error, ErrorKind, RecordError};
 pub use manifest::SystemDns;

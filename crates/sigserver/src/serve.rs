@@ -171,11 +171,14 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                 }
             }
             _ => {
-                let status = mirror_core::status::MirrorStatus::load(&state.dir).ok();
+                let view = mirror_core::status::MirrorView::read(&state.dir).ok();
+                let readable = view.as_ref().is_some_and(|v| v.status_error.is_none());
                 let mut r = text(
                     StatusCode::OK,
                     kind,
-                    state.metrics.render(status.as_ref(), unix_now()),
+                    state
+                        .metrics
+                        .render(view.as_ref().map(|v| &v.status), readable, unix_now()),
                 );
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 r
