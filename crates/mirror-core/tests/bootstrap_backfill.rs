@@ -84,8 +84,12 @@ fn set_backfill_recorded_at(mirror: &Path, at: impl FnOnce(Option<i64>) -> Optio
     status.store(mirror).unwrap();
 }
 
+/// The served files of the published snapshot (its trust record left out).
 fn names(mirror: &Path) -> Vec<String> {
-    tree(mirror).into_keys().collect()
+    tree(mirror)
+        .into_keys()
+        .filter(|n| n != mirror_core::trust::TRUST_FILE)
+        .collect()
 }
 
 fn flip(path: &Path, at: usize) {
