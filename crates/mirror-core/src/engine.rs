@@ -201,8 +201,8 @@ impl SyncConfigBuilder {
     /// strand clients a few versions behind (a freshclam that gets a 404 for its cdiff
     /// may report the mirror as not synchronized instead of downloading the full
     /// `.cvd`, and at best downloads the whole `.cvd`). They are fully signature-verified (container
-    /// signature, version, `.sign`, size) and listed as `unproven_cdiffs` in
-    /// `status.json`; `false` publishes chain-proven cdiffs only.
+    /// signature, version, `.sign`, size) and recorded as unproven inside the
+    /// generation ([`crate::trust`]); `false` publishes chain-proven cdiffs only.
     pub fn bootstrap_cdiffs(mut self, on: bool) -> Self {
         self.cfg.policy.bootstrap_cdiffs = on;
         self

@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! DIR/current -> generations/g-<n>   (switched atomically)
-//! DIR/generations/g-<n>/             immutable verified snapshots
+//! DIR/generations/g-<n>/             immutable verified snapshots (+ .trust.json)
 //! DIR/staging/                       downloads, generations being built
 //! DIR/status.json  DIR/sync.lock  DIR/cooldown.json
 //! ```
@@ -63,8 +63,9 @@
 //!    oldest upstream still has: a 404 ends the walk, the sync goes on) are fetched
 //!    with their `.sign` and verified fully (container signature with the CDIFF key,
 //!    version, `.sign`, size), but cannot be chain-proven: they are published as
-//!    *signature-verified, chain-unproven*, listed in `status.json`
-//!    (`unproven_cdiffs`) and logged once as a warning. Without them a freshclam client
+//!    *signature-verified, chain-unproven*, recorded as such inside the generation
+//!    ([`trust`], `.trust.json`; copied to `status.json` `unproven_cdiffs`) and
+//!    logged once as a warning. Without them a freshclam client
 //!    a version behind a freshly deployed mirror gets a 404 for its cdiff and, depending
 //!    on its version and configuration, stays stranded ("not synchronized") or
 //!    downloads the whole `.cvd`. They age out through normal
