@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
-use crate::error::{Error, ErrorKind, io_err};
+use crate::error::{BoxError, Chain, CheckError, Error, ErrorKind, io_err};
 use crate::layout::{GenerationId, MirrorLayout};
 use crate::lock::SyncLock;
 use crate::model::{HeldDatabase, MirrorFile, Snapshot, valid_db_name};
@@ -296,30 +296,24 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// The most important failure class, in the order verification/chain/rollback >
-    /// rate-limited > upstream > I/O; `None` when every database is current.
+    /// The most important failure class, `None` when every database is current.
+    /// Importance is [`ErrorKind`]'s order: chain > verification > rollback > I/O >
+    /// upstream unreachable > rate-limited > locked (`sigupdate` exits with the code
+    /// of this one).
     pub fn worst(&self) -> Option<ErrorKind> {
-        let rank = |k: ErrorKind| match k {
-            ErrorKind::Chain => 0,
-            ErrorKind::Verification => 1,
-            ErrorKind::Rollback => 2,
-            ErrorKind::Io => 3,
-            ErrorKind::Upstream => 4,
-            ErrorKind::RateLimited => 5,
-            ErrorKind::Locked => 6,
-        };
         self.databases
             .iter()
             .filter_map(|d| d.result.as_ref().err().map(Error::kind))
-            .min_by_key(|&k| rank(k))
+            .min()
     }
 }
 
 /// Source of DNS version records, injectable for tests. Returns the versions of the
-/// databases the record covers, or why it could not be used (missing, stale, bad).
+/// databases the record covers, or why it could not be used (missing, stale, bad), as
+/// an error value whose chain is logged.
 pub trait DnsVersions {
     /// Looks the record up.
-    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, String>;
+    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, BoxError>;
 }
 
 /// Runs one sync of the mirror. Per-database failures are in the report (the last good
@@ -346,7 +340,7 @@ pub fn sync(
             (MirrorStatus::default(), false)
         }
         Err(e) => {
-            error!(path = %status_path.display(), "status file unreadable ({e}); rebuilding it from the published generation");
+            error!(path = %status_path.display(), "status file unreadable ({}); rebuilding it from the published generation", Chain(&e));
             (MirrorStatus::default(), false)
         }
     };
@@ -357,7 +351,7 @@ pub fn sync(
             let failed: Vec<String> = report
                 .databases
                 .iter()
-                .filter_map(|d| d.result.as_ref().err().map(|e| e.to_string()))
+                .filter_map(|d| d.result.as_ref().err().map(|e| Chain(e).to_string()))
                 .collect();
             if failed.is_empty() {
                 status.last_success = Some(started);
@@ -366,7 +360,7 @@ pub fn sync(
                 status.last_error = Some(failed.join("; "));
             }
         }
-        Err(e) => status.last_error = Some(e.to_string()),
+        Err(e) => status.last_error = Some(Chain(e).to_string()),
     }
     status
         .store(layout.root())
@@ -449,7 +443,7 @@ fn sync_locked(
         (VersionSource::Dns { name }, Some(d)) => match d.lookup(name) {
             Ok(v) => v,
             Err(e) => {
-                warn!(record = %name, "DNS versions unusable, falling back to the manifest or header probe: {e}");
+                warn!(record = %name, "DNS versions unusable, falling back to the manifest or header probe: {}", Chain(&*e));
                 BTreeMap::new()
             }
         },
@@ -548,9 +542,9 @@ fn sync_locked(
             Err(e) => {
                 match e.kind() {
                     ErrorKind::Chain => {
-                        error!(db = %spec.name, "CHAIN INCONSISTENT, keeping the last good state: {e}")
+                        error!(db = %spec.name, "CHAIN INCONSISTENT, keeping the last good state: {}", Chain(&e))
                     }
-                    _ => error!(db = %spec.name, "keeping the last good state: {e}"),
+                    _ => error!(db = %spec.name, "keeping the last good state: {}", Chain(&e)),
                 }
                 kept(Err(e))
             }
@@ -656,7 +650,7 @@ fn sync_locked(
                 s.consecutive_failures = 0;
             }
             Err(e) => {
-                s.last_error = Some(e.to_string());
+                s.last_error = Some(Chain(e).to_string());
                 s.last_error_kind = Some(e.kind().as_str().to_owned());
                 s.consecutive_failures = s.consecutive_failures.saturating_add(1);
                 if e.kind() == ErrorKind::Chain {
@@ -766,12 +760,12 @@ fn learn_version(
             manifest_limit,
         ) {
             Ok(d) => match std::fs::read_to_string(&d.path)
-                .map_err(|e| e.to_string())
-                .and_then(|s| crate::manifest::parse(&s, SystemTime::now()))
+                .map_err(BoxError::from)
+                .and_then(|s| Ok(crate::manifest::parse(&s, SystemTime::now())?))
             {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    warn!(url = %d.url, "manifest unusable, probing headers instead: {e}");
+                    warn!(url = %d.url, "manifest unusable, probing headers instead: {}", Chain(&*e));
                     None
                 }
             },
@@ -787,7 +781,7 @@ fn learn_version(
         db: name.clone(),
         file,
         url,
-        check: format!("header probe: {check}"),
+        source: CheckError::HeaderProbe(Box::new(check)),
     })
 }
 
@@ -812,8 +806,9 @@ fn fetch_checked<T>(
         match check(&d) {
             Ok(v) => return Ok((d, v)),
             Err(e) => {
-                warn!(url = %d.url, "rejected, trying the next upstream: {e}");
-                t.reject(&d.url, &e.to_string());
+                let why = Chain(&e).to_string();
+                warn!(url = %d.url, "rejected, trying the next upstream: {why}");
+                t.reject(&d.url, &why);
                 let _ = std::fs::remove_file(&d.path);
                 last_bad = Some(e);
             }
@@ -821,7 +816,7 @@ fn fetch_checked<T>(
     }
     Err(last_bad.unwrap_or_else(|| Error::Upstream {
         what: name,
-        reason: "no upstream left".into(),
+        source: "no upstream left".into(),
     }))
 }
 
@@ -873,11 +868,11 @@ fn update_db(
     let (cvd, version) = fetch_checked(t, work.bases, &cvd_file, dl, config.limits.cvd, |d| {
         let v = verifier
             .cvd(&d.path, db, &spec.keys)
-            .map_err(|check| Error::Verification {
+            .map_err(|source| Error::Verification {
                 db: db.clone(),
                 file: cvd_file.to_string(),
                 url: d.url.clone(),
-                check,
+                source,
             })?;
         if v < minimum {
             return Err(Error::Rollback {
@@ -959,13 +954,14 @@ fn update_db(
             .collect();
         verifier
             .chain(&cur.join(cvd_file.to_string()), &cdiffs, &cvd.path, &spec.keys)
-            .map_err(|reason| Error::Chain {
+            .map_err(|source| Error::Chain {
                 db: db.clone(),
-                reason: format!(
-                    "{db}.cvd version {base} (published) + {db}-{}..{db}-{version}.cdiff do not reproduce {db}.cvd version {version} from {}: {reason}",
+                detail: format!(
+                    "{db}.cvd version {base} (published) + {db}-{}..{db}-{version}.cdiff do not reproduce {db}.cvd version {version} from {}",
                     base + 1,
                     cvd.url
                 ),
+                source,
             })?;
     }
     for v in &p.publish_cdiffs {
@@ -1011,17 +1007,18 @@ fn fetch_cdiff(
         version: v,
     };
     fetch_checked(t, work.bases, &f, dl, config.limits.cdiff, |d| {
-        let bad = |check: String| Error::Verification {
+        let bad = |source: CheckError| Error::Verification {
             db: db.clone(),
             file: f.to_string(),
             url: d.url.clone(),
-            check,
+            source,
         };
         let got = verifier.cdiff(&d.path, &work.spec.keys).map_err(bad)?;
         if got != v {
-            return Err(bad(format!(
-                "cdiff header says version {got}, name says {v}"
-            )));
+            return Err(bad(CheckError::CdiffVersion {
+                header: got,
+                name: v,
+            }));
         }
         Ok(())
     })
@@ -1061,7 +1058,7 @@ fn backfill(
         let cdiff = match fetch_cdiff(t, work, v, dl, config, verifier) {
             Ok((d, ())) => d,
             Err(e) if stop(&e) => {
-                info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                info!(db = %db, "backfill of older cdiffs ends below version {}: {}", v + 1, Chain(&e));
                 missing = (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                 break;
             }
@@ -1079,17 +1076,17 @@ fn backfill(
             let r = fetch_checked(t, work.bases, &sign_file, dl, config.limits.sign, |d| {
                 verifier
                     .sign(&d.path, &cdiff.path)
-                    .map_err(|check| Error::Verification {
+                    .map_err(|source| Error::Verification {
                         db: db.clone(),
                         file: sign_file.to_string(),
                         url: d.url.clone(),
-                        check,
+                        source,
                     })
             });
             match r {
                 Ok((d, ())) => files.push((sign_file, d.path)),
                 Err(e) if stop(&e) => {
-                    info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                    info!(db = %db, "backfill of older cdiffs ends below version {}: {}", v + 1, Chain(&e));
                     missing =
                         (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                     let _ = std::fs::remove_file(&cdiff.path);
@@ -1128,19 +1125,19 @@ fn fetch_sign(
     fetch_checked(t, work.bases, f, dl, config.limits.sign, |d| {
         verifier
             .sign(&d.path, content)
-            .map_err(|check| Error::Verification {
+            .map_err(|source| Error::Verification {
                 db: db.clone(),
                 file: f.to_string(),
                 url: d.url.clone(),
-                check,
+                source,
             })
     })
     .map_err(|e| match e {
-        Error::NotFound { file, reason } => Error::Verification {
+        Error::NotFound { file, source } => Error::Verification {
             db: db.clone(),
             file,
-            url: reason,
-            check: "required .sign file is missing upstream".into(),
+            url: work.bases.join(", "),
+            source: CheckError::SignMissing(source),
         },
         e => e,
     })

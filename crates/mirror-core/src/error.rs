@@ -2,13 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
+/// A cause carried as an error value from outside the crate's own types (a
+/// [`Transport`](crate::transport::Transport) or DNS source's reason): its chain is kept.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong while keeping a mirror. Every message names the file,
-/// URL or field concerned and the check that failed.
+/// URL or field concerned and the check that failed; the cause is the
+/// [`source`](std::error::Error::source), never repeated in the message, so a chain
+/// printed with [`Chain`] (or anyhow's `{:#}`) names each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A local file system operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -26,6 +32,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A published file cannot be read back (e.g. the header of a held `.cvd`).
+    #[error("published file {}", path.display())]
+    Published {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: CheckError,
+    },
     /// Another process holds `DIR/sync.lock`.
     #[error("{}: another sync holds the lock{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     LockHeld {
@@ -35,7 +50,7 @@ pub enum Error {
         pid: Option<u32>,
     },
     /// A downloaded file failed verification; it is never published.
-    #[error("{db}: {file} from {url}: verification failed: {check}")]
+    #[error("{db}: {file} from {url}: verification failed")]
     Verification {
         /// Database name.
         db: String,
@@ -44,15 +59,19 @@ pub enum Error {
         /// Where it came from.
         url: String,
         /// The check that failed and why.
-        check: String,
+        #[source]
+        source: CheckError,
     },
     /// The cdiffs do not lead from the previous base to the new `.cvd`.
-    #[error("{db}: chain check failed: {reason}")]
+    #[error("{db}: chain check failed: {detail}")]
     Chain {
         /// Database name.
         db: String,
-        /// What did not match (file names and versions).
-        reason: String,
+        /// Which files and versions were checked.
+        detail: String,
+        /// What did not match, or why the check could not run.
+        #[source]
+        source: CheckError,
     },
     /// Upstream offered a version lower than advertised or than the one held.
     #[error("{db}: {url} offered version {offered}, but {expected} is required (rollback refused)")]
@@ -67,28 +86,31 @@ pub enum Error {
         expected: u32,
     },
     /// Every reachable upstream answered "not found" for a file.
-    #[error("{file}: not found upstream: {reason}")]
+    #[error("{file}: not found upstream")]
     NotFound {
         /// The file name.
         file: String,
-        /// The URLs tried.
-        reason: String,
+        /// What the upstreams answered.
+        #[source]
+        source: BoxError,
     },
     /// No upstream could be reached or served the file.
-    #[error("{what}: upstream unreachable: {reason}")]
+    #[error("{what}: upstream unreachable")]
     Upstream {
         /// The file or URL(s) concerned.
         what: String,
         /// What happened at each upstream.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// Every upstream asked us to wait (HTTP 429 / `Retry-After`).
-    #[error("{what}: rate-limited by every upstream: {reason}")]
+    #[error("{what}: rate-limited by every upstream")]
     RateLimited {
         /// The file or URL(s) concerned.
         what: String,
         /// The cool-downs in force.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// A record the mirror keeps about itself (a generation's `.trust.json`) is
     /// unusable.
@@ -103,6 +125,72 @@ pub enum Error {
     /// The configuration given to the engine is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A component could not be set up from the configuration given (e.g. the HTTP
+    /// client).
+    #[error("configuration: {what}")]
+    Setup {
+        /// What could not be set up.
+        what: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Why a downloaded or published file failed a check. Errors of `cvd-format` and
+/// `cdiff` are carried as they are (their message and their causes).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The `.cvd` container, its signatures, or a `.sign` file did not verify.
+    #[error(transparent)]
+    Format(#[from] cvd_format::Error),
+    /// The cdiff did not verify, parse or apply.
+    #[error(transparent)]
+    Cdiff(#[from] cdiff::Error),
+    /// The `.cvd` holds another database than its name says.
+    #[error("the container holds database `{found}` (from its .info), not `{expected}`")]
+    WrongDatabase {
+        /// The name in its `.info`.
+        found: String,
+        /// The name asked for.
+        expected: String,
+    },
+    /// The cdiff's header names another version than its file name.
+    #[error("cdiff header says version {header}, name says {name}")]
+    CdiffVersion {
+        /// The version in the header.
+        header: u32,
+        /// The version in the file name.
+        name: u32,
+    },
+    /// Fewer bytes than a header.
+    #[error("{len} bytes, a header is {}", cvd_format::header::HEADER_SIZE)]
+    ShortHeader {
+        /// The bytes received.
+        len: usize,
+    },
+    /// The 512-byte header probe of upstream's `.cvd` failed.
+    #[error("header probe")]
+    HeaderProbe(#[source] Box<CheckError>),
+    /// A local file needed for the check could not be opened.
+    #[error("open {}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The published base plus the cdiffs do not reproduce the new `.cvd`.
+    #[error("first difference: {0}")]
+    Differs(String),
+    /// The chain check ended in a state this release does not know.
+    #[error("inconsistent: {0}")]
+    Inconsistent(String),
+    /// A required `.sign` file is not available upstream.
+    #[error("required .sign file is missing upstream")]
+    SignMissing(#[source] BoxError),
 }
 
 /// Why a record (`.trust.json`, `status.json`) could not be used.
@@ -125,23 +213,30 @@ pub enum RecordError {
 
 /// The broad class of an [`Error`], as recorded in `status.json`
 /// (`DatabaseStatus::last_error_kind`) and mapped to exit codes by `sigupdate`.
+///
+/// Ordered by importance, most important first (`Ord` follows it, and
+/// [`SyncReport::worst`](crate::SyncReport::worst) reports the smallest): what
+/// upstream served did not verify (chain, verification, rollback: someone serves bad
+/// data), then local problems an operator must fix (I/O), then upstream trouble that
+/// usually heals by itself (unreachable, then rate-limited: upstream asked us to wait),
+/// then a concurrent sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A file or signature did not verify.
-    Verification,
     /// Chain inconsistency between cdiffs and `.cvd`.
     Chain,
+    /// A file or signature did not verify.
+    Verification,
     /// Rollback refused.
     Rollback,
+    /// Local I/O, layout or configuration problem.
+    Io,
     /// Upstream unreachable.
     Upstream,
     /// Rate-limited by every upstream.
     RateLimited,
     /// Another sync holds the lock.
     Locked,
-    /// Local I/O, layout or configuration problem.
-    Io,
 }
 
 impl ErrorKind {
@@ -163,9 +258,12 @@ impl Error {
     /// The broad class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } | Error::Layout { .. } | Error::Corrupt { .. } | Error::Config(_) => {
-                ErrorKind::Io
-            }
+            Error::Io { .. }
+            | Error::Layout { .. }
+            | Error::Published { .. }
+            | Error::Corrupt { .. }
+            | Error::Config(_)
+            | Error::Setup { .. } => ErrorKind::Io,
             Error::LockHeld { .. } => ErrorKind::Locked,
             Error::Verification { .. } => ErrorKind::Verification,
             Error::Chain { .. } => ErrorKind::Chain,

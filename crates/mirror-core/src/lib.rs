@@ -118,5 +118,5 @@ pub use engine::{
     DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
     VersionSource, sync,
 };
-pub use error::{Chain, Error, ErrorKind, RecordError};
+pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
 pub use manifest::SystemDns;
