@@ -1142,3 +1142,121 @@ fn fetch_sign(
         e => e,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The order `SyncReport::worst` documents, most important first.
+    const DOCUMENTED: [ErrorKind; 7] = [
+        ErrorKind::Chain,
+        ErrorKind::Verification,
+        ErrorKind::Rollback,
+        ErrorKind::Io,
+        ErrorKind::Upstream,
+        ErrorKind::RateLimited,
+        ErrorKind::Locked,
+    ];
+
+    fn error_of(kind: ErrorKind) -> Error {
+        let (db, url) = ("test".to_owned(), "http://127.0.0.1:9/test.cvd".to_owned());
+        match kind {
+            ErrorKind::Chain => Error::Chain {
+                db,
+                detail: "test-6.cdiff".into(),
+                source: CheckError::Differs("main.ndb".into()),
+            },
+            ErrorKind::Verification => Error::Verification {
+                db,
+                file: "test.cvd".into(),
+                url,
+                source: CheckError::ShortHeader { len: 3 },
+            },
+            ErrorKind::Rollback => Error::Rollback {
+                db,
+                url,
+                offered: 4,
+                expected: 5,
+            },
+            ErrorKind::Io => Error::Io {
+                path: "/srv/m".into(),
+                op: "fsync",
+                source: std::io::Error::other("disk"),
+            },
+            ErrorKind::Upstream => Error::Upstream {
+                what: "test.cvd".into(),
+                source: "refused".into(),
+            },
+            ErrorKind::RateLimited => Error::RateLimited {
+                what: "test.cvd".into(),
+                source: "429".into(),
+            },
+            ErrorKind::Locked => Error::LockHeld {
+                path: "/srv/m/sync.lock".into(),
+                pid: None,
+            },
+        }
+    }
+
+    /// A report with one database per entry: `None` up to date, `Some(kind)` failed.
+    fn report(outcomes: &[Option<ErrorKind>]) -> SyncReport {
+        let databases = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, k)| DatabaseOutcome {
+                name: format!("db{i}"),
+                before: Some(1),
+                after: Some(1),
+                upstream: Some(1),
+                cdiffs: Vec::new(),
+                unproven_cdiffs: Vec::new(),
+                result: k.map_or(Ok(false), |k| Err(error_of(k))),
+            })
+            .collect();
+        SyncReport {
+            databases,
+            ..SyncReport::default()
+        }
+    }
+
+    #[test]
+    fn every_kind_maps_to_itself_and_every_pair_ranks_as_documented() {
+        assert_eq!(report(&[None, None]).worst(), None);
+        for (i, &a) in DOCUMENTED.iter().enumerate() {
+            assert_eq!(error_of(a).kind(), a);
+            assert_eq!(report(&[None, Some(a), None]).worst(), Some(a));
+            for (j, &b) in DOCUMENTED.iter().enumerate() {
+                let want = DOCUMENTED[i.min(j)];
+                assert_eq!(
+                    report(&[Some(a), Some(b)]).worst(),
+                    Some(want),
+                    "{a:?} {b:?}"
+                );
+                assert_eq!(
+                    report(&[Some(b), None, Some(a)]).worst(),
+                    Some(want),
+                    "{b:?} {a:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn worst_is_the_first_documented_kind_present_in_any_order(
+            (picks, shuffled) in proptest::collection::vec(proptest::option::of(0usize..7), 0..12)
+                .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+        ) {
+            let kinds = |p: &[Option<usize>]| -> Vec<Option<ErrorKind>> {
+                p.iter().map(|p| p.map(|i| DOCUMENTED[i])).collect()
+            };
+            let (kinds, shuffled) = (kinds(&picks), kinds(&shuffled));
+            let want = DOCUMENTED.iter().copied().find(|k| kinds.contains(&Some(*k)));
+            prop_assert_eq!(report(&kinds).worst(), want);
+            // any permutation of the same outcomes gives the same answer
+            prop_assert_eq!(report(&shuffled).worst(), want);
+        }
+    }
+}

@@ -306,3 +306,109 @@ impl std::fmt::Display for Chain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::verify::Verifier;
+
+    /// Formats `e` with anyhow's `{:#}` (each cause once, separated by `": "`) and
+    /// checks that no cause's message is repeated by the one above it, and that
+    /// [`Chain`] prints the same.
+    fn assert_clean_chain(e: Error) -> String {
+        let chain = Chain(&e).to_string();
+        let mut messages = vec![e.to_string()];
+        let mut next = std::error::Error::source(&e);
+        while let Some(c) = next {
+            messages.push(c.to_string());
+            next = c.source();
+        }
+        assert!(messages.len() >= 2, "not a nested chain: {chain}");
+        for (i, m) in messages.iter().enumerate() {
+            for later in &messages[i + 1..] {
+                assert!(
+                    !m.contains(later.as_str()),
+                    "{m:?} repeats its cause {later:?}"
+                );
+            }
+        }
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(text, chain);
+        let segments: Vec<&str> = text.split(": ").collect();
+        for (i, seg) in segments.iter().enumerate() {
+            assert!(
+                !segments[i + 1..].contains(seg),
+                "segment {seg:?} twice in {text:?}"
+            );
+        }
+        text
+    }
+
+    #[test]
+    fn every_nested_chain_names_each_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("test.cvd");
+        let v = Verifier::new(None, std::time::SystemTime::now()).unwrap();
+        let keys = cvd_format::KeySet::official();
+        let verification = |source| Error::Verification {
+            db: "test".into(),
+            file: "test.cvd".into(),
+            url: "http://127.0.0.1:9/test.cvd".into(),
+            source,
+        };
+        // cvd-format: File -> Io -> the OS error
+        let text = assert_clean_chain(verification(v.cvd(&missing, "test", &keys).unwrap_err()));
+        assert!(
+            text.contains("verification failed") && text.contains("os error 2"),
+            "{text}"
+        );
+        // cdiff: Io -> the OS error
+        let text = assert_clean_chain(verification(v.cdiff(&missing, &keys).unwrap_err()));
+        assert!(text.contains("os error 2"), "{text}");
+        // .sign: Open -> the OS error
+        assert_clean_chain(verification(v.sign(&missing, &missing).unwrap_err()));
+        // a damaged .cvd: cvd-format's own check, under the header probe
+        std::fs::write(&missing, [b'x'; 600]).unwrap();
+        let probe = crate::verify::header_version(&std::fs::read(&missing).unwrap()).unwrap_err();
+        assert_clean_chain(verification(CheckError::HeaderProbe(Box::new(probe))));
+        assert_clean_chain(verification(v.cvd(&missing, "test", &keys).unwrap_err()));
+        // chain check whose base cannot be opened
+        let text = assert_clean_chain(Error::Chain {
+            db: "test".into(),
+            detail: "test.cvd version 5 (published) + test-6.cdiff".into(),
+            source: v
+                .chain(&dir.path().join("nope"), &[], &missing, &keys)
+                .unwrap_err(),
+        });
+        assert!(text.contains("chain check failed"), "{text}");
+        // local I/O
+        let text = assert_clean_chain(
+            crate::layout::MirrorLayout::new(&missing)
+                .create()
+                .unwrap_err(),
+        );
+        assert!(text.starts_with("create directory"), "{text}");
+        // the network: one upstream that refuses connections
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut t = crate::transport::HttpTransport::new(dir.path()).unwrap();
+        use crate::transport::Transport;
+        let e = t
+            .download(
+                &[format!("http://127.0.0.1:{port}")],
+                "test.cvd",
+                dir.path(),
+                1 << 20,
+            )
+            .unwrap_err();
+        let text = assert_clean_chain(e);
+        assert!(
+            text.starts_with("test.cvd: upstream unreachable: http://127.0.0.1:"),
+            "{text}"
+        );
+    }
+}

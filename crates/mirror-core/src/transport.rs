@@ -134,6 +134,17 @@ fn map_fetch_error(file: &str, e: fetch::Error) -> Error {
             source: Box::new(e),
         };
     }
+    // One upstream tried: its own error is the cause (the summary would only repeat
+    // the file name around it).
+    let e = match e {
+        fetch::Error::AllUpstreamsFailed { mut attempts, file } if attempts.len() == 1 => {
+            match attempts.pop() {
+                Some((_, only)) => only,
+                None => fetch::Error::AllUpstreamsFailed { attempts, file },
+            }
+        }
+        e => e,
+    };
     match e {
         fetch::Error::Io { path, source } => Error::Io {
             path,
