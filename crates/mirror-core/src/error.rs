@@ -144,10 +144,10 @@ pub enum Error {
 pub enum CheckError {
     /// The `.cvd` container, its signatures, or a `.sign` file did not verify.
     #[error(transparent)]
-    Format(#[from] cvd_format::Error),
+    Format(Box<cvd_format::Error>),
     /// The cdiff did not verify, parse or apply.
     #[error(transparent)]
-    Cdiff(#[from] cdiff::Error),
+    Cdiff(Box<cdiff::Error>),
     /// The `.cvd` holds another database than its name says.
     #[error("the container holds database `{found}` (from its .info), not `{expected}`")]
     WrongDatabase {
@@ -191,6 +191,18 @@ pub enum CheckError {
     /// A required `.sign` file is not available upstream.
     #[error("required .sign file is missing upstream")]
     SignMissing(#[source] BoxError),
+}
+
+impl From<cvd_format::Error> for CheckError {
+    fn from(e: cvd_format::Error) -> Self {
+        CheckError::Format(Box::new(e))
+    }
+}
+
+impl From<cdiff::Error> for CheckError {
+    fn from(e: cdiff::Error) -> Self {
+        CheckError::Cdiff(Box::new(e))
+    }
 }
 
 /// Why a record (`.trust.json`, `status.json`) could not be used.
