@@ -390,4 +390,20 @@ fn a_lost_or_damaged_status_file_is_an_error_and_unproven_cdiffs_stay_unproven()
         );
         assert!(status_text(mirror.path()).contains(unproven), "{how}");
     }
+    // A generation without its trust record and no usable status.json: every published
+    // cdiff counts as unproven, said as an error, and a generation with a record follows.
+    let current = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    std::fs::remove_file(current.join(".trust.json")).unwrap();
+    std::fs::write(&path, b"{").unwrap();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(stderr.contains("no trust record"), "{stderr}");
+    let now = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    assert_ne!(
+        now, current,
+        "a generation carrying the record is published"
+    );
+    assert!(now.join(".trust.json").is_file());
+    assert!(status_text(mirror.path()).contains(unproven));
 }

@@ -25,7 +25,9 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Runs the command; the exit code is 0, or 2 when the status cannot be read.
+/// Runs the command; the exit code is 0 (a missing or damaged `status.json` is reported
+/// on stderr and what the published generation holds is shown), or 2 when the mirror
+/// directory itself cannot be read.
 pub fn run(args: &StatusArgs) -> Result<u8> {
     let flags = Layer {
         dir: args.dir.clone(),
