@@ -82,7 +82,7 @@ pub enum Error {
     },
 
     /// An error from the CVD/CLD container layer.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Format {
         /// What was being read or written.
         context: String,
@@ -92,7 +92,7 @@ pub enum Error {
     },
 
     /// A local I/O error.
-    #[error("I/O error on {}: {source}", path.display())]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

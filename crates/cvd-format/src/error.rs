@@ -99,7 +99,7 @@ impl fmt::Display for Check {
 #[non_exhaustive]
 pub enum Error {
     /// An error that occurred while processing the named file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     File {
         /// The file (or directory) being processed.
         path: PathBuf,
@@ -109,7 +109,7 @@ pub enum Error {
     },
 
     /// A local I/O error (reading the input, writing output files).
-    #[error("I/O error while {context}: {source}")]
+    #[error("I/O error while {context}")]
     Io {
         /// What was being done.
         context: String,

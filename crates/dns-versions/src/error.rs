@@ -64,7 +64,7 @@ pub enum Error {
     #[error(transparent)]
     Fetch(#[from] fetch::Error),
     /// Reading or writing a manifest file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The manifest path.
         path: PathBuf,

@@ -29,10 +29,13 @@ fn opts(upstream: &str, config: Option<&Path>) -> SyncOptions {
     }
 }
 
+/// The files the published snapshot serves (its `.trust.json` record, a dot file
+/// outside the served grammar, left out).
 fn published_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("current"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     v.sort();
     v
@@ -112,6 +115,13 @@ fn a_mirror_synced_from_empty_to_v6_lets_freshclam_at_v3_update_through_cdiffs()
         [2, 3, 4, 5, 6],
         "{}",
         st.json
+    );
+    // ... recorded as such inside the generation itself
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("current/.trust.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["unproven_cdiffs"]["test"],
+        serde_json::json!([2, 3, 4, 5, 6])
     );
     println!(
         "checked: sync from empty published test.cvd v6 + test-2..6.cdiff (+ .sign), listed unproven"

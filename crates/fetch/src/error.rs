@@ -94,7 +94,7 @@ pub enum Error {
         attempts: Vec<(String, Error)>,
     },
     /// A local file operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The path being read, written or renamed.
         path: PathBuf,
@@ -104,10 +104,21 @@ pub enum Error {
     },
 }
 
+/// The attempts, each with its whole cause chain (they are not this error's
+/// `source()`, so nothing is printed twice).
 fn summarize(attempts: &[(String, Error)]) -> String {
     attempts
         .iter()
-        .map(|(base, e)| format!("[{base}: {e}]"))
+        .map(|(base, e)| {
+            let mut s = format!("[{base}: {e}");
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                s.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            s.push(']');
+            s
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

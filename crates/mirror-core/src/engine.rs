@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
-use crate::error::{Error, ErrorKind, io_err};
+use crate::error::{BoxError, Chain, CheckError, Error, ErrorKind, io_err};
 use crate::layout::{GenerationId, MirrorLayout};
 use crate::lock::SyncLock;
 use crate::model::{HeldDatabase, MirrorFile, Snapshot, valid_db_name};
@@ -17,6 +17,7 @@ use crate::prune::{PrunePolicy, prune_generations};
 use crate::publish::{NewGeneration, clean_staging};
 use crate::status::MirrorStatus;
 use crate::transport::{Downloaded, Transport};
+use crate::trust::{GenerationTrust, TrustRecord, TrustSource, generation_trust};
 use crate::verify::{self, Verifier};
 
 /// Size limits for downloads (a download above its limit is refused).
@@ -200,8 +201,8 @@ impl SyncConfigBuilder {
     /// strand clients a few versions behind (a freshclam that gets a 404 for its cdiff
     /// may report the mirror as not synchronized instead of downloading the full
     /// `.cvd`, and at best downloads the whole `.cvd`). They are fully signature-verified (container
-    /// signature, version, `.sign`, size) and listed as `unproven_cdiffs` in
-    /// `status.json`; `false` publishes chain-proven cdiffs only.
+    /// signature, version, `.sign`, size) and recorded as unproven inside the
+    /// generation ([`crate::trust`]); `false` publishes chain-proven cdiffs only.
     pub fn bootstrap_cdiffs(mut self, on: bool) -> Self {
         self.cfg.policy.bootstrap_cdiffs = on;
         self
@@ -295,30 +296,24 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// The most important failure class, in the order verification/chain/rollback >
-    /// rate-limited > upstream > I/O; `None` when every database is current.
+    /// The most important failure class, `None` when every database is current.
+    /// Importance is [`ErrorKind`]'s order: chain > verification > rollback > I/O >
+    /// upstream unreachable > rate-limited > locked (`sigupdate` exits with the code
+    /// of this one).
     pub fn worst(&self) -> Option<ErrorKind> {
-        let rank = |k: ErrorKind| match k {
-            ErrorKind::Chain => 0,
-            ErrorKind::Verification => 1,
-            ErrorKind::Rollback => 2,
-            ErrorKind::Io => 3,
-            ErrorKind::Upstream => 4,
-            ErrorKind::RateLimited => 5,
-            ErrorKind::Locked => 6,
-        };
         self.databases
             .iter()
             .filter_map(|d| d.result.as_ref().err().map(Error::kind))
-            .min_by_key(|&k| rank(k))
+            .min()
     }
 }
 
 /// Source of DNS version records, injectable for tests. Returns the versions of the
-/// databases the record covers, or why it could not be used (missing, stale, bad).
+/// databases the record covers, or why it could not be used (missing, stale, bad), as
+/// an error value whose chain is logged.
 pub trait DnsVersions {
     /// Looks the record up.
-    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, String>;
+    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, BoxError>;
 }
 
 /// Runs one sync of the mirror. Per-database failures are in the report (the last good
@@ -333,15 +328,30 @@ pub fn sync(
     layout.create()?;
     let _lock = SyncLock::acquire(&layout.lock_file())?;
     let started = now_secs();
-    let mut status = MirrorStatus::load(layout.root()).unwrap_or_default();
+    let status_path = layout.root().join(crate::status::STATUS_FILE);
+    // status.json is a cache for readers: what decides trust comes from the
+    // generations, so a lost or damaged one is rebuilt, never believed over them.
+    let (mut status, readable) = match MirrorStatus::read(layout.root()) {
+        Ok(Some(s)) => (s, true),
+        Ok(None) => {
+            if layout.current_generation()?.is_some() {
+                error!(path = %status_path.display(), "status file missing; rebuilding it from the published generation");
+            }
+            (MirrorStatus::default(), false)
+        }
+        Err(e) => {
+            error!(path = %status_path.display(), "status file unreadable ({}); rebuilding it from the published generation", Chain(&e));
+            (MirrorStatus::default(), false)
+        }
+    };
     status.last_attempt = Some(started);
-    let result = sync_locked(config, transport, dns, &mut status);
+    let result = sync_locked(config, transport, dns, &mut status, readable);
     match &result {
         Ok(report) => {
             let failed: Vec<String> = report
                 .databases
                 .iter()
-                .filter_map(|d| d.result.as_ref().err().map(|e| e.to_string()))
+                .filter_map(|d| d.result.as_ref().err().map(|e| Chain(e).to_string()))
                 .collect();
             if failed.is_empty() {
                 status.last_success = Some(started);
@@ -350,12 +360,11 @@ pub fn sync(
                 status.last_error = Some(failed.join("; "));
             }
         }
-        Err(e) => status.last_error = Some(e.to_string()),
+        Err(e) => status.last_error = Some(Chain(e).to_string()),
     }
-    status.store(layout.root()).map_err(io_err(
-        &layout.root().join(crate::status::STATUS_FILE),
-        "write",
-    ))?;
+    status
+        .store(layout.root())
+        .map_err(io_err(&status_path, "write"))?;
     result
 }
 
@@ -399,6 +408,7 @@ fn sync_locked(
     transport: &mut dyn Transport,
     dns: Option<&mut dyn DnsVersions>,
     status: &mut MirrorStatus,
+    status_readable: bool,
 ) -> Result<SyncReport, Error> {
     let layout = &config.layout;
     clean_staging(layout)?;
@@ -407,6 +417,18 @@ fn sync_locked(
     let snapshot = match &cur_dir {
         Some(d) => Snapshot::read(d)?,
         None => Snapshot::default(),
+    };
+    // Which published cdiffs are unproven: from the published generation's own record.
+    let trust = match &cur_dir {
+        Some(d) => {
+            let t = generation_trust(d, &snapshot, status_readable.then_some(&*status));
+            log_trust_source(d, &t.source);
+            t
+        }
+        None => GenerationTrust {
+            unproven: BTreeMap::new(),
+            source: TrustSource::Record,
+        },
     };
     let now = SystemTime::now();
     let verifier = Verifier::new(
@@ -421,7 +443,7 @@ fn sync_locked(
         (VersionSource::Dns { name }, Some(d)) => match d.lookup(name) {
             Ok(v) => v,
             Err(e) => {
-                warn!(record = %name, "DNS versions unusable, falling back to the manifest or header probe: {e}");
+                warn!(record = %name, "DNS versions unusable, falling back to the manifest or header probe: {}", Chain(&*e));
                 BTreeMap::new()
             }
         },
@@ -453,11 +475,7 @@ fn sync_locked(
                 .and_then(|s| s.backfill_missing_in_force(now_secs())),
         };
         let before = work.held.version;
-        let old_unproven: Vec<u32> = status
-            .databases
-            .get(&spec.name)
-            .map(|s| s.unproven_cdiffs.clone())
-            .unwrap_or_default();
+        let old_unproven = trust.unproven_of(&spec.name);
         let unproven_in = |cdiffs: &[u32], new: &[u32]| -> Vec<u32> {
             cdiffs
                 .iter()
@@ -524,9 +542,9 @@ fn sync_locked(
             Err(e) => {
                 match e.kind() {
                     ErrorKind::Chain => {
-                        error!(db = %spec.name, "CHAIN INCONSISTENT, keeping the last good state: {e}")
+                        error!(db = %spec.name, "CHAIN INCONSISTENT, keeping the last good state: {}", Chain(&e))
                     }
-                    _ => error!(db = %spec.name, "keeping the last good state: {e}"),
+                    _ => error!(db = %spec.name, "keeping the last good state: {}", Chain(&e)),
                 }
                 kept(Err(e))
             }
@@ -538,7 +556,10 @@ fn sync_locked(
 
     // Publish one new snapshot holding every database, if anything changed.
     let need_manifest = cur_dir.is_some() && !snapshot.has_manifest;
-    if !updates.is_empty() || need_manifest {
+    // A generation without a valid trust record is superseded by one that has it (the
+    // conservative reading above), so that the state that decides trust is immutable.
+    let need_record = cur_dir.is_some() && !trust.source.is_record();
+    if !updates.is_empty() || need_manifest || need_record {
         let mut generation = NewGeneration::begin(layout)?;
         let mut names: Vec<&String> = snapshot.databases.keys().collect();
         for spec in &config.databases {
@@ -547,8 +568,14 @@ fn sync_locked(
             }
         }
         let mut versions = BTreeMap::new();
+        let mut unproven = BTreeMap::new();
         for name in names {
             if let Some(u) = updates.remove(name) {
+                let o = report.databases.iter().find(|o| o.name == *name);
+                unproven.insert(
+                    name.clone(),
+                    o.map(|o| o.unproven_cdiffs.clone()).unwrap_or_default(),
+                );
                 if let Some(cur) = &cur_dir {
                     for f in &u.carry {
                         generation.link_from(cur, f)?;
@@ -562,6 +589,9 @@ fn sync_locked(
                 for f in snapshot.files_of(name) {
                     generation.link_from(cur, &f)?;
                 }
+                if snapshot.databases.contains_key(name) {
+                    unproven.insert(name.clone(), trust.unproven_of(name).to_vec());
+                }
                 if let Some(v) = snapshot.databases.get(name).and_then(|d| d.version) {
                     versions.insert(name.clone(), v);
                 }
@@ -571,28 +601,9 @@ fn sync_locked(
             &MirrorFile::Manifest,
             crate::manifest::render(&versions, SystemTime::now()).as_bytes(),
         )?;
-        // Record the unproven cdiffs before the switch, so that a crash between the
-        // switch and the final status write cannot hide them (a crash before the switch
-        // only over-reports: readers intersect with what is published).
-        let mut pending = false;
-        for o in &report.databases {
-            if o.result.as_ref().is_ok_and(|&u| u) && !o.unproven_cdiffs.is_empty() {
-                let s = status.databases.entry(o.name.clone()).or_default();
-                for v in &o.unproven_cdiffs {
-                    if !s.unproven_cdiffs.contains(v) {
-                        s.unproven_cdiffs.push(*v);
-                        pending = true;
-                    }
-                }
-                s.unproven_cdiffs.sort_unstable();
-            }
-        }
-        if pending {
-            status.store(layout.root()).map_err(io_err(
-                &layout.root().join(crate::status::STATUS_FILE),
-                "write",
-            ))?;
-        }
+        // What this generation proves is recorded inside it, before it is made
+        // durable and switched.
+        generation.write_trust(&TrustRecord::new(unproven))?;
         let id = generation.publish()?;
         info!(generation = %id, "published");
         report.published = Some(id);
@@ -608,6 +619,15 @@ fn sync_locked(
     let current = layout.current_generation()?;
     status.generation = current.map(|g| g.dir_name());
     status.published_dir = current.map(|_| absolute(&layout.current()));
+    // Databases held but no longer configured: carried over unchanged.
+    for (name, held) in &snapshot.databases {
+        if report.databases.iter().all(|o| o.name != *name) {
+            let s = status.databases.entry(name.clone()).or_default();
+            s.published_version = held.version;
+            s.cdiffs = held.cdiffs.keys().copied().collect();
+            s.unproven_cdiffs = trust.unproven_of(name).to_vec();
+        }
+    }
     for o in &report.databases {
         let s = status.databases.entry(o.name.clone()).or_default();
         s.published_version = o.after;
@@ -630,7 +650,7 @@ fn sync_locked(
                 s.consecutive_failures = 0;
             }
             Err(e) => {
-                s.last_error = Some(e.to_string());
+                s.last_error = Some(Chain(e).to_string());
                 s.last_error_kind = Some(e.kind().as_str().to_owned());
                 s.consecutive_failures = s.consecutive_failures.saturating_add(1);
                 if e.kind() == ErrorKind::Chain {
@@ -640,6 +660,28 @@ fn sync_locked(
         }
     }
     Ok(report)
+}
+
+/// Logs how the published generation's unproven cdiffs were determined, when it was
+/// not from its own record.
+fn log_trust_source(gen_dir: &Path, source: &TrustSource) {
+    let generation = gen_dir.display();
+    match source {
+        TrustSource::Record => {}
+        TrustSource::LegacyStatus => warn!(
+            %generation,
+            "no trust record in the published generation (published by an older release): its chain-unproven cdiffs are taken from the status file; publishing a generation that records them"
+        ),
+        TrustSource::Missing => error!(
+            %generation,
+            "no trust record in the published generation and no usable status file: counting every published cdiff as chain-unproven"
+        ),
+        TrustSource::Corrupt(e) => error!(
+            %generation,
+            "{}: counting every published cdiff as chain-unproven",
+            crate::error::Chain(e)
+        ),
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -718,12 +760,12 @@ fn learn_version(
             manifest_limit,
         ) {
             Ok(d) => match std::fs::read_to_string(&d.path)
-                .map_err(|e| e.to_string())
-                .and_then(|s| crate::manifest::parse(&s, SystemTime::now()))
+                .map_err(BoxError::from)
+                .and_then(|s| Ok(crate::manifest::parse(&s, SystemTime::now())?))
             {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    warn!(url = %d.url, "manifest unusable, probing headers instead: {e}");
+                    warn!(url = %d.url, "manifest unusable, probing headers instead: {}", Chain(&*e));
                     None
                 }
             },
@@ -739,7 +781,7 @@ fn learn_version(
         db: name.clone(),
         file,
         url,
-        check: format!("header probe: {check}"),
+        source: CheckError::HeaderProbe(Box::new(check)),
     })
 }
 
@@ -764,8 +806,9 @@ fn fetch_checked<T>(
         match check(&d) {
             Ok(v) => return Ok((d, v)),
             Err(e) => {
-                warn!(url = %d.url, "rejected, trying the next upstream: {e}");
-                t.reject(&d.url, &e.to_string());
+                let why = Chain(&e).to_string();
+                warn!(url = %d.url, "rejected, trying the next upstream: {why}");
+                t.reject(&d.url, &why);
                 let _ = std::fs::remove_file(&d.path);
                 last_bad = Some(e);
             }
@@ -773,7 +816,7 @@ fn fetch_checked<T>(
     }
     Err(last_bad.unwrap_or_else(|| Error::Upstream {
         what: name,
-        reason: "no upstream left".into(),
+        source: "no upstream left".into(),
     }))
 }
 
@@ -825,11 +868,11 @@ fn update_db(
     let (cvd, version) = fetch_checked(t, work.bases, &cvd_file, dl, config.limits.cvd, |d| {
         let v = verifier
             .cvd(&d.path, db, &spec.keys)
-            .map_err(|check| Error::Verification {
+            .map_err(|source| Error::Verification {
                 db: db.clone(),
                 file: cvd_file.to_string(),
                 url: d.url.clone(),
-                check,
+                source,
             })?;
         if v < minimum {
             return Err(Error::Rollback {
@@ -911,13 +954,14 @@ fn update_db(
             .collect();
         verifier
             .chain(&cur.join(cvd_file.to_string()), &cdiffs, &cvd.path, &spec.keys)
-            .map_err(|reason| Error::Chain {
+            .map_err(|source| Error::Chain {
                 db: db.clone(),
-                reason: format!(
-                    "{db}.cvd version {base} (published) + {db}-{}..{db}-{version}.cdiff do not reproduce {db}.cvd version {version} from {}: {reason}",
+                detail: format!(
+                    "{db}.cvd version {base} (published) + {db}-{}..{db}-{version}.cdiff do not reproduce {db}.cvd version {version} from {}",
                     base + 1,
                     cvd.url
                 ),
+                source,
             })?;
     }
     for v in &p.publish_cdiffs {
@@ -963,17 +1007,18 @@ fn fetch_cdiff(
         version: v,
     };
     fetch_checked(t, work.bases, &f, dl, config.limits.cdiff, |d| {
-        let bad = |check: String| Error::Verification {
+        let bad = |source: CheckError| Error::Verification {
             db: db.clone(),
             file: f.to_string(),
             url: d.url.clone(),
-            check,
+            source,
         };
         let got = verifier.cdiff(&d.path, &work.spec.keys).map_err(bad)?;
         if got != v {
-            return Err(bad(format!(
-                "cdiff header says version {got}, name says {v}"
-            )));
+            return Err(bad(CheckError::CdiffVersion {
+                header: got,
+                name: v,
+            }));
         }
         Ok(())
     })
@@ -1013,7 +1058,7 @@ fn backfill(
         let cdiff = match fetch_cdiff(t, work, v, dl, config, verifier) {
             Ok((d, ())) => d,
             Err(e) if stop(&e) => {
-                info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                info!(db = %db, "backfill of older cdiffs ends below version {}: {}", v + 1, Chain(&e));
                 missing = (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                 break;
             }
@@ -1031,17 +1076,17 @@ fn backfill(
             let r = fetch_checked(t, work.bases, &sign_file, dl, config.limits.sign, |d| {
                 verifier
                     .sign(&d.path, &cdiff.path)
-                    .map_err(|check| Error::Verification {
+                    .map_err(|source| Error::Verification {
                         db: db.clone(),
                         file: sign_file.to_string(),
                         url: d.url.clone(),
-                        check,
+                        source,
                     })
             });
             match r {
                 Ok((d, ())) => files.push((sign_file, d.path)),
                 Err(e) if stop(&e) => {
-                    info!(db = %db, "backfill of older cdiffs ends below version {}: {e}", v + 1);
+                    info!(db = %db, "backfill of older cdiffs ends below version {}: {}", v + 1, Chain(&e));
                     missing =
                         (matches!(e, Error::NotFound { .. }) && fresh != Some(v)).then_some(v);
                     let _ = std::fs::remove_file(&cdiff.path);
@@ -1080,20 +1125,138 @@ fn fetch_sign(
     fetch_checked(t, work.bases, f, dl, config.limits.sign, |d| {
         verifier
             .sign(&d.path, content)
-            .map_err(|check| Error::Verification {
+            .map_err(|source| Error::Verification {
                 db: db.clone(),
                 file: f.to_string(),
                 url: d.url.clone(),
-                check,
+                source,
             })
     })
     .map_err(|e| match e {
-        Error::NotFound { file, reason } => Error::Verification {
+        Error::NotFound { file, source } => Error::Verification {
             db: db.clone(),
             file,
-            url: reason,
-            check: "required .sign file is missing upstream".into(),
+            url: work.bases.join(", "),
+            source: CheckError::SignMissing(source),
         },
         e => e,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The order `SyncReport::worst` documents, most important first.
+    const DOCUMENTED: [ErrorKind; 7] = [
+        ErrorKind::Chain,
+        ErrorKind::Verification,
+        ErrorKind::Rollback,
+        ErrorKind::Io,
+        ErrorKind::Upstream,
+        ErrorKind::RateLimited,
+        ErrorKind::Locked,
+    ];
+
+    fn error_of(kind: ErrorKind) -> Error {
+        let (db, url) = ("test".to_owned(), "http://127.0.0.1:9/test.cvd".to_owned());
+        match kind {
+            ErrorKind::Chain => Error::Chain {
+                db,
+                detail: "test-6.cdiff".into(),
+                source: CheckError::Differs("main.ndb".into()),
+            },
+            ErrorKind::Verification => Error::Verification {
+                db,
+                file: "test.cvd".into(),
+                url,
+                source: CheckError::ShortHeader { len: 3 },
+            },
+            ErrorKind::Rollback => Error::Rollback {
+                db,
+                url,
+                offered: 4,
+                expected: 5,
+            },
+            ErrorKind::Io => Error::Io {
+                path: "/srv/m".into(),
+                op: "fsync",
+                source: std::io::Error::other("disk"),
+            },
+            ErrorKind::Upstream => Error::Upstream {
+                what: "test.cvd".into(),
+                source: "refused".into(),
+            },
+            ErrorKind::RateLimited => Error::RateLimited {
+                what: "test.cvd".into(),
+                source: "429".into(),
+            },
+            ErrorKind::Locked => Error::LockHeld {
+                path: "/srv/m/sync.lock".into(),
+                pid: None,
+            },
+        }
+    }
+
+    /// A report with one database per entry: `None` up to date, `Some(kind)` failed.
+    fn report(outcomes: &[Option<ErrorKind>]) -> SyncReport {
+        let databases = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, k)| DatabaseOutcome {
+                name: format!("db{i}"),
+                before: Some(1),
+                after: Some(1),
+                upstream: Some(1),
+                cdiffs: Vec::new(),
+                unproven_cdiffs: Vec::new(),
+                result: k.map_or(Ok(false), |k| Err(error_of(k))),
+            })
+            .collect();
+        SyncReport {
+            databases,
+            ..SyncReport::default()
+        }
+    }
+
+    #[test]
+    fn every_kind_maps_to_itself_and_every_pair_ranks_as_documented() {
+        assert_eq!(report(&[None, None]).worst(), None);
+        for (i, &a) in DOCUMENTED.iter().enumerate() {
+            assert_eq!(error_of(a).kind(), a);
+            assert_eq!(report(&[None, Some(a), None]).worst(), Some(a));
+            for (j, &b) in DOCUMENTED.iter().enumerate() {
+                let want = DOCUMENTED[i.min(j)];
+                assert_eq!(
+                    report(&[Some(a), Some(b)]).worst(),
+                    Some(want),
+                    "{a:?} {b:?}"
+                );
+                assert_eq!(
+                    report(&[Some(b), None, Some(a)]).worst(),
+                    Some(want),
+                    "{b:?} {a:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn worst_is_the_first_documented_kind_present_in_any_order(
+            (picks, shuffled) in proptest::collection::vec(proptest::option::of(0usize..7), 0..12)
+                .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+        ) {
+            let kinds = |p: &[Option<usize>]| -> Vec<Option<ErrorKind>> {
+                p.iter().map(|p| p.map(|i| DOCUMENTED[i])).collect()
+            };
+            let (kinds, shuffled) = (kinds(&picks), kinds(&shuffled));
+            let want = DOCUMENTED.iter().copied().find(|k| kinds.contains(&Some(*k)));
+            prop_assert_eq!(report(&kinds).worst(), want);
+            // any permutation of the same outcomes gives the same answer
+            prop_assert_eq!(report(&shuffled).worst(), want);
+        }
+    }
 }

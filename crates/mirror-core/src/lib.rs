@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! DIR/current -> generations/g-<n>   (switched atomically)
-//! DIR/generations/g-<n>/             immutable verified snapshots
+//! DIR/generations/g-<n>/             immutable verified snapshots (+ .trust.json)
 //! DIR/staging/                       downloads, generations being built
 //! DIR/status.json  DIR/sync.lock  DIR/cooldown.json
 //! ```
@@ -63,8 +63,9 @@
 //!    oldest upstream still has: a 404 ends the walk, the sync goes on) are fetched
 //!    with their `.sign` and verified fully (container signature with the CDIFF key,
 //!    version, `.sign`, size), but cannot be chain-proven: they are published as
-//!    *signature-verified, chain-unproven*, listed in `status.json`
-//!    (`unproven_cdiffs`) and logged once as a warning. Without them a freshclam client
+//!    *signature-verified, chain-unproven*, recorded as such inside the generation
+//!    ([`trust`], `.trust.json`; copied to `status.json` `unproven_cdiffs`) and
+//!    logged once as a warning. Without them a freshclam client
 //!    a version behind a freshly deployed mirror gets a 404 for its cdiff and, depending
 //!    on its version and configuration, stays stranded ("not synchronized") or
 //!    downloads the whole `.cvd`. They age out through normal
@@ -87,8 +88,8 @@
 //! The building blocks are usable on their own: [`layout`] (paths), [`lock`] (the
 //! sync lock), [`model`] (what a snapshot holds), [`plan`] (the pure planner),
 //! [`publish`] (atomic generation switch), [`prune`] (old generations), [`manifest`]
-//! (`dns.txt`), [`transport`] (the network, behind a trait) and [`status`]
-//! (`status.json`).
+//! (`dns.txt`), [`transport`] (the network, behind a trait), [`trust`] (each
+//! generation's record of its chain-unproven cdiffs) and [`status`] (`status.json`).
 //!
 //! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`, `fetch`,
 //! `dns-versions`) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
@@ -107,6 +108,7 @@ pub mod prune;
 pub mod publish;
 pub mod status;
 pub mod transport;
+pub mod trust;
 mod verify;
 
 #[doc(hidden)]
@@ -116,5 +118,5 @@ pub use engine::{
     DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
     VersionSource, sync,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
 pub use manifest::SystemDns;

@@ -36,15 +36,32 @@ pub fn render(versions: &BTreeMap<String, u32>, now: SystemTime) -> String {
 /// Parses a manifest into the versions it advertises (a version `0` means "not held"
 /// and is left out). A manifest older than 12 hours at `now` is refused as stale: the
 /// caller then probes the headers instead.
-pub fn parse(text: &str, now: SystemTime) -> Result<BTreeMap<String, u32>, String> {
-    let record = dns_versions::parse_manifest(text.as_bytes()).map_err(|e| e.to_string())?;
+pub fn parse(text: &str, now: SystemTime) -> Result<BTreeMap<String, u32>, ManifestError> {
+    let record = dns_versions::parse_manifest(text.as_bytes()).map_err(ManifestError::Parse)?;
     if record.is_stale(now, DEFAULT_MAX_AGE) {
-        return Err(format!(
-            "stale: made {} seconds ago",
-            record.age(now).as_secs()
-        ));
+        return Err(ManifestError::Stale {
+            age_secs: record.age(now).as_secs(),
+        });
     }
     Ok(versions_of(&record))
+}
+
+/// Why a manifest (or DNS version record) cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Not a version record.
+    #[error("not a version record")]
+    Parse(#[source] dns_versions::Error),
+    /// The DNS lookup failed.
+    #[error("lookup failed")]
+    Lookup(#[source] dns_versions::Error),
+    /// Older than 12 hours.
+    #[error("stale: made {age_secs} seconds ago")]
+    Stale {
+        /// Its age in seconds.
+        age_secs: u64,
+    },
 }
 
 /// The non-zero versions in a record, by database name.
@@ -73,19 +90,18 @@ pub struct SystemDns {
 }
 
 impl crate::engine::DnsVersions for SystemDns {
-    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, String> {
+    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, crate::error::BoxError> {
         let cfg = dns_versions::DnsConfig {
             name: name.to_owned(),
             nameservers: self.nameservers.clone(),
             ..dns_versions::DnsConfig::default()
         };
-        let record = dns_versions::lookup(&cfg).map_err(|e| e.to_string())?;
+        let record = dns_versions::lookup(&cfg).map_err(ManifestError::Lookup)?;
         let now = SystemTime::now();
         if record.is_stale(now, DEFAULT_MAX_AGE) {
-            return Err(format!(
-                "{name}: stale record (made {} seconds ago)",
-                record.age(now).as_secs()
-            ));
+            return Err(Box::new(ManifestError::Stale {
+                age_secs: record.age(now).as_secs(),
+            }));
         }
         Ok(versions_of(&record))
     }

@@ -111,6 +111,20 @@ impl NewGeneration {
         std::fs::write(&dst, bytes).map_err(io_err(&dst, "write"))
     }
 
+    /// Writes the generation's trust record ([`crate::trust::TRUST_FILE`]), made
+    /// durable and switched with the rest of the generation.
+    pub fn write_trust(&mut self, record: &crate::trust::TrustRecord) -> Result<(), Error> {
+        let name = crate::trust::TRUST_FILE;
+        let dst = self.dir.join(name);
+        if !self.files.insert(name.to_owned()) {
+            return Err(Error::Layout {
+                path: dst,
+                reason: "added twice to one generation".into(),
+            });
+        }
+        std::fs::write(&dst, record.to_bytes()).map_err(io_err(&dst, "write"))
+    }
+
     /// Makes the generation durable and switches `current` to it atomically.
     pub fn publish(self) -> Result<GenerationId, Error> {
         for name in &self.files {

@@ -1,7 +1,10 @@
 //! The mirror's machine-readable status, `DIR/status.json`.
 //!
 //! Written by the sync engine after every sync attempt (atomically: temp file +
-//! rename), read by `sigupdate status` and by `sigserver` for `/ready` and `/metrics`.
+//! rename), read by `sigupdate status` and by `sigserver` for `/ready` and `/metrics`
+//! (through [`MirrorView`], which overlays what the published generation holds).
+//! A cache for readers: nothing that decides trust is taken from it (see
+//! [`crate::trust`]); a missing or unreadable one is rebuilt by the next sync.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,8 +59,10 @@ pub struct DatabaseStatus {
     /// chain-proven, ascending: older cdiffs backfilled when no published base
     /// preceded them (bootstrap of an empty mirror, a restarted chain). They age out
     /// through normal pruning; every cdiff published on top of a held base is proven.
-    /// May over-report after a crash (compare with the published snapshot), never
-    /// under-report.
+    /// A copy of the published generation's own record
+    /// ([`crate::trust::TrustRecord`]), which is what decides: the engine never takes
+    /// it from this file, and readers ([`MirrorView::read`]) overlay it from the
+    /// generation.
     #[serde(default)]
     pub unproven_cdiffs: Vec<u32>,
     /// The cdiff version upstream answered "not found" for when older cdiffs were last
@@ -91,10 +96,16 @@ impl DatabaseStatus {
 impl MirrorStatus {
     /// Reads `DIR/status.json`; a missing file is the default (never synced) status.
     pub fn load(dir: &Path) -> std::io::Result<Self> {
+        Self::read(dir).map(Option::unwrap_or_default)
+    }
+
+    /// Reads `DIR/status.json`; `Ok(None)` when there is none.
+    pub fn read(dir: &Path) -> std::io::Result<Option<Self>> {
         match std::fs::read(dir.join(STATUS_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -112,6 +123,70 @@ impl MirrorStatus {
         }
         std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
         std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// What readers (`sigupdate status`, `sigserver`'s metrics) show: `status.json`
+/// overlaid with the truth of the published generation — its name, the versions and
+/// cdiffs of its files, and its own record of unproven cdiffs
+/// ([`crate::trust::generation_trust`]). A lost or edited `status.json` therefore
+/// never makes unproven cdiffs look proven.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct MirrorView {
+    /// The status, overlaid with the published generation.
+    pub status: MirrorStatus,
+    /// Why `status.json` could not be used, if it could not: unreadable, or missing
+    /// while something is published (its times and errors are then unknown).
+    pub status_error: Option<std::io::Error>,
+    /// How the unproven cdiffs were determined (`None`: nothing is published).
+    pub trust: Option<crate::trust::TrustSource>,
+}
+
+impl MirrorView {
+    /// Reads the view of the mirror directory `dir`.
+    pub fn read(dir: &Path) -> Result<Self, crate::Error> {
+        let layout = crate::layout::MirrorLayout::new(dir);
+        let current = layout.current_generation()?;
+        let (mut status, status_error, readable) = match MirrorStatus::read(dir) {
+            Ok(Some(s)) => (s, None, true),
+            Ok(None) => {
+                let missing = current.map(|_| std::io::Error::from(std::io::ErrorKind::NotFound));
+                (MirrorStatus::default(), missing, false)
+            }
+            Err(e) => (MirrorStatus::default(), Some(e), false),
+        };
+        status.generation = current.map(|g| g.dir_name());
+        status.published_dir = current
+            .map(|_| std::path::absolute(layout.current()).unwrap_or_else(|_| layout.current()));
+        let Some(id) = current else {
+            return Ok(Self {
+                status,
+                status_error,
+                trust: None,
+            });
+        };
+        let gen_dir = layout.generation(id);
+        let snap = crate::model::Snapshot::read(&gen_dir)?;
+        let trust = crate::trust::generation_trust(&gen_dir, &snap, readable.then_some(&status));
+        for (name, s) in status.databases.iter_mut() {
+            if !snap.databases.contains_key(name) {
+                s.published_version = None;
+                s.cdiffs.clear();
+                s.unproven_cdiffs.clear();
+            }
+        }
+        for (name, held) in &snap.databases {
+            let s = status.databases.entry(name.clone()).or_default();
+            s.published_version = held.version;
+            s.cdiffs = held.cdiffs.keys().copied().collect();
+            s.unproven_cdiffs = trust.unproven_of(name).to_vec();
+        }
+        Ok(Self {
+            status,
+            status_error,
+            trust: Some(trust.source),
+        })
     }
 }
 

@@ -78,7 +78,10 @@ impl HttpTransport {
         let client = fetch::Client::builder()
             .cooldown_file(dir.join("cooldown.json"))
             .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+            .map_err(|e| Error::Setup {
+                what: "HTTP client".into(),
+                source: Box::new(e),
+            })?;
         Ok(Self {
             client,
             lists: Vec::new(),
@@ -109,7 +112,10 @@ impl HttpTransport {
         if let Some(i) = self.lists.iter().position(|l| l.bases() == norm.as_slice()) {
             return Ok(i);
         }
-        let l = fetch::Upstreams::new(norm).map_err(|e| Error::Config(e.to_string()))?;
+        let l = fetch::Upstreams::new(norm).map_err(|e| Error::Setup {
+            what: "upstream list".into(),
+            source: Box::new(e),
+        })?;
         self.lists.push(l);
         Ok(self.lists.len() - 1)
     }
@@ -119,40 +125,37 @@ fn map_fetch_error(file: &str, e: fetch::Error) -> Error {
     if e.is_not_found() {
         return Error::NotFound {
             file: file.to_owned(),
-            reason: e.to_string(),
+            source: Box::new(e),
         };
     }
-    if let Some(until) = e.rate_limited_until() {
+    if e.rate_limited_until().is_some() {
         return Error::RateLimited {
             what: file.to_owned(),
-            reason: format!("retry after {}", httpdate_like(until)),
+            source: Box::new(e),
         };
     }
+    // One upstream tried: its own error is the cause (the summary would only repeat
+    // the file name around it).
+    let e = match e {
+        fetch::Error::AllUpstreamsFailed { mut attempts, file } if attempts.len() == 1 => {
+            match attempts.pop() {
+                Some((_, only)) => only,
+                None => fetch::Error::AllUpstreamsFailed { attempts, file },
+            }
+        }
+        e => e,
+    };
     match e {
         fetch::Error::Io { path, source } => Error::Io {
             path,
             op: "download into",
             source,
         },
-        e => {
-            let text = e.to_string();
-            let reason = text
-                .strip_prefix(&format!("{file}: "))
-                .map_or_else(|| text.clone(), str::to_owned);
-            Error::Upstream {
-                what: file.to_owned(),
-                reason,
-            }
-        }
+        e => Error::Upstream {
+            what: file.to_owned(),
+            source: Box::new(e),
+        },
     }
-}
-
-fn httpdate_like(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("Unix time {secs}")
 }
 
 impl Transport for HttpTransport {
@@ -188,7 +191,7 @@ impl Transport for HttpTransport {
             }),
             fetch::Outcome::NotModified => Err(Error::Upstream {
                 what: got.url,
-                reason: "unexpected 304 Not Modified to an unconditional request".into(),
+                source: "unexpected 304 Not Modified to an unconditional request".into(),
             }),
         }
     }

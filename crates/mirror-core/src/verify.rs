@@ -1,6 +1,6 @@
 //! Verification glue: full checks of downloaded files through `cvd-format` and `cdiff`.
-//! Every failure is returned as the description of the failed check; the engine adds
-//! the file name and URL.
+//! Every failure is returned as the failed check ([`CheckError`], with its cause); the
+//! engine adds the file name and URL.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use cvd_format::sign::{SignFile, SignRoots, SignVerifier};
 use cvd_format::{Header, KeySet};
 
-use crate::error::{Error, io_err};
+use crate::error::{CheckError, Error, io_err};
 
 /// Verifies files with fixed trust anchors and a fixed verification time.
 #[derive(Debug)]
@@ -28,41 +28,37 @@ impl Verifier {
 
     /// Full verification of a signed `.cvd` of database `db` (header, MD5, legacy RSA
     /// signature, `.info` signature, header and member list); returns its version.
-    pub(crate) fn cvd(&self, path: &Path, db: &str, keys: &KeySet) -> Result<u32, String> {
+    pub(crate) fn cvd(&self, path: &Path, db: &str, keys: &KeySet) -> Result<u32, CheckError> {
         let opts = cvd_format::VerifyOptions::new()
             .keys(keys.clone())
             .require_signed(true);
-        let report = cvd_format::verify_file(path, &opts).map_err(|e| e.to_string())?;
+        let report = cvd_format::verify_file(path, &opts)?;
         if report.name != db {
-            return Err(format!(
-                "the container holds database `{}` (from its .info), not `{db}`",
-                report.name
-            ));
+            return Err(CheckError::WrongDatabase {
+                found: report.name,
+                expected: db.to_owned(),
+            });
         }
         Ok(report.header.version)
     }
 
     /// Verifies a `.cdiff`: size limit, signature, header, and that its script
     /// decompresses and parses; returns the version it produces.
-    pub(crate) fn cdiff(&self, path: &Path, keys: &KeySet) -> Result<u32, String> {
+    pub(crate) fn cdiff(&self, path: &Path, keys: &KeySet) -> Result<u32, CheckError> {
         let limits = cdiff::Limits::default();
-        let input = cdiff::chain::PatchInput::read(path, &limits).map_err(|e| e.to_string())?;
+        let input = cdiff::chain::PatchInput::read(path, &limits)?;
         let patch =
-            cdiff::Patch::verify_with_limits(&input.name, input.bytes, &keys.cdiff, &limits)
-                .map_err(|e| e.to_string())?;
-        patch.script().map_err(|e| e.to_string())?;
+            cdiff::Patch::verify_with_limits(&input.name, input.bytes, &keys.cdiff, &limits)?;
+        patch.script()?;
         Ok(patch.version())
     }
 
     /// Verifies a `.sign` file against the file it signs.
-    pub(crate) fn sign(&self, sign_path: &Path, content: &Path) -> Result<(), String> {
-        let sf = std::fs::File::open(sign_path).map_err(|e| format!("open: {e}"))?;
-        let sign = SignFile::read_from(sf).map_err(|e| e.to_string())?;
-        let c = std::fs::File::open(content).map_err(|e| format!("open signed file: {e}"))?;
+    pub(crate) fn sign(&self, sign_path: &Path, content: &Path) -> Result<(), CheckError> {
+        let sign = SignFile::read_from(open(sign_path)?)?;
         self.sign
-            .verify(&sign, std::io::BufReader::new(c))
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .verify(&sign, std::io::BufReader::new(open(content)?))?;
+        Ok(())
     }
 
     /// Chain check: `base` + `cdiffs` (in order) must reproduce the members of `new`
@@ -73,41 +69,38 @@ impl Verifier {
         cdiffs: &[PathBuf],
         new: &Path,
         keys: &KeySet,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckError> {
         let limits = cdiff::Limits::default();
         let mut patches = Vec::with_capacity(cdiffs.len());
         for p in cdiffs {
-            patches.push(cdiff::chain::PatchInput::read(p, &limits).map_err(|e| e.to_string())?);
+            patches.push(cdiff::chain::PatchInput::read(p, &limits)?);
         }
-        let open = |p: &Path| {
-            std::fs::File::open(p)
-                .map(std::io::BufReader::new)
-                .map_err(|e| format!("open {}: {e}", p.display()))
-        };
         let opts = cdiff::chain::ChainOptions::new()
             .keys(keys.clone())
             .limits(limits);
-        match cdiff::chain::check(open(new)?, open(base)?, &patches, &opts) {
-            Ok(cdiff::chain::Consistency::Consistent { .. }) => Ok(()),
-            Ok(cdiff::chain::Consistency::Differs(d)) => Err(format!("first difference: {d}")),
-            Ok(other) => Err(format!("{other:?}")),
-            Err(e) => Err(e.to_string()),
+        let target = std::io::BufReader::new(open(new)?);
+        let base = std::io::BufReader::new(open(base)?);
+        match cdiff::chain::check(target, base, &patches, &opts)? {
+            cdiff::chain::Consistency::Consistent { .. } => Ok(()),
+            cdiff::chain::Consistency::Differs(d) => Err(CheckError::Differs(d.to_string())),
+            other => Err(CheckError::Inconsistent(format!("{other:?}"))),
         }
     }
 }
 
+fn open(path: &Path) -> Result<std::fs::File, CheckError> {
+    std::fs::File::open(path).map_err(|source| CheckError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Reads the version from a `.cvd` header (the first 512 bytes).
-pub(crate) fn header_version(head: &[u8]) -> Result<u32, String> {
-    let head = head.get(..cvd_format::header::HEADER_SIZE).ok_or_else(|| {
-        format!(
-            "{} bytes, a header is {}",
-            head.len(),
-            cvd_format::header::HEADER_SIZE
-        )
-    })?;
-    Header::parse(head)
-        .map(|h| h.version)
-        .map_err(|e| e.to_string())
+pub(crate) fn header_version(head: &[u8]) -> Result<u32, CheckError> {
+    let head = head
+        .get(..cvd_format::header::HEADER_SIZE)
+        .ok_or(CheckError::ShortHeader { len: head.len() })?;
+    Ok(Header::parse(head)?.version)
 }
 
 /// Reads the version from the header of a `.cvd` file.
@@ -116,8 +109,8 @@ pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
     let mut head = [0u8; 512];
     f.read_exact(&mut head)
         .map_err(io_err(path, "read header of"))?;
-    header_version(&head).map_err(|reason| Error::Layout {
+    header_version(&head).map_err(|source| Error::Published {
         path: path.to_path_buf(),
-        reason,
+        source,
     })
 }

@@ -9,6 +9,8 @@ mod support;
 
 use std::path::Path;
 
+use mirror_core::status::{DatabaseStatus, MirrorStatus, MirrorView, STATUS_FILE};
+use mirror_core::trust::{TRUST_FILE, TrustRecord};
 use mirror_core::{ErrorKind, SyncConfig, VersionSource};
 use support::*;
 use testkit::upstream::{History, PublisherKeys, Upstream};
@@ -76,16 +78,38 @@ fn first_sync_without(
     (up, saved, server, mirror, r)
 }
 
-/// Rewrites when database `test`'s `backfill_missing` was recorded, in `status.json`.
-fn set_backfill_recorded_at(mirror: &Path, at: impl FnOnce(Option<i64>) -> Option<i64>) {
+/// Edits database `db`'s entry in `status.json`.
+fn edit_status(mirror: &Path, db: &str, edit: impl FnOnce(&mut DatabaseStatus)) {
     let mut status = mirror_core::status::MirrorStatus::load(mirror).unwrap();
-    let db = status.databases.get_mut("test").unwrap();
-    db.backfill_missing_at = at(db.backfill_missing_at);
+    edit(status.databases.get_mut(db).unwrap());
     status.store(mirror).unwrap();
 }
 
+/// Rewrites when database `test`'s `backfill_missing` was recorded, in `status.json`.
+fn set_backfill_recorded_at(mirror: &Path, at: impl FnOnce(Option<i64>) -> Option<i64>) {
+    edit_status(mirror, "test", |db| {
+        db.backfill_missing_at = at(db.backfill_missing_at);
+    });
+}
+
+/// The published generation's own record of its unproven cdiffs.
+fn trust_record(mirror: &Path) -> Option<TrustRecord> {
+    TrustRecord::read(&std::fs::canonicalize(mirror.join("current")).unwrap()).unwrap()
+}
+
+/// The unproven cdiffs of `db` as readers (`sigupdate status`, `sigserver`) see them.
+fn view_unproven(mirror: &Path, db: &str) -> Vec<u32> {
+    MirrorView::read(mirror).unwrap().status.databases[db]
+        .unproven_cdiffs
+        .clone()
+}
+
+/// The served files of the published snapshot (its trust record left out).
 fn names(mirror: &Path) -> Vec<String> {
-    tree(mirror).into_keys().collect()
+    tree(mirror)
+        .into_keys()
+        .filter(|n| n != mirror_core::trust::TRUST_FILE)
+        .collect()
 }
 
 fn flip(path: &Path, at: usize) {
@@ -380,6 +404,14 @@ fn later_versions_are_chain_proven_and_unproven_ones_age_out() {
 
     for v in 6..=9u32 {
         up.advance().unwrap();
+        // status.json is not what decides: a lie in either direction changes nothing.
+        edit_status(mirror.path(), "demo", |d| {
+            d.unproven_cdiffs = if v % 2 == 0 {
+                vec![]
+            } else {
+                (1..=9).collect()
+            };
+        });
         let r = sync_with(&cfg);
         assert_eq!(r.databases[0].after, Some(v), "{r:?}");
         let cdiffs: Vec<u32> = (v - 3..=v).collect();
@@ -388,6 +420,8 @@ fn later_versions_are_chain_proven_and_unproven_ones_age_out() {
         assert_eq!(r.databases[0].unproven_cdiffs, unproven, "v{v}");
         let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
         assert_eq!(st.databases["demo"].unproven_cdiffs, unproven, "v{v}");
+        let record = trust_record(mirror.path()).unwrap();
+        assert_eq!(record.unproven_cdiffs["demo"], unproven, "v{v}");
         assert!(!unproven.contains(&v), "v{v} is proven against v{}", v - 1);
         // every published cdiff is genuinely consistent with the published .cvd
         let files = tree(mirror.path());
@@ -406,4 +440,131 @@ fn later_versions_are_chain_proven_and_unproven_ones_age_out() {
     // by v9 the unproven ones have aged out through normal pruning
     let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
     assert!(st.databases["demo"].unproven_cdiffs.is_empty());
+}
+
+/// The ways `status.json` gets lost or damaged, applied to a mirror: deleted, garbage,
+/// truncated, and valid JSON whose unproven list an attacker emptied.
+fn damage_status(mirror: &Path, how: &str) {
+    let path = mirror.join(STATUS_FILE);
+    match how {
+        "deleted" => std::fs::remove_file(&path).unwrap(),
+        "garbage" => std::fs::write(&path, b"\x00\xffnot json at all").unwrap(),
+        "truncated" => {
+            let b = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &b[..b.len() / 2]).unwrap();
+        }
+        "emptied" => edit_status(mirror, "test", |d| d.unproven_cdiffs.clear()),
+        _ => unreachable!("{how}"),
+    }
+}
+
+#[test]
+fn a_lost_or_damaged_status_file_never_makes_unproven_cdiffs_proven() {
+    let (_up, server, mirror, r) = first_sync(6, true);
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5, 6]);
+    // What the generation proves is recorded inside it.
+    let record = trust_record(mirror.path()).unwrap();
+    assert_eq!(record.unproven_cdiffs["test"], [2, 3, 4, 5, 6]);
+    for how in ["deleted", "garbage", "truncated", "emptied"] {
+        damage_status(mirror.path(), how);
+        // Readers overlay the generation's record before any sync.
+        assert_eq!(
+            view_unproven(mirror.path(), "test"),
+            [2, 3, 4, 5, 6],
+            "{how}"
+        );
+        let view = MirrorView::read(mirror.path()).unwrap();
+        assert_eq!(view.status_error.is_some(), how != "emptied", "{how}");
+        // A sync with nothing new rebuilds status.json from the generation.
+        let r = sync_once(mirror.path(), &[server.base_url()]);
+        assert!(matches!(r.databases[0].result, Ok(false)), "{how}: {r:?}");
+        assert!(r.published.is_none(), "{how}: the generation is left alone");
+        assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5, 6], "{how}");
+        let st = MirrorStatus::load(mirror.path()).unwrap();
+        let db = &st.databases["test"];
+        assert_eq!(db.unproven_cdiffs, [2, 3, 4, 5, 6], "{how}");
+        assert_eq!(db.cdiffs, [2, 3, 4, 5, 6], "{how}");
+        assert_eq!(db.published_version, Some(6), "{how}");
+        assert!(st.generation.is_some(), "{how}");
+        assert_eq!(trust_record(mirror.path()), Some(record.clone()), "{how}");
+    }
+}
+
+#[test]
+fn a_generation_without_a_record_takes_a_readable_status_list_or_counts_all_unproven() {
+    // A generation published by an older release: no record, the list in status.json.
+    let (_up, server, mirror, _) = first_sync(6, true);
+    let gen_dir = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    std::fs::remove_file(gen_dir.join(TRUST_FILE)).unwrap();
+    edit_status(mirror.path(), "test", |d| d.unproven_cdiffs = vec![5, 6]);
+    assert_eq!(view_unproven(mirror.path(), "test"), [5, 6]);
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(matches!(r.databases[0].result, Ok(false)), "{r:?}");
+    assert_eq!(r.databases[0].unproven_cdiffs, [5, 6]);
+    // ... is superseded by a generation that records it, with the same files.
+    assert!(
+        r.published.is_some(),
+        "a generation with a record is published"
+    );
+    assert_eq!(
+        trust_record(mirror.path()).unwrap().unproven_cdiffs["test"],
+        [5, 6]
+    );
+    assert_eq!(
+        check_snapshot(&tree(mirror.path())).unwrap(),
+        (6, vec![2, 3, 4, 5, 6])
+    );
+    // From now on status.json is not believed.
+    edit_status(mirror.path(), "test", |d| d.unproven_cdiffs.clear());
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.published.is_none());
+    assert_eq!(r.databases[0].unproven_cdiffs, [5, 6]);
+
+    // No record and no usable status.json: every cdiff counts as unproven.
+    let gen_dir = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    std::fs::remove_file(gen_dir.join(TRUST_FILE)).unwrap();
+    damage_status(mirror.path(), "garbage");
+    assert_eq!(view_unproven(mirror.path(), "test"), [2, 3, 4, 5, 6]);
+    let r = sync_once(mirror.path(), &[server.base_url()]);
+    assert!(r.published.is_some());
+    assert_eq!(r.databases[0].unproven_cdiffs, [2, 3, 4, 5, 6]);
+    assert_eq!(
+        trust_record(mirror.path()).unwrap().unproven_cdiffs["test"],
+        [2, 3, 4, 5, 6]
+    );
+}
+
+#[test]
+fn a_corrupt_trust_record_counts_every_published_cdiff_unproven() {
+    // 4 alone, then 5 and 6 on top of it: both chain-proven.
+    let (up, server, mirror) = v4_alone();
+    arrange_official(up.path(), 6, true);
+    let cfg = official_config(mirror.path(), &server.base_url(), false);
+    let r = sync_with(&cfg);
+    assert_eq!(r.databases[0].cdiffs, [5, 6], "{r:?}");
+    assert!(r.databases[0].unproven_cdiffs.is_empty());
+    assert_eq!(
+        trust_record(mirror.path()).unwrap().unproven_cdiffs["test"],
+        [0u32; 0]
+    );
+    // A proven cdiff stays proven from one generation to the next.
+    let gen_dir = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    for bad in [
+        &b"{\"format\":1,"[..],
+        b"[]",
+        b"{\"format\":7,\"unproven_cdiffs\":{}}",
+    ] {
+        std::fs::write(gen_dir.join(TRUST_FILE), bad).unwrap();
+        assert_eq!(view_unproven(mirror.path(), "test"), [5, 6]);
+    }
+    // status.json (intact, listing none) does not override a damaged record.
+    let r = sync_with(&cfg);
+    assert!(matches!(r.databases[0].result, Ok(false)), "{r:?}");
+    assert_eq!(r.databases[0].unproven_cdiffs, [5, 6]);
+    assert!(r.published.is_some());
+    assert_eq!(
+        trust_record(mirror.path()).unwrap().unproven_cdiffs["test"],
+        [5, 6]
+    );
+    assert_eq!(db_status(mirror.path()).unproven_cdiffs, [5, 6]);
 }

@@ -54,7 +54,7 @@ impl Transport for FakeUpstreams {
         }
         Err(Error::NotFound {
             file: file.into(),
-            reason: bases.join(" "),
+            source: bases.join(" ").into(),
         })
     }
 
@@ -74,7 +74,7 @@ impl Transport for FakeUpstreams {
         }
         Err(Error::NotFound {
             file: file.into(),
-            reason: bases.join(" "),
+            source: bases.join(" ").into(),
         })
     }
 

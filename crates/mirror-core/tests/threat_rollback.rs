@@ -79,7 +79,7 @@ fn an_upstream_behind_us_never_lowers_the_version() {
 struct FixedDns(BTreeMap<String, u32>);
 
 impl mirror_core::DnsVersions for FixedDns {
-    fn lookup(&mut self, _name: &str) -> Result<BTreeMap<String, u32>, String> {
+    fn lookup(&mut self, _name: &str) -> Result<BTreeMap<String, u32>, mirror_core::BoxError> {
         Ok(self.0.clone())
     }
 }

@@ -187,9 +187,11 @@ impl Metrics {
             .fold(0u64, u64::wrapping_add)
     }
 
-    /// Renders the exposition. `status` is the mirror's `status.json` (if readable)
-    /// and `now` the current Unix time in seconds.
-    pub fn render(&self, status: Option<&MirrorStatus>, now: i64) -> String {
+    /// Renders the exposition. `status` is the mirror's status as readers see it
+    /// (`mirror_core::status::MirrorView`: `status.json` overlaid with the published
+    /// generation), `status_readable` whether `status.json` itself was usable, and
+    /// `now` the current Unix time in seconds.
+    pub fn render(&self, status: Option<&MirrorStatus>, status_readable: bool, now: i64) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str(
             "# HELP sigserver_requests_total Responses sent, by file kind and status code.\n",
@@ -258,21 +260,15 @@ impl Metrics {
             self.started.elapsed().as_secs_f64(),
         );
 
-        let Some(st) = status else {
-            gauge(
-                &mut out,
-                "sigserver_mirror_status_readable",
-                "Whether status.json could be read (0 when missing or invalid).",
-                0.0,
-            );
-            return out;
-        };
         gauge(
             &mut out,
             "sigserver_mirror_status_readable",
-            "Whether status.json could be read (0 when missing or invalid).",
-            1.0,
+            "Whether status.json could be read (0 when invalid, or missing while something is published; versions and unproven cdiffs then come from the published generation alone).",
+            if status_readable { 1.0 } else { 0.0 },
         );
+        let Some(st) = status else {
+            return out;
+        };
         out.push_str("# HELP sigserver_mirror_published_version Version of <db>.cvd in the published snapshot.\n");
         out.push_str("# TYPE sigserver_mirror_published_version gauge\n");
         for (db, d) in &st.databases {
@@ -296,7 +292,7 @@ impl Metrics {
                 d.consecutive_failures
             );
         }
-        out.push_str("# HELP sigserver_mirror_unproven_cdiffs Published cdiffs per database that are signature-verified but not chain-proven (status.json unproven_cdiffs; may over-report after a crashed sync, never under-reports).\n");
+        out.push_str("# HELP sigserver_mirror_unproven_cdiffs Published cdiffs per database that are signature-verified but not chain-proven (from the published generation's own trust record, never from status.json alone).\n");
         out.push_str("# TYPE sigserver_mirror_unproven_cdiffs gauge\n");
         for (db, d) in &st.databases {
             let _ = writeln!(
@@ -413,7 +409,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let text = m.render(Some(&st), 1600);
+        let text = m.render(Some(&st), true, 1600);
         assert!(
             text.contains("sigserver_mirror_unproven_cdiffs{db=\"da\\\"ily\"} 2\n"),
             "{text}"
@@ -432,6 +428,6 @@ mod tests {
             text.contains("sigserver_mirror_sync_failures{db=\"da\\\"ily\",kind=\"upstream\"} 3\n")
         );
         assert!(text.contains("sigserver_mirror_snapshot_age_seconds 600\n"));
-        assert!(!m.render(None, 0).contains("published_version{"));
+        assert!(!m.render(None, false, 0).contains("published_version{"));
     }
 }

@@ -171,11 +171,20 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                 }
             }
             _ => {
-                let status = mirror_core::status::MirrorStatus::load(&state.dir).ok();
+                // status.json overlaid with the published generation (its own record of
+                // unproven cdiffs); status.json alone only if the generation is unreadable.
+                let (status, readable) = match mirror_core::status::MirrorView::read(&state.dir) {
+                    Ok(v) => (Some(v.status), v.status_error.is_none()),
+                    Err(_) => {
+                        let st = mirror_core::status::MirrorStatus::load(&state.dir).ok();
+                        let readable = st.is_some();
+                        (st, readable)
+                    }
+                };
                 let mut r = text(
                     StatusCode::OK,
                     kind,
-                    state.metrics.render(status.as_ref(), unix_now()),
+                    state.metrics.render(status.as_ref(), readable, unix_now()),
                 );
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 r

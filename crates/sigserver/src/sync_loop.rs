@@ -67,7 +67,7 @@ impl SyncEngine for MirrorCoreSync {
                     tracing::info!(db = %d.name, before = ?d.before, after = ?d.after, updated, "database synced")
                 }
                 Err(e) => {
-                    tracing::warn!(db = %d.name, kind = e.kind().as_str(), error = %e, still_serving = ?d.after, "database sync failed")
+                    tracing::warn!(db = %d.name, kind = e.kind().as_str(), error = %mirror_core::Chain(e), still_serving = ?d.after, "database sync failed")
                 }
             }
         }
@@ -113,7 +113,7 @@ pub async fn run<E: SyncEngine>(
                 runs += 1;
                 match r {
                     Ok(Ok(())) => tracing::info!(run = runs, "sync finished"),
-                    Ok(Err(e)) => tracing::warn!(run = runs, error = %e, "sync failed"),
+                    Ok(Err(e)) => tracing::warn!(run = runs, error = %mirror_core::Chain(&*e), "sync failed"),
                     Err(e) => tracing::error!(run = runs, error = %e, "sync task panicked"),
                 }
             }

@@ -7,8 +7,8 @@ mod util;
 
 use util::{Server, fixture, get};
 
-#[test]
-fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
+/// The official `test` history at version 6 (`.cvd`, cdiffs 2..6, every `.sign`).
+fn official_upstream_dir() -> tempfile::TempDir {
     let up_dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
     std::fs::copy(
@@ -22,12 +22,14 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
             std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
         }
     }
-    let upstream = Server::start(up_dir.path(), &[]);
+    up_dir
+}
 
-    let mirror = tempfile::tempdir().unwrap();
+/// `sigserver --sync` of `mirror` from `upstream`, once its first sync finished.
+fn syncing_server(mirror: &std::path::Path, upstream: &Server) -> Server {
     let root = fixture("clamav-test-root.crt");
     let s = Server::start(
-        mirror.path(),
+        mirror,
         &[
             "--sync",
             "--upstream",
@@ -46,6 +48,15 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
         "sync failed: {line}\n{}",
         s.log.text()
     );
+    s
+}
+
+#[test]
+fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
+    let up_dir = official_upstream_dir();
+    let upstream = Server::start(up_dir.path(), &[]);
+    let mirror = tempfile::tempdir().unwrap();
+    let s = syncing_server(mirror.path(), &upstream);
 
     let r = get(s.addr, "/test.cvd", "");
     assert_eq!(r.status, 200);
@@ -66,4 +77,60 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
     );
     // It fetched from the upstream.
     assert!(upstream.log.text().contains("path=/test.cvd status=200"));
+}
+
+#[test]
+fn a_lost_or_damaged_status_file_never_lowers_the_unproven_cdiffs_metric() {
+    let up_dir = official_upstream_dir();
+    let upstream = Server::start(up_dir.path(), &[]);
+    let mirror = tempfile::tempdir().unwrap();
+    let unproven = |s: &Server| {
+        let m = s.metrics();
+        util::metric(&m, "sigserver_mirror_unproven_cdiffs{db=\"test\"}")
+            .unwrap_or_else(|| panic!("no unproven gauge in\n{m}"))
+    };
+    let s = syncing_server(mirror.path(), &upstream);
+    // From empty: 2..6 backfilled, chain-unproven.
+    assert_eq!(unproven(&s), 5.0);
+    // The generation's trust record is never served.
+    assert_eq!(get(s.addr, "/.trust.json", "").status, 404);
+    let path = mirror.path().join("status.json");
+    for how in ["deleted", "garbage", "truncated", "emptied"] {
+        let good = std::fs::read(&path).unwrap();
+        match how {
+            "deleted" => std::fs::remove_file(&path).unwrap(),
+            "garbage" => std::fs::write(&path, b"\x00\xffnot json").unwrap(),
+            "truncated" => std::fs::write(&path, &good[..good.len() / 2]).unwrap(),
+            _ => {
+                let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+                v["databases"]["test"]["unproven_cdiffs"] = serde_json::json!([]);
+                std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+            }
+        }
+        // The running server reads them from the published generation.
+        assert_eq!(unproven(&s), 5.0, "{how}");
+        let m = s.metrics();
+        let readable = util::metric(&m, "sigserver_mirror_status_readable");
+        assert_eq!(
+            readable,
+            Some(if how == "emptied" { 1.0 } else { 0.0 }),
+            "{how}"
+        );
+        // A new process syncs (nothing new), logs the damage and rebuilds the file.
+        let again = syncing_server(mirror.path(), &upstream);
+        if how != "emptied" {
+            let log = again.log.text();
+            assert!(
+                log.contains("ERROR") && log.contains("status file"),
+                "{how}: {log}"
+            );
+        }
+        assert_eq!(unproven(&again), 5.0, "{how}");
+        let st = mirror_core::status::MirrorStatus::load(mirror.path()).unwrap();
+        assert_eq!(
+            st.databases["test"].unproven_cdiffs,
+            [2, 3, 4, 5, 6],
+            "{how}"
+        );
+    }
 }

@@ -325,3 +325,85 @@ fn versions_from_a_dns_server_given_on_the_command_line() {
     assert_eq!(code(&bad), 2);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not-an-address"));
 }
+
+#[test]
+fn a_lost_or_damaged_status_file_is_an_error_and_unproven_cdiffs_stay_unproven() {
+    let up = tempfile::tempdir().unwrap();
+    arrange_official(up.path(), 6, true);
+    let server = serve(up.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let path = mirror.path().join("status.json");
+    let unproven = "5 cdiffs (5 signature-verified but chain-unproven: 2..6)";
+    for how in ["deleted", "garbage", "truncated", "emptied"] {
+        let good = std::fs::read(&path).unwrap();
+        match how {
+            "deleted" => std::fs::remove_file(&path).unwrap(),
+            "garbage" => std::fs::write(&path, b"\x00\xffnot json").unwrap(),
+            "truncated" => std::fs::write(&path, &good[..good.len() / 2]).unwrap(),
+            _ => {
+                // valid JSON, the unproven list emptied by whoever can write the file
+                let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+                v["databases"]["test"]["unproven_cdiffs"] = serde_json::json!([]);
+                std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+            }
+        }
+        // `status` reads the unproven cdiffs from the published generation.
+        let out = sigupdate()
+            .args(["status", "--dir"])
+            .arg(mirror.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(stdout.contains(unproven), "{how}: {stdout}");
+        assert_eq!(
+            stderr.contains("error"),
+            how != "emptied",
+            "{how}: {stderr}"
+        );
+        // A sync with nothing new logs the damage as an error and rebuilds the file.
+        let out = sync(mirror.path(), &[server.base_url()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 0, "{how}: {stderr}");
+        if how != "emptied" {
+            assert!(
+                stderr.contains("ERROR") && stderr.contains("status file"),
+                "{how}: {stderr}"
+            );
+        }
+        let st = status_json(mirror.path());
+        assert_eq!(
+            st["databases"]["test"]["unproven_cdiffs"],
+            serde_json::json!([2, 3, 4, 5, 6]),
+            "{how}"
+        );
+        let on_disk: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            on_disk["databases"]["test"]["unproven_cdiffs"],
+            serde_json::json!([2, 3, 4, 5, 6]),
+            "{how}: rebuilt"
+        );
+        assert!(status_text(mirror.path()).contains(unproven), "{how}");
+    }
+    // A generation without its trust record and no usable status.json: every published
+    // cdiff counts as unproven, said as an error, and a generation with a record follows.
+    let current = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    std::fs::remove_file(current.join(".trust.json")).unwrap();
+    std::fs::write(&path, b"{").unwrap();
+    let out = sync(mirror.path(), &[server.base_url()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(stderr.contains("no trust record"), "{stderr}");
+    let now = std::fs::canonicalize(mirror.path().join("current")).unwrap();
+    assert_ne!(
+        now, current,
+        "a generation carrying the record is published"
+    );
+    assert!(now.join(".trust.json").is_file());
+    assert!(status_text(mirror.path()).contains(unproven));
+}

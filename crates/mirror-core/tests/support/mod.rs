@@ -124,9 +124,18 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
     )
 }
 
-/// Fails on any file that does not belong to one of `dbs` (or is the manifest).
+/// Fails on any file that does not belong to one of `dbs` (or is the manifest, or the
+/// generation's trust record, which must be a valid one).
 pub fn check_only(files: &BTreeMap<String, Vec<u8>>, dbs: &[&str]) -> Result<(), String> {
-    for name in files.keys() {
+    for (name, bytes) in files {
+        if name == mirror_core::trust::TRUST_FILE {
+            let r: mirror_core::trust::TrustRecord =
+                serde_json::from_slice(bytes).map_err(|e| format!("{name}: {e}"))?;
+            if r.format != mirror_core::trust::TRUST_FORMAT {
+                return Err(format!("{name}: format {}", r.format));
+            }
+            continue;
+        }
         match mirror_core::model::MirrorFile::parse(name) {
             Some(mirror_core::model::MirrorFile::Manifest) => {}
             Some(f) if f.db().is_some_and(|d| dbs.contains(&d)) => {}

@@ -122,7 +122,7 @@ pub fn run(args: &ApplyCdiffArgs) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         Err(e) => {
-            eprintln!("sigupdate apply-cdiff: FAILED: {e}");
+            eprintln!("sigupdate apply-cdiff: FAILED: {}", mirror_core::Chain(&e));
             Ok(code_for(&e))
         }
     }

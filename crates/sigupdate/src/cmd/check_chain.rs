@@ -66,7 +66,7 @@ pub fn run(args: &CheckChainArgs) -> Result<u8> {
             Ok(exit::VERIFY_FAILED)
         }
         Err(e) => {
-            eprintln!("sigupdate check-chain: FAILED: {e}");
+            eprintln!("sigupdate check-chain: FAILED: {}", mirror_core::Chain(&e));
             Ok(code_for(&e))
         }
     }

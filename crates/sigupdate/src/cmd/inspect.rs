@@ -126,8 +126,12 @@ pub fn run(args: &InspectArgs) -> Result<u8> {
         Err(e) => {
             let code = exit::for_cvd_error(&e);
             match e.failed_check() {
-                Some(check) => println!("{}: FAILED {check}: {e}", args.file.display()),
-                None => eprintln!("sigupdate: error: {e}"),
+                Some(check) => println!(
+                    "{}: FAILED {check}: {}",
+                    args.file.display(),
+                    mirror_core::Chain(&e)
+                ),
+                None => eprintln!("sigupdate: error: {}", mirror_core::Chain(&e)),
             }
             return Ok(code);
         }

@@ -1,12 +1,13 @@
 //! `sigupdate status --dir DIR [--json]`: what the mirror publishes and why the last
-//! sync failed, from `DIR/status.json` and `DIR/current`.
+//! sync failed, from `DIR/status.json` overlaid with the generation `DIR/current`
+//! points at (its files, and its own record of chain-unproven cdiffs).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use mirror_core::layout::MirrorLayout;
-use mirror_core::status::MirrorStatus;
+use mirror_core::status::{MirrorStatus, MirrorView};
+use mirror_core::trust::TrustSource;
 
 use crate::config::{Layer, Settings};
 
@@ -24,7 +25,9 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Runs the command; the exit code is 0, or 2 when the status cannot be read.
+/// Runs the command; the exit code is 0 (a missing or damaged `status.json` is reported
+/// on stderr and what the published generation holds is shown), or 2 when the mirror
+/// directory itself cannot be read.
 pub fn run(args: &StatusArgs) -> Result<u8> {
     let flags = Layer {
         dir: args.dir.clone(),
@@ -79,33 +82,33 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Loads `DIR/status.json`; `published_dir` and `generation` are taken from
-/// `DIR/current` itself, which is the truth when a sync died before writing its status.
+/// Loads the mirror's status: `DIR/status.json` overlaid with the published generation
+/// (its name, files and its own record of unproven cdiffs), which is the truth when a
+/// sync died before writing its status or the file was lost or edited. A missing or
+/// unreadable `status.json`, or a generation without a valid trust record, is reported
+/// on stderr.
 pub fn load(dir: &std::path::Path) -> Result<MirrorStatus> {
-    let mut status = MirrorStatus::load(dir).with_context(|| {
-        format!(
-            "reading {}",
-            dir.join(mirror_core::status::STATUS_FILE).display()
-        )
-    })?;
-    let layout = MirrorLayout::new(dir);
-    let current = layout
-        .current_generation()
-        .with_context(|| format!("reading {}", layout.current().display()))?;
-    status.generation = current.map(|g| g.dir_name());
-    status.published_dir =
-        current.map(|_| std::path::absolute(layout.current()).unwrap_or_else(|_| layout.current()));
-    if current.is_some() {
-        let snap = mirror_core::model::Snapshot::read(&layout.current())
-            .with_context(|| format!("reading {}", layout.current().display()))?;
-        for (name, held) in snap.databases {
-            let s = status.databases.entry(name).or_default();
-            s.published_version = held.version;
-            s.cdiffs = held.cdiffs.into_keys().collect();
-            // status.json may over-report after a crash; what is published decides
-            let cdiffs = &s.cdiffs;
-            s.unproven_cdiffs.retain(|v| cdiffs.contains(v));
-        }
+    let view = MirrorView::read(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let path = dir.join(mirror_core::status::STATUS_FILE);
+    if let Some(e) = &view.status_error {
+        eprintln!(
+            "sigupdate: error: {} unusable ({e}); showing what the published generation holds",
+            path.display()
+        );
     }
-    Ok(status)
+    match &view.trust {
+        Some(TrustSource::Record) | None => {}
+        Some(TrustSource::LegacyStatus) => eprintln!(
+            "sigupdate: warning: the published generation has no trust record (an older release published it); unproven cdiffs are taken from {}",
+            path.display()
+        ),
+        Some(TrustSource::Corrupt(e)) => eprintln!(
+            "sigupdate: error: {}; every published cdiff counts as chain-unproven",
+            mirror_core::Chain(e)
+        ),
+        Some(_) => eprintln!(
+            "sigupdate: error: the published generation has no trust record; every published cdiff counts as chain-unproven"
+        ),
+    }
+    Ok(view.status)
 }

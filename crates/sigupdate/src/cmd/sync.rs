@@ -170,7 +170,7 @@ pub fn sync_once(settings: &Settings) -> u8 {
             exit_code(&report)
         }
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", mirror_core::Chain(&e));
             kind_code(e.kind())
         }
     }

@@ -208,10 +208,10 @@ fn verify_cdiff(file: &Path, args: &VerifyArgs, verifier: &SignVerifier) -> Outc
         Err(e) if e.is_verification_failure() => {
             return Outcome::Failed {
                 check: "cdiff signature".into(),
-                reason: e.to_string(),
+                reason: mirror_core::Chain(&e).to_string(),
             };
         }
-        Err(e) => return Outcome::LocalError(e.to_string()),
+        Err(e) => return Outcome::LocalError(mirror_core::Chain(&e).to_string()),
     };
     let sign_path = args.sign.clone().unwrap_or_else(|| {
         let mut p = file.as_os_str().to_owned();
@@ -292,7 +292,7 @@ fn from_cvd_error(e: &cvd_format::Error) -> Outcome {
 fn inner_message(e: &cvd_format::Error) -> String {
     match e {
         cvd_format::Error::File { source, .. } => inner_message(source),
-        other => other.to_string(),
+        other => mirror_core::Chain(other).to_string(),
     }
 }
 
