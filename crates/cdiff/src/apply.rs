@@ -485,6 +485,24 @@ fn move_lines(
             "the file's last line has no final newline".into(),
         ));
     }
+    if src == dst {
+        let moved = move_within(&src_data, (start, start_prefix), (end, end_prefix), limits)
+            .map_err(|e| match e {
+                MoveWithin::Prefix(n) => {
+                    fail(src, format!("MOVE line {n} does not match its prefix"))
+                }
+                MoveWithin::TooShort(n) => fail(
+                    src,
+                    format!("MOVE end line {end}, but the file has only {n} lines"),
+                ),
+                MoveWithin::TooLong(len) => Error::Limit {
+                    what: format!("`{dst}` after script line {line} ({len} bytes)"),
+                    limit: limits.max_file_len,
+                },
+            })?;
+        changes.insert(dst.to_string(), Some(moved));
+        return Ok(());
+    }
     let mut kept = Vec::with_capacity(src_data.len());
     let mut rest = &src_data[..];
     let mut number = 0u64;
@@ -511,10 +529,6 @@ fn move_lines(
             let from = moved_from.unwrap_or(0);
             let to = src_data.len() - after.len();
             kept.extend_from_slice(after);
-            if src == dst {
-                // Measured: the reference leaves the range at the end of the file.
-                dst_data = std::mem::take(&mut kept);
-            }
             dst_data.extend_from_slice(&src_data[from..to]);
             break;
         }
@@ -530,11 +544,66 @@ fn move_lines(
         ));
     }
     check_len(dst, &dst_data, limits, line)?;
-    if src != dst {
-        changes.insert(src.to_string(), Some(kept));
-    }
+    changes.insert(src.to_string(), Some(kept));
     changes.insert(dst.to_string(), Some(dst_data));
     Ok(())
+}
+
+/// Why a `MOVE` within one file failed.
+enum MoveWithin {
+    /// This line did not start with its prefix.
+    Prefix(u64),
+    /// The file ended (after this many lines) before the range started.
+    TooShort(u64),
+    /// The file grew past the size limit (bytes so far).
+    TooLong(u64),
+}
+
+/// `MOVE f f start end`: the reference appends each line of the range to the file it
+/// is still reading, and reads on through those appended copies (measured with sigtool
+/// 1.4.6). So the range ends up at the end of the file, and a range that ends past the
+/// original last line takes its last lines from the copies: on `1 2 3 4 5 6`,
+/// `MOVE 3..7` gives `1 2 4 5 6 3`, the copy of line 3 being line 7. Every line after
+/// the range, appended ones included, is kept in order.
+fn move_within(
+    data: &[u8],
+    (start, start_prefix): (u64, &[u8]),
+    (end, end_prefix): (u64, &[u8]),
+    limits: &Limits,
+) -> std::result::Result<Vec<u8>, MoveWithin> {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (l, after) = next_line(rest);
+        lines.push(l);
+        rest = after;
+    }
+    let mut size = data.len() as u64;
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while let Some(&l) = lines.get(i) {
+        let number = i as u64 + 1;
+        for (at, prefix) in [(start, start_prefix), (end, end_prefix)] {
+            if number == at && !strip_nl(l).starts_with(prefix) {
+                return Err(MoveWithin::Prefix(number));
+            }
+        }
+        if (start..=end).contains(&number) {
+            size += l.len() as u64;
+            if size > limits.max_file_len {
+                return Err(MoveWithin::TooLong(size));
+            }
+            lines.push(l);
+        } else {
+            out.extend_from_slice(l);
+        }
+        i += 1;
+    }
+    // The file ends only before the range starts: inside it, every line read adds one.
+    if (lines.len() as u64) < start {
+        return Err(MoveWithin::TooShort(lines.len() as u64));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -637,6 +706,37 @@ mod tests {
         apply(&mut d, b"OPEN x.db\nADD n\nCLOSE\n").unwrap();
         assert_eq!(d.get("x.db"), Some(&b"n\n"[..]));
         assert!(apply(&mut Database::new(), b"OPEN x.db\nDEL 1 a\nCLOSE\n").is_err());
+    }
+
+    #[test]
+    fn move_within_one_file_reads_on_through_the_appended_range() {
+        // measured with sigtool --run-cdiff (ClamAV 1.4.6): the range is appended to the
+        // file being read, so line 7 of a 6-line file is the copy of line 3
+        let six = &b"sig1:0:*:01\nsig2:0:*:02\nsig3 x\nsig4\n\nsig6\n"[..];
+        let mut d = db(&[("c.info", six)]);
+        apply(&mut d, b"MOVE c.info c.info 3 sig3 7 sig\n").unwrap();
+        assert_eq!(
+            d.get("c.info"),
+            Some(&b"sig1:0:*:01\nsig2:0:*:02\nsig4\n\nsig6\nsig3 x\n"[..])
+        );
+        let mut d = db(&[("c.info", six)]);
+        apply(&mut d, b"MOVE c.info c.info 2 sig2 4 sig4\n").unwrap();
+        assert_eq!(
+            d.get("c.info"),
+            Some(&b"sig1:0:*:01\n\nsig6\nsig2:0:*:02\nsig3 x\nsig4\n"[..])
+        );
+        for bad in [
+            &b"MOVE c.info c.info 3 sig 7 x\n"[..],
+            b"MOVE c.info c.info 7 sig 8 sig\n",
+        ] {
+            let mut d = db(&[("c.info", six)]);
+            assert!(
+                apply(&mut d, bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(d.get("c.info"), Some(six));
+        }
     }
 
     #[test]
