@@ -127,6 +127,7 @@ mod unpack;
 mod verify;
 pub mod versig2;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 

@@ -48,6 +48,7 @@ pub use probe::{HEADER_LEN, ProbedHeader, probe_header, probe_header_from};
 pub use record::{DEFAULT_MAX_AGE, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
 
 /// Entry points for `cargo fuzz` (not a stable API).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::VersionRecord;

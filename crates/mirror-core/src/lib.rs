@@ -109,6 +109,7 @@ pub mod status;
 pub mod transport;
 mod verify;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 
