@@ -26,6 +26,13 @@ pub const DEFAULT_USER_AGENT: &str =
 /// The largest range [`Client::fetch_range`] reads (it is meant for header probes).
 pub const MAX_RANGE_LEN: u64 = 1024 * 1024;
 
+/// The connection input buffer of a small [`Client::fetch_range`] (a header probe):
+/// what is read from the socket beyond the range when a server ignores `Range` (and
+/// `If-Modified-Since`) and sends a whole file is at most this, before the connection
+/// is closed (ureq grows it when a response head is larger). Such a request never
+/// shares a pooled connection (ureq pools only connections of the same buffer size).
+pub const PROBE_INPUT_BUFFER: usize = 4 * 1024;
+
 /// Validators of the local copy, sent as `If-None-Match` / `If-Modified-Since`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conditional {
@@ -58,8 +65,29 @@ impl Conditional {
         }
     }
 
+    /// `If-Modified-Since` = `t` (e.g. the build time of the copy held): a server
+    /// whose file is not newer answers `304` with no body.
+    pub fn modified_since(t: SystemTime) -> Conditional {
+        Conditional {
+            etag: None,
+            last_modified: Some(t),
+        }
+    }
+
     fn is_some(&self) -> bool {
         self.etag.is_some() || self.last_modified.is_some()
+    }
+
+    /// The request headers carrying these validators.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        if let Some(e) = &self.etag {
+            h.push(("If-None-Match", e.clone()));
+        }
+        if let Some(t) = self.last_modified {
+            h.push(("If-Modified-Since", httpdate::fmt_http_date(t)));
+        }
+        h
     }
 }
 
@@ -540,11 +568,26 @@ impl Client {
     }
 
     fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response, Error> {
+        self.send_buffered(url, headers, None)
+    }
+
+    /// [`Client::send`] with, when given, a smaller connection input buffer (header
+    /// probes: a server that ignores `Range` must not get more than a few KiB read).
+    fn send_buffered(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        input_buffer: Option<usize>,
+    ) -> Result<Response, Error> {
         let mut req = self.agent.get(url);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        let inner = req.call().map_err(|e| map_ureq(url, e))?;
+        let inner = match input_buffer {
+            Some(n) => req.config().input_buffer_size(n).build().call(),
+            None => req.call(),
+        }
+        .map_err(|e| map_ureq(url, e))?;
         let status = inner.status().as_u16();
         let resp = Response {
             status,
@@ -694,13 +737,7 @@ impl Client {
             remove_quiet(&part);
             remove_quiet(&meta);
         }
-        let mut headers: Vec<(&str, String)> = Vec::new();
-        if let Some(e) = &cond.etag {
-            headers.push(("If-None-Match", e.clone()));
-        }
-        if let Some(t) = cond.last_modified {
-            headers.push(("If-Modified-Since", httpdate::fmt_http_date(t)));
-        }
+        let mut headers = cond.headers();
         if let Some((off, m)) = &resume {
             headers.push(("Range", format!("bytes={off}-")));
             if let Some(v) = m.validator() {
@@ -894,27 +931,42 @@ impl Client {
     }
 
     /// Reads bytes `range` of `url` (e.g. `0..512` for a CVD header probe) with
-    /// `Range`. A server that ignores `Range` is read only up to `range.end`. The
-    /// result is shorter than the range when the file is.
+    /// `Range`, and the validators of `cond` (`If-Modified-Since` = the build time of
+    /// the copy held, as freshclam does): `Ok(None)` is the server's `304 Not
+    /// Modified`, so an upstream or proxy that ignores `Range` still does not stream a
+    /// whole file for a probe. A server that ignores both is read only up to
+    /// `range.end` (through a small input buffer, [`PROBE_INPUT_BUFFER`]) and the
+    /// connection closed. The result is shorter than the range when the file is.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`] for an empty range or one longer than [`MAX_RANGE_LEN`];
     /// otherwise as [`Client::download`] (no file is written).
-    pub fn fetch_range(&self, url: &str, range: Range<u64>) -> Result<Vec<u8>, Error> {
+    pub fn fetch_range(
+        &self,
+        url: &str,
+        range: Range<u64>,
+        cond: &Conditional,
+    ) -> Result<Option<Vec<u8>>, Error> {
         if range.end <= range.start || range.end - range.start > MAX_RANGE_LEN {
             return Err(Error::InvalidUrl {
                 url: url.to_string(),
                 reason: format!("unsupported range {range:?}"),
             });
         }
-        self.with_retries(url, || self.range_once(url, range.clone()))
+        self.with_retries(url, || self.range_once(url, range.clone(), cond))
     }
 
-    fn range_once(&self, url: &str, range: Range<u64>) -> Result<Vec<u8>, Error> {
-        let resp = self.send(
-            url,
-            &[("Range", format!("bytes={}-{}", range.start, range.end - 1))],
-        )?;
+    fn range_once(
+        &self,
+        url: &str,
+        range: Range<u64>,
+        cond: &Conditional,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut headers = cond.headers();
+        headers.push(("Range", format!("bytes={}-{}", range.start, range.end - 1)));
+        // Room for the response head and the range; a larger range gets the default.
+        let buffer = (range.end <= PROBE_INPUT_BUFFER as u64 / 2).then_some(PROBE_INPUT_BUFFER);
+        let resp = self.send_buffered(url, &headers, buffer)?;
         let skip = match resp.status {
             206 => {
                 let cr = resp
@@ -931,7 +983,8 @@ impl Client {
                 }
             }
             200 => range.start,
-            416 => return Ok(Vec::new()),
+            304 if cond.is_some() => return Ok(None),
+            416 => return Ok(Some(Vec::new())),
             status => {
                 return Err(Error::Status {
                     url: url.to_string(),
@@ -961,7 +1014,7 @@ impl Client {
             }
         }
         let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(out.len());
-        Ok(out.split_off(skip))
+        Ok(Some(out.split_off(skip)))
     }
 }
 

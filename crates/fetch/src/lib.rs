@@ -79,7 +79,7 @@ mod upstreams;
 
 pub use client::{
     Client, ClientBuilder, Conditional, DEFAULT_USER_AGENT, Downloaded, MAX_RANGE_LEN, Outcome,
-    Progress, upstream_key,
+    PROBE_INPUT_BUFFER, Progress, upstream_key,
 };
 pub use cooldown::parse_retry_after;
 pub use error::Error;

@@ -12,7 +12,7 @@ pub const MAX_DB_NAME: usize = 64;
 /// Most files accepted in one generation directory (defensive limit).
 pub const MAX_FILES_PER_GENERATION: usize = 100_000;
 /// File name of the TXT-style version manifest in each generation.
-pub const MANIFEST_FILE: &str = "dns.txt";
+pub const MANIFEST_FILE: &str = dns_versions::MANIFEST_NAME;
 
 /// Checks a database name: 1 to [`MAX_DB_NAME`] ASCII letters, digits or `_`.
 ///

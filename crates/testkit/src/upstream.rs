@@ -904,13 +904,15 @@ impl Upstream {
 }
 
 /// The `dns.txt` text for `versions`: one [`dns_versions::VersionRecord`] line made
-/// at `at` (the format `dns_versions::write_manifest` writes), with the
-/// custom databases in the record's extension.
+/// at `at` (written by `dns_versions::render_manifest`), with the custom databases in
+/// the record's extension.
 fn manifest_text(
     versions: &BTreeMap<String, u32>,
     at: SystemTime,
 ) -> Result<String, UpstreamError> {
-    Ok(format!("{}\n", version_record(versions, at)?))
+    Ok(dns_versions::render_manifest(&version_record(
+        versions, at,
+    )?))
 }
 
 fn version_record(
