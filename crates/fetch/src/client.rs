@@ -905,19 +905,15 @@ impl Client {
         let (md5, sha256) = hasher
             .finish()
             .ok_or_else(|| Error::io(&part, std::io::Error::other("the hashing thread failed")))?;
-        file.sync_all().map_err(|e| Error::io(&part, e))?;
         if let Some(t) = last_modified {
             // Best effort: the mtime is what `Conditional::from_file` reads back.
             if let Err(e) = file.set_modified(t) {
                 tracing::debug!(path = %part.display(), error = %e, "cannot set mtime");
             }
         }
-        drop(file);
-        std::fs::rename(&part, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        // The `.part` name is fixed (resume); the final step is the workspace's one.
+        atomic_file::commit(file, &part, &final_path).map_err(|e| Error::io(&final_path, e))?;
         remove_quiet(&meta);
-        if let Ok(d) = File::open(dest_dir) {
-            let _ = d.sync_all();
-        }
         Ok(Attempt::Done(Outcome::Downloaded(Downloaded {
             path: final_path,
             size: received,
