@@ -143,8 +143,12 @@ pub use verify::{
     verify_reader,
 };
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes` (MD5s, SHA-256s): the workspace's one hex encoder.
+///
+/// ```
+/// assert_eq!(cvd_format::hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+/// ```
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -6,15 +6,11 @@ use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use md5::{Digest as _, Md5};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::Error;
 use crate::cooldown::{Cooldowns, parse_retry_after};
@@ -107,10 +103,6 @@ pub struct Downloaded {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// MD5 of the whole file.
-    pub md5: [u8; 16],
-    /// SHA-256 of the whole file.
-    pub sha256: [u8; 32],
     /// The server's `ETag`, if any.
     pub etag: Option<String>,
     /// The server's `Last-Modified`, if any (also set as the file's mtime).
@@ -439,70 +431,8 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     (b >= a && total.is_none_or(|t| b < t)).then_some((a, b, total))
 }
 
-/// Size of one read / hash chunk.
+/// Size of one read / write chunk.
 const CHUNK: usize = 64 * 1024;
-
-/// MD5 and SHA-256 computed on a helper thread, so that hashing overlaps the network
-/// and disk I/O of the download (buffers are recycled, at most a few in flight).
-struct BgHasher {
-    tx: Option<SyncSender<Vec<u8>>>,
-    back: Receiver<Vec<u8>>,
-    handle: Option<JoinHandle<([u8; 16], [u8; 32])>>,
-}
-
-impl BgHasher {
-    fn start() -> std::io::Result<BgHasher> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(8);
-        let (back_tx, back) = channel::<Vec<u8>>();
-        let handle = std::thread::Builder::new()
-            .name("fetch-hash".into())
-            .spawn(move || {
-                let mut md5 = Md5::new();
-                let mut sha = Sha256::new();
-                for buf in rx {
-                    md5.update(&buf);
-                    sha.update(&buf);
-                    let _ = back_tx.send(buf);
-                }
-                (md5.finalize().into(), sha.finalize().into())
-            })?;
-        Ok(BgHasher {
-            tx: Some(tx),
-            back,
-            handle: Some(handle),
-        })
-    }
-
-    /// A `CHUNK`-sized buffer to read into (recycled when available).
-    fn buffer(&self) -> Vec<u8> {
-        let mut b = self.back.try_recv().unwrap_or_default();
-        b.resize(CHUNK, 0);
-        b
-    }
-
-    /// Hashes `buf` (in order with earlier buffers).
-    fn update(&mut self, buf: Vec<u8>) {
-        if let Some(tx) = &self.tx {
-            // A send fails only if the thread died; `finish` reports that.
-            let _ = tx.send(buf);
-        }
-    }
-
-    /// The digests of everything passed to `update`, or `None` if the thread failed.
-    fn finish(mut self) -> Option<([u8; 16], [u8; 32])> {
-        drop(self.tx.take());
-        self.handle.take()?.join().ok()
-    }
-}
-
-impl Drop for BgHasher {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
 
 enum Attempt {
     Done(Outcome),
@@ -802,29 +732,16 @@ impl Client {
             });
         }
         let resumable = etag.as_ref().is_some_and(|e| !e.starts_with("W/")) || lm_raw.is_some();
-        let mut hasher = BgHasher::start().map_err(|e| Error::io(&part, e))?;
         let mut file = if offset > 0 {
-            // Hash the prefix we already have.
-            let mut f = File::open(&part).map_err(|e| Error::io(&part, e))?;
-            let mut seen = 0u64;
-            while seen < offset {
-                let mut buf = hasher.buffer();
-                let n = f.read(&mut buf).map_err(|e| Error::io(&part, e))?;
-                if n == 0 {
-                    break;
-                }
-                let n = n.min(usize::try_from(offset - seen).unwrap_or(usize::MAX));
-                buf.truncate(n);
-                hasher.update(buf);
-                seen += n as u64;
-            }
-            if seen != offset {
-                return Ok(Attempt::Restart);
-            }
-            OpenOptions::new()
+            let f = OpenOptions::new()
                 .append(true)
                 .open(&part)
-                .map_err(|e| Error::io(&part, e))?
+                .map_err(|e| Error::io(&part, e))?;
+            // The prefix must still be what the resume offset was computed from.
+            if f.metadata().map_err(|e| Error::io(&part, e))?.len() != offset {
+                return Ok(Attempt::Restart);
+            }
+            f
         } else {
             if resumable {
                 let m = PartMeta {
@@ -852,8 +769,8 @@ impl Client {
             .reader();
         let mut received = offset;
         progress(Progress { received, total });
+        let mut buf = vec![0u8; CHUNK];
         loop {
-            let mut buf = hasher.buffer();
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -887,8 +804,6 @@ impl Client {
                 cleanup(false);
                 return Err(Error::io(&part, e));
             }
-            buf.truncate(n);
-            hasher.update(buf);
             progress(Progress { received, total });
         }
         if let Some(t) = total
@@ -902,9 +817,6 @@ impl Client {
                 received,
             });
         }
-        let (md5, sha256) = hasher
-            .finish()
-            .ok_or_else(|| Error::io(&part, std::io::Error::other("the hashing thread failed")))?;
         if let Some(t) = last_modified {
             // Best effort: the mtime is what `Conditional::from_file` reads back.
             if let Err(e) = file.set_modified(t) {
@@ -917,8 +829,6 @@ impl Client {
         Ok(Attempt::Done(Outcome::Downloaded(Downloaded {
             path: final_path,
             size: received,
-            md5,
-            sha256,
             etag,
             last_modified,
             resumed: offset > 0,

@@ -7,8 +7,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetch::{Client, ClientBuilder, Conditional, Downloaded, Error, Outcome, Upstreams};
-use md5::Md5;
-use sha2::{Digest, Sha256};
 use testkit::http::{Fault, RetryAfter, Scope, TestServer};
 
 fn body(len: usize, seed: u8) -> Vec<u8> {
@@ -97,8 +95,6 @@ fn downloads_hashes_and_renames() {
     assert_eq!(d.path, dir.path().join("daily.cvd"));
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
     assert_eq!(d.size, data.len() as u64);
-    assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
-    assert_eq!(d.md5, <[u8; 16]>::from(Md5::digest(&data)));
     assert!(d.etag.is_some());
     assert!(!d.resumed);
     assert!(calls >= 2);
@@ -279,7 +275,6 @@ fn dropped_connection_is_resumed_with_range_and_if_range() {
     assert!(d.resumed);
     assert_eq!(d.transferred, 200_000 - 70_000);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
-    assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
     let st = server.stats();
     let reqs = st.log_for("/daily.cvd");
     assert_eq!(reqs.len(), 2);
@@ -338,7 +333,6 @@ fn server_ignoring_range_restarts_cleanly() {
     let d = downloaded(get_new(&client(), &url, dir.path(), "daily.cvd").unwrap());
     assert!(!d.resumed);
     assert_eq!(std::fs::read(&d.path).unwrap(), data);
-    assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
     let st = server.stats();
     assert_eq!(st.log_for("/daily.cvd")[1].status, 200);
 }
@@ -495,7 +489,7 @@ fn other_content_is_hashed_as_received() {
     server.set_fault(Scope::All, Fault::Content(b"evil".to_vec()));
     let dir = tempfile::tempdir().unwrap();
     let d = downloaded(get_new(&client(), &server.url("/a.cvd"), dir.path(), "a.cvd").unwrap());
-    assert_eq!(d.sha256, <[u8; 32]>::from(Sha256::digest(b"evil")));
+    assert_eq!(std::fs::read(&d.path).unwrap(), b"evil");
 }
 
 #[test]
