@@ -42,7 +42,7 @@ mod error;
 mod manifest;
 mod record;
 
-pub use dns::{DEFAULT_NAME, DnsConfig, lookup, lookup_txt};
+pub use dns::{DEFAULT_NAME, DnsConfig, lookup};
 pub use error::Error;
 pub use manifest::{MANIFEST_NAME, parse_manifest, render_manifest};
 pub use record::{DEFAULT_MAX_AGE, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};

@@ -810,7 +810,8 @@ impl Upstream {
     fn put_manifest(&mut self) -> Result<(), UpstreamError> {
         let text = self.manifest()?;
         let t = self.tick();
-        self.server.put_modified("/dns.txt", text.into_bytes(), t);
+        let path = format!("/{}", dns_versions::MANIFEST_NAME);
+        self.server.put_modified(&path, text.into_bytes(), t);
         Ok(())
     }
 
@@ -888,7 +889,7 @@ impl Upstream {
     /// The genuine content currently served as `file`.
     fn served(&self, file: &str) -> Result<Vec<u8>, UpstreamError> {
         let file = file.trim_start_matches('/');
-        if file == "dns.txt" {
+        if file == dns_versions::MANIFEST_NAME {
             return Ok(self.manifest()?.into_bytes());
         }
         for db in self.dbs.keys() {
