@@ -10,7 +10,7 @@
 //! 3. it is renamed over the destination;
 //! 4. the directory is fsynced (the rename itself is on disk).
 //!
-//! [`write`] does all four for content in memory (`status.json`, `cooldown.json`).
+//! [`write()`] does all four for content in memory (`status.json`, `cooldown.json`).
 //! [`commit`] does steps 2–4 for a temporary file the caller wrote itself under a name
 //! it had to choose (`fetch`'s resumable `.part` downloads, `cdiff`'s `.cld` that is
 //! verified before it replaces anything). [`sync_dir`] is step 4 alone, for callers

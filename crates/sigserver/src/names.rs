@@ -37,16 +37,16 @@ pub use mirror_core::model::FileNameKind as FileKind;
 /// matches are exhaustive).
 pub trait Serving {
     /// The label used in metrics and access logs (`cvd`, `cdiff_sign`, `dns`, ...).
-    fn label(self) -> &'static str;
+    fn label(&self) -> &'static str;
     /// The `Content-Type` served for this kind.
-    fn content_type(self) -> &'static str;
+    fn content_type(&self) -> &'static str;
     /// Whether a file of this kind, once published under its name, never changes
     /// (the versioned names of the grammar).
-    fn is_immutable(self) -> bool;
+    fn is_immutable(&self) -> bool;
 }
 
 impl Serving for FileKind {
-    fn label(self) -> &'static str {
+    fn label(&self) -> &'static str {
         match self {
             FileKind::Cvd => "cvd",
             FileKind::Cld => "cld",
@@ -57,7 +57,7 @@ impl Serving for FileKind {
         }
     }
 
-    fn content_type(self) -> &'static str {
+    fn content_type(&self) -> &'static str {
         match self {
             FileKind::Manifest => "text/plain; charset=utf-8",
             FileKind::Cvd
@@ -68,7 +68,7 @@ impl Serving for FileKind {
         }
     }
 
-    fn is_immutable(self) -> bool {
+    fn is_immutable(&self) -> bool {
         self.is_versioned()
     }
 }
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_own_label() {
-        let labels: std::collections::BTreeSet<_> = FileKind::ALL.map(FileKind::label).into();
+        let labels: std::collections::BTreeSet<_> = FileKind::ALL.map(|k| k.label()).into();
         assert_eq!(labels.len(), FileKind::ALL.len());
     }
 
