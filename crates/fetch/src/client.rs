@@ -582,9 +582,9 @@ impl Client {
 
     /// Downloads `url` into `dest_dir/file_name`, refusing more than `max_size` bytes.
     ///
-    /// The body streams into `dest_dir/<file_name>.part` while MD5 and SHA-256 are
-    /// computed; only after a clean end (every announced byte received) is it renamed
-    /// to `file_name` (whose mtime is set to `Last-Modified`). An interrupted download
+    /// The body streams into `dest_dir/<file_name>.part`; only after a clean end (every
+    /// announced byte received) is it fsynced and renamed to `file_name` (whose mtime
+    /// is set to `Last-Modified`). An interrupted download
     /// leaves the `.part` file and a `.part.meta` sidecar with the server's validator;
     /// the next call resumes with `Range` + `If-Range`, and starts over when the server
     /// ignores the range or the file changed. Transient failures are retried with
