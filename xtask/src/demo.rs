@@ -28,9 +28,7 @@ Demo.Mirror-Test:0:0:636c616d61762d6d6972726f72
 ";
 const COPYING: &str = "DEMO database built by `cargo xtask demo` with a throw-away key.\n";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use cvd_format::hex;
 
 fn print_report(report: &Report) {
     let h = &report.header;

@@ -302,8 +302,6 @@ impl Patched {
             let file = writer
                 .into_inner()
                 .map_err(|e| Error::io(&tmp, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
             // Verify what was written before it replaces anything.
             let written = fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
             cvd_format::read_members(std::io::BufReader::new(written), &opts.verify_options())
@@ -311,7 +309,7 @@ impl Patched {
                     context: format!("verifying the written {}", out.display()),
                     source: Box::new(e),
                 })?;
-            fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+            atomic_file::commit(file, &tmp, out).map_err(|e| Error::io(out, e))?;
             Ok(header)
         })();
         let _ = fs::remove_dir_all(&stage);

@@ -80,6 +80,7 @@ pub use patch::Patch;
 pub use script::{Command, Script};
 
 /// Entry points for the `cargo fuzz` targets in `fuzz/` (not a stable API).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::{Database, Limits, Script};

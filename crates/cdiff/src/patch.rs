@@ -247,6 +247,7 @@ pub fn build(version: u32, script: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
 
 /// Parses the container without checking the signature and decompresses with `limits`
 /// (for fuzzing the header and gzip handling; never use for trust decisions).
+#[cfg(feature = "fuzzing")]
 pub(crate) fn parse_unverified(bytes: &[u8], limits: &Limits) -> Result<(u32, Vec<u8>)> {
     let layout = split_signature("input", bytes)?;
     let (version, _, header_end) = parse_header("input", layout.signed)?;

@@ -3,7 +3,7 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while_m_n, take_while1};
 use nom::character::complete::digit1;
-use nom::combinator::{all_consuming, map, map_res};
+use nom::combinator::{all_consuming, map, map_opt, map_res};
 use nom::{IResult, Parser};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -70,10 +70,12 @@ fn is_sig_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '+' || c == '/'
 }
 
-fn md5_field(input: &str) -> IResult<&str, Option<&str>> {
+fn md5_field(input: &str) -> IResult<&str, Option<[u8; 16]>> {
     alt((
         map(tag("X"), |_| None),
-        map(take_while_m_n(32, 32, is_lower_hex), Some),
+        map_opt(take_while_m_n(32, 32, is_lower_hex), |h| {
+            crate::unhex::<16>(h).map(Some)
+        }),
     ))
     .parse(input)
 }
@@ -243,8 +245,7 @@ impl Header {
             HeaderField::Md5,
             "32 lowercase hex digits or X",
             md5_field,
-        )?
-        .map(parse_md5_hex);
+        )?;
         let dsig = field(
             fields[6],
             HeaderField::Dsig,
@@ -453,20 +454,6 @@ fn field_by_index(index: usize, padded: bool) -> HeaderField {
         _ if padded => HeaderField::Padding,
         _ => HeaderField::Layout,
     }
-}
-
-/// Parses 32 lowercase hex digits (already validated).
-fn parse_md5_hex(hex: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate().take(16) {
-        let nib = |c: u8| match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        };
-        out[i] = (nib(pair[0]) << 4) | nib(pair[1]);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -183,11 +183,7 @@ fn parse_entry(line: &str) -> std::result::Result<InfoEntry, String> {
         )
     })?;
     names::check_member_name(name).map_err(|e| e.to_string())?;
-    let mut sha256 = [0u8; 32];
-    for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
-        let s = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
-        sha256[i] = u8::from_str_radix(s, 16).map_err(|e| e.to_string())?;
-    }
+    let sha256 = crate::unhex(hex).ok_or_else(|| format!("bad SHA-256 {hex:?}"))?;
     Ok(InfoEntry {
         name: name.to_string(),
         size,

@@ -127,6 +127,7 @@ mod unpack;
 mod verify;
 pub mod versig2;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 
@@ -142,12 +143,48 @@ pub use verify::{
     verify_reader,
 };
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// The `N` bytes written as `2 * N` hex digits (either case) in `text`; `None` for any
+/// other length or a non-hex character. The decoding twin of [`hex`].
+pub(crate) fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let nib = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = (nib(pair[0])? << 4) | nib(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Lowercase hex of `bytes` (MD5s, SHA-256s): the workspace's one hex encoder.
+///
+/// ```
+/// assert_eq!(cvd_format::hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+/// ```
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unhex_reverses_hex_and_refuses_anything_else() {
+        let bytes = [0x00, 0x9f, 0xa0, 0xff];
+        assert_eq!(super::unhex::<4>(&super::hex(&bytes)), Some(bytes));
+        assert_eq!(super::unhex::<4>("009FA0FF"), Some(bytes));
+        for bad in ["009fa0f", "009fa0fff0", "009fa0fg", "+9fa0ff0"] {
+            assert_eq!(super::unhex::<4>(bad), None, "{bad}");
+        }
+    }
 }

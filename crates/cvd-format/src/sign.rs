@@ -1308,6 +1308,7 @@ fn extension<'c, T: Decode<'c>>(
 }
 
 /// Entry point of the `sign` fuzz target (see `crate::fuzzing`): never panics.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz(data: &[u8]) {
     let verifier =
         SignVerifier::new().at(OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_454));

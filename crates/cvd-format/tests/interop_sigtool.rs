@@ -66,9 +66,7 @@ fn header_fields_equal_sigtool() {
         let theirs = sigtool_info(&sigtool, &path);
         assert!(theirs.ok, "{name}: sigtool does not verify it");
         let h = &ours.header;
-        let md5 = h
-            .md5
-            .map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let md5 = h.md5_hex();
         let expect = [
             ("Build time", sigtool_time(h)),
             ("Version", h.version.to_string()),

@@ -47,13 +47,14 @@ fn duplicate_info_entries_are_rejected() {
     let header = sample_header(5);
     let mut text = format!("{}\n", header.to_line().unwrap_or_default());
     for e in &listed {
-        text.push_str(&format!("{}:{}:{}\n", e.name, e.size, hex(&e.sha256)));
+        text.push_str(&format!(
+            "{}:{}:{}\n",
+            e.name,
+            e.size,
+            cvd_format::hex(&e.sha256)
+        ));
     }
     let err = cvd_format::Info::parse("test.info", text.as_bytes()).err();
     assert!(matches!(err, Some(Error::InfoSyntax { .. })), "{err:?}");
     let _ = members;
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -85,7 +85,7 @@ fn map_err(name: &str, cfg: &DnsConfig, e: &ResolveError) -> Error {
 ///
 /// # Errors
 /// [`Error::NotFound`], [`Error::Timeout`], [`Error::Dns`].
-pub fn lookup_txt(cfg: &DnsConfig) -> Result<Vec<String>, Error> {
+pub(crate) fn lookup_txt(cfg: &DnsConfig) -> Result<Vec<String>, Error> {
     let name = cfg.name.as_str();
     let dns_err = |reason: String| Error::Dns {
         name: name.to_string(),
@@ -165,7 +165,8 @@ pub fn lookup_txt(cfg: &DnsConfig) -> Result<Vec<String>, Error> {
 /// one that parses wins; when none does, the first one's parse error is returned.
 ///
 /// # Errors
-/// As [`lookup_txt`], plus [`Error::Field`] / [`Error::Record`] for a malformed
+/// [`Error::NotFound`], [`Error::Timeout`], [`Error::Dns`] for the query;
+/// [`Error::Field`] / [`Error::Record`] for a malformed
 /// record. Staleness is not an error: check [`VersionRecord::is_stale`].
 pub fn lookup(cfg: &DnsConfig) -> Result<VersionRecord, Error> {
     let txts = lookup_txt(cfg)?;

@@ -1,10 +1,9 @@
 //! The crate's one error type.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything that can go wrong while learning upstream versions; every variant names
-/// the record, DNS name, URL or path, and the reason.
+/// the record or DNS name, and the reason.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -51,25 +50,5 @@ pub enum Error {
         name: String,
         /// The reason.
         reason: String,
-    },
-    /// The first 512 bytes of a `.cvd` are not a usable CVD header.
-    #[error("{url}: not a CVD header: {reason}")]
-    Header {
-        /// Where the bytes came from.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An HTTP download (header probe, manifest) failed.
-    #[error(transparent)]
-    Fetch(#[from] fetch::Error),
-    /// Reading or writing a manifest file failed.
-    #[error("{}", path.display())]
-    Io {
-        /// The manifest path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
     },
 }

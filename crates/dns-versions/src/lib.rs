@@ -1,5 +1,5 @@
-//! Learn which database versions upstream holds: the DNS TXT record, HTTP header
-//! probes, and a mirror's own `dns.txt` manifest.
+//! Learn which database versions upstream holds: the DNS TXT record, and a mirror's
+//! own `dns.txt` manifest in the same format.
 //!
 //! - [`VersionRecord`]: the TXT record `current.cvd.clamav.net` (spec §4), parsed
 //!   field by field (a missing or non-numeric field is an error, never a zero), with
@@ -10,10 +10,12 @@
 //!   name and name servers; explicit name servers work with an empty
 //!   `/etc/resolv.conf`). The resolver runs on a private current-thread tokio runtime,
 //!   so the API is blocking like the rest of the sync engine.
-//! - [`probe_header`]: without DNS, a database's version from the first 512 bytes of
-//!   `<db>.cvd` (`Range: bytes=0-511`, through [`fetch`]).
-//! - [`read_manifest`] / [`write_manifest`] / [`fetch_manifest`]: the `dns.txt` file
-//!   a mirror publishes for the next tier, in the same format as the TXT record.
+//! - [`parse_manifest`] / [`render_manifest`]: the `dns.txt` file a mirror publishes
+//!   for the next tier (the one reader and writer of that format; `mirror-core`
+//!   downloads and publishes it).
+//!
+//! Without DNS or a manifest, `mirror-core` probes the first 512 bytes of `<db>.cvd`
+//! through its transport and parses them with `cvd-format`'s one header parser.
 //!
 //! DNS answers are untrusted input: every field is validated here, and lengths and
 //! counts are bounded ([`MAX_RECORD_LEN`], [`MAX_EXTRA`]).
@@ -38,16 +40,15 @@
 mod dns;
 mod error;
 mod manifest;
-mod probe;
 mod record;
 
-pub use dns::{DEFAULT_NAME, DnsConfig, lookup, lookup_txt};
+pub use dns::{DEFAULT_NAME, DnsConfig, lookup};
 pub use error::Error;
-pub use manifest::{MANIFEST_NAME, fetch_manifest, parse_manifest, read_manifest, write_manifest};
-pub use probe::{HEADER_LEN, ProbedHeader, probe_header, probe_header_from};
+pub use manifest::{MANIFEST_NAME, parse_manifest, render_manifest};
 pub use record::{DEFAULT_MAX_AGE, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
 
 /// Entry points for `cargo fuzz` (not a stable API).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::VersionRecord;
@@ -63,6 +64,5 @@ pub mod fuzzing {
             assert_eq!(again.ok().as_ref(), Some(&r), "round trip changed {s:?}");
         }
         let _ = crate::parse_manifest(data);
-        let _ = crate::ProbedHeader::parse(data, "fuzz");
     }
 }

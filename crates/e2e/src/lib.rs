@@ -650,7 +650,8 @@ pub fn file_version(path: &Path) -> Option<u32> {
     file_version_bytes(&head)
 }
 
-/// The version in the 512-byte header at the start of `bytes` (field 3).
+/// The version in the 512-byte header at the start of `bytes` (field 3), read with
+/// `cvd-format`'s header parser.
 ///
 /// ```
 /// let mut head = b"ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:me:1".to_vec();
@@ -659,10 +660,8 @@ pub fn file_version(path: &Path) -> Option<u32> {
 /// assert_eq!(e2e::file_version_bytes(b"short"), None);
 /// ```
 pub fn file_version_bytes(bytes: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(bytes.get(..512)?).ok()?;
-    let mut fields = text.split(':');
-    (fields.next()? == "ClamAV-VDB").then_some(())?;
-    fields.nth(1)?.trim().parse().ok()
+    let head = bytes.get(..cvd_format::header::HEADER_SIZE)?;
+    cvd_format::Header::parse(head).ok().map(|h| h.version)
 }
 
 /// A `freshclam` with its own configuration, database directory and log.

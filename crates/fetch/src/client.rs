@@ -6,15 +6,11 @@ use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use md5::{Digest as _, Md5};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::Error;
 use crate::cooldown::{Cooldowns, parse_retry_after};
@@ -25,6 +21,13 @@ pub const DEFAULT_USER_AGENT: &str =
 
 /// The largest range [`Client::fetch_range`] reads (it is meant for header probes).
 pub const MAX_RANGE_LEN: u64 = 1024 * 1024;
+
+/// The connection input buffer of a small [`Client::fetch_range`] (a header probe):
+/// what is read from the socket beyond the range when a server ignores `Range` (and
+/// `If-Modified-Since`) and sends a whole file is at most this, before the connection
+/// is closed (ureq grows it when a response head is larger). Such a request never
+/// shares a pooled connection (ureq pools only connections of the same buffer size).
+pub const PROBE_INPUT_BUFFER: usize = 4 * 1024;
 
 /// Validators of the local copy, sent as `If-None-Match` / `If-Modified-Since`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,8 +61,29 @@ impl Conditional {
         }
     }
 
+    /// `If-Modified-Since` = `t` (e.g. the build time of the copy held): a server
+    /// whose file is not newer answers `304` with no body.
+    pub fn modified_since(t: SystemTime) -> Conditional {
+        Conditional {
+            etag: None,
+            last_modified: Some(t),
+        }
+    }
+
     fn is_some(&self) -> bool {
         self.etag.is_some() || self.last_modified.is_some()
+    }
+
+    /// The request headers carrying these validators.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        if let Some(e) = &self.etag {
+            h.push(("If-None-Match", e.clone()));
+        }
+        if let Some(t) = self.last_modified {
+            h.push(("If-Modified-Since", httpdate::fmt_http_date(t)));
+        }
+        h
     }
 }
 
@@ -79,10 +103,6 @@ pub struct Downloaded {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// MD5 of the whole file.
-    pub md5: [u8; 16],
-    /// SHA-256 of the whole file.
-    pub sha256: [u8; 32],
     /// The server's `ETag`, if any.
     pub etag: Option<String>,
     /// The server's `Last-Modified`, if any (also set as the file's mtime).
@@ -411,70 +431,8 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     (b >= a && total.is_none_or(|t| b < t)).then_some((a, b, total))
 }
 
-/// Size of one read / hash chunk.
+/// Size of one read / write chunk.
 const CHUNK: usize = 64 * 1024;
-
-/// MD5 and SHA-256 computed on a helper thread, so that hashing overlaps the network
-/// and disk I/O of the download (buffers are recycled, at most a few in flight).
-struct BgHasher {
-    tx: Option<SyncSender<Vec<u8>>>,
-    back: Receiver<Vec<u8>>,
-    handle: Option<JoinHandle<([u8; 16], [u8; 32])>>,
-}
-
-impl BgHasher {
-    fn start() -> std::io::Result<BgHasher> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(8);
-        let (back_tx, back) = channel::<Vec<u8>>();
-        let handle = std::thread::Builder::new()
-            .name("fetch-hash".into())
-            .spawn(move || {
-                let mut md5 = Md5::new();
-                let mut sha = Sha256::new();
-                for buf in rx {
-                    md5.update(&buf);
-                    sha.update(&buf);
-                    let _ = back_tx.send(buf);
-                }
-                (md5.finalize().into(), sha.finalize().into())
-            })?;
-        Ok(BgHasher {
-            tx: Some(tx),
-            back,
-            handle: Some(handle),
-        })
-    }
-
-    /// A `CHUNK`-sized buffer to read into (recycled when available).
-    fn buffer(&self) -> Vec<u8> {
-        let mut b = self.back.try_recv().unwrap_or_default();
-        b.resize(CHUNK, 0);
-        b
-    }
-
-    /// Hashes `buf` (in order with earlier buffers).
-    fn update(&mut self, buf: Vec<u8>) {
-        if let Some(tx) = &self.tx {
-            // A send fails only if the thread died; `finish` reports that.
-            let _ = tx.send(buf);
-        }
-    }
-
-    /// The digests of everything passed to `update`, or `None` if the thread failed.
-    fn finish(mut self) -> Option<([u8; 16], [u8; 32])> {
-        drop(self.tx.take());
-        self.handle.take()?.join().ok()
-    }
-}
-
-impl Drop for BgHasher {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
 
 enum Attempt {
     Done(Outcome),
@@ -540,11 +498,26 @@ impl Client {
     }
 
     fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response, Error> {
+        self.send_buffered(url, headers, None)
+    }
+
+    /// [`Client::send`] with, when given, a smaller connection input buffer (header
+    /// probes: a server that ignores `Range` must not get more than a few KiB read).
+    fn send_buffered(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        input_buffer: Option<usize>,
+    ) -> Result<Response, Error> {
         let mut req = self.agent.get(url);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        let inner = req.call().map_err(|e| map_ureq(url, e))?;
+        let inner = match input_buffer {
+            Some(n) => req.config().input_buffer_size(n).build().call(),
+            None => req.call(),
+        }
+        .map_err(|e| map_ureq(url, e))?;
         let status = inner.status().as_u16();
         let resp = Response {
             status,
@@ -609,9 +582,9 @@ impl Client {
 
     /// Downloads `url` into `dest_dir/file_name`, refusing more than `max_size` bytes.
     ///
-    /// The body streams into `dest_dir/<file_name>.part` while MD5 and SHA-256 are
-    /// computed; only after a clean end (every announced byte received) is it renamed
-    /// to `file_name` (whose mtime is set to `Last-Modified`). An interrupted download
+    /// The body streams into `dest_dir/<file_name>.part`; only after a clean end (every
+    /// announced byte received) is it fsynced and renamed to `file_name` (whose mtime
+    /// is set to `Last-Modified`). An interrupted download
     /// leaves the `.part` file and a `.part.meta` sidecar with the server's validator;
     /// the next call resumes with `Range` + `If-Range`, and starts over when the server
     /// ignores the range or the file changed. Transient failures are retried with
@@ -694,13 +667,7 @@ impl Client {
             remove_quiet(&part);
             remove_quiet(&meta);
         }
-        let mut headers: Vec<(&str, String)> = Vec::new();
-        if let Some(e) = &cond.etag {
-            headers.push(("If-None-Match", e.clone()));
-        }
-        if let Some(t) = cond.last_modified {
-            headers.push(("If-Modified-Since", httpdate::fmt_http_date(t)));
-        }
+        let mut headers = cond.headers();
         if let Some((off, m)) = &resume {
             headers.push(("Range", format!("bytes={off}-")));
             if let Some(v) = m.validator() {
@@ -765,29 +732,16 @@ impl Client {
             });
         }
         let resumable = etag.as_ref().is_some_and(|e| !e.starts_with("W/")) || lm_raw.is_some();
-        let mut hasher = BgHasher::start().map_err(|e| Error::io(&part, e))?;
         let mut file = if offset > 0 {
-            // Hash the prefix we already have.
-            let mut f = File::open(&part).map_err(|e| Error::io(&part, e))?;
-            let mut seen = 0u64;
-            while seen < offset {
-                let mut buf = hasher.buffer();
-                let n = f.read(&mut buf).map_err(|e| Error::io(&part, e))?;
-                if n == 0 {
-                    break;
-                }
-                let n = n.min(usize::try_from(offset - seen).unwrap_or(usize::MAX));
-                buf.truncate(n);
-                hasher.update(buf);
-                seen += n as u64;
-            }
-            if seen != offset {
-                return Ok(Attempt::Restart);
-            }
-            OpenOptions::new()
+            let f = OpenOptions::new()
                 .append(true)
                 .open(&part)
-                .map_err(|e| Error::io(&part, e))?
+                .map_err(|e| Error::io(&part, e))?;
+            // The prefix must still be what the resume offset was computed from.
+            if f.metadata().map_err(|e| Error::io(&part, e))?.len() != offset {
+                return Ok(Attempt::Restart);
+            }
+            f
         } else {
             if resumable {
                 let m = PartMeta {
@@ -815,8 +769,8 @@ impl Client {
             .reader();
         let mut received = offset;
         progress(Progress { received, total });
+        let mut buf = vec![0u8; CHUNK];
         loop {
-            let mut buf = hasher.buffer();
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -850,8 +804,6 @@ impl Client {
                 cleanup(false);
                 return Err(Error::io(&part, e));
             }
-            buf.truncate(n);
-            hasher.update(buf);
             progress(Progress { received, total });
         }
         if let Some(t) = total
@@ -865,27 +817,18 @@ impl Client {
                 received,
             });
         }
-        let (md5, sha256) = hasher
-            .finish()
-            .ok_or_else(|| Error::io(&part, std::io::Error::other("the hashing thread failed")))?;
-        file.sync_all().map_err(|e| Error::io(&part, e))?;
         if let Some(t) = last_modified {
             // Best effort: the mtime is what `Conditional::from_file` reads back.
             if let Err(e) = file.set_modified(t) {
                 tracing::debug!(path = %part.display(), error = %e, "cannot set mtime");
             }
         }
-        drop(file);
-        std::fs::rename(&part, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        // The `.part` name is fixed (resume); the final step is the workspace's one.
+        atomic_file::commit(file, &part, &final_path).map_err(|e| Error::io(&final_path, e))?;
         remove_quiet(&meta);
-        if let Ok(d) = File::open(dest_dir) {
-            let _ = d.sync_all();
-        }
         Ok(Attempt::Done(Outcome::Downloaded(Downloaded {
             path: final_path,
             size: received,
-            md5,
-            sha256,
             etag,
             last_modified,
             resumed: offset > 0,
@@ -894,27 +837,42 @@ impl Client {
     }
 
     /// Reads bytes `range` of `url` (e.g. `0..512` for a CVD header probe) with
-    /// `Range`. A server that ignores `Range` is read only up to `range.end`. The
-    /// result is shorter than the range when the file is.
+    /// `Range`, and the validators of `cond` (`If-Modified-Since` = the build time of
+    /// the copy held, as freshclam does): `Ok(None)` is the server's `304 Not
+    /// Modified`, so an upstream or proxy that ignores `Range` still does not stream a
+    /// whole file for a probe. A server that ignores both is read only up to
+    /// `range.end` (through a small input buffer, [`PROBE_INPUT_BUFFER`]) and the
+    /// connection closed. The result is shorter than the range when the file is.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`] for an empty range or one longer than [`MAX_RANGE_LEN`];
     /// otherwise as [`Client::download`] (no file is written).
-    pub fn fetch_range(&self, url: &str, range: Range<u64>) -> Result<Vec<u8>, Error> {
+    pub fn fetch_range(
+        &self,
+        url: &str,
+        range: Range<u64>,
+        cond: &Conditional,
+    ) -> Result<Option<Vec<u8>>, Error> {
         if range.end <= range.start || range.end - range.start > MAX_RANGE_LEN {
             return Err(Error::InvalidUrl {
                 url: url.to_string(),
                 reason: format!("unsupported range {range:?}"),
             });
         }
-        self.with_retries(url, || self.range_once(url, range.clone()))
+        self.with_retries(url, || self.range_once(url, range.clone(), cond))
     }
 
-    fn range_once(&self, url: &str, range: Range<u64>) -> Result<Vec<u8>, Error> {
-        let resp = self.send(
-            url,
-            &[("Range", format!("bytes={}-{}", range.start, range.end - 1))],
-        )?;
+    fn range_once(
+        &self,
+        url: &str,
+        range: Range<u64>,
+        cond: &Conditional,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut headers = cond.headers();
+        headers.push(("Range", format!("bytes={}-{}", range.start, range.end - 1)));
+        // Room for the response head and the range; a larger range gets the default.
+        let buffer = (range.end <= PROBE_INPUT_BUFFER as u64 / 2).then_some(PROBE_INPUT_BUFFER);
+        let resp = self.send_buffered(url, &headers, buffer)?;
         let skip = match resp.status {
             206 => {
                 let cr = resp
@@ -931,7 +889,8 @@ impl Client {
                 }
             }
             200 => range.start,
-            416 => return Ok(Vec::new()),
+            304 if cond.is_some() => return Ok(None),
+            416 => return Ok(Some(Vec::new())),
             status => {
                 return Err(Error::Status {
                     url: url.to_string(),
@@ -961,7 +920,7 @@ impl Client {
             }
         }
         let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(out.len());
-        Ok(out.split_off(skip))
+        Ok(Some(out.split_off(skip)))
     }
 }
 

@@ -135,9 +135,7 @@ impl Cooldowns {
         };
         let json = serde_json::to_vec_pretty(&data)
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+        atomic_file::write(&path, &json).map_err(|e| Error::io(&path, e))
     }
 }
 

@@ -3,9 +3,11 @@
 //! Signature upstreams rate-limit hard (HTTP `429` with `Retry-After`, then hours of
 //! cool-down, and blocking of abusive clients). This crate downloads politely:
 //!
-//! - **Streaming to a temp file**: the body goes to `<dest>/<name>.part`, hashed (MD5
-//!   and SHA-256) while streaming, never held in memory; it is renamed to `<name>`
-//!   only after a clean end. A progress callback sees every chunk.
+//! - **Streaming to a temp file**: the body goes to `<dest>/<name>.part`, never held
+//!   in memory; only after a clean end is it fsynced and renamed to `<name>`
+//!   (`atomic_file::commit`). A progress callback sees every chunk. Nothing is hashed
+//!   here: the caller verifies the file it gets (signatures, MD5s, `.info` SHA-256s)
+//!   in one pass of its own.
 //! - **Conditional requests**: `If-None-Match` / `If-Modified-Since` from
 //!   [`Conditional`]; a `304` costs no body bytes ([`Outcome::NotModified`]).
 //! - **Resume**: an interrupted download keeps its `.part` file and a `.part.meta`
@@ -65,7 +67,7 @@
 //! let got = ups.download(&client, "daily.cvd", Path::new("/srv/mirror/staging"),
 //!                        &Conditional::none(), None, &mut |_| {})?;
 //! if let Outcome::Downloaded(d) = got.value {
-//!     println!("{} bytes from {}, sha256 {:02x?}", d.size, got.url, d.sha256);
+//!     println!("{} bytes from {} into {}", d.size, got.url, d.path.display());
 //! }
 //! # Ok::<(), fetch::Error>(())
 //! ```
@@ -79,7 +81,7 @@ mod upstreams;
 
 pub use client::{
     Client, ClientBuilder, Conditional, DEFAULT_USER_AGENT, Downloaded, MAX_RANGE_LEN, Outcome,
-    Progress, upstream_key,
+    PROBE_INPUT_BUFFER, Progress, upstream_key,
 };
 pub use cooldown::parse_retry_after;
 pub use error::Error;

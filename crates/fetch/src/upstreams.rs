@@ -183,8 +183,8 @@ impl Upstreams {
         })
     }
 
-    /// Reads bytes `range` of `file` from the first usable upstream (see
-    /// [`Client::fetch_range`]).
+    /// Reads bytes `range` of `file` from the first usable upstream, `None` when it
+    /// answers `304` to the validators of `cond` (see [`Client::fetch_range`]).
     ///
     /// # Errors
     /// As [`Upstreams::download`].
@@ -193,7 +193,10 @@ impl Upstreams {
         client: &Client,
         file: &str,
         range: Range<u64>,
-    ) -> Result<Fetched<Vec<u8>>, Error> {
-        self.each(client, file, |url| client.fetch_range(url, range.clone()))
+        cond: &Conditional,
+    ) -> Result<Fetched<Option<Vec<u8>>>, Error> {
+        self.each(client, file, |url| {
+            client.fetch_range(url, range.clone(), cond)
+        })
     }
 }

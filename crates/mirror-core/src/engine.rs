@@ -494,6 +494,7 @@ fn sync_locked(
                 &mut manifests,
                 &mut counting,
                 &dl_root,
+                cur_dir.as_deref(),
                 config.limits.manifest,
             )?;
             upstream = Some(advertised);
@@ -723,10 +724,11 @@ impl Transport for Counting<'_> {
         bases: &[String],
         file: &str,
         len: usize,
-    ) -> Result<(Vec<u8>, String), Error> {
-        let (b, url) = self.inner.read_head(bases, file, len)?;
-        self.bytes += b.len() as u64;
-        Ok((b, url))
+        if_modified_since: Option<SystemTime>,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
+        let got = self.inner.read_head(bases, file, len, if_modified_since)?;
+        self.bytes += got.as_ref().map_or(0, |(b, _)| b.len() as u64);
+        Ok(got)
     }
 
     fn reject(&mut self, url: &str, reason: &str) {
@@ -743,6 +745,7 @@ fn learn_version(
     manifests: &mut BTreeMap<Vec<String>, Option<BTreeMap<String, u32>>>,
     t: &mut dyn Transport,
     dl_root: &Path,
+    cur_dir: Option<&Path>,
     manifest_limit: u64,
 ) -> Result<u32, Error> {
     let name = &work.spec.name;
@@ -776,7 +779,28 @@ fn learn_version(
         return Ok(*v);
     }
     let file = MirrorFile::Cvd { db: name.clone() }.to_string();
-    let (head, url) = t.read_head(work.bases, &file, 512)?;
+    // Conditional on the build time of the `.cvd` we publish: `304` when upstream has
+    // nothing newer (what an upstream ignoring `Range` answers instead of a whole file).
+    let held_built = match (held, cur_dir) {
+        (Some(h), Some(dir)) => verify::cvd_file_build_time(&dir.join(&file))
+            .inspect_err(|e| warn!(db = %name, "probing without If-Modified-Since: {e}"))
+            .ok()
+            .map(|t| (h, t)),
+        _ => None,
+    };
+    let head = t.read_head(
+        work.bases,
+        &file,
+        cvd_format::header::HEADER_SIZE,
+        held_built.map(|(_, t)| t),
+    )?;
+    let Some((head, url)) = head else {
+        // Only asked conditionally when a version is held.
+        return held_built.map(|(h, _)| h).ok_or_else(|| Error::Upstream {
+            what: file,
+            source: "304 Not Modified to an unconditional header probe".into(),
+        });
+    };
     verify::header_version(&head).map_err(|check| Error::Verification {
         db: name.clone(),
         file,

@@ -180,9 +180,7 @@ impl MirrorLayout {
 
 /// Fsyncs a directory so that entries created, renamed or removed in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir, "fsync directory"))
+    atomic_file::sync_dir(dir).map_err(io_err(dir, "fsync directory"))
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ pub mod transport;
 pub mod trust;
 mod verify;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 

@@ -30,7 +30,7 @@ pub fn render(versions: &BTreeMap<String, u32>, now: SystemTime) -> String {
             tracing::warn!(db = %db, "left out of dns.txt: {e}");
         }
     }
-    format!("{record}\n")
+    dns_versions::render_manifest(&record)
 }
 
 /// Parses a manifest into the versions it advertises (a version `0` means "not held"

@@ -12,7 +12,7 @@ pub const MAX_DB_NAME: usize = 64;
 /// Most files accepted in one generation directory (defensive limit).
 pub const MAX_FILES_PER_GENERATION: usize = 100_000;
 /// File name of the TXT-style version manifest in each generation.
-pub const MANIFEST_FILE: &str = "dns.txt";
+pub const MANIFEST_FILE: &str = dns_versions::MANIFEST_NAME;
 
 /// Checks a database name: 1 to [`MAX_DB_NAME`] ASCII letters, digits or `_`.
 ///
@@ -49,6 +49,16 @@ pub enum FileNameKind {
 }
 
 impl FileNameKind {
+    /// Every kind, in a fixed order (for tables indexed by kind, e.g. metrics).
+    pub const ALL: [FileNameKind; 6] = [
+        FileNameKind::Cvd,
+        FileNameKind::Cld,
+        FileNameKind::Cdiff,
+        FileNameKind::CvdSign,
+        FileNameKind::CdiffSign,
+        FileNameKind::Manifest,
+    ];
+
     /// Whether names of this kind carry a version (`<db>-<v>...`).
     pub fn is_versioned(self) -> bool {
         matches!(
@@ -236,6 +246,22 @@ impl MirrorFile {
         }
     }
 
+    /// This file's name in the [`FileName`] grammar.
+    pub fn name(&self) -> FileName<'_> {
+        let (kind, version) = match self {
+            MirrorFile::Cvd { .. } => (FileNameKind::Cvd, None),
+            MirrorFile::CvdSign { version, .. } => (FileNameKind::CvdSign, Some(*version)),
+            MirrorFile::Cdiff { version, .. } => (FileNameKind::Cdiff, Some(*version)),
+            MirrorFile::CdiffSign { version, .. } => (FileNameKind::CdiffSign, Some(*version)),
+            MirrorFile::Manifest => (FileNameKind::Manifest, None),
+        };
+        FileName {
+            kind,
+            db: self.db(),
+            version,
+        }
+    }
+
     /// Whether this is a `.sign` file.
     pub fn is_sign(&self) -> bool {
         matches!(
@@ -247,13 +273,7 @@ impl MirrorFile {
 
 impl fmt::Display for MirrorFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MirrorFile::Cvd { db } => write!(f, "{db}.cvd"),
-            MirrorFile::CvdSign { db, version } => write!(f, "{db}-{version}.cvd.sign"),
-            MirrorFile::Cdiff { db, version } => write!(f, "{db}-{version}.cdiff"),
-            MirrorFile::CdiffSign { db, version } => write!(f, "{db}-{version}.cdiff.sign"),
-            MirrorFile::Manifest => f.write_str(MANIFEST_FILE),
-        }
+        self.name().fmt(f)
     }
 }
 

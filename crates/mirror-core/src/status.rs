@@ -112,17 +112,9 @@ impl MirrorStatus {
 
     /// Writes `DIR/status.json` atomically (temp file, fsync, rename, fsync dir).
     pub fn store(&self, dir: &Path) -> std::io::Result<()> {
-        use std::io::Write;
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let tmp = dir.join(format!(".{STATUS_FILE}.tmp"));
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
-        std::fs::File::open(dir)?.sync_all()
+        atomic_file::write(&dir.join(STATUS_FILE), &json)
     }
 }
 

@@ -2,6 +2,7 @@
 //! without sockets, with an implementation over the `fetch` crate for real use.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::error::Error;
 
@@ -35,13 +36,17 @@ pub trait Transport {
     ) -> Result<Downloaded, Error>;
 
     /// Reads at most the first `len` bytes of `<base>/<file>` (HTTP `Range`), returning
-    /// them with the URL they came from.
+    /// them with the URL they came from. With `if_modified_since` (the build time of
+    /// the copy held, sent as `If-Modified-Since` like freshclam does) `Ok(None)` means
+    /// the upstream's file is not newer (`304`): no body is transferred, even from a
+    /// server or proxy that ignores `Range`.
     fn read_head(
         &mut self,
         bases: &[String],
         file: &str,
         len: usize,
-    ) -> Result<(Vec<u8>, String), Error>;
+        if_modified_since: Option<SystemTime>,
+    ) -> Result<Option<(Vec<u8>, String)>, Error>;
 
     /// Marks the upstream that served `url` as unusable for the rest of this run (it
     /// served a stale or bad file); later calls try the next upstream.
@@ -201,12 +206,16 @@ impl Transport for HttpTransport {
         bases: &[String],
         file: &str,
         len: usize,
-    ) -> Result<(Vec<u8>, String), Error> {
+        if_modified_since: Option<SystemTime>,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
         let i = self.list(bases)?;
+        let cond = if_modified_since.map_or_else(fetch::Conditional::none, |t| {
+            fetch::Conditional::modified_since(t)
+        });
         let got = self.lists[i]
-            .fetch_range(&self.client, file, 0..len as u64)
+            .fetch_range(&self.client, file, 0..len as u64, &cond)
             .map_err(|e| map_fetch_error(file, e))?;
-        Ok((got.value, got.url))
+        Ok(got.value.map(|head| (head, got.url)))
     }
 
     fn reject(&mut self, url: &str, reason: &str) {

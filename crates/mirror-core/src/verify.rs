@@ -103,14 +103,25 @@ pub(crate) fn header_version(head: &[u8]) -> Result<u32, CheckError> {
     Ok(Header::parse(head)?.version)
 }
 
-/// Reads the version from the header of a `.cvd` file.
-pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
+/// The header of a `.cvd` file.
+fn cvd_file_header(path: &Path) -> Result<Header, Error> {
     let mut f = std::fs::File::open(path).map_err(io_err(path, "open"))?;
-    let mut head = [0u8; 512];
+    let mut head = [0u8; cvd_format::header::HEADER_SIZE];
     f.read_exact(&mut head)
         .map_err(io_err(path, "read header of"))?;
-    header_version(&head).map_err(|source| Error::Published {
+    Header::parse(&head).map_err(|e| Error::Published {
         path: path.to_path_buf(),
-        source,
+        source: CheckError::from(e),
     })
+}
+
+/// Reads the version from the header of a `.cvd` file.
+pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
+    cvd_file_header(path).map(|h| h.version)
+}
+
+/// The build time in the header of a `.cvd` file (what a header probe sends as
+/// `If-Modified-Since`).
+pub(crate) fn cvd_file_build_time(path: &Path) -> Result<SystemTime, Error> {
+    cvd_file_header(path).map(|h| h.build_time.into())
 }

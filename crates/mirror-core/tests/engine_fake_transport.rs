@@ -63,13 +63,14 @@ impl Transport for FakeUpstreams {
         bases: &[String],
         file: &str,
         len: usize,
-    ) -> Result<(Vec<u8>, String), Error> {
+        _if_modified_since: Option<std::time::SystemTime>,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
         for b in bases {
             if let Some(bytes) = self.sites.get(b).and_then(|s| s.get(file)) {
-                return Ok((
+                return Ok(Some((
                     bytes[..len.min(bytes.len())].to_vec(),
                     format!("{b}/{file}"),
-                ));
+                )));
             }
         }
         Err(Error::NotFound {

@@ -64,6 +64,61 @@ fn from_empty_reaches_version_6_and_a_second_sync_downloads_nothing() {
     }
 }
 
+/// Version probes are as polite as freshclam's: with no DNS and no manifest upstream,
+/// a second sync with nothing new transfers at most 1 KiB of response bodies, against
+/// an upstream that honours `Range` and one that ignores it (which would otherwise
+/// stream the whole `test.cvd` for a 512-byte probe): the probe carries
+/// `If-Modified-Since` = the build time of the `test.cvd` we publish, and an upstream
+/// whose file is not newer answers `304`.
+#[test]
+fn second_header_probe_sync_moves_at_most_1_kib_whether_or_not_range_is_honoured() {
+    use testkit::http::{Fault, Scope};
+    for ignore_range in [false, true] {
+        let up = tempfile::tempdir().unwrap();
+        arrange_official(up.path(), 6, false);
+        // The upstream's `Last-Modified` is the file's build time (its mtime here).
+        let cvd = up.path().join("test.cvd");
+        let head = std::fs::read(&cvd).unwrap();
+        let built = cvd_format::Header::parse(&head[..512]).unwrap().build_time;
+        let f = std::fs::File::options().write(true).open(&cvd).unwrap();
+        f.set_modified(built.into()).unwrap();
+        drop(f);
+        let server = serve(up.path());
+        if ignore_range {
+            server.set_fault(Scope::All, Fault::IgnoreRange);
+        }
+        let mirror = tempfile::tempdir().unwrap();
+        let ups = [server.base_url()];
+        let r = sync_once(mirror.path(), &ups);
+        assert_eq!(r.databases[0].after, Some(6), "{r:?}");
+        let first = server.stats().body_bytes("/test.cvd");
+
+        server.reset_stats();
+        let r2 = sync_once(mirror.path(), &ups);
+        assert!(matches!(r2.databases[0].result, Ok(false)), "{r2:?}");
+        assert_eq!(r2.databases[0].after, Some(6));
+        let stats = server.stats();
+        let probes = stats.log_for("/test.cvd");
+        assert_eq!(probes.len(), 1, "one probe of test.cvd");
+        let since = probes[0].header("if-modified-since");
+        assert_eq!(
+            since.map(|s| httpdate::parse_http_date(s).unwrap()),
+            Some(built.into())
+        );
+        println!(
+            "ignore_range={ignore_range}: test.cvd body bytes: first sync {first}, \
+             second sync {} ({} in all)",
+            stats.body_bytes("/test.cvd"),
+            stats.total_body_bytes()
+        );
+        assert!(
+            stats.total_body_bytes() <= 1024,
+            "ignore_range={ignore_range}: {} body bytes",
+            stats.total_body_bytes()
+        );
+    }
+}
+
 #[test]
 fn from_each_older_version_reaches_6_with_a_proven_chain() {
     for start in 1..=5u32 {

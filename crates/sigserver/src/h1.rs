@@ -796,6 +796,7 @@ fn with_date<R>(now: std::time::Instant, f: impl FnOnce(&[u8]) -> R) -> R {
 
 /// Runs one HTTP/1 connection over an in-memory pipe: the client sends `input`, then
 /// closes its side; everything the server wrote comes back. For tests and fuzzing.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn exchange(state: &State, p: &Params, input: &[u8]) -> io::Result<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -823,11 +824,13 @@ pub(crate) fn exchange(state: &State, p: &Params, input: &[u8]) -> io::Result<Ve
 }
 
 /// One response split off a byte stream: status, headers (names lowercased), body.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) type SplitResponse = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// Splits what a server wrote into responses, checking each is well formed and carries
 /// its whole body. `heads[i]`: response `i` answers a `HEAD` (no body). Without
 /// `heads`, a body position where the next status line starts counts as `HEAD`.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn split_responses(
     mut out: &[u8],
     heads: Option<&[bool]>,

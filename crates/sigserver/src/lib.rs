@@ -113,6 +113,7 @@ pub use serve::{CACHE_IMMUTABLE, CACHE_MUTABLE, CACHE_NONE, CURRENT};
 pub use server::Server;
 
 /// Entry points for `cargo fuzz` targets (not a stable API).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use std::time::{Duration, UNIX_EPOCH};

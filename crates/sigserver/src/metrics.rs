@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use mirror_core::status::MirrorStatus;
 
-use crate::names::FileKind;
+use crate::names::{FileKind, Serving as _};
 
 /// What a request was for, as a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! This module owns only the URL-path part. What a file name is, and its kind, is
 //! `mirror-core`'s file-name grammar ([`mirror_core::model::FileName`]: `<db>.cvd`,
 //! `<db>.cld`, `<db>-<v>.cdiff`, `<db>-<v>.cvd.sign`, `<db>-<v>.cdiff.sign`,
-//! `dns.txt`); [`FileKind`] adds what serving needs (label, `Content-Type`, caching).
+//! `dns.txt`); [`Serving`] adds what serving needs (label, `Content-Type`, caching).
 //!
 //! A request path is accepted only if, after percent-decoding, it is `/` followed by
 //! exactly one name of that grammar. Everything is decided on the string alone,
@@ -20,7 +20,7 @@
 
 use std::fmt;
 
-use mirror_core::model::{FileName, FileNameKind};
+use mirror_core::model::FileName;
 
 /// Longest raw request path accepted (bytes, before percent-decoding).
 pub const MAX_PATH_LEN: usize = 256;
@@ -28,37 +28,25 @@ pub const MAX_PATH_LEN: usize = 256;
 /// Longest database name accepted (`mirror-core`'s limit).
 pub use mirror_core::model::MAX_DB_NAME;
 
-/// The kind of a servable file; decides `Content-Type`, `Cache-Control` and metrics labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FileKind {
-    /// `<db>.cvd`: the newest signed database; changes with every publish.
-    Cvd,
-    /// `<db>.cld`: an unsigned local database (served if present); changes.
-    Cld,
-    /// `<db>-<v>.cdiff`: a patch for one version; never changes.
-    Cdiff,
-    /// `<db>-<v>.cvd.sign`: detached signature of one `.cvd` version; never changes.
-    CvdSign,
-    /// `<db>-<v>.cdiff.sign`: detached signature of one cdiff; never changes.
-    CdiffSign,
-    /// `dns.txt`: the TXT-style version manifest; changes with every publish.
-    Manifest,
+/// The kind of a servable file: `mirror-core`'s grammar kind itself (one enum for the
+/// grammar; what serving adds is the [`Serving`] trait).
+pub use mirror_core::model::FileNameKind as FileKind;
+
+/// What serving decides per kind of file: metrics label, `Content-Type`, caching.
+/// Implemented for the grammar's kind so that a new kind cannot go unnoticed (the
+/// matches are exhaustive).
+pub trait Serving {
+    /// The label used in metrics and access logs (`cvd`, `cdiff_sign`, `dns`, ...).
+    fn label(&self) -> &'static str;
+    /// The `Content-Type` served for this kind.
+    fn content_type(&self) -> &'static str;
+    /// Whether a file of this kind, once published under its name, never changes
+    /// (the versioned names of the grammar).
+    fn is_immutable(&self) -> bool;
 }
 
-impl FileKind {
-    /// All kinds, in a fixed order (used for metrics tables).
-    pub const ALL: [FileKind; 6] = [
-        FileKind::Cvd,
-        FileKind::Cld,
-        FileKind::Cdiff,
-        FileKind::CvdSign,
-        FileKind::CdiffSign,
-        FileKind::Manifest,
-    ];
-
-    /// The label used in metrics and access logs (`cvd`, `cdiff_sign`, `dns`, ...).
-    pub fn label(self) -> &'static str {
+impl Serving for FileKind {
+    fn label(&self) -> &'static str {
         match self {
             FileKind::Cvd => "cvd",
             FileKind::Cld => "cld",
@@ -69,43 +57,19 @@ impl FileKind {
         }
     }
 
-    /// The `Content-Type` served for this kind.
-    pub fn content_type(self) -> &'static str {
+    fn content_type(&self) -> &'static str {
         match self {
             FileKind::Manifest => "text/plain; charset=utf-8",
-            _ => "application/octet-stream",
+            FileKind::Cvd
+            | FileKind::Cld
+            | FileKind::Cdiff
+            | FileKind::CvdSign
+            | FileKind::CdiffSign => "application/octet-stream",
         }
     }
 
-    /// Whether a file of this kind, once published under its name, never changes
-    /// (the versioned names of the grammar).
-    pub fn is_immutable(self) -> bool {
-        self.core().is_versioned()
-    }
-
-    /// The grammar's kind this serving kind stands for.
-    fn core(self) -> FileNameKind {
-        match self {
-            FileKind::Cvd => FileNameKind::Cvd,
-            FileKind::Cld => FileNameKind::Cld,
-            FileKind::Cdiff => FileNameKind::Cdiff,
-            FileKind::CvdSign => FileNameKind::CvdSign,
-            FileKind::CdiffSign => FileNameKind::CdiffSign,
-            FileKind::Manifest => FileNameKind::Manifest,
-        }
-    }
-}
-
-impl From<FileNameKind> for FileKind {
-    fn from(kind: FileNameKind) -> Self {
-        match kind {
-            FileNameKind::Cvd => FileKind::Cvd,
-            FileNameKind::Cld => FileKind::Cld,
-            FileNameKind::Cdiff => FileKind::Cdiff,
-            FileNameKind::CvdSign => FileKind::CvdSign,
-            FileNameKind::CdiffSign => FileKind::CdiffSign,
-            FileNameKind::Manifest => FileKind::Manifest,
-        }
+    fn is_immutable(&self) -> bool {
+        self.is_versioned()
     }
 }
 
@@ -190,7 +154,7 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
 /// assert_eq!(classify("test-06.cdiff"), None);
 /// ```
 pub fn classify(name: &str) -> Option<FileKind> {
-    FileName::parse(name).map(|n| n.kind().into())
+    FileName::parse(name).map(|n| n.kind())
 }
 
 /// Decodes `%XX` escapes; borrows when there are none (the usual request).
@@ -313,11 +277,8 @@ mod tests {
     }
 
     #[test]
-    fn kinds_map_one_to_one_onto_the_grammar() {
-        for k in FileKind::ALL {
-            assert_eq!(FileKind::from(k.core()), k);
-        }
-        let labels: std::collections::BTreeSet<_> = FileKind::ALL.map(FileKind::label).into();
+    fn every_kind_has_its_own_label() {
+        let labels: std::collections::BTreeSet<_> = FileKind::ALL.map(|k| k.label()).into();
         assert_eq!(labels.len(), FileKind::ALL.len());
     }
 

@@ -12,7 +12,7 @@ use hyper::StatusCode;
 use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
-use crate::names::{self, FileKind, PathError};
+use crate::names::{self, FileKind, PathError, Serving as _};
 use crate::open_files::{self, Opened};
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;

@@ -342,10 +342,7 @@ fn usage_and_io_errors_exit_2() {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 #[test]

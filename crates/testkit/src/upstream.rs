@@ -810,7 +810,8 @@ impl Upstream {
     fn put_manifest(&mut self) -> Result<(), UpstreamError> {
         let text = self.manifest()?;
         let t = self.tick();
-        self.server.put_modified("/dns.txt", text.into_bytes(), t);
+        let path = format!("/{}", dns_versions::MANIFEST_NAME);
+        self.server.put_modified(&path, text.into_bytes(), t);
         Ok(())
     }
 
@@ -888,7 +889,7 @@ impl Upstream {
     /// The genuine content currently served as `file`.
     fn served(&self, file: &str) -> Result<Vec<u8>, UpstreamError> {
         let file = file.trim_start_matches('/');
-        if file == "dns.txt" {
+        if file == dns_versions::MANIFEST_NAME {
             return Ok(self.manifest()?.into_bytes());
         }
         for db in self.dbs.keys() {
@@ -904,13 +905,15 @@ impl Upstream {
 }
 
 /// The `dns.txt` text for `versions`: one [`dns_versions::VersionRecord`] line made
-/// at `at` (the format `dns_versions::write_manifest` writes), with the
-/// custom databases in the record's extension.
+/// at `at` (written by `dns_versions::render_manifest`), with the custom databases in
+/// the record's extension.
 fn manifest_text(
     versions: &BTreeMap<String, u32>,
     at: SystemTime,
 ) -> Result<String, UpstreamError> {
-    Ok(format!("{}\n", version_record(versions, at)?))
+    Ok(dns_versions::render_manifest(&version_record(
+        versions, at,
+    )?))
 }
 
 fn version_record(

@@ -64,9 +64,7 @@ struct MemberJson {
     sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use cvd_format::hex;
 
 fn status(s: CheckStatus) -> &'static str {
     match s {
