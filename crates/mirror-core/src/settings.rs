@@ -184,7 +184,10 @@ impl MirrorSettings {
                 if !(u.starts_with("http://") || u.starts_with("https://"))
                     || u.len() <= "https://".len()
                 {
-                    return Err(invalid(key, format!("{u:?}: not an http:// or https:// URL")));
+                    return Err(invalid(
+                        key,
+                        format!("{u:?}: not an http:// or https:// URL"),
+                    ));
                 }
             }
             Ok(())
@@ -349,9 +352,15 @@ mod tests {
                     as Box<dyn Fn(&mut MirrorSettings)>,
                 "db",
             ),
-            (Box::new(|s| s.upstreams = vec!["ftp://x".into()]), "upstream"),
+            (
+                Box::new(|s| s.upstreams = vec!["ftp://x".into()]),
+                "upstream",
+            ),
             (Box::new(|s| s.upstreams.clear()), "upstream"),
-            (Box::new(|s| s.keep_cdiffs = MAX_KEEP_CDIFFS + 1), "keep-cdiffs"),
+            (
+                Box::new(|s| s.keep_cdiffs = MAX_KEEP_CDIFFS + 1),
+                "keep-cdiffs",
+            ),
             (Box::new(|s| s.verify_time = Some(-1)), "verify-time"),
             (
                 Box::new(|s| {
