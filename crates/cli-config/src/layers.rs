@@ -138,6 +138,11 @@ impl<'a> Layers<'a> {
         })
     }
 
+    /// The binary's conventions.
+    pub fn spec(&self) -> &'a Spec {
+        self.spec
+    }
+
     fn arg(&self, id: &str) -> Option<&clap::Arg> {
         self.cmd.get_arguments().find(|a| a.get_id() == id)
     }
@@ -257,13 +262,22 @@ impl<'a> Layers<'a> {
     }
 
     /// The boolean setting `id` that also has a negation flag `no_<id>` (given alone:
-    /// `id` is false; `--no-KEY=false`: `id` is true), or `default`; recorded. Of the
-    /// two flags the later one wins (declare them `overrides_with` each other).
+    /// `id` is false; `--no-KEY=false`: `id` is true), or `default`; recorded. When
+    /// both flags are given the later one wins; the negation flag beats the variable
+    /// and the file like any flag.
     pub fn negatable(&mut self, id: &str, default: bool) -> Result<bool, ConfigError> {
         let neg = format!("no_{id}");
-        if let Some((no, source)) = self.clap_one::<bool>(&neg)?
-            && matches!(source, Source::Flag(_))
-        {
+        let on_line = |this: &Self, id: &str| {
+            matches!(this.clap_source(id), Some(Source::Flag(_)))
+                .then(|| this.matches.index_of(id))
+                .flatten()
+        };
+        let neg_later = match (on_line(self, &neg), on_line(self, id)) {
+            (Some(n), Some(p)) => n > p,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if neg_later && let Some((no, source)) = self.clap_one::<bool>(&neg)? {
             let key = self.spec.file_key(id);
             self.record(None, &key, Some(toml::Value::Boolean(!no)), source);
             return Ok(!no);
@@ -312,6 +326,18 @@ impl<'a> Layers<'a> {
         {
             Some(x) => *x = e,
             None => self.entries.push(e),
+        }
+    }
+
+    /// Replaces the recorded value of a top-level `key` (keeping its source): for
+    /// values normalised after resolution (URLs without their trailing `/`).
+    pub fn normalised<T: Serialize>(&mut self, key: &str, value: &T) {
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.table.is_none() && e.key == key)
+        {
+            e.value = toml::Value::try_from(value).ok();
         }
     }
 

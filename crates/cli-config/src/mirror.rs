@@ -66,8 +66,7 @@ pub struct MirrorArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        value_parser = BoolishValueParser::new(),
-        overrides_with = "no_bootstrap_cdiffs"
+        value_parser = BoolishValueParser::new()
     )]
     pub bootstrap_cdiffs: Option<bool>,
     /// Publish chain-proven cdiffs only: --bootstrap-cdiffs=false.
@@ -77,8 +76,7 @@ pub struct MirrorArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        value_parser = BoolishValueParser::new(),
-        overrides_with = "bootstrap_cdiffs"
+        value_parser = BoolishValueParser::new()
     )]
     pub no_bootstrap_cdiffs: Option<bool>,
     /// Root certificate (PEM or DER) that .sign files must chain to; repeatable
@@ -135,7 +133,10 @@ pub fn resolve_mirror(
         custom: custom(layers)?,
         dir: d.dir,
     };
-    Ok(s.validated()?)
+    let s = s.validated()?;
+    layers.normalised(&layers.spec().file_key("upstream"), &s.upstreams);
+    layers.normalised(&layers.spec().file_key("db"), &s.databases);
+    Ok(s)
 }
 
 /// The custom databases: `[custom.NAME]` tables of the file, then the

@@ -253,7 +253,7 @@ fn custom_databases_layer_field_by_field_and_render() {
     );
     assert_eq!(s.upstreams, ["http://up"]);
     assert!(
-        text.contains("upstream = [\"http://up/\"]    # flag --upstream\n"),
+        text.contains("upstream = [\"http://up\"]    # flag --upstream\n"),
         "{text}"
     );
     assert!(text.contains("\n[custom.my_db]\n"), "{text}");

@@ -181,9 +181,10 @@ impl MirrorSettings {
                 return Err(invalid(key, "at least one URL is needed"));
             }
             for u in urls {
-                if !(u.starts_with("http://") || u.starts_with("https://"))
-                    || u.len() <= "https://".len()
-                {
+                let ok = u.split_once("://").is_some_and(|(scheme, rest)| {
+                    matches!(scheme, "http" | "https") && !rest.is_empty()
+                });
+                if !ok {
                     return Err(invalid(
                         key,
                         format!("{u:?}: not an http:// or https:// URL"),
