@@ -86,6 +86,8 @@ impl Server {
         if std::env::var_os("SIGSERVER_LOG").is_none() {
             cmd.env("SIGSERVER_LOG", "info");
         }
+        // A test-harness knob, not a setting: sigserver refuses unknown SIGSERVER_*.
+        cmd.env_remove("SIGSERVER_TEST_ECHO");
         let mut child = cmd.spawn().expect("spawn sigserver");
         let stderr = child.stderr.take().unwrap();
         let log = Log::default();
