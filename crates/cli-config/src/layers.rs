@@ -213,10 +213,10 @@ impl<'a> Layers<'a> {
     where
         T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
     {
-        let found = match self.clap_one::<T>(id)? {
-            Some(x) => Some(x),
-            None => self.from_file::<T>(id)?,
-        };
+        // The file's value is checked even when a flag or variable overrides it: a
+        // malformed file is an error, not a surprise for the day the flag goes.
+        let file = self.from_file::<T>(id)?;
+        let found = self.clap_one::<T>(id)?.or(file);
         let key = self.spec.file_key(id);
         match found {
             Some((v, source)) => {
@@ -235,10 +235,10 @@ impl<'a> Layers<'a> {
     where
         T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
     {
-        let found = match self.clap_one::<T>(id)? {
-            Some(x) => Some(x),
-            None => self.from_file::<T>(id)?,
-        };
+        // The file's value is checked even when a flag or variable overrides it: a
+        // malformed file is an error, not a surprise for the day the flag goes.
+        let file = self.from_file::<T>(id)?;
+        let found = self.clap_one::<T>(id)?.or(file);
         let (v, source) = found.unwrap_or((default, Source::Default));
         let key = self.spec.file_key(id);
         self.record(None, &key, toml::Value::try_from(&v).ok(), source);
@@ -251,10 +251,8 @@ impl<'a> Layers<'a> {
     where
         T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
     {
-        let found = match self.clap_many::<T>(id)? {
-            Some(x) => Some(x),
-            None => self.from_file::<Vec<T>>(id)?,
-        };
+        let file = self.from_file::<Vec<T>>(id)?;
+        let found = self.clap_many::<T>(id)?.or(file);
         let (v, source) = found.unwrap_or((default, Source::Default));
         let key = self.spec.file_key(id);
         self.record(None, &key, toml::Value::try_from(&v).ok(), source);
@@ -266,6 +264,7 @@ impl<'a> Layers<'a> {
     /// both flags are given the later one wins; the negation flag beats the variable
     /// and the file like any flag.
     pub fn negatable(&mut self, id: &str, default: bool) -> Result<bool, ConfigError> {
+        self.from_file::<bool>(id)?; // checked even when overridden
         let neg = format!("no_{id}");
         let on_line = |this: &Self, id: &str| {
             matches!(this.clap_source(id), Some(Source::Flag(_)))

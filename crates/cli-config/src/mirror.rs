@@ -46,7 +46,8 @@ pub struct MirrorArgs {
         value_parser = BoolishValueParser::new()
     )]
     pub no_dns: Option<bool>,
-    /// DNS name of the version TXT record [default: current.cvd.clamav.net].
+    /// DNS name of the version TXT record (default: the official one, see `config` /
+    /// `--print-config`).
     #[arg(long, value_name = "NAME")]
     pub dns_name: Option<String>,
     /// DNS server (IP:port) to ask for the version record; repeatable (default: the

@@ -221,6 +221,29 @@ fn unknown_keys_and_variables_are_named() {
     )
     .unwrap_err();
     assert!(e.contains("keep-cdiffs") && e.contains("c.toml"), "{e}");
+    // ... also when a flag overrides it: the file is wrong all the same.
+    for (file, flags) in [
+        ("keep-cdiffs = \"many\"\n", &["--keep-cdiffs", "3"][..]),
+        (
+            "upstream = \"http://not-a-list\"\n",
+            &["--upstream", "http://up"][..],
+        ),
+        (
+            "bootstrap-cdiffs = \"no\"\n",
+            &["--no-bootstrap-cdiffs"][..],
+        ),
+    ] {
+        let e = resolve(
+            tmp.path(),
+            &Case {
+                file,
+                env: &[],
+                flags,
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("c.toml"), "{file}: {e}");
+    }
 }
 
 #[test]

@@ -465,14 +465,15 @@ fn the_server_follows_its_printed_configuration() {
     }
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
-    let conf = mirror.path().join("sigserver.toml");
+    let etc = tempfile::tempdir().unwrap();
+    let conf = etc.path().join("sigserver.toml");
     std::fs::write(
         &conf,
         format!(
             "dir = {:?}\nsync = false\nupstream = [\"http://{}\"]\ndb = [\"test\"]\n\
              no_dns = true\nkeep_cdiffs = 5\nretries = 0\nsign_root = [{:?}]\n\
              verify_time = 1767225600\n",
-            mirror.path().join("m"),
+            mirror.path(),
             upstream.addr,
             fixture("clamav-test-root.crt"),
         ),
