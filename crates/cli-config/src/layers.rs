@@ -194,7 +194,10 @@ impl<'a> Layers<'a> {
         Ok(v.map(|v| (v.cloned().collect(), source)))
     }
 
-    fn from_file<T: DeserializeOwned>(&self, id: &str) -> Result<Option<(T, Source)>, ConfigError> {
+    fn file_layer<T: DeserializeOwned>(
+        &self,
+        id: &str,
+    ) -> Result<Option<(T, Source)>, ConfigError> {
         let key = self.spec.file_key(id);
         match self.file_value(&key) {
             None => Ok(None),
@@ -203,7 +206,7 @@ impl<'a> Layers<'a> {
                 .map_err(|source| ConfigError::FileValue {
                     path: path.to_owned(),
                     key,
-                    source,
+                    source: Box::new(source),
                 }),
         }
     }
@@ -215,7 +218,7 @@ impl<'a> Layers<'a> {
     {
         // The file's value is checked even when a flag or variable overrides it: a
         // malformed file is an error, not a surprise for the day the flag goes.
-        let file = self.from_file::<T>(id)?;
+        let file = self.file_layer::<T>(id)?;
         let found = self.clap_one::<T>(id)?.or(file);
         let key = self.spec.file_key(id);
         match found {
@@ -237,7 +240,7 @@ impl<'a> Layers<'a> {
     {
         // The file's value is checked even when a flag or variable overrides it: a
         // malformed file is an error, not a surprise for the day the flag goes.
-        let file = self.from_file::<T>(id)?;
+        let file = self.file_layer::<T>(id)?;
         let found = self.clap_one::<T>(id)?.or(file);
         let (v, source) = found.unwrap_or((default, Source::Default));
         let key = self.spec.file_key(id);
@@ -251,7 +254,7 @@ impl<'a> Layers<'a> {
     where
         T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
     {
-        let file = self.from_file::<Vec<T>>(id)?;
+        let file = self.file_layer::<Vec<T>>(id)?;
         let found = self.clap_many::<T>(id)?.or(file);
         let (v, source) = found.unwrap_or((default, Source::Default));
         let key = self.spec.file_key(id);
@@ -264,7 +267,7 @@ impl<'a> Layers<'a> {
     /// both flags are given the later one wins; the negation flag beats the variable
     /// and the file like any flag.
     pub fn negatable(&mut self, id: &str, default: bool) -> Result<bool, ConfigError> {
-        self.from_file::<bool>(id)?; // checked even when overridden
+        self.file_layer::<bool>(id)?; // checked even when overridden
         let neg = format!("no_{id}");
         let on_line = |this: &Self, id: &str| {
             matches!(this.clap_source(id), Some(Source::Flag(_)))
@@ -397,6 +400,6 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(read)?;
     toml::from_str(&text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     })
 }

@@ -185,7 +185,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// The parser's message.
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// The configuration file has a key no setting has.
     #[error("config file {}: unknown key `{key}`", path.display())]
@@ -204,7 +204,7 @@ pub enum ConfigError {
         key: String,
         /// Why it was refused.
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// A variable with the binary's prefix that no setting has.
     #[error("unknown environment variable {var}")]

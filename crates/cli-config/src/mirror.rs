@@ -150,7 +150,7 @@ fn custom(layers: &mut Layers<'_>) -> Result<BTreeMap<String, CustomDb>, ConfigE
         out = BTreeMap::deserialize(v.clone()).map_err(|source| ConfigError::FileValue {
             path: path.clone(),
             key: "custom".into(),
-            source,
+            source: Box::new(source),
         })?;
         for (name, c) in &out {
             let table = format!("custom.{name}");

@@ -80,6 +80,19 @@ fn source_of(entries: &[cli_config::Entry], key: &str) -> Source {
         .clone()
 }
 
+/// (file, flags; keep-cdiffs and its source, DNS and the source of `no-dns`,
+/// bootstrap-cdiffs and its source).
+type FileAndFlags<'a> = (
+    &'a str,
+    &'a [&'a str],
+    u32,
+    Source,
+    bool,
+    Source,
+    bool,
+    Source,
+);
+
 #[test]
 fn flags_over_file_over_default() {
     let tmp = tempfile::tempdir().unwrap();
@@ -87,7 +100,7 @@ fn flags_over_file_over_default() {
     let f = || Source::File(file.clone());
     let flag = |s: &str| Source::Flag(s.into());
     // (file, flags) -> (keep_cdiffs, its source, dns, its source, bootstrap, its source)
-    let cases: &[(&str, &[&str], u32, Source, bool, Source, bool, Source)] = &[
+    let cases: &[FileAndFlags<'_>] = &[
         (
             "",
             &[],

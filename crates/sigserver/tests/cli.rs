@@ -368,11 +368,21 @@ fn print_config(
     map
 }
 
+/// (file, environment, flags, key, expected value, expected source).
+type Precedence<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [&'a str],
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
     // (file, environment, flags, key, value, source; "file" stands for the file's path)
     #[rustfmt::skip]
-    let cases: &[(&str, &[(&str, &str)], &[&str], &str, &str, &str)] = &[
+    let cases: &[Precedence<'_>] = &[
         ("", &[], &[], "max_connections", "10000", "default"),
         ("max_connections = 5", &[], &[], "max_connections", "5", "file"),
         ("max_connections = 5", &[("SIGSERVER_MAX_CONNECTIONS", "7")], &[], "max_connections", "7", "env SIGSERVER_MAX_CONNECTIONS"),

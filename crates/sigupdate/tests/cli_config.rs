@@ -75,13 +75,23 @@ fn config(
     parse(&text)
 }
 
+/// (file, environment, flags, key, expected value, expected source).
+type Precedence<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [&'a str],
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
     let tmp = tempfile::tempdir().unwrap();
     let file_src = format!("file {}", tmp.path().join("sigupdate.toml").display());
     // (file, environment, flags, key, value, source: "default" | "file" | "env VAR" | "flag --x")
     #[rustfmt::skip]
-    let cases: &[(&str, &[(&str, &str)], &[&str], &str, &str, &str)] = &[
+    let cases: &[Precedence<'_>] = &[
         // a value
         ("", &[], &[], "keep-cdiffs", "30", "default"),
         ("keep-cdiffs = 5", &[], &[], "keep-cdiffs", "5", "file"),
