@@ -38,16 +38,15 @@ pub struct Entry {
 /// struct Cli {
 ///     #[arg(long)]
 ///     keep_cdiffs: Option<u32>,
-///     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-///           value_parser = clap::builder::BoolishValueParser::new())]
+///     #[arg(long)]
 ///     no_dns: Option<bool>,
 /// }
 /// const SPEC: Spec = Spec {
 ///     env_prefix: "DEMO_", keys: KeyStyle::Kebab, flag_only: &[], not_in_file: &[],
 ///     other_env: &[], env_families: &[], file_tables: &[],
 /// };
-/// let cmd = SPEC.with_env(Cli::command());
-/// let m = cmd.clone().try_get_matches_from(["demo", "--no-dns=false"]).unwrap();
+/// let cmd = SPEC.prepare(Cli::command());
+/// let m = cmd.clone().try_get_matches_from(["demo", "--no-dns", "no"]).unwrap();
 /// let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, None, Vec::new()).unwrap();
 /// assert_eq!(layers.value("keep_cdiffs", 30u32).unwrap(), 30);
 /// assert!(!layers.value("no_dns", true).unwrap());
@@ -71,7 +70,7 @@ fn ids(cmd: &clap::Command) -> Vec<String> {
 }
 
 impl<'a> Layers<'a> {
-    /// The layers for `matches` of `cmd` (as given to [`Spec::with_env`]), the file
+    /// The layers for `matches` of `cmd` (as given to [`Spec::prepare`]), the file
     /// `config` (if any) and the environment `vars` (pass `std::env::vars()`).
     ///
     /// The keys and variables known are those of the layered arguments of `known`

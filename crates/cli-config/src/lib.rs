@@ -6,7 +6,7 @@
 //!
 //! Each binary declares its settings once, as clap arguments (derive). A [`Spec`] names
 //! the binary's conventions: the environment prefix and the key style of its file.
-//! [`Spec::with_env`] then gives every argument its environment variable
+//! [`Spec::prepare`] then gives every argument its environment variable
 //! (`--keep-cdiffs` → `SIGUPDATE_KEEP_CDIFFS`), so clap parses flags and environment
 //! with the same value parser, and [`clap::ArgMatches::value_source`] says which of the
 //! two set a value. [`Layers`] fills in what neither set from the TOML file (same
@@ -17,9 +17,10 @@
 //! Conventions every setting follows, so that adding one is adding a field:
 //!
 //! - the flag is `--KEY`, the file key is `KEY`, the variable is `PREFIX_KEY`;
-//! - booleans take an explicit value (`--no-dns=false`, `SIGUPDATE_NO_DNS=false`,
-//!   `no-dns = false`), and a flag given alone means `true`; so any layer can undo any
-//!   lower one, in both directions;
+//! - booleans (`Option<bool>` fields) take a value in every layer (`--no-dns=false`,
+//!   `SIGUPDATE_NO_DNS=false`, `no-dns = false`), and a flag given alone means `true`
+//!   ([`Spec::prepare`] makes it so); so any layer can undo any lower one, in both
+//!   directions;
 //! - an argument `no_KEY` beside an argument `KEY` is `KEY`'s negation, a flag only
 //!   (`--no-bootstrap-cdiffs` is `bootstrap-cdiffs = false`);
 //! - lists are repeated flags, TOML arrays, or comma-separated variables;
@@ -101,15 +102,29 @@ impl Spec {
         }
     }
 
-    /// Gives every layered argument of `cmd` (not its subcommands) its environment
-    /// variable. Call it on the command (or subcommand) before parsing.
-    pub fn with_env(self, cmd: clap::Command) -> clap::Command {
+    /// Prepares `cmd` (not its subcommands) before parsing: gives every layered
+    /// argument its environment variable, and makes every boolean that takes a value
+    /// take it optionally (`--no-dns` alone is `true`; `--no-dns=false`,
+    /// `--no-dns false`, `yes`/`no`, `on`/`off`, `1`/`0` are accepted, as in the
+    /// variables).
+    pub fn prepare(self, cmd: clap::Command) -> clap::Command {
         let ids: Vec<String> = cmd
             .get_arguments()
             .map(|a| a.get_id().as_str().to_owned())
             .collect();
-        cmd.mut_args(move |a| {
+        cmd.mut_args(move |mut a| {
             let id = a.get_id().as_str().to_owned();
+            if a.get_action().takes_values()
+                && a.get_value_parser().type_id() == std::any::TypeId::of::<bool>()
+            {
+                a = a
+                    .num_args(0..=1)
+                    .default_missing_value("true")
+                    .value_parser(clap::builder::BoolishValueParser::new());
+                if a.get_value_names().is_none() {
+                    a = a.value_name("BOOL");
+                }
+            }
             if self.has_env(&id, &ids) {
                 a.env(self.env_var(&id))
             } else {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::builder::BoolishValueParser;
 use mirror_core::settings::{CustomDb, MirrorSettings};
 use serde::Deserialize;
 
@@ -37,14 +36,7 @@ pub struct MirrorArgs {
     /// Learn versions from the upstream's dns.txt manifest or the .cvd header, not DNS
     /// (--no-dns alone: true; --no-dns=false undoes a file or environment) [default:
     /// false].
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = BoolishValueParser::new()
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub no_dns: Option<bool>,
     /// DNS name of the version TXT record (default: the official one, see `config` /
     /// `--print-config`).
@@ -61,24 +53,10 @@ pub struct MirrorArgs {
     /// restarted chain): published signature-verified but chain-unproven, so that
     /// clients a few versions behind are not stranded; `sigupdate status` lists them
     /// [default: true].
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = BoolishValueParser::new()
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub bootstrap_cdiffs: Option<bool>,
     /// Publish chain-proven cdiffs only: --bootstrap-cdiffs=false.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = BoolishValueParser::new()
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub no_bootstrap_cdiffs: Option<bool>,
     /// Root certificate (PEM or DER) that .sign files must chain to; repeatable
     /// (default: the official ClamAV root).

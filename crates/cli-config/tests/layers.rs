@@ -53,7 +53,7 @@ fn resolve(
 > {
     let file = tmp.join("c.toml");
     std::fs::write(&file, c.file).unwrap();
-    let cmd = SPEC.with_env(Cli::command());
+    let cmd = SPEC.prepare(Cli::command());
     let mut argv = vec!["t", "--dir", "/m"];
     argv.extend_from_slice(c.flags);
     let m = cmd

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use cli_config::{KeyStyle, Layers, Source, Spec};
 use serde::{Deserialize, Serialize};
@@ -111,24 +110,10 @@ struct Cli {
     /// sync at start, then every --sync-interval seconds. Needs --upstream and --db
     /// (--sync alone: true; --sync=false or --no-sync undoes a file or environment)
     /// [default: false].
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = BoolishValueParser::new()
-    )]
+    #[arg(long, value_name = "BOOL")]
     sync: Option<bool>,
     /// Do not sync in-process: --sync=false.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = BoolishValueParser::new()
-    )]
+    #[arg(long, value_name = "BOOL")]
     no_sync: Option<bool>,
     /// Seconds between in-process syncs [default: 3600].
     #[arg(long, value_name = "SECS")]
@@ -299,7 +284,7 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     // Every option gets its SIGSERVER_* variable before parsing (see `SPEC`).
-    let cmd = SPEC.with_env(Cli::command());
+    let cmd = SPEC.prepare(Cli::command());
     let (cli, matches) = match cmd
         .clone()
         .try_get_matches()

@@ -394,6 +394,8 @@ fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
         ("sync = true", &[("SIGSERVER_SYNC", "false")], &[], "sync", "false", "env SIGSERVER_SYNC"),
         ("sync = true", &[], &["--sync=false"], "sync", "false", "flag --sync"),
         ("sync = true", &[], &["--no-sync"], "sync", "false", "flag --no-sync"),
+        ("sync = true", &[], &["--sync", "no"], "sync", "false", "flag --sync"),
+        ("http2 = false", &[], &["--http2"], "http2", "true", "flag --http2"),
         ("", &[("SIGSERVER_SYNC", "true")], &["--sync=false"], "sync", "false", "flag --sync"),
         ("sync = false", &[], &["--sync"], "sync", "true", "flag --sync"),
         ("sync = false", &[("SIGSERVER_SYNC", "1")], &[], "sync", "true", "env SIGSERVER_SYNC"),

@@ -58,7 +58,7 @@ pub const CONFIG_COMMANDS: [&str; 4] = ["sync", "watch", "config", "status"];
 pub fn command(cmd: clap::Command) -> clap::Command {
     CONFIG_COMMANDS
         .iter()
-        .fold(cmd, |c, name| c.mut_subcommand(name, |s| SPEC.with_env(s)))
+        .fold(cmd, |c, name| c.mut_subcommand(name, |s| SPEC.prepare(s)))
 }
 
 /// The effective configuration of a mirror subcommand.

@@ -107,6 +107,7 @@ fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
         ("no-dns = true", &[], &[], "no-dns", "true", "file"),
         ("no-dns = true", &[("SIGUPDATE_NO_DNS", "false")], &[], "no-dns", "false", "env SIGUPDATE_NO_DNS"),
         ("no-dns = true", &[], &["--no-dns=false"], "no-dns", "false", "flag --no-dns"),
+        ("no-dns = true", &[], &["--no-dns", "off"], "no-dns", "false", "flag --no-dns"),
         ("", &[("SIGUPDATE_NO_DNS", "true")], &["--no-dns=false"], "no-dns", "false", "flag --no-dns"),
         ("no-dns = false", &[], &["--no-dns"], "no-dns", "true", "flag --no-dns"),
         ("no-dns = false", &[("SIGUPDATE_NO_DNS", "yes")], &[], "no-dns", "true", "env SIGUPDATE_NO_DNS"),
