@@ -352,37 +352,14 @@ fn print_config(
         "{file:?} {env:?} {flags:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut map = std::collections::BTreeMap::new();
-    let mut stripped = String::new();
-    for line in text.lines() {
-        let (setting, source) = line.split_once("    # ").unwrap();
-        if let Some((k, v)) = setting.split_once(" = ") {
-            map.insert(k.to_owned(), (v.to_owned(), source.to_owned()));
-            stripped.push_str(setting);
-            stripped.push('\n');
-        }
-    }
-    // Without the comments the output is a configuration file.
-    toml::from_str::<toml::Table>(&stripped).unwrap_or_else(|e| panic!("{e}\n{stripped}"));
-    map
+    testkit::config::parse_printed(&String::from_utf8(out.stdout).unwrap()).unwrap()
 }
-
-/// (file, environment, flags, key, expected value, expected source).
-type Precedence<'a> = (
-    &'a str,
-    &'a [(&'a str, &'a str)],
-    &'a [&'a str],
-    &'a str,
-    &'a str,
-    &'a str,
-);
 
 #[test]
 fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
     // (file, environment, flags, key, value, source; "file" stands for the file's path)
     #[rustfmt::skip]
-    let cases: &[Precedence<'_>] = &[
+    let cases: &[testkit::config::Precedence<'_>] = &[
         ("", &[], &[], "max_connections", "10000", "default"),
         ("max_connections = 5", &[], &[], "max_connections", "5", "file"),
         ("max_connections = 5", &[("SIGSERVER_MAX_CONNECTIONS", "7")], &[], "max_connections", "7", "env SIGSERVER_MAX_CONNECTIONS"),
@@ -462,19 +439,7 @@ fn unknown_keys_and_variables_are_named() {
 /// `sync = false`; two cdiffs kept from the environment over five in the file).
 #[test]
 fn the_server_follows_its_printed_configuration() {
-    let up_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
-    std::fs::copy(
-        fixture("test-6.cvd.sign"),
-        up_dir.path().join("test-6.cvd.sign"),
-    )
-    .unwrap();
-    for v in 2..=6 {
-        for ext in ["cdiff", "cdiff.sign"] {
-            let n = format!("test-{v}.{ext}");
-            std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
-        }
-    }
+    let up_dir = util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let etc = tempfile::tempdir().unwrap();

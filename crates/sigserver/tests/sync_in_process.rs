@@ -9,19 +9,7 @@ use util::{Server, fixture, get};
 
 #[test]
 fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
-    let up_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
-    std::fs::copy(
-        fixture("test-6.cvd.sign"),
-        up_dir.path().join("test-6.cvd.sign"),
-    )
-    .unwrap();
-    for v in 2..=6 {
-        for ext in ["cdiff", "cdiff.sign"] {
-            let n = format!("test-{v}.{ext}");
-            std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
-        }
-    }
+    let up_dir = util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
 
     let mirror = tempfile::tempdir().unwrap();

@@ -13,33 +13,7 @@ use std::process::Command;
 
 use official_sync::sigupdate;
 use support::*;
-
-/// The printed configuration: key → (value as printed, source).
-fn parse(text: &str) -> BTreeMap<String, (String, String)> {
-    let mut out = BTreeMap::new();
-    let mut table = String::new();
-    for line in text.lines() {
-        if let Some(t) = line.strip_prefix('[') {
-            table = format!("{}.", t.trim_end_matches(']'));
-            continue;
-        }
-        let Some((setting, source)) = line.split_once("    # ") else {
-            continue;
-        };
-        let (key, value) = match setting.split_once(" = ") {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (
-                setting
-                    .trim_start_matches("# ")
-                    .trim_end_matches(" is not set")
-                    .to_owned(),
-                "(not set)".to_owned(),
-            ),
-        };
-        out.insert(format!("{table}{key}"), (value, source.to_owned()));
-    }
-    out
-}
+use testkit::config::{Precedence, parse_printed};
 
 /// Runs `sigupdate config` with a file (if `file` is not empty), variables and flags.
 fn config(
@@ -63,27 +37,8 @@ fn config(
         "{file:?} {env:?} {flags:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // Without the comments, the output is a configuration file.
-    let stripped: String = text
-        .lines()
-        .map(|l| l.split("    #").next().unwrap_or(""))
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    toml::from_str::<toml::Table>(&stripped).unwrap_or_else(|e| panic!("{e}\n{stripped}"));
-    parse(&text)
+    parse_printed(&String::from_utf8(out.stdout).unwrap()).unwrap()
 }
-
-/// (file, environment, flags, key, expected value, expected source).
-type Precedence<'a> = (
-    &'a str,
-    &'a [(&'a str, &'a str)],
-    &'a [&'a str],
-    &'a str,
-    &'a str,
-    &'a str,
-);
 
 #[test]
 fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
@@ -212,7 +167,7 @@ fn a_real_sync_follows_the_printed_configuration() {
     };
     let out = with_layers("config").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let printed = parse(&String::from_utf8(out.stdout).unwrap());
+    let printed = parse_printed(&String::from_utf8(out.stdout).unwrap()).unwrap();
     let file_src = format!("file {}", cfg.display());
     assert_eq!(
         printed["dir"],

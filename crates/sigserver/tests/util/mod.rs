@@ -19,6 +19,25 @@ pub fn fixture(name: &str) -> PathBuf {
     .join(name)
 }
 
+/// A directory an upstream serves: the official `test` database at version 6 with
+/// its `.sign` and the cdiffs 2..=6 with theirs.
+pub fn official_upstream_dir() -> tempfile::TempDir {
+    let up_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
+    std::fs::copy(
+        fixture("test-6.cvd.sign"),
+        up_dir.path().join("test-6.cvd.sign"),
+    )
+    .unwrap();
+    for v in 2..=6 {
+        for ext in ["cdiff", "cdiff.sign"] {
+            let n = format!("test-{v}.{ext}");
+            std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
+        }
+    }
+    up_dir
+}
+
 /// Whether a missing external tool must fail the test (CI) rather than skip it.
 pub fn require_tools() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
