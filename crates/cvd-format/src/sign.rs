@@ -1374,6 +1374,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn root_files_load_as_pem_or_der_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("sign-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (_, der) = der::pem::decode_vec(CLAMAV_ROOT_PEM.as_bytes()).expect("pem");
+        let pem_file = dir.join("root.pem");
+        let der_file = dir.join("root.der");
+        let bad_file = dir.join("bad.crt");
+        std::fs::write(&pem_file, CLAMAV_ROOT_PEM).expect("write");
+        std::fs::write(&der_file, &der).expect("write");
+        std::fs::write(&bad_file, b"not a certificate").expect("write");
+        let roots = SignRoots::from_files([&pem_file, &der_file]).expect("both forms");
+        assert_eq!(roots.len(), 2);
+        assert_eq!(roots.subjects()[0], roots.subjects()[1]);
+        let err = SignRoots::from_files([&pem_file, &bad_file]).expect_err("garbage");
+        assert!(err.to_string().contains("bad.crt"), "{err}");
+        assert!(matches!(err, Error::File { .. }));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn embedded_production_root_parses() {
         let roots = SignRoots::from_pem(CLAMAV_ROOT_PEM.as_bytes()).expect("embedded root");
         assert_eq!(roots.len(), 1);
