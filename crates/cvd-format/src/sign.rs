@@ -604,6 +604,46 @@ impl SignRoots {
         Ok(())
     }
 
+    /// Adds the certificates of one certificate file's contents: PEM (one or more
+    /// `CERTIFICATE` blocks, recognised by `-----BEGIN`) or a single DER certificate.
+    pub fn add_pem_or_der(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            self.add_pem(bytes)
+        } else {
+            self.add_der(bytes)
+        }
+    }
+
+    /// The roots in these certificate files, each PEM or DER (see
+    /// [`SignRoots::add_pem_or_der`]); errors name the file. This is the one place the
+    /// command-line tools load `--sign-root` files.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("sign-roots-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pem = dir.join("clamav.crt");
+    /// std::fs::write(&pem, cvd_format::sign::CLAMAV_ROOT_PEM)?;
+    /// let roots = cvd_format::sign::SignRoots::from_files([&pem])?;
+    /// assert_eq!(roots.len(), 1);
+    /// let err = cvd_format::sign::SignRoots::from_files([dir.join("missing.crt")]).unwrap_err();
+    /// assert!(err.to_string().contains("missing.crt"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_files<P: AsRef<std::path::Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Self> {
+        let mut roots = SignRoots::empty();
+        for p in paths {
+            let p = p.as_ref();
+            let bytes = std::fs::read(p)
+                .map_err(|e| Error::io("reading a root certificate", e).in_file(p))?;
+            roots.add_pem_or_der(&bytes).map_err(|e| e.in_file(p))?;
+        }
+        Ok(roots)
+    }
+
     /// Number of root certificates.
     pub fn len(&self) -> usize {
         self.certs.len()
@@ -1333,6 +1373,26 @@ pub(crate) fn fuzz(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_files_load_as_pem_or_der_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("sign-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (_, der) = der::pem::decode_vec(CLAMAV_ROOT_PEM.as_bytes()).expect("pem");
+        let pem_file = dir.join("root.pem");
+        let der_file = dir.join("root.der");
+        let bad_file = dir.join("bad.crt");
+        std::fs::write(&pem_file, CLAMAV_ROOT_PEM).expect("write");
+        std::fs::write(&der_file, &der).expect("write");
+        std::fs::write(&bad_file, b"not a certificate").expect("write");
+        let roots = SignRoots::from_files([&pem_file, &der_file]).expect("both forms");
+        assert_eq!(roots.len(), 2);
+        assert_eq!(roots.subjects()[0], roots.subjects()[1]);
+        let err = SignRoots::from_files([&pem_file, &bad_file]).expect_err("garbage");
+        assert!(err.to_string().contains("bad.crt"), "{err}");
+        assert!(matches!(err, Error::File { .. }));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn embedded_production_root_parses() {

@@ -130,7 +130,7 @@ pub struct SyncConfigBuilder {
 impl SyncConfig {
     /// Starts a configuration for the mirror directory `dir`. Defaults: no upstream
     /// (add at least one), no database (add at least one), DNS versions from
-    /// `current.cvd.clamav.net`, 30 cdiffs kept, the official `.sign` root, the
+    /// [`dns_versions::DEFAULT_NAME`], 30 cdiffs kept, the official `.sign` root, the
     /// default [`PrunePolicy`] and [`Limits`].
     pub fn builder(dir: impl Into<PathBuf>) -> SyncConfigBuilder {
         SyncConfigBuilder {
@@ -139,7 +139,7 @@ impl SyncConfig {
                 upstreams: Vec::new(),
                 databases: Vec::new(),
                 versions: VersionSource::Dns {
-                    name: "current.cvd.clamav.net".into(),
+                    name: dns_versions::DEFAULT_NAME.into(),
                 },
                 policy: PlanPolicy {
                     keep_cdiffs: DEFAULT_KEEP_CDIFFS,

@@ -90,6 +90,9 @@
 //! [`publish`] (atomic generation switch), [`prune`] (old generations), [`manifest`]
 //! (`dns.txt`), [`transport`] (the network, behind a trait), [`trust`] (each
 //! generation's record of its chain-unproven cdiffs) and [`status`] (`status.json`).
+//! [`settings`] is what an operator configures about a mirror
+//! ([`settings::MirrorSettings`]) and the one function both binaries build the engine
+//! with ([`settings::engine_config`]).
 //!
 //! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`, `fetch`,
 //! `dns-versions`) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
@@ -106,6 +109,7 @@ pub mod model;
 pub mod plan;
 pub mod prune;
 pub mod publish;
+pub mod settings;
 pub mod status;
 pub mod transport;
 pub mod trust;

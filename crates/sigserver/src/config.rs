@@ -1,15 +1,12 @@
-//! Server configuration: a validated [`Config`] built with [`ConfigBuilder`], and the
-//! TOML file format ([`FileConfig`]).
+//! Server configuration: a validated [`Config`] built with [`ConfigBuilder`].
 //!
-//! Precedence (applied by the binary): command-line flags > `SIGSERVER_*` environment
-//! variables > the TOML file given with `--config` > the defaults documented on each
-//! [`ConfigBuilder`] method.
+//! The binary fills it from command-line flags > `SIGSERVER_*` environment variables >
+//! the TOML file given with `--config` > the defaults documented on each
+//! [`ConfigBuilder`] method, through the `cli-config` crate (as `sigupdate` does).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::error::Error;
 
@@ -269,99 +266,6 @@ impl ConfigBuilder {
     }
 }
 
-/// The TOML configuration file. Every key is optional; unknown keys are an error.
-///
-/// ```
-/// let f: sigserver::config::FileConfig = sigserver::config::FileConfig::parse(r#"
-///     dir = "/srv/mirror"
-///     listen = ["0.0.0.0:8080", "[::]:8080"]
-///     max_connections = 20000
-///     rate_limit = 10.0
-///     rate_burst = 20
-/// "#).unwrap();
-/// assert_eq!(f.listen.unwrap().len(), 2);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Mirror directory.
-    pub dir: Option<PathBuf>,
-    /// Listen addresses.
-    pub listen: Option<Vec<SocketAddr>>,
-    /// PEM certificate chain for TLS.
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for TLS.
-    pub tls_key: Option<PathBuf>,
-    /// See [`ConfigBuilder::max_connections`].
-    pub max_connections: Option<usize>,
-    /// See [`ConfigBuilder::max_header_bytes`].
-    pub max_header_bytes: Option<usize>,
-    /// Seconds; see [`ConfigBuilder::header_timeout`].
-    pub header_timeout: Option<u64>,
-    /// Seconds; see [`ConfigBuilder::idle_timeout`].
-    pub idle_timeout: Option<u64>,
-    /// Seconds; see [`ConfigBuilder::ready_max_age`].
-    pub ready_max_age: Option<u64>,
-    /// Seconds; see [`ConfigBuilder::shutdown_timeout`].
-    pub shutdown_timeout: Option<u64>,
-    /// Requests per second per client IP; see [`ConfigBuilder::rate_limit`].
-    pub rate_limit: Option<f64>,
-    /// Burst size for `rate_limit`.
-    pub rate_burst: Option<u32>,
-    /// See [`ConfigBuilder::access_log`].
-    pub access_log: Option<bool>,
-    /// `text` or `json`.
-    pub log_format: Option<String>,
-    /// See [`ConfigBuilder::http2`].
-    pub http2: Option<bool>,
-    /// See [`ConfigBuilder::sendfile`].
-    pub sendfile: Option<bool>,
-    /// Worker threads (default: number of CPUs).
-    pub workers: Option<usize>,
-    /// See [`ConfigBuilder::chunk_bytes`].
-    pub chunk_bytes: Option<usize>,
-    /// Total bytes of the small-file cache (0: off); see [`ConfigBuilder::cache`].
-    pub cache_bytes: Option<u64>,
-    /// Largest file cached; see [`ConfigBuilder::cache`].
-    pub cache_max_file: Option<u64>,
-    /// Run the sync loop in-process.
-    pub sync: Option<bool>,
-    /// Seconds between in-process syncs.
-    pub sync_interval: Option<u64>,
-    /// Upstream base URLs for the in-process sync.
-    pub upstream: Option<Vec<String>>,
-    /// Databases for the in-process sync.
-    pub db: Option<Vec<String>>,
-    /// In-process sync without DNS.
-    pub no_dns: Option<bool>,
-    /// Root certificates for `.sign` files (in-process sync).
-    pub sign_root: Option<Vec<PathBuf>>,
-}
-
-/// Largest configuration file read.
-pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
-
-impl FileConfig {
-    /// Parses TOML text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
-    }
-
-    /// Reads and parses a TOML file (at most [`MAX_CONFIG_FILE`] bytes).
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let err = |reason: String| Error::ConfigFile {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-        if meta.len() > MAX_CONFIG_FILE {
-            return Err(err(format!("larger than {MAX_CONFIG_FILE} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        Self::parse(&text).map_err(err)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,13 +285,5 @@ mod tests {
         assert!(base().rate_limit(1.0, 0).build().is_err());
         assert!(base().chunk_bytes(1).build().is_err());
         assert!(base().workers(0).build().is_err());
-    }
-
-    #[test]
-    fn file_rejects_unknown_keys_and_bad_types() {
-        assert!(FileConfig::parse("lisen = []").is_err());
-        assert!(FileConfig::parse("listen = [\"not an addr\"]").is_err());
-        assert!(FileConfig::parse("max_connections = -1").is_err());
-        assert_eq!(FileConfig::parse("").unwrap(), FileConfig::default());
     }
 }

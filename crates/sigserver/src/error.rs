@@ -15,14 +15,6 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The configuration file could not be read or parsed.
-    #[error("configuration file {}: {reason}", path.display())]
-    ConfigFile {
-        /// The file.
-        path: PathBuf,
-        /// The read or parse error.
-        reason: String,
-    },
     /// The mirror directory is unusable.
     #[error("mirror directory {}: {reason}", path.display())]
     Dir {

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
-use sigserver::config::FileConfig;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use cli_config::{KeyStyle, Layers, Source, Spec};
+use serde::{Deserialize, Serialize};
 use sigserver::sync_loop::MirrorCoreSync;
 use sigserver::{Config, Server};
 
@@ -22,127 +23,124 @@ use sigserver::{Config, Server};
 /// /<db>-<v>.cdiff.sign, /dns.txt, /health, /ready, /metrics.
 ///
 /// Every option can also come from the environment (SIGSERVER_<OPTION>) or the TOML
-/// file given with --config (same names with `_`); precedence: flags > environment >
-/// file > defaults. Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 runtime failure
+/// file given with --config (same names with `_`: `max_connections = 20000`);
+/// precedence: flags > environment > file > defaults. Booleans take true/false in
+/// every layer (--sync=false undoes `sync = true`). --print-config prints the
+/// effective configuration with the source of each value. Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 runtime failure
 /// (e.g. cannot bind), 2 usage or configuration error.
 #[derive(Debug, Parser)]
 #[command(name = "sigserver", version, about, long_about)]
 struct Cli {
     /// Mirror directory to serve (required here, in the environment or in the file).
-    #[arg(long, env = "SIGSERVER_DIR", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080 or [::]:8080; repeat for several
     /// (environment: comma-separated).
-    #[arg(
-        long,
-        env = "SIGSERVER_LISTEN",
-        value_name = "ADDR:PORT",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "ADDR:PORT", value_delimiter = ',')]
     listen: Vec<SocketAddr>,
     /// TOML configuration file.
-    #[arg(long, env = "SIGSERVER_CONFIG", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS (needs --tls-key).
-    #[arg(long, env = "SIGSERVER_TLS_CERT", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, env = "SIGSERVER_TLS_KEY", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Most simultaneously open connections; more wait in the accept queue [default: 10000].
-    #[arg(long, env = "SIGSERVER_MAX_CONNECTIONS", value_name = "N")]
+    #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
     /// Largest request head (request line + headers) in bytes, 8192..=1048576; larger
     /// heads get 431 [default: 16384].
-    #[arg(long, env = "SIGSERVER_MAX_HEADER_BYTES", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     max_header_bytes: Option<usize>,
     /// Seconds allowed to send a complete request head, and to stay idle between
     /// requests on a kept-alive connection [default: 10].
-    #[arg(long, env = "SIGSERVER_HEADER_TIMEOUT", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     header_timeout: Option<u64>,
     /// Seconds a connection may make no progress at all (no byte read or written)
     /// before it is closed: slow or stalled clients [default: 60].
-    #[arg(long, env = "SIGSERVER_IDLE_TIMEOUT", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     idle_timeout: Option<u64>,
     /// /ready answers 503 when the last successful sync is older than this many
     /// seconds [default: 86400].
-    #[arg(long, env = "SIGSERVER_READY_MAX_AGE", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     ready_max_age: Option<u64>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT [default: 30].
-    #[arg(long, env = "SIGSERVER_SHUTDOWN_TIMEOUT", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     shutdown_timeout: Option<u64>,
     /// Per-client-IP request rate limit (requests per second; excess gets 429 with
     /// Retry-After). Off by default. /health, /ready, /metrics are never limited.
-    #[arg(long, env = "SIGSERVER_RATE_LIMIT", value_name = "PER_SEC")]
+    #[arg(long, value_name = "PER_SEC")]
     rate_limit: Option<f64>,
     /// Burst allowance of --rate-limit [default: twice the rate, at least 1].
-    #[arg(long, env = "SIGSERVER_RATE_BURST", value_name = "N")]
+    #[arg(long, value_name = "N")]
     rate_burst: Option<u32>,
     /// Access log line per request: true or false [default: true].
-    #[arg(long, env = "SIGSERVER_ACCESS_LOG", value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL")]
     access_log: Option<bool>,
     /// Log format on stderr [default: text]. Filter with SIGSERVER_LOG (e.g. `info`,
     /// `sigserver::access=off`).
-    #[arg(long, env = "SIGSERVER_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
     /// Also speak HTTP/2 (prior knowledge on plain TCP, ALPN on TLS) [default: true].
-    #[arg(long, env = "SIGSERVER_HTTP2", value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL")]
     http2: Option<bool>,
     /// Send file bodies of 16 KiB and more with sendfile(2) on plain-TCP HTTP/1
     /// connections (Linux) instead of copying them through user space [default: true].
-    #[arg(long, env = "SIGSERVER_SENDFILE", value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL")]
     sendfile: Option<bool>,
     /// Worker threads, each with its own event loop accepting and serving its own
     /// connections [default: number of CPUs].
-    #[arg(long, env = "SIGSERVER_WORKERS", value_name = "N")]
+    #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Bytes read from a file and written per body chunk, 4096..=4194304; bounds the
     /// memory per connection [default: 65536].
-    #[arg(long, env = "SIGSERVER_CHUNK_BYTES", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     chunk_bytes: Option<usize>,
     /// Total bytes of the in-memory cache of small files (0 turns it off)
     /// [default: 67108864].
-    #[arg(long, env = "SIGSERVER_CACHE_BYTES", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     cache_bytes: Option<u64>,
     /// Largest file kept in the cache; larger files are streamed from disk
     /// [default: 1048576].
-    #[arg(long, env = "SIGSERVER_CACHE_MAX_FILE", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     cache_max_file: Option<u64>,
     /// Also keep the mirror in sync, in-process (the engine of `sigupdate sync`): one
-    /// sync at start, then every --sync-interval seconds. Needs --upstream and --db.
-    #[arg(long, env = "SIGSERVER_SYNC")]
-    sync: bool,
+    /// sync at start, then every --sync-interval seconds. Needs --upstream and --db
+    /// (--sync alone: true; --sync=false or --no-sync undoes a file or environment)
+    /// [default: false].
+    #[arg(long, value_name = "BOOL")]
+    sync: Option<bool>,
+    /// Do not sync in-process: --sync=false.
+    #[arg(long, value_name = "BOOL")]
+    no_sync: Option<bool>,
     /// Seconds between in-process syncs [default: 3600].
-    #[arg(long, env = "SIGSERVER_SYNC_INTERVAL", value_name = "SECS")]
+    #[arg(long, value_name = "SECS")]
     sync_interval: Option<u64>,
-    /// With --sync: upstream base URL, e.g. https://database.clamav.net; repeat for
-    /// failover, in order (environment: comma-separated).
-    #[arg(
-        long,
-        env = "SIGSERVER_UPSTREAM",
-        value_name = "URL",
-        value_delimiter = ','
-    )]
-    upstream: Vec<String>,
-    /// With --sync: database to mirror (daily, main, bytecode, ...); repeat for several
-    /// (environment: comma-separated).
-    #[arg(long, env = "SIGSERVER_DB", value_name = "NAME", value_delimiter = ',')]
-    db: Vec<String>,
-    /// With --sync: learn versions from the upstream's dns.txt or .cvd headers, not DNS.
-    #[arg(long, env = "SIGSERVER_NO_DNS")]
-    no_dns: bool,
-    /// With --sync: root certificate (PEM or DER) .sign files must chain to, instead of
-    /// the official one; repeat for several.
-    #[arg(
-        long,
-        env = "SIGSERVER_SIGN_ROOT",
-        value_name = "FILE",
-        value_delimiter = ','
-    )]
-    sign_root: Vec<PathBuf>,
+    /// With --sync: the mirror settings, as for `sigupdate sync` (--upstream and --db
+    /// have no default here).
+    #[command(flatten, next_help_heading = "With --sync (as for `sigupdate sync`)")]
+    mirror: cli_config::MirrorArgs,
+    /// Print the effective configuration, each value with its source (default, file,
+    /// environment variable, flag), and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// sigserver's conventions: `SIGSERVER_*` variables, snake_case file keys.
+const SPEC: Spec = Spec {
+    env_prefix: "SIGSERVER_",
+    keys: KeyStyle::Snake,
+    flag_only: &["print_config"],
+    not_in_file: &["config"],
+    other_env: &["LOG"],
+    env_families: cli_config::MIRROR_ENV_FAMILIES,
+    file_tables: cli_config::MIRROR_FILE_TABLES,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum LogFormat {
     Text,
     Json,
@@ -154,156 +152,103 @@ struct Settings {
     sync: Option<(MirrorCoreSync, Duration)>,
 }
 
-fn sync_engine(
-    dir: &std::path::Path,
-    upstreams: &[String],
-    dbs: &[String],
-    no_dns: bool,
-    roots: &[PathBuf],
-) -> anyhow::Result<MirrorCoreSync> {
-    if upstreams.is_empty() || dbs.is_empty() {
-        anyhow::bail!("--sync needs at least one --upstream and one --db");
-    }
-    let mut b = mirror_core::SyncConfig::builder(dir).versions(if no_dns {
-        mirror_core::VersionSource::NoDns
-    } else {
-        mirror_core::VersionSource::Dns {
-            name: "current.cvd.clamav.net".to_owned(),
-        }
-    });
-    for u in upstreams {
-        b = b.upstream(u);
-    }
-    for d in dbs {
-        b = b.database(mirror_core::DatabaseSpec::new(d)?);
-    }
-    if !roots.is_empty() {
-        let mut set = cvd_format::sign::SignRoots::empty();
-        for p in roots {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("reading --sign-root {}", p.display()))?;
-            if bytes.starts_with(b"-----BEGIN") {
-                set.add_pem(&bytes)
-            } else {
-                set.add_der(&bytes)
-            }
-            .with_context(|| format!("--sign-root {}", p.display()))?;
-        }
-        b = b.sign_roots(set);
-    }
-    Ok(MirrorCoreSync::new(b.build()?, !no_dns))
-}
-
-fn settings(cli: Cli) -> anyhow::Result<Settings> {
-    let file = match &cli.config {
-        Some(p) => FileConfig::load(p)?,
-        None => FileConfig::default(),
-    };
-    let dir = cli
-        .dir
-        .or(file.dir)
+/// Resolves flags > environment > file > defaults (one mechanism, `cli-config`, as in
+/// `sigupdate`). Returns the effective configuration with sources and, unless
+/// `--print-config` only asks for that, the checked settings.
+fn settings(
+    cli: &Cli,
+    cmd: &clap::Command,
+    m: &clap::ArgMatches,
+) -> anyhow::Result<(Option<Settings>, String)> {
+    use sigserver::config as d;
+    let mut l = Layers::new(
+        &SPEC,
+        cmd,
+        &[cmd],
+        m,
+        cli.config.as_deref(),
+        std::env::vars(),
+    )?;
+    let dir: PathBuf = l
+        .optional("dir")?
         .context("--dir is required (or SIGSERVER_DIR, or `dir` in the config file)")?;
-    let sync = if cli.sync || file.sync == Some(true) {
-        let upstreams = if cli.upstream.is_empty() {
-            file.upstream.clone().unwrap_or_default()
-        } else {
-            cli.upstream.clone()
-        };
-        let dbs = if cli.db.is_empty() {
-            file.db.clone().unwrap_or_default()
-        } else {
-            cli.db.clone()
-        };
-        let no_dns = cli.no_dns || file.no_dns == Some(true);
-        let roots = if cli.sign_root.is_empty() {
-            file.sign_root.clone().unwrap_or_default()
-        } else {
-            cli.sign_root.clone()
-        };
-        let secs = cli.sync_interval.or(file.sync_interval).unwrap_or(3600);
-        if secs == 0 {
-            anyhow::bail!("--sync-interval must be at least 1 second");
-        }
-        Some((
-            sync_engine(&dir, &upstreams, &dbs, no_dns, &roots)?,
-            Duration::from_secs(secs),
+    let listen: Vec<SocketAddr> = l.list("listen", Vec::new())?;
+    let tls_cert: Option<PathBuf> = l.optional("tls_cert")?;
+    let tls_key: Option<PathBuf> = l.optional("tls_key")?;
+    let secs = Duration::from_secs;
+    let mut b = Config::builder(dir.clone())
+        .listen(listen)
+        .max_connections(l.value("max_connections", d::DEFAULT_MAX_CONNECTIONS)?)
+        .max_header_bytes(l.value("max_header_bytes", d::DEFAULT_MAX_HEADER_BYTES)?)
+        .header_timeout(secs(
+            l.value("header_timeout", d::DEFAULT_HEADER_TIMEOUT.as_secs())?,
         ))
-    } else {
-        None
-    };
-    let listen = if cli.listen.is_empty() {
-        file.listen.unwrap_or_default()
-    } else {
-        cli.listen
-    };
-    let mut b = Config::builder(dir).listen(listen);
-    match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+        .idle_timeout(secs(
+            l.value("idle_timeout", d::DEFAULT_IDLE_TIMEOUT.as_secs())?,
+        ))
+        .ready_max_age(secs(
+            l.value("ready_max_age", d::DEFAULT_READY_MAX_AGE.as_secs())?,
+        ))
+        .shutdown_timeout(secs(
+            l.value("shutdown_timeout", d::DEFAULT_SHUTDOWN_TIMEOUT.as_secs())?,
+        ));
+    match (tls_cert, tls_key) {
         (Some(c), Some(k)) => b = b.tls(c, k),
         (None, None) => {}
         _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
     }
-    if let Some(n) = cli.max_connections.or(file.max_connections) {
-        b = b.max_connections(n);
-    }
-    if let Some(n) = cli.max_header_bytes.or(file.max_header_bytes) {
-        b = b.max_header_bytes(n);
-    }
-    let secs = Duration::from_secs;
-    if let Some(s) = cli.header_timeout.or(file.header_timeout) {
-        b = b.header_timeout(secs(s));
-    }
-    if let Some(s) = cli.idle_timeout.or(file.idle_timeout) {
-        b = b.idle_timeout(secs(s));
-    }
-    if let Some(s) = cli.ready_max_age.or(file.ready_max_age) {
-        b = b.ready_max_age(secs(s));
-    }
-    if let Some(s) = cli.shutdown_timeout.or(file.shutdown_timeout) {
-        b = b.shutdown_timeout(secs(s));
-    }
-    if let Some(rate) = cli.rate_limit.or(file.rate_limit) {
-        let burst = cli
-            .rate_burst
-            .or(file.rate_burst)
-            .unwrap_or_else(|| ((rate * 2.0).ceil() as u32).max(1));
+    let rate: Option<f64> = l.optional("rate_limit")?;
+    let burst: Option<u32> = l.optional("rate_burst")?;
+    if let Some(rate) = rate {
+        let burst = burst.unwrap_or_else(|| ((rate * 2.0).ceil() as u32).max(1));
         b = b.rate_limit(rate, burst);
     }
-    if let Some(on) = cli.access_log.or(file.access_log) {
-        b = b.access_log(on);
+    b = b.access_log(l.value("access_log", true)?);
+    let log_format = l.value("log_format", LogFormat::Text)?;
+    b = b
+        .http2(l.value("http2", true)?)
+        .sendfile(l.value("sendfile", true)?);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    b = b
+        .workers(l.value("workers", workers)?)
+        .chunk_bytes(l.value("chunk_bytes", d::DEFAULT_CHUNK_BYTES)?)
+        .cache(
+            l.value("cache_bytes", d::DEFAULT_CACHE_BYTES)?,
+            l.value("cache_max_file", d::DEFAULT_CACHE_MAX_FILE)?,
+        );
+    let sync = l.negatable("sync", false)?;
+    let interval = l.value("sync_interval", 3600u64)?;
+    let mirror = cli_config::resolve_mirror(&mut l, dir)?;
+    let text = l.render();
+    if cli.print_config {
+        return Ok((None, text));
     }
-    if let Some(on) = cli.http2.or(file.http2) {
-        b = b.http2(on);
-    }
-    if let Some(on) = cli.sendfile.or(file.sendfile) {
-        b = b.sendfile(on);
-    }
-    let log_format = match (cli.log_format, file.log_format.as_deref()) {
-        (Some(f), _) => f,
-        (None, None | Some("text")) => LogFormat::Text,
-        (None, Some("json")) => LogFormat::Json,
-        (None, Some(other)) => {
-            anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\"")
+    let sync = if sync {
+        // Unlike `sigupdate`, a server does not start mirroring the official CDN on a
+        // bare --sync: where from and what are said explicitly.
+        let unset = |key: &str| {
+            l.entries()
+                .iter()
+                .any(|e| e.table.is_none() && e.key == key && e.source == Source::Default)
+        };
+        if unset("upstream") || unset("db") {
+            anyhow::bail!("--sync needs at least one --upstream and one --db");
         }
+        if interval == 0 {
+            anyhow::bail!("--sync-interval must be at least 1 second");
+        }
+        Some((MirrorCoreSync::new(mirror)?, secs(interval)))
+    } else {
+        None
     };
-    if let Some(n) = cli.chunk_bytes.or(file.chunk_bytes) {
-        b = b.chunk_bytes(n);
-    }
-    b = b.cache(
-        cli.cache_bytes
-            .or(file.cache_bytes)
-            .unwrap_or(sigserver::config::DEFAULT_CACHE_BYTES),
-        cli.cache_max_file
-            .or(file.cache_max_file)
-            .unwrap_or(sigserver::config::DEFAULT_CACHE_MAX_FILE),
-    );
-    if let Some(n) = cli.workers.or(file.workers) {
-        b = b.workers(n);
-    }
-    Ok(Settings {
-        config: b.build()?,
-        log_format,
-        sync,
-    })
+    Ok((
+        Some(Settings {
+            config: b.build()?,
+            log_format,
+            sync,
+        }),
+        text,
+    ))
 }
 
 fn init_logging(format: LogFormat) {
@@ -338,9 +283,25 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse(); // usage errors exit with 2, --help/--version with 0
-    let s = match settings(cli) {
-        Ok(s) => s,
+    // Every option gets its SIGSERVER_* variable before parsing (see `SPEC`).
+    let cmd = SPEC.prepare(Cli::command());
+    let (cli, matches) = match cmd
+        .clone()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)))
+    {
+        Ok(x) => x,
+        // usage errors exit with 2, --help/--version with 0
+        Err(e) => {
+            cli_config::name_env_in_error(&SPEC, e, std::env::args(), std::env::vars()).exit()
+        }
+    };
+    let s = match settings(&cli, &cmd, &matches) {
+        Ok((Some(s), _)) => s,
+        Ok((None, text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("sigserver: {e:#}");
             return ExitCode::from(2);

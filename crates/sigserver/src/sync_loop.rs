@@ -10,6 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mirror_core::settings::{MirrorSettings, SettingsError, engine_config};
+
 /// The error a sync attempt reports (its `Display` is logged).
 pub type SyncError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -30,36 +32,35 @@ where
     }
 }
 
-/// The `mirror-core` sync engine over HTTP(S).
+/// The `mirror-core` sync engine over HTTP(S), built from the same
+/// [`MirrorSettings`] and [`engine_config`] as `sigupdate sync`.
 pub struct MirrorCoreSync {
+    settings: MirrorSettings,
     config: mirror_core::SyncConfig,
-    dns: bool,
 }
 
 impl std::fmt::Debug for MirrorCoreSync {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MirrorCoreSync")
-            .field("dir", &self.config.layout().root())
-            .field("dns", &self.dns)
+            .field("dir", &self.settings.dir)
+            .field("dns", &self.settings.dns)
             .finish_non_exhaustive()
     }
 }
 
 impl MirrorCoreSync {
-    /// An engine for `config`; `dns` asks the system resolver for the version record
-    /// (when `config` uses [`mirror_core::VersionSource::Dns`]).
-    pub fn new(config: mirror_core::SyncConfig, dns: bool) -> Self {
-        MirrorCoreSync { config, dns }
+    /// An engine for `settings` (its root certificates and key files are read now).
+    pub fn new(settings: MirrorSettings) -> Result<Self, SettingsError> {
+        let config = engine_config(&settings)?;
+        Ok(MirrorCoreSync { settings, config })
     }
 }
 
 impl SyncEngine for MirrorCoreSync {
     fn sync_once(&self) -> Result<(), SyncError> {
-        let mut transport =
-            mirror_core::transport::HttpTransport::new(self.config.layout().root())?;
-        let mut dns = mirror_core::SystemDns::default();
-        let dns: Option<&mut dyn mirror_core::DnsVersions> =
-            if self.dns { Some(&mut dns) } else { None };
+        let mut transport = self.settings.http_transport()?;
+        let mut dns = self.settings.dns();
+        let dns = dns.as_mut().map(|d| d as &mut dyn mirror_core::DnsVersions);
         let report = mirror_core::sync(&self.config, &mut transport, dns)?;
         for d in &report.databases {
             match &d.result {

@@ -6,7 +6,7 @@ mod util;
 
 use std::process::Command;
 
-use util::{BIN, Server, get, plain_mirror};
+use util::{BIN, Server, fixture, get, plain_mirror};
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -317,4 +317,168 @@ fn tls_serves_https_with_the_given_certificate() {
     // Plain HTTP on the TLS port is not served.
     let plain = std::panic::catch_unwind(|| get(s.addr, "/test.cvd", ""));
     assert!(plain.map_or(true, |r| r.status != 200));
+}
+
+/// `sigserver --print-config` with a file, variables and flags: key → (value, source).
+fn print_config(
+    file: &str,
+    env: &[(&str, &str)],
+    flags: &[&str],
+) -> std::collections::BTreeMap<String, (String, String)> {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = Command::new(BIN);
+    c.args(["--dir", "/srv", "--print-config"]);
+    if !file.is_empty() {
+        let path = d.path().join("sigserver.toml");
+        std::fs::write(&path, file).unwrap();
+        c.arg("--config").arg(&path);
+    }
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIGSERVER_")) {
+        c.env_remove(k);
+    }
+    let out = c.envs(env.iter().copied()).args(flags).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{file:?} {env:?} {flags:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    testkit::config::parse_printed(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+#[test]
+fn every_layer_overrides_the_ones_below_booleans_in_both_directions() {
+    // (file, environment, flags, key, value, source; "file" stands for the file's path)
+    #[rustfmt::skip]
+    let cases: &[testkit::config::Precedence<'_>] = &[
+        ("", &[], &[], "max_connections", "10000", "default"),
+        ("max_connections = 5", &[], &[], "max_connections", "5", "file"),
+        ("max_connections = 5", &[("SIGSERVER_MAX_CONNECTIONS", "7")], &[], "max_connections", "7", "env SIGSERVER_MAX_CONNECTIONS"),
+        ("max_connections = 5", &[("SIGSERVER_MAX_CONNECTIONS", "7")], &["--max-connections", "9"], "max_connections", "9", "flag --max-connections"),
+        ("", &[("SIGSERVER_LISTEN", "127.0.0.1:1,[::1]:2")], &[], "listen", "[\"127.0.0.1:1\", \"[::1]:2\"]", "env SIGSERVER_LISTEN"),
+        // --sync: a flag that takes an optional value, and its negation --no-sync
+        ("", &[], &[], "sync", "false", "default"),
+        ("sync = true", &[], &[], "sync", "true", "file"),
+        ("sync = true", &[("SIGSERVER_SYNC", "false")], &[], "sync", "false", "env SIGSERVER_SYNC"),
+        ("sync = true", &[], &["--sync=false"], "sync", "false", "flag --sync"),
+        ("sync = true", &[], &["--no-sync"], "sync", "false", "flag --no-sync"),
+        ("sync = true", &[], &["--sync", "no"], "sync", "false", "flag --sync"),
+        ("http2 = false", &[], &["--http2"], "http2", "true", "flag --http2"),
+        ("", &[("SIGSERVER_SYNC", "true")], &["--sync=false"], "sync", "false", "flag --sync"),
+        ("sync = false", &[], &["--sync"], "sync", "true", "flag --sync"),
+        ("sync = false", &[("SIGSERVER_SYNC", "1")], &[], "sync", "true", "env SIGSERVER_SYNC"),
+        ("", &[("SIGSERVER_SYNC", "false")], &["--sync"], "sync", "true", "flag --sync"),
+        // no_dns, a mirror setting shared with sigupdate
+        ("no_dns = true", &[], &[], "no_dns", "true", "file"),
+        ("no_dns = true", &[("SIGSERVER_NO_DNS", "false")], &[], "no_dns", "false", "env SIGSERVER_NO_DNS"),
+        ("no_dns = true", &[], &["--no-dns=false"], "no_dns", "false", "flag --no-dns"),
+        ("", &[("SIGSERVER_NO_DNS", "true")], &["--no-dns=false"], "no_dns", "false", "flag --no-dns"),
+        ("no_dns = false", &[], &["--no-dns"], "no_dns", "true", "flag --no-dns"),
+        // a boolean that always takes a value
+        ("http2 = false", &[], &["--http2", "true"], "http2", "true", "flag --http2"),
+        ("http2 = true", &[("SIGSERVER_HTTP2", "false")], &[], "http2", "false", "env SIGSERVER_HTTP2"),
+        ("bootstrap_cdiffs = false", &[], &["--bootstrap-cdiffs"], "bootstrap_cdiffs", "true", "flag --bootstrap-cdiffs"),
+    ];
+    for (file, env, flags, key, value, source) in cases {
+        let got = print_config(file, env, flags);
+        let (v, s) = got
+            .get(*key)
+            .unwrap_or_else(|| panic!("{key} not printed: {got:?}"));
+        if *source == "file" {
+            assert!(
+                s.starts_with("file ") && s.ends_with("sigserver.toml"),
+                "{s}"
+            );
+        } else {
+            assert_eq!(s, source, "{file:?} {env:?} {flags:?}");
+        }
+        assert_eq!(v, value, "{file:?} {env:?} {flags:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_and_variables_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("s.toml");
+    std::fs::write(&conf, "lisen = []\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--dir", "/srv", "--print-config", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("s.toml") && err.contains("lisen"), "{err}");
+    for (var, value) in [
+        ("SIGSERVER_LISEN", "x"),
+        ("SIGSERVER_WORKERS", "many"),
+        ("SIGSERVER_SYNC", "maybe"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--dir", "/srv", "--print-config"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}
+
+/// A file, variables and flags together: the printed sources, and a real in-process
+/// sync that does what they say (`--sync` over `SIGSERVER_SYNC=false` over
+/// `sync = false`; two cdiffs kept from the environment over five in the file).
+#[test]
+fn the_server_follows_its_printed_configuration() {
+    let up_dir = util::official_upstream_dir();
+    let upstream = Server::start(up_dir.path(), &[]);
+    let mirror = tempfile::tempdir().unwrap();
+    let etc = tempfile::tempdir().unwrap();
+    let conf = etc.path().join("sigserver.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "dir = {:?}\nsync = false\nupstream = [\"http://{}\"]\ndb = [\"test\"]\n\
+             no_dns = true\nkeep_cdiffs = 5\nretries = 0\nsign_root = [{:?}]\n\
+             verify_time = 1767225600\n",
+            mirror.path(),
+            upstream.addr,
+            fixture("clamav-test-root.crt"),
+        ),
+    )
+    .unwrap();
+    let layered = || {
+        let mut c = Command::new(BIN);
+        c.arg("--config")
+            .arg(&conf)
+            .env("SIGSERVER_SYNC", "false")
+            .env("SIGSERVER_KEEP_CDIFFS", "2")
+            .env("SIGSERVER_LISTEN", "127.0.0.1:0")
+            .arg("--sync");
+        c
+    };
+    let out = layered().arg("--print-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "sync = true    # flag --sync\n".to_owned(),
+        "keep_cdiffs = 2    # env SIGSERVER_KEEP_CDIFFS\n".to_owned(),
+        format!("no_dns = true    # file {}\n", conf.display()),
+        "listen = [\"127.0.0.1:0\"]    # env SIGSERVER_LISTEN\n".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line}in\n{text}");
+    }
+
+    let s = Server::spawn(&mut layered(), 1);
+    let line = s.log.wait_for("sync f").unwrap();
+    assert!(
+        line.starts_with("inished"),
+        "sync failed: {line}\n{}",
+        s.log.text()
+    );
+    assert_eq!(get(s.addr, "/test.cvd", "").status, 200);
+    // Two cdiffs kept (bootstrap backfill down to the keep count): 5 and 6, not 4.
+    assert_eq!(get(s.addr, "/test-6.cdiff", "").status, 200);
+    assert_eq!(get(s.addr, "/test-5.cdiff", "").status, 200);
+    assert_eq!(get(s.addr, "/test-4.cdiff", "").status, 404);
 }

@@ -7,24 +7,6 @@ mod util;
 
 use util::{Server, fixture, get};
 
-/// The official `test` history at version 6 (`.cvd`, cdiffs 2..6, every `.sign`).
-fn official_upstream_dir() -> tempfile::TempDir {
-    let up_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
-    std::fs::copy(
-        fixture("test-6.cvd.sign"),
-        up_dir.path().join("test-6.cvd.sign"),
-    )
-    .unwrap();
-    for v in 2..=6 {
-        for ext in ["cdiff", "cdiff.sign"] {
-            let n = format!("test-{v}.{ext}");
-            std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
-        }
-    }
-    up_dir
-}
-
 /// `sigserver --sync` of `mirror` from `upstream`, once its first sync finished.
 fn syncing_server(mirror: &std::path::Path, upstream: &Server) -> Server {
     let root = fixture("clamav-test-root.crt");
@@ -53,7 +35,7 @@ fn syncing_server(mirror: &std::path::Path, upstream: &Server) -> Server {
 
 #[test]
 fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
-    let up_dir = official_upstream_dir();
+    let up_dir = util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let s = syncing_server(mirror.path(), &upstream);
@@ -81,7 +63,7 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
 
 #[test]
 fn a_lost_or_damaged_status_file_never_lowers_the_unproven_cdiffs_metric() {
-    let up_dir = official_upstream_dir();
+    let up_dir = util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let unproven = |s: &Server| {

@@ -12,7 +12,7 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Verify, inspect, patch and mirror ClamAV signature databases (.cvd/.cld/.cdiff
 /// and their ClamAV 1.5 .sign files).
@@ -54,6 +54,10 @@ enum Command {
     Watch(cmd::watch::WatchArgs),
     /// Show the published snapshot (published_dir), versions and last errors.
     Status(cmd::status::StatusArgs),
+    /// Print the effective configuration of sync/watch (same options) with the source
+    /// of every value: default, file, environment variable or flag.
+    #[command(after_help = cmd::config::CONFIG_HELP)]
+    Config(cmd::watch::WatchArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -75,22 +79,34 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn run(cli: &Cli) -> anyhow::Result<u8> {
+fn run(cli: &Cli, cmd: &clap::Command, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
+    let inv = |sub| config::Invocation { cmd, matches, sub };
     match &cli.command {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Unpack(args) => cmd::unpack::run(args),
         Command::ApplyCdiff(args) => cmd::apply_cdiff::run(args),
         Command::CheckChain(args) => cmd::check_chain::run(args),
-        Command::Sync(args) => cmd::sync::run(args),
-        Command::Watch(args) => cmd::watch::run(args),
-        Command::Status(args) => cmd::status::run(args),
+        Command::Sync(args) => cmd::sync::run(args, inv("sync")),
+        Command::Watch(args) => cmd::watch::run(args, inv("watch")),
+        Command::Status(args) => cmd::status::run(args, inv("status")),
+        Command::Config(args) => cmd::config::run(args, inv("config")),
     }
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The subcommands that read the configuration get their SIGUPDATE_* variables
+    // attached before parsing (see `config`).
+    let cmd = config::command(Cli::command());
+    let parsed = cmd
+        .clone()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)))
+        .map_err(|e| {
+            cli_config::name_env_in_error(&config::SPEC, e, std::env::args(), std::env::vars())
+        });
+    let (cli, matches) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             // `--help`/`--version` print to stdout and succeed; usage errors exit 2.
             let _ = e.print();
@@ -107,7 +123,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose.saturating_add(u8::from(mirror_cmd)));
     // A panic would be a bug; it must still not surface as Rust's exit code 101, which
     // scripts could not tell apart from the documented codes.
-    match std::panic::catch_unwind(|| run(&cli)) {
+    // `AssertUnwindSafe`: nothing is used after a panic but the exit code.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli, &cmd, &matches))) {
         Ok(Ok(code)) => ExitCode::from(code),
         Ok(Err(e)) => {
             eprintln!("sigupdate: error: {e:#}");

@@ -3,22 +3,14 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
+use mirror_core::settings::MirrorSettings;
 use mirror_core::transport::HttpTransport;
 
-use crate::config::Settings;
-
 /// The HTTP transport for a sync, with progress bars when attached to a terminal.
-pub fn transport(settings: &Settings) -> Result<HttpTransport> {
-    std::fs::create_dir_all(&settings.dir)
-        .with_context(|| format!("creating {}", settings.dir.display()))?;
-    let client = fetch::Client::builder()
-        .cooldown_file(settings.dir.join("cooldown.json"))
-        .retries(settings.retries)
-        .build()
-        .context("building the HTTP client")?;
-    let t = HttpTransport::from_client(client);
+pub fn transport(settings: &MirrorSettings) -> Result<HttpTransport> {
+    let t = settings.http_transport()?;
     if !std::io::stderr().is_terminal() {
         return Ok(t);
     }

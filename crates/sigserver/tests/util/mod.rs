@@ -15,6 +15,25 @@ pub fn fixture(name: &str) -> PathBuf {
     testkit::official_vectors().join(name)
 }
 
+/// A directory an upstream serves: the official `test` database at version 6 with
+/// its `.sign` and the cdiffs 2..=6 with theirs.
+pub fn official_upstream_dir() -> tempfile::TempDir {
+    let up_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("test-6.cvd"), up_dir.path().join("test.cvd")).unwrap();
+    std::fs::copy(
+        fixture("test-6.cvd.sign"),
+        up_dir.path().join("test-6.cvd.sign"),
+    )
+    .unwrap();
+    for v in 2..=6 {
+        for ext in ["cdiff", "cdiff.sign"] {
+            let n = format!("test-{v}.{ext}");
+            std::fs::copy(fixture(&n), up_dir.path().join(&n)).unwrap();
+        }
+    }
+    up_dir
+}
+
 /// Collected stderr of a running server, with a way to wait for a line.
 #[derive(Clone, Default)]
 pub struct Log(Arc<(Mutex<String>, Condvar)>);
@@ -77,6 +96,8 @@ impl Server {
         if std::env::var_os("SIGSERVER_LOG").is_none() {
             cmd.env("SIGSERVER_LOG", "info");
         }
+        // A test-harness knob, not a setting: sigserver refuses unknown SIGSERVER_*.
+        cmd.env_remove("SIGSERVER_TEST_ECHO");
         let mut child = cmd.spawn().expect("spawn sigserver");
         let stderr = child.stderr.take().unwrap();
         let log = Log::default();

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use mirror_core::status::{MirrorStatus, MirrorView};
 use mirror_core::trust::TrustSource;
 
-use crate::config::{Layer, Settings};
+use crate::config::Invocation;
 
 /// Arguments of `sigupdate status`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Configuration file (TOML).
-    #[arg(long, env = "SIGUPDATE_CONFIG")]
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// Print JSON (the `status.json` document, `published_dir` filled in).
     #[arg(long)]
@@ -28,17 +28,8 @@ pub struct StatusArgs {
 /// Runs the command; the exit code is 0 (a missing or damaged `status.json` is reported
 /// on stderr and what the published generation holds is shown), or 2 when the mirror
 /// directory itself cannot be read.
-pub fn run(args: &StatusArgs) -> Result<u8> {
-    let flags = Layer {
-        dir: args.dir.clone(),
-        ..Layer::default()
-    };
-    let settings = Settings::resolve(
-        flags,
-        Layer::from_env(std::env::vars())?,
-        args.config.as_deref(),
-    )?;
-    let status = load(&settings.dir)?;
+pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
+    let status = load(&inv.dir(args.config.as_deref())?)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &status)?;

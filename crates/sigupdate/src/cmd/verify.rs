@@ -107,14 +107,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     }
     let mut verifier = SignVerifier::new();
     if !args.sign_roots.is_empty() {
-        let mut roots = SignRoots::empty();
-        for path in &args.sign_roots {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("reading root certificate {}", path.display()))?;
-            roots
-                .add_pem(&pem)
-                .with_context(|| format!("root certificate {}", path.display()))?;
-        }
+        let roots = SignRoots::from_files(&args.sign_roots).context("root certificate")?;
         verifier = verifier.roots(roots);
     }
     if let Some(at) = args.at {

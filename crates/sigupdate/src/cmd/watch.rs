@@ -14,7 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cmd::sync::{MirrorArgs, sync_once};
+use crate::cmd::sync::{MirrorOpts, sync_once};
+use crate::config::Invocation;
 
 /// Arguments of `sigupdate watch`.
 #[derive(Debug, clap::Args)]
@@ -22,11 +23,11 @@ use crate::cmd::sync::{MirrorArgs, sync_once};
 pub struct WatchArgs {
     /// Mirror options (as for `sync`).
     #[command(flatten)]
-    pub mirror: MirrorArgs,
-    /// Seconds between syncs (default 3600).
+    pub opts: MirrorOpts,
+    /// Seconds between syncs [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub interval_secs: Option<u64>,
-    /// Up to this many random extra seconds per wait (default 300).
+    /// Up to this many random extra seconds per wait [default: 300].
     #[arg(long, value_name = "SECS")]
     pub jitter_secs: Option<u64>,
     /// Stop after this many syncs (tests; default: run until stopped).
@@ -44,15 +45,8 @@ enum Wake {
 
 /// Runs until stopped; the exit code is that of the last sync (0 when stopped by a
 /// signal after a successful one).
-pub fn run(args: &WatchArgs) -> Result<u8> {
-    let mut layer = args.mirror.layer();
-    layer.interval_secs = args.interval_secs;
-    layer.jitter_secs = args.jitter_secs;
-    let settings = crate::config::Settings::resolve(
-        layer,
-        crate::config::Layer::from_env(std::env::vars())?,
-        args.mirror.config.as_deref(),
-    )?;
+pub fn run(args: &WatchArgs, inv: Invocation<'_>) -> Result<u8> {
+    let settings = inv.resolve(args.opts.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -69,7 +63,7 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
         .context("installing signal handlers")?;
     let mut syncs = 0u64;
     loop {
-        let code = sync_once(&settings);
+        let code = sync_once(&settings.mirror);
         syncs += 1;
         if args.max_syncs.is_some_and(|m| syncs >= m) {
             return Ok(code);
