@@ -14,6 +14,8 @@ use sigserver::config::FileConfig;
 use sigserver::sync_loop::MirrorCoreSync;
 use sigserver::{Config, Server};
 
+mod service;
+
 /// HTTP server for a ClamAV signature mirror directory.
 ///
 /// Serves DIR/current (the snapshot published by `sigupdate sync --dir DIR`) or, when
@@ -338,6 +340,9 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli_assets::generate_if_asked::<Cli>() {
+        return code; // hidden `--generate-assets DIR`: man page and completions
+    }
     let cli = Cli::parse(); // usage errors exit with 2, --help/--version with 0
     let s = match settings(cli) {
         Ok(s) => s,
@@ -360,6 +365,7 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async move {
+        let dir = s.config.dir().to_path_buf();
         let server = match Server::bind(s.config).await {
             Ok(srv) => srv,
             Err(e) => {
@@ -367,6 +373,10 @@ fn main() -> ExitCode {
                 return if e.is_config() { 2 } else { 1 };
             }
         };
+        // sd_notify readiness/status/watchdog, and SIGHUP re-reading the configuration.
+        service::start(dir, s.sync.is_some(), server.reloader(), || {
+            Ok(settings(Cli::try_parse()?)?.config)
+        });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let syncer = s.sync.map(|(engine, every)| {
             let mut stop = stop_rx;
