@@ -180,7 +180,7 @@ impl Layer {
                             .with_context(|| format!("environment variable {k}: too large"))?,
                     )
                 }
-                "CONFIG" | "LOG" => {}
+                "CONFIG" | "LOG" | "LOG_FORMAT" => {}
                 _ => bail!("unknown environment variable {k}"),
             }
         }
