@@ -429,8 +429,9 @@ pub fn image_check(root: &Path) -> Result<()> {
     let script = format!(
         r#"set -eu
 ip link set lo up
+chroot=$(command -v chroot)
 {upstream} --dir {up} --listen 127.0.0.1:8000 --access-log false 2>{work}/upstream.log &
-env -i {env} chroot --userspec={user} {rootfs} {entry} 2>{work}/server.log &
+env -i {env} "$chroot" --userspec={user} {rootfs} {entry} 2>{work}/server.log &
 server=$!
 for i in $(seq 1 600); do
   if curl -fsS -o /dev/null http://127.0.0.1:{port}/ready 2>/dev/null; then break; fi
