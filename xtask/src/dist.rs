@@ -294,6 +294,22 @@ fn build_deb(root: &Path, bin_dir: &Path) -> Result<PathBuf> {
 /// Shared libraries `ldd` lists for `bin` (absolute paths as the loader finds them).
 fn needed_libs(bin: &Path) -> Result<Vec<PathBuf>> {
     let text = output(Command::new("ldd").arg(bin))?;
+    ensure!(
+        !text.contains("not found"),
+        "{} needs a library this machine lacks:\n{text}",
+        bin.display()
+    );
+    let libs = parse_ldd(&text);
+    ensure!(
+        !libs.is_empty(),
+        "ldd listed no libraries for {}",
+        bin.display()
+    );
+    Ok(libs)
+}
+
+/// The library paths in `ldd` output.
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
     let mut libs = Vec::new();
     for line in text.lines() {
         // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or
@@ -306,12 +322,7 @@ fn needed_libs(bin: &Path) -> Result<Vec<PathBuf>> {
             libs.push(PathBuf::from(p));
         }
     }
-    ensure!(
-        !libs.is_empty(),
-        "ldd listed no libraries for {}",
-        bin.display()
-    );
-    Ok(libs)
+    libs
 }
 
 /// Builds the image's root file system in `target/dist/image-root` from the staged
@@ -416,4 +427,37 @@ fn build_image(root: &Path, deb_root: &Path) -> Result<PathBuf> {
         let _ = buildah().args(["rm", &ctr]).output();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_the_loader_and_the_resolved_libraries() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                    \tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f88)\n\
+                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f88)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f88)\n";
+        assert_eq!(
+            parse_ldd(text),
+            [
+                "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn options_default_to_release_with_the_image() {
+        let o = Opts::parse(&[]).unwrap();
+        assert_eq!((o.profile.as_str(), o.image), ("release", true));
+        let args = ["--profile", "dev", "--no-image"].map(String::from);
+        let o = Opts::parse(&args).unwrap();
+        assert_eq!((o.profile.as_str(), o.image), ("dev", false));
+        assert!(Opts::parse(&["--bogus".to_owned()]).is_err());
+        assert!(Opts::parse(&["--profile".to_owned()]).is_err());
+    }
 }
