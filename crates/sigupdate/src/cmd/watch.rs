@@ -80,7 +80,7 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
             rand::random_range(0..=settings.jitter_secs)
         };
         let wait = Duration::from_secs(settings.interval_secs.saturating_add(jitter));
-        crate::notify::waiting(code, wait);
+        crate::notify::waiting(&settings.dir, code, wait);
         tracing::info!(
             next_in_secs = wait.as_secs(),
             "waiting (SIGHUP or SIGUSR1: sync now)"
