@@ -430,6 +430,7 @@ fn build_image(root: &Path, deb_root: &Path) -> Result<PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
 
