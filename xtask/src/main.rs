@@ -8,11 +8,20 @@
 //! - `cargo xtask fuzz [--seconds N]`: runs every `cargo fuzz` target under `fuzz/`
 //!   briefly (installs `cargo-fuzz` when missing).
 //!
-//! Only `anyhow`, `tokio` (signals, for the demo's clean-up on Ctrl-C) and the
-//! workspace's own crates are used: argument parsing is a few lines by hand.
+//! - `cargo xtask dist [--profile P] [--no-image]`: the Debian package and the OCI
+//!   image in `target/dist/` (module `dist`).
+//! - `cargo xtask dist-check`, `cargo xtask image-check`: install, use and purge the
+//!   package; run the image's entrypoint in its unpacked root file system (module
+//!   `dist_check`). Both need root.
+//!
+//! Only `anyhow`, `tokio` (signals, for the demo's clean-up on Ctrl-C), `serde_json`
+//! (the OCI image layout) and the workspace's own crates are used: argument parsing
+//! is a few lines by hand.
 #![forbid(unsafe_code)]
 
 mod demo;
+mod dist;
+mod dist_check;
 mod fuzz;
 mod interrupt;
 mod mirror_demo;
@@ -32,6 +41,15 @@ commands:
                         inspect it, and show a damaged copy being rejected
   fuzz [--seconds N]    run every cargo-fuzz target under fuzz/ for N seconds each
                         (default 30); installs cargo-fuzz when missing
+  dist [--profile P] [--no-image]
+                        build target/dist/clamav-mirror_<version>_<arch>.deb and
+                        (with buildah) target/dist/clamav-mirror-<version>.oci.tar;
+                        P is the cargo profile of the binaries (default release)
+  dist-check            (root) install the .deb, run the installed binaries (sync from
+                        a local upstream, serve), remove and purge it, check that only
+                        the state directory is left
+  image-check           (root) unpack the OCI archive and run its entrypoint chrooted
+                        into it in a new network namespace: sync, then serve
 ";
 
 /// The workspace root (the parent of this crate's directory).
@@ -52,6 +70,15 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("dist") => match dist::Opts::parse(&args[1..]) {
+            Ok(opts) => dist::dist(&workspace_root(), &opts),
+            Err(e) => {
+                eprintln!("xtask dist: {e}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        Some("dist-check") if args.len() == 1 => dist_check::dist_check(&workspace_root()),
+        Some("image-check") if args.len() == 1 => dist_check::image_check(&workspace_root()),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -418,7 +418,7 @@ pub(crate) async fn serve<S: Transport>(
                 return End::Closed;
             }
         };
-        let t0 = state.access_log.then(std::time::Instant::now);
+        let t0 = state.access_log().then(std::time::Instant::now);
         let reply = handle(state, peer, &req.head, sendfile);
         let log = t0.and_then(|t0| AccessRecord::new(state, peer, &req.head, &reply, t0));
         let keep = req.keep_alive && shutdown.is_some();

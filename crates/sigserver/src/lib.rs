@@ -100,6 +100,7 @@ mod open_files;
 pub mod range;
 pub mod ratelimit;
 pub mod ready;
+pub mod reload;
 mod request;
 mod sendfile;
 mod serve;
@@ -109,6 +110,7 @@ pub mod validators;
 
 pub use config::{Config, ConfigBuilder};
 pub use error::Error;
+pub use reload::{ReloadOutcome, Reloader};
 pub use serve::{CACHE_IMMUTABLE, CACHE_MUTABLE, CACHE_NONE, CURRENT};
 pub use server::Server;
 

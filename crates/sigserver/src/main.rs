@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use sigserver::sync_loop::MirrorCoreSync;
 use sigserver::{Config, Server};
 
+mod service;
+
 /// HTTP server for a ClamAV signature mirror directory.
 ///
 /// Serves DIR/current (the snapshot published by `sigupdate sync --dir DIR`) or, when
@@ -152,6 +154,18 @@ struct Settings {
     sync: Option<(MirrorCoreSync, Duration)>,
 }
 
+/// The configuration as the same command line, environment and (re-read) file give it
+/// now: what `SIGHUP` applies.
+fn reread_config() -> anyhow::Result<Config> {
+    let cmd = SPEC.prepare(Cli::command());
+    let m = cmd.clone().try_get_matches()?;
+    let cli = Cli::from_arg_matches(&m)?;
+    match settings(&cli, &cmd, &m)? {
+        (Some(s), _) => Ok(s.config),
+        (None, _) => anyhow::bail!("--print-config: nothing to reload"),
+    }
+}
+
 /// Resolves flags > environment > file > defaults (one mechanism, `cli-config`, as in
 /// `sigupdate`). Returns the effective configuration with sources and, unless
 /// `--print-config` only asks for that, the checked settings.
@@ -283,6 +297,9 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli_assets::generate_if_asked::<Cli>() {
+        return code; // hidden `--generate-assets DIR`: man page and completions
+    }
     // Every option gets its SIGSERVER_* variable before parsing (see `SPEC`).
     let cmd = SPEC.prepare(Cli::command());
     let (cli, matches) = match cmd
@@ -321,6 +338,7 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async move {
+        let dir = s.config.dir().to_path_buf();
         let server = match Server::bind(s.config).await {
             Ok(srv) => srv,
             Err(e) => {
@@ -328,6 +346,8 @@ fn main() -> ExitCode {
                 return if e.is_config() { 2 } else { 1 };
             }
         };
+        // sd_notify readiness/status/watchdog, and SIGHUP re-reading the configuration.
+        service::start(dir, s.sync.is_some(), server.reloader(), reread_config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let syncer = s.sync.map(|(engine, every)| {
             let mut stop = stop_rx;

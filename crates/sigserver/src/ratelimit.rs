@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most client addresses tracked at once; when full, buckets that have refilled
@@ -12,8 +13,9 @@ pub const MAX_TRACKED_CLIENTS: usize = 100_000;
 /// A token bucket per client IP: `rate` requests per second, bursts up to `burst`.
 #[derive(Debug)]
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
+    /// `f64` bits; both change with [`RateLimiter::set`] (a configuration reload).
+    rate: AtomicU64,
+    burst: AtomicU64,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
@@ -28,10 +30,42 @@ impl RateLimiter {
     /// (at least 1).
     pub fn new(rate: f64, burst: u32) -> Self {
         RateLimiter {
-            rate: rate.max(f64::MIN_POSITIVE),
-            burst: f64::from(burst.max(1)),
+            rate: AtomicU64::new(rate.max(f64::MIN_POSITIVE).to_bits()),
+            burst: AtomicU64::new(f64::from(burst.max(1)).to_bits()),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Changes the rate and burst in place (a configuration reload). Clients keep their
+    /// buckets; a bucket fuller than the new burst is clipped on its next request.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let rl = sigserver::ratelimit::RateLimiter::new(1.0, 1);
+    /// let (ip, t) = ("127.0.0.1".parse().unwrap(), Instant::now());
+    /// assert!(rl.check(ip, t).is_ok());
+    /// assert!(rl.check(ip, t).is_err());
+    /// rl.set(1.0, 3);
+    /// assert_eq!(rl.limits(), (1.0, 3));
+    /// ```
+    pub fn set(&self, rate: f64, burst: u32) {
+        self.rate
+            .store(rate.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
+        self.burst
+            .store(f64::from(burst.max(1)).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The current `(rate, burst)`.
+    pub fn limits(&self) -> (f64, u32) {
+        let (rate, burst) = self.load();
+        (rate, burst as u32)
+    }
+
+    fn load(&self) -> (f64, f64) {
+        (
+            f64::from_bits(self.rate.load(Ordering::Relaxed)),
+            f64::from_bits(self.burst.load(Ordering::Relaxed)),
+        )
     }
 
     /// Takes one token for `ip` at time `now`. `Err(wait)` tells how long until a
@@ -51,28 +85,28 @@ impl RateLimiter {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let (rate, burst) = self.load();
         if map.len() >= MAX_TRACKED_CLIENTS && !map.contains_key(&ip) {
-            self.evict(&mut map, now);
+            Self::evict(&mut map, now, rate, burst);
         }
         let b = map.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             at: now,
         });
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             Ok(())
         } else {
             Err(Duration::from_secs_f64(
-                ((1.0 - b.tokens) / self.rate).min(86_400.0),
+                ((1.0 - b.tokens) / rate).min(86_400.0),
             ))
         }
     }
 
-    fn evict(&self, map: &mut HashMap<IpAddr, Bucket>, now: Instant) {
-        let (rate, burst) = (self.rate, self.burst);
+    fn evict(map: &mut HashMap<IpAddr, Bucket>, now: Instant, rate: f64, burst: f64) {
         map.retain(|_, b| {
             b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
         });

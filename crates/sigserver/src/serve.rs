@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -40,10 +41,15 @@ pub(crate) struct State {
     pub(crate) dir: PathBuf,
     pub(crate) current: PathBuf,
     pub(crate) metrics: Metrics,
-    pub(crate) rate: Option<RateLimiter>,
-    pub(crate) access_log: bool,
+    /// The per-client limiter; consulted only while `rate_on` (both change on reload).
+    pub(crate) rate: RateLimiter,
+    pub(crate) rate_on: AtomicBool,
+    /// Changed on reload ([`crate::Reloader`]); read with `Relaxed` loads only, so the
+    /// request path writes nothing shared.
+    pub(crate) access_log: AtomicBool,
     pub(crate) chunk: usize,
-    pub(crate) ready_max_age: Duration,
+    /// Seconds; changed on reload.
+    pub(crate) ready_max_age: AtomicU64,
     pub(crate) cache: FileCache,
 }
 
@@ -53,12 +59,22 @@ impl State {
             dir: cfg.dir.clone(),
             current: cfg.dir.join(CURRENT),
             metrics: Metrics::default(),
-            rate: cfg.rate_limit.map(|(r, b)| RateLimiter::new(r, b)),
-            access_log: cfg.access_log,
+            rate: cfg
+                .rate_limit
+                .map_or_else(|| RateLimiter::new(1.0, 1), |(r, b)| RateLimiter::new(r, b)),
+            rate_on: AtomicBool::new(cfg.rate_limit.is_some()),
+            access_log: AtomicBool::new(cfg.access_log),
             chunk: cfg.chunk_bytes,
-            ready_max_age: cfg.ready_max_age,
+            ready_max_age: AtomicU64::new(cfg.ready_max_age.as_secs()),
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
         }
+    }
+}
+
+impl State {
+    /// Whether the access log is on (changes on reload).
+    pub(crate) fn access_log(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
     }
 }
 
@@ -84,7 +100,7 @@ impl AccessRecord {
         reply: &Reply,
         start: Instant,
     ) -> Option<Box<AccessRecord>> {
-        if !state.access_log {
+        if !state.access_log() {
             return None;
         }
         let clip = |s: &str, n: usize| s.get(..s.len().min(n)).unwrap_or("-").to_owned();
@@ -165,7 +181,12 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         let mut r = match kind {
             RequestKind::Health => text(StatusCode::OK, kind, "ok\n"),
             RequestKind::Ready => {
-                match ready::check(&state.dir, &state.current, state.ready_max_age, unix_now()) {
+                match ready::check(
+                    &state.dir,
+                    &state.current,
+                    Duration::from_secs(state.ready_max_age.load(Ordering::Relaxed)),
+                    unix_now(),
+                ) {
                     Ok(msg) => text(StatusCode::OK, kind, format!("{msg}\n")),
                     Err(msg) => text(StatusCode::SERVICE_UNAVAILABLE, kind, format!("{msg}\n")),
                 }
@@ -195,8 +216,8 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         }
         return r;
     }
-    if let Some(rl) = &state.rate
-        && let Err(wait) = rl.check(peer.ip(), Instant::now())
+    if state.rate_on.load(Ordering::Relaxed)
+        && let Err(wait) = state.rate.check(peer.ip(), Instant::now())
     {
         state.metrics.rate_limited();
         let mut r = text(

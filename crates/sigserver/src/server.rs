@@ -100,6 +100,12 @@ impl Server {
         })
     }
 
+    /// A handle that applies a reloaded configuration to this server while it runs
+    /// (see [`Reloader`](crate::Reloader)).
+    pub fn reloader(&self) -> crate::Reloader {
+        crate::Reloader::new(self.state.clone(), self.config.clone())
+    }
+
     /// The addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|(a, _)| *a).collect()

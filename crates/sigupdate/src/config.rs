@@ -46,7 +46,7 @@ pub const SPEC: Spec = Spec {
     keys: KeyStyle::Kebab,
     flag_only: &["verbose", "max_syncs", "json"],
     not_in_file: &["config"],
-    other_env: &["LOG"],
+    other_env: &["LOG", "LOG_FORMAT"],
     env_families: cli_config::MIRROR_ENV_FAMILIES,
     file_tables: cli_config::MIRROR_FILE_TABLES,
 };

@@ -8,6 +8,7 @@
 mod cmd;
 mod config;
 mod exit;
+mod notify;
 mod progress;
 
 use std::process::ExitCode;
@@ -71,12 +72,19 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // A second initialisation can only fail in tests; logging is best effort.
-    let _ = tracing_subscriber::fmt()
+    // Plain text without colours unless stderr is a terminal (journald, container
+    // logs); JSON lines with SIGUPDATE_LOG_FORMAT=json.
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    // A second initialisation can only fail in tests; logging is best effort.
+    let _ = if notify::json_logs() {
+        b.json().flatten_event(true).try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 fn run(cli: &Cli, cmd: &clap::Command, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
@@ -95,6 +103,9 @@ fn run(cli: &Cli, cmd: &clap::Command, matches: &clap::ArgMatches) -> anyhow::Re
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli_assets::generate_if_asked::<Cli>() {
+        return code; // hidden `--generate-assets DIR`: man pages and completions
+    }
     // The subcommands that read the configuration get their SIGUPDATE_* variables
     // attached before parsing (see `config`).
     let cmd = config::command(Cli::command());

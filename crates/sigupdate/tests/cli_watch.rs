@@ -124,3 +124,49 @@ fn a_custom_database_with_the_wrong_keys_is_refused() {
     );
     assert!(!dir.path().join("current").exists());
 }
+
+/// Under systemd (`Type=notify`, systemd played by a datagram socket in
+/// `NOTIFY_SOCKET`): `READY=1` after the first sync, with a `STATUS=` line naming the
+/// published version.
+#[test]
+fn watch_tells_systemd_it_is_ready_with_the_published_versions() {
+    use std::os::unix::net::UnixDatagram;
+    let keys = PublisherKeys::test();
+    let history = History::synthetic("demo", 2, &keys).unwrap();
+    let up = Upstream::builder().database(history, 2).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("demo-keys.pem");
+    std::fs::write(&key_file, keys.public_pem().unwrap()).unwrap();
+    let mirror = dir.path().join("mirror");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap(); // a hang guard
+    let cfg = dir.path().join("sigupdate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dir = {mirror:?}\nupstream = [{:?}]\ndb = [\"demo\"]\nno-dns = true\nretries = 0\n\
+             interval-secs = 0\njitter-secs = 0\n[custom.demo]\nkeys = {key_file:?}\nsign = false\n",
+            up.base_url()
+        ),
+    )
+    .unwrap();
+    let st = sigupdate()
+        .args(["watch", "--max-syncs", "2", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let mut buf = vec![0u8; 4096];
+    let n = sock.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+    assert!(
+        msg.contains("STATUS=publishing demo 2; last sync ok"),
+        "{msg}"
+    );
+}

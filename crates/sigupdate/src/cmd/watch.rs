@@ -74,6 +74,7 @@ pub fn run(args: &WatchArgs, inv: Invocation<'_>) -> Result<u8> {
             rand::random_range(0..=settings.jitter_secs)
         };
         let wait = Duration::from_secs(settings.interval_secs.saturating_add(jitter));
+        crate::notify::waiting(&settings.mirror.dir, code, wait);
         tracing::info!(
             next_in_secs = wait.as_secs(),
             "waiting (SIGHUP or SIGUSR1: sync now)"
