@@ -73,9 +73,16 @@ fn sighup_applies_live_settings_and_keeps_connections() {
 
     // Limit off again: a connection opened while limited is served.
     std::fs::write(&cfg, "access_log = false\nworkers = 1\n").unwrap();
+    // Counted before the signal: the reload may be logged before this thread looks.
+    let reloads = server.log.text().matches("configuration reloaded").count();
     hup(&server);
-    let log_len = server.log.text().matches("configuration reloaded").count();
-    while server.log.text().matches("configuration reloaded").count() == log_len {
+    let guard = std::time::Instant::now();
+    while server.log.text().matches("configuration reloaded").count() == reloads {
+        assert!(
+            guard.elapsed() < util::WAIT_GUARD,
+            "no second reload logged:\n{}",
+            server.log.text()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(head_on(&mut conn), 200);
