@@ -62,6 +62,7 @@ pub struct Config {
     pub(crate) workers: usize,
     pub(crate) cache_bytes: u64,
     pub(crate) cache_max_file: u64,
+    pub(crate) dns: Option<crate::dns::DnsConfig>,
 }
 
 impl Config {
@@ -94,6 +95,7 @@ impl Config {
                 workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 cache_bytes: DEFAULT_CACHE_BYTES,
                 cache_max_file: DEFAULT_CACHE_MAX_FILE,
+                dns: None,
             },
         }
     }
@@ -224,6 +226,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Also answer the version record over DNS (default: no DNS server); see
+    /// [`crate::dns`].
+    pub fn dns(mut self, dns: crate::dns::DnsConfig) -> Self {
+        self.cfg.dns = Some(dns);
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let c = self.cfg;
@@ -336,6 +345,8 @@ pub struct FileConfig {
     pub no_dns: Option<bool>,
     /// Root certificates for `.sign` files (in-process sync).
     pub sign_root: Option<Vec<PathBuf>>,
+    /// The `[dns]` table: the version record over DNS.
+    pub dns: Option<crate::dns::DnsSettings>,
 }
 
 /// Largest configuration file read.

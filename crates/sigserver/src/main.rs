@@ -140,6 +140,69 @@ struct Cli {
         value_delimiter = ','
     )]
     sign_root: Vec<PathBuf>,
+    #[command(flatten)]
+    dns: DnsArgs,
+}
+
+/// The version record over DNS (the `[dns]` table of the file; see README).
+#[derive(Debug, clap::Args)]
+struct DnsArgs {
+    /// Answer the version TXT record over DNS (UDP and TCP) on this address, e.g.
+    /// 0.0.0.0:53; repeat for several (environment: comma-separated). Needs --dns-zone.
+    #[arg(
+        long = "dns-listen",
+        env = "SIGSERVER_DNS_LISTEN",
+        value_name = "ADDR:PORT",
+        value_delimiter = ','
+    )]
+    listen: Vec<SocketAddr>,
+    /// The record's name, which clients set as DNSDatabaseInfo, e.g.
+    /// current.cvd.mirror.example (we are authoritative for it).
+    #[arg(long = "dns-zone", env = "SIGSERVER_DNS_ZONE", value_name = "NAME")]
+    zone: Option<String>,
+    /// Also answer <db>.cvd.NAME and current.cvd.NAME (NAME is clamav.net for
+    /// freshclam's hard-coded per-database names; split-horizon set-ups).
+    #[arg(
+        long = "dns-extra-zone",
+        env = "SIGSERVER_DNS_EXTRA_ZONE",
+        value_name = "NAME"
+    )]
+    extra_zone: Option<String>,
+    /// Name server name in NS/SOA: the name the parent zone delegates to
+    /// [default: the zone name].
+    #[arg(long = "dns-ns", env = "SIGSERVER_DNS_NS", value_name = "NAME")]
+    ns: Option<String>,
+    /// TTL of the DNS records in seconds [default: 60].
+    #[arg(long = "dns-ttl", env = "SIGSERVER_DNS_TTL", value_name = "SECS")]
+    ttl: Option<u64>,
+    /// UDP queries per second per source /32 or /64; 0 turns the limit off [default: 20].
+    #[arg(
+        long = "dns-rate-limit",
+        env = "SIGSERVER_DNS_RATE_LIMIT",
+        value_name = "PER_SEC"
+    )]
+    rate_limit: Option<f64>,
+    /// Burst of --dns-rate-limit [default: twice the rate].
+    #[arg(
+        long = "dns-rate-burst",
+        env = "SIGSERVER_DNS_RATE_BURST",
+        value_name = "N"
+    )]
+    rate_burst: Option<u32>,
+}
+
+impl DnsArgs {
+    fn settings(self) -> sigserver::dns::DnsSettings {
+        sigserver::dns::DnsSettings {
+            listen: Some(self.listen),
+            zone: self.zone,
+            extra_zone: self.extra_zone,
+            ns: self.ns,
+            ttl: self.ttl,
+            rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -298,6 +361,14 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
     );
     if let Some(n) = cli.workers.or(file.workers) {
         b = b.workers(n);
+    }
+    if let Some(dns) = file
+        .dns
+        .unwrap_or_default()
+        .overridden_by(cli.dns.settings())
+        .into_config()?
+    {
+        b = b.dns(dns);
     }
     Ok(Settings {
         config: b.build()?,
