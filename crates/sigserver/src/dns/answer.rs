@@ -438,3 +438,491 @@ fn encode(resp: Message, outcome: Outcome) -> Reply {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use hickory_proto::op::Query;
+    use proptest::prelude::*;
+
+    const NOW: u64 = 1_764_000_000;
+
+    fn zones() -> Zones {
+        let cfg = crate::dns::DnsConfig::builder("Current.CVD.mirror.test.")
+            .listen(["127.0.0.1:0".parse().unwrap()])
+            .extra_zone("clamav.net")
+            .nameserver("ns1.mirror.test")
+            .ttl(Duration::from_secs(45))
+            .build()
+            .unwrap();
+        cfg.zones
+    }
+
+    fn published() -> Arc<Published> {
+        let v = BTreeMap::from([
+            ("main".to_owned(), 62),
+            ("daily".to_owned(), 27_000),
+            ("bytecode".to_owned(), 19),
+            ("test".to_owned(), 6),
+            ("Upper".to_owned(), 3),
+        ]);
+        Arc::new(Published::new(&v, 42))
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn query(name: &str, t: RecordType, edns: Option<u16>) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(0xbeef).set_recursion_desired(true);
+        let mut q = Query::query(Name::from_ascii(name).unwrap(), t);
+        q.set_query_class(DNSClass::IN);
+        m.add_query(q);
+        if let Some(size) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    fn ask(packet: &[u8], t: Transport) -> (Outcome, Option<Message>) {
+        let r = respond(packet, &zones(), t, now(), false, || Some(published()));
+        (r.outcome, r.bytes.map(|b| Message::from_vec(&b).unwrap()))
+    }
+
+    fn txt_of(m: &Message) -> String {
+        let a = &m.answers()[0];
+        match a.data() {
+            RData::TXT(t) => t
+                .txt_data()
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+            other => panic!("not TXT: {other:?}"),
+        }
+    }
+
+    fn common(m: &Message) {
+        assert_eq!(m.id(), 0xbeef);
+        assert_eq!(m.message_type(), MessageType::Response);
+        assert!(!m.recursion_available(), "never offers recursion");
+        assert!(m.recursion_desired(), "RD is copied");
+    }
+
+    #[test]
+    fn main_record_in_freshclams_format_with_the_time_of_the_answer() {
+        // Mixed case as a resolver using 0x20 randomisation sends it.
+        let (o, m) = ask(
+            &query("cUrrent.cvd.MIRROR.test.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        let m = m.unwrap();
+        common(&m);
+        assert_eq!(o, Outcome::Answered);
+        assert!(m.authoritative());
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert_eq!(m.answers().len(), 1);
+        let a = &m.answers()[0];
+        assert_eq!(
+            a.name().to_ascii(),
+            "cUrrent.cvd.MIRROR.test.",
+            "owner echoes the question"
+        );
+        assert_eq!(a.ttl(), 45);
+        let text = txt_of(&m);
+        assert_eq!(text, format!("0.0.0:62:27000:{NOW}:0:0:0:19:test=6"));
+        // One grammar: our parser reads it back, and freshclam's positions hold.
+        let r = VersionRecord::parse(&text).unwrap();
+        assert_eq!((r.main, r.daily, r.bytecode, r.time), (62, 27_000, 19, NOW));
+        let f: Vec<&str> = text.split(':').collect();
+        assert_eq!(
+            (f[1], f[2], f[3], f[4], f[7]),
+            ("62", "27000", &*NOW.to_string(), "0", "19")
+        );
+        // ANY gets the TXT record too (what freshclam's ANY fallback asks).
+        let (o, m) = ask(
+            &query("current.cvd.mirror.test.", RecordType::ANY, None),
+            Transport::Udp,
+        );
+        assert_eq!(o, Outcome::Answered);
+        assert_eq!(txt_of(&m.unwrap()), text);
+    }
+
+    #[test]
+    fn soa_ns_and_nodata_at_the_apex() {
+        let (o, m) = ask(
+            &query("current.cvd.mirror.test.", RecordType::SOA, None),
+            Transport::Tcp,
+        );
+        let m = m.unwrap();
+        common(&m);
+        assert_eq!(o, Outcome::Answered);
+        match m.answers()[0].data() {
+            RData::SOA(soa) => {
+                assert_eq!(soa.serial(), 42);
+                assert_eq!(soa.minimum(), 45);
+                assert_eq!(soa.mname().to_ascii(), "ns1.mirror.test.");
+                assert_eq!(
+                    soa.rname().to_ascii(),
+                    "hostmaster.current.cvd.mirror.test."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let (o, m) = ask(
+            &query("current.cvd.mirror.test.", RecordType::NS, None),
+            Transport::Udp,
+        );
+        assert_eq!(o, Outcome::Answered);
+        match m.unwrap().answers()[0].data() {
+            RData::NS(ns) => assert_eq!(ns.0.to_ascii(), "ns1.mirror.test."),
+            other => panic!("{other:?}"),
+        }
+        for t in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::MX,
+            RecordType::CNAME,
+        ] {
+            let (o, m) = ask(&query("current.cvd.mirror.test.", t, None), Transport::Udp);
+            let m = m.unwrap();
+            assert_eq!(o, Outcome::NoData, "{t}");
+            assert_eq!(m.response_code(), ResponseCode::NoError);
+            assert!(m.answers().is_empty() && m.authoritative());
+            assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+        }
+    }
+
+    #[test]
+    fn nxdomain_below_the_zone_and_refused_outside() {
+        for name in [
+            "x.current.cvd.mirror.test.",
+            "*.current.cvd.mirror.test.",
+            "a.b.current.cvd.mirror.test.",
+        ] {
+            let (o, m) = ask(&query(name, RecordType::TXT, None), Transport::Udp);
+            let m = m.unwrap();
+            assert_eq!(o, Outcome::NxDomain, "{name}");
+            assert_eq!(m.response_code(), ResponseCode::NXDomain);
+            assert!(m.authoritative() && m.answers().is_empty());
+            assert_eq!(
+                m.name_servers()[0].name().to_ascii(),
+                "current.cvd.mirror.test."
+            );
+        }
+        for name in [
+            "cvd.mirror.test.",
+            "mirror.test.",
+            "example.com.",
+            ".",
+            "database.clamav.net.",
+            "clamav.net.",
+        ] {
+            let (o, m) = ask(&query(name, RecordType::TXT, None), Transport::Udp);
+            let m = m.unwrap();
+            assert_eq!(o, Outcome::Refused, "{name}");
+            assert_eq!(m.response_code(), ResponseCode::Refused);
+            assert!(!m.authoritative() && m.answers().is_empty() && m.name_servers().is_empty());
+        }
+        // Another class (CHAOS version.bind and friends): refused.
+        let mut m =
+            Message::from_vec(&query("current.cvd.mirror.test.", RecordType::TXT, None)).unwrap();
+        m.queries_mut()[0].set_query_class(DNSClass::CH);
+        let (o, _) = ask(&m.to_vec().unwrap(), Transport::Udp);
+        assert_eq!(o, Outcome::Refused);
+    }
+
+    #[test]
+    fn extra_zone_per_database_records() {
+        let (o, m) = ask(
+            &query("test.cvd.clamav.net.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        let m = m.unwrap();
+        assert_eq!(o, Outcome::Answered);
+        assert!(m.authoritative());
+        let text = txt_of(&m);
+        assert_eq!(text, format!("6:{NOW}"));
+        assert_eq!(
+            DatabaseRecord::parse(&text).unwrap(),
+            DatabaseRecord {
+                version: 6,
+                time: NOW
+            }
+        );
+        // main/daily/bytecode too, and current.cvd.clamav.net is the main record
+        let (_, m) = ask(
+            &query("Bytecode.cvd.clamav.net.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        assert_eq!(txt_of(&m.unwrap()), format!("19:{NOW}"));
+        let (_, m) = ask(
+            &query("current.cvd.clamav.net.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        assert_eq!(
+            txt_of(&m.unwrap()),
+            format!("0.0.0:62:27000:{NOW}:0:0:0:19:test=6")
+        );
+        // not held (or not expressible): NXDOMAIN; other types: NODATA
+        for name in [
+            "other.cvd.clamav.net.",
+            "upper.cvd.clamav.net.",
+            "safebrowsing.cvd.clamav.net.",
+            "x.test.cvd.clamav.net.",
+        ] {
+            let (o, m) = ask(&query(name, RecordType::TXT, None), Transport::Udp);
+            assert_eq!(o, Outcome::NxDomain, "{name}");
+            assert_eq!(
+                m.unwrap().name_servers()[0].name().to_ascii(),
+                "cvd.clamav.net."
+            );
+        }
+        let (o, _) = ask(
+            &query("test.cvd.clamav.net.", RecordType::A, None),
+            Transport::Udp,
+        );
+        assert_eq!(o, Outcome::NoData);
+        let (o, m) = ask(
+            &query("cvd.clamav.net.", RecordType::SOA, None),
+            Transport::Udp,
+        );
+        assert_eq!(o, Outcome::Answered);
+        assert_eq!(m.unwrap().answers()[0].name().to_ascii(), "cvd.clamav.net.");
+        let (o, _) = ask(
+            &query("cvd.clamav.net.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        assert_eq!(o, Outcome::NoData);
+        // without the extra zone: refused
+        let mut z = zones();
+        z.extra = None;
+        let r = respond(
+            &query("test.cvd.clamav.net.", RecordType::TXT, None),
+            &z,
+            Transport::Udp,
+            now(),
+            false,
+            || Some(published()),
+        );
+        assert_eq!(r.outcome, Outcome::Refused);
+    }
+
+    #[test]
+    fn the_snapshot_is_read_only_for_names_in_our_zones_and_unreadable_is_servfail() {
+        let z = zones();
+        let r = respond(
+            &query("example.com.", RecordType::TXT, None),
+            &z,
+            Transport::Udp,
+            now(),
+            false,
+            || panic!("read for a refused name"),
+        );
+        assert_eq!(r.outcome, Outcome::Refused);
+        let r = respond(
+            &query("current.cvd.mirror.test.", RecordType::TXT, None),
+            &z,
+            Transport::Udp,
+            now(),
+            false,
+            || None,
+        );
+        assert_eq!(r.outcome, Outcome::ServFail);
+        let m = Message::from_vec(&r.bytes.unwrap()).unwrap();
+        assert_eq!(m.response_code(), ResponseCode::ServFail);
+        assert!(m.answers().is_empty());
+    }
+
+    #[test]
+    fn malformed_packets_are_dropped_or_formerr() {
+        let z = zones();
+        let go = |p: &[u8]| respond(p, &z, Transport::Udp, now(), false, || Some(published()));
+        // too short, or an answer rather than a query: nothing sent
+        for p in [&b""[..], &[0u8; 11][..]] {
+            let r = go(p);
+            assert_eq!((r.outcome, r.bytes.is_none()), (Outcome::Dropped, true));
+        }
+        let mut resp = query("current.cvd.mirror.test.", RecordType::TXT, None);
+        resp[2] |= 0x80;
+        let r = go(&resp);
+        assert_eq!((r.outcome, r.bytes.is_none()), (Outcome::Dropped, true));
+        // header only, or a truncated question: FORMERR with the ID
+        let good = query("current.cvd.mirror.test.", RecordType::TXT, None);
+        for cut in [12, 15, good.len() - 1] {
+            let r = go(&good[..cut]);
+            assert_eq!(r.outcome, Outcome::FormErr, "cut at {cut}");
+            let m = Message::from_vec(&r.bytes.unwrap()).unwrap();
+            assert_eq!((m.id(), m.response_code()), (0xbeef, ResponseCode::FormErr));
+            assert!(m.queries().is_empty());
+        }
+        // two questions, an answer section, hostile counts: FORMERR before decoding
+        for (at, v) in [(5usize, 2u8), (7, 1), (9, 1), (11, 200), (4, 0xff)] {
+            let mut p = good.clone();
+            p[at] = v;
+            let r = go(&p);
+            assert_eq!(r.outcome, Outcome::FormErr, "byte {at} = {v}");
+        }
+        // a compression loop in the question name
+        let mut p = good[..12].to_vec();
+        p.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1]);
+        assert_eq!(go(&p).outcome, Outcome::FormErr);
+        // other opcodes: NOTIMP
+        let mut p = good.clone();
+        p[2] = (p[2] & 0x87) | (5 << 3); // UPDATE
+        let r = go(&p);
+        assert_eq!(r.outcome, Outcome::NotImp);
+        assert_eq!(
+            Message::from_vec(&r.bytes.unwrap())
+                .unwrap()
+                .response_code(),
+            ResponseCode::NotImp
+        );
+    }
+
+    #[test]
+    fn edns_is_echoed_and_other_versions_get_badvers() {
+        let (o, m) = ask(
+            &query("current.cvd.mirror.test.", RecordType::TXT, Some(4096)),
+            Transport::Udp,
+        );
+        let m = m.unwrap();
+        assert_eq!(o, Outcome::Answered);
+        let e = m.extensions().as_ref().expect("OPT in the answer");
+        assert_eq!((e.version(), e.max_payload()), (0, MAX_UDP_EDNS));
+        let (_, m) = ask(
+            &query("current.cvd.mirror.test.", RecordType::TXT, None),
+            Transport::Udp,
+        );
+        assert!(
+            m.unwrap().extensions().is_none(),
+            "no OPT to a query without one"
+        );
+
+        let mut q = Message::from_vec(&query(
+            "current.cvd.mirror.test.",
+            RecordType::TXT,
+            Some(1232),
+        ))
+        .unwrap();
+        q.extensions_mut().as_mut().unwrap().set_version(1);
+        let (o, m) = ask(&q.to_vec().unwrap(), Transport::Udp);
+        let m = m.unwrap();
+        assert_eq!(o, Outcome::FormErr);
+        // BADVERS is 16 (hickory decodes 16 as its twin BADSIG)
+        assert_eq!(u16::from(m.response_code()), 16);
+        assert_eq!(m.extensions().as_ref().map(Edns::version), Some(0));
+        assert!(m.answers().is_empty());
+    }
+
+    #[test]
+    fn large_answers_are_truncated_over_udp_only() {
+        // 30 custom databases make the record about 900 bytes: more than 512.
+        let v: BTreeMap<String, u32> = (0..30)
+            .map(|i| (format!("custom-database-{i:02}"), 1_000_000 + i))
+            .collect();
+        let p = Arc::new(Published::new(&v, 1));
+        let z = zones();
+        let plain = query("current.cvd.mirror.test.", RecordType::TXT, None);
+        let r = respond(&plain, &z, Transport::Udp, now(), false, || Some(p.clone()));
+        assert_eq!(r.outcome, Outcome::Truncated);
+        let b = r.bytes.unwrap();
+        assert!(b.len() <= MAX_UDP_PLAIN);
+        let m = Message::from_vec(&b).unwrap();
+        assert!(m.truncated() && m.answers().is_empty());
+        assert_eq!(m.queries().len(), 1);
+        // EDNS with room: the whole record, in 255-byte strings that join back
+        let r = respond(
+            &query("current.cvd.mirror.test.", RecordType::TXT, Some(4096)),
+            &z,
+            Transport::Udp,
+            now(),
+            false,
+            || Some(p.clone()),
+        );
+        assert_eq!(r.outcome, Outcome::Answered);
+        let b = r.bytes.unwrap();
+        assert!(b.len() > MAX_UDP_PLAIN && b.len() <= usize::from(MAX_UDP_EDNS));
+        let m = Message::from_vec(&b).unwrap();
+        let RData::TXT(t) = m.answers()[0].data() else {
+            panic!()
+        };
+        assert!(t.txt_data().len() > 1 && t.txt_data().iter().all(|s| s.len() <= 255));
+        assert!(
+            t.txt_data()[0].starts_with(format!("0.0.0:0:0:{NOW}:0:0:0:0:").as_bytes()),
+            "the standard fields are in the first string"
+        );
+        let r = VersionRecord::parse(&txt_of(&m)).unwrap();
+        assert_eq!(r.extra.len(), 30);
+        // TCP: never truncated
+        let r = respond(&plain, &z, Transport::Tcp, now(), false, || Some(p.clone()));
+        assert_eq!(r.outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn rate_limited_slip_is_an_empty_truncated_answer() {
+        let q = query("current.cvd.mirror.test.", RecordType::TXT, None);
+        let r = respond(&q, &zones(), Transport::Udp, now(), true, || {
+            panic!("no work for a limited source")
+        });
+        assert_eq!(r.outcome, Outcome::RateLimited);
+        let b = r.bytes.unwrap();
+        assert!(b.len() <= q.len(), "never larger than the query");
+        let m = Message::from_vec(&b).unwrap();
+        assert!(m.truncated() && m.answers().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn any_name_and_type_gets_a_well_formed_answer(
+            labels in proptest::collection::vec("[a-zA-Z0-9*_-]{1,12}", 0..5),
+            suffix in prop::sample::select(vec!["current.cvd.mirror.test.", "cvd.clamav.net.", "clamav.net.", "example.org.", "."]),
+            t in any::<u16>(),
+            edns in proptest::option::of(0u16..=65535),
+            tcp in any::<bool>(),
+        ) {
+            let name = format!("{}{}{}", labels.join("."), if labels.is_empty() || suffix == "." { "" } else { "." }, suffix);
+            let name = if name.is_empty() { ".".to_owned() } else { name };
+            let Ok(n) = Name::from_ascii(&name) else { return Ok(()) };
+            let mut m = Message::new();
+            m.set_id(7);
+            m.add_query(Query::query(n.clone(), RecordType::from(t)));
+            if let Some(size) = edns {
+                let mut e = Edns::new();
+                e.set_max_payload(size);
+                m.set_edns(e);
+            }
+            let Ok(p) = m.to_vec() else { return Ok(()) };
+            let t = if tcp { Transport::Tcp } else { Transport::Udp };
+            let r = respond(&p, &zones(), t, now(), false, || Some(published()));
+            let b = r.bytes.expect("every well-formed query is answered");
+            let a = Message::from_vec(&b).unwrap();
+            prop_assert_eq!(a.id(), 7);
+            prop_assert!(!a.recursion_available());
+            prop_assert!(b.len() <= MAX_UDP_PLAIN.max(usize::from(MAX_UDP_EDNS)));
+            let in_zone = Name::from_ascii("current.cvd.mirror.test.").unwrap().zone_of(&n)
+                || Name::from_ascii("cvd.clamav.net.").unwrap().zone_of(&n);
+            prop_assert_eq!(a.authoritative(), in_zone);
+            prop_assert_eq!(r.outcome == Outcome::Refused, !in_zone);
+            for rec in a.answers() {
+                prop_assert!(rec.name().to_lowercase() == n.to_lowercase());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_answers_decode(p in proptest::collection::vec(any::<u8>(), 0..300)) {
+            for t in [Transport::Udp, Transport::Tcp] {
+                let r = respond(&p, &zones(), t, now(), false, || Some(published()));
+                if let Some(b) = r.bytes {
+                    let m = Message::from_vec(&b).unwrap();
+                    prop_assert_eq!(&b[..2], &p[..2]);
+                    prop_assert_eq!(m.message_type(), MessageType::Response);
+                }
+            }
+        }
+    }
+}
