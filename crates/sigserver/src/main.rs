@@ -150,16 +150,16 @@ struct DnsArgs {
     /// Answer the version TXT record over DNS (UDP and TCP) on this address, e.g.
     /// 0.0.0.0:53; repeat for several (environment: comma-separated). Needs --dns-zone.
     #[arg(
-        long = "dns-listen",
+        long,
         env = "SIGSERVER_DNS_LISTEN",
         value_name = "ADDR:PORT",
         value_delimiter = ','
     )]
-    listen: Vec<SocketAddr>,
+    dns_listen: Vec<SocketAddr>,
     /// The record's name, which clients set as DNSDatabaseInfo, e.g.
     /// current.cvd.mirror.example (we are authoritative for it).
-    #[arg(long = "dns-zone", env = "SIGSERVER_DNS_ZONE", value_name = "NAME")]
-    zone: Option<String>,
+    #[arg(long, env = "SIGSERVER_DNS_ZONE", value_name = "NAME")]
+    dns_zone: Option<String>,
     /// Also answer <db>.cvd.NAME and current.cvd.NAME (NAME is clamav.net for
     /// freshclam's hard-coded per-database names; split-horizon set-ups).
     #[arg(
@@ -167,40 +167,40 @@ struct DnsArgs {
         env = "SIGSERVER_DNS_EXTRA_ZONE",
         value_name = "NAME"
     )]
-    extra_zone: Option<String>,
+    dns_extra_zone: Option<String>,
     /// Name server name in NS/SOA: the name the parent zone delegates to
     /// [default: the zone name].
-    #[arg(long = "dns-ns", env = "SIGSERVER_DNS_NS", value_name = "NAME")]
-    ns: Option<String>,
+    #[arg(long, env = "SIGSERVER_DNS_NS", value_name = "NAME")]
+    dns_ns: Option<String>,
     /// TTL of the DNS records in seconds [default: 60].
-    #[arg(long = "dns-ttl", env = "SIGSERVER_DNS_TTL", value_name = "SECS")]
-    ttl: Option<u64>,
+    #[arg(long, env = "SIGSERVER_DNS_TTL", value_name = "SECS")]
+    dns_ttl: Option<u64>,
     /// UDP queries per second per source /32 or /64; 0 turns the limit off [default: 20].
     #[arg(
         long = "dns-rate-limit",
         env = "SIGSERVER_DNS_RATE_LIMIT",
         value_name = "PER_SEC"
     )]
-    rate_limit: Option<f64>,
+    dns_rate_limit: Option<f64>,
     /// Burst of --dns-rate-limit [default: twice the rate].
     #[arg(
         long = "dns-rate-burst",
         env = "SIGSERVER_DNS_RATE_BURST",
         value_name = "N"
     )]
-    rate_burst: Option<u32>,
+    dns_rate_burst: Option<u32>,
 }
 
 impl DnsArgs {
     fn settings(self) -> sigserver::dns::DnsSettings {
         sigserver::dns::DnsSettings {
-            listen: Some(self.listen),
-            zone: self.zone,
-            extra_zone: self.extra_zone,
-            ns: self.ns,
-            ttl: self.ttl,
-            rate_limit: self.rate_limit,
-            rate_burst: self.rate_burst,
+            listen: Some(self.dns_listen),
+            zone: self.dns_zone,
+            extra_zone: self.dns_extra_zone,
+            ns: self.dns_ns,
+            ttl: self.dns_ttl,
+            rate_limit: self.dns_rate_limit,
+            rate_burst: self.dns_rate_burst,
         }
     }
 }
