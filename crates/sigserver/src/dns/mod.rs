@@ -304,7 +304,7 @@ impl DnsSettings {
             b = b.ttl(Duration::from_secs(t));
         }
         match self.rate_limit {
-            Some(r) if r == 0.0 => b = b.rate_limit(None),
+            Some(0.0) => b = b.rate_limit(None),
             Some(r) => {
                 let burst = self
                     .rate_burst
