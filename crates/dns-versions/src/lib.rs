@@ -1,6 +1,8 @@
 //! Learn which database versions upstream holds: the DNS TXT record, and a mirror's
 //! own `dns.txt` manifest in the same format.
 //!
+//! - [`DatabaseRecord`]: the per-database record `<db>.cvd.clamav.net` (`version:time`)
+//!   that libfreshclam reads for databases the main record does not list.
 //! - [`VersionRecord`]: the TXT record `current.cvd.clamav.net` (spec §4), parsed
 //!   field by field (a missing or non-numeric field is an error, never a zero), with
 //!   its age and [staleness](VersionRecord::is_stale) (default 12 h), and a documented
@@ -45,7 +47,7 @@ mod record;
 pub use dns::{DEFAULT_NAME, DnsConfig, lookup};
 pub use error::Error;
 pub use manifest::{MANIFEST_NAME, parse_manifest, render_manifest};
-pub use record::{DEFAULT_MAX_AGE, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
+pub use record::{DEFAULT_MAX_AGE, DatabaseRecord, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
 
 /// Entry points for `cargo fuzz` (not a stable API).
 #[cfg(feature = "fuzzing")]
@@ -62,6 +64,10 @@ pub mod fuzzing {
         if let Ok(r) = VersionRecord::parse(s) {
             let again = VersionRecord::parse(&r.to_string());
             assert_eq!(again.ok().as_ref(), Some(&r), "round trip changed {s:?}");
+        }
+        if let Ok(r) = crate::DatabaseRecord::parse(s) {
+            let again = crate::DatabaseRecord::parse(&r.to_string());
+            assert_eq!(again.ok(), Some(r), "round trip changed {s:?}");
         }
         let _ = crate::parse_manifest(data);
     }

@@ -318,6 +318,90 @@ impl fmt::Display for VersionRecord {
     }
 }
 
+/// The per-database record that libfreshclam reads at `<db>.cvd.clamav.net` for a
+/// database that the main record does not list (any name other than `main`, `daily`,
+/// `safebrowsing` and `bytecode`; the domain is hard-coded in the client).
+///
+/// Format: `version:time`. Field 0 is the database version and field 1 the record time
+/// in Unix seconds. The client ignores a record older than 12 hours
+/// ([`DEFAULT_MAX_AGE`]). These are the only fields the reference client reads, and
+/// the only ones this parser accepts. Our DNS server writes this format.
+///
+/// ```
+/// use dns_versions::DatabaseRecord;
+/// let r = DatabaseRecord::parse("6:1733000000")?;
+/// assert_eq!((r.version, r.time), (6, 1_733_000_000));
+/// assert_eq!(r.to_string(), "6:1733000000");
+/// assert!(DatabaseRecord::parse("6").is_err());
+/// assert!(DatabaseRecord::parse("x:1733000000").is_err());
+/// # Ok::<(), dns_versions::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseRecord {
+    /// Field 0: the database version.
+    pub version: u32,
+    /// Field 1: when the record was made, Unix seconds.
+    pub time: u64,
+}
+
+impl DatabaseRecord {
+    /// A record for `version` made at `time`.
+    pub fn new(version: u32, time: SystemTime) -> DatabaseRecord {
+        DatabaseRecord {
+            version,
+            time: time
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+
+    /// Parses a record. Surrounding whitespace is ignored; anything else must be
+    /// exactly `version:time`.
+    ///
+    /// # Errors
+    /// [`Error::Record`] naming the field that is missing, empty, non-numeric or out of
+    /// range, or saying that there are more than two fields.
+    pub fn parse(input: &str) -> Result<DatabaseRecord, Error> {
+        let s = input.trim();
+        let err = |reason: String| Error::Record {
+            record: excerpt(s),
+            reason,
+        };
+        if s.len() > 64 {
+            return Err(err("longer than 64 bytes".into()));
+        }
+        let f = fields(s).ok_or_else(|| err("cannot split into fields".into()))?;
+        if f.len() != 2 {
+            return Err(err(format!(
+                "{} fields, expected 2 (version:time)",
+                f.len()
+            )));
+        }
+        let version = number(f[0]).map_err(|r| err(format!("field 0 (version): {r}")))?;
+        let time = number(f[1]).map_err(|r| err(format!("field 1 (record time): {r}")))?;
+        Ok(DatabaseRecord { version, time })
+    }
+
+    /// When the record was made.
+    pub fn made_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.time)
+    }
+
+    /// Whether the record is older than `max_age` at `now` (the client's rule, with
+    /// [`DEFAULT_MAX_AGE`]).
+    pub fn is_stale(&self, now: SystemTime, max_age: Duration) -> bool {
+        now.duration_since(self.made_at()).unwrap_or(Duration::ZERO) > max_age
+    }
+}
+
+impl fmt::Display for DatabaseRecord {
+    /// The record in its wire format (what [`DatabaseRecord::parse`] reads).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.version, self.time)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a panic is a failure report
 mod tests {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dns_versions::VersionRecord;
+use dns_versions::{DatabaseRecord, VersionRecord};
 use proptest::prelude::*;
 
 fn record() -> impl Strategy<Value = VersionRecord> {
@@ -78,5 +78,23 @@ proptest! {
         let mut f: Vec<String> = s.split(':').map(str::to_string).collect();
         f[at] = format!("{junk}{}", f[at]); // (a suffix on the last field could be trimmed whitespace)
         prop_assert!(VersionRecord::parse(&f.join(":")).is_err());
+    }
+
+    #[test]
+    fn database_record_write_then_parse_is_identity(version in any::<u32>(), time in any::<u64>()) {
+        let r = DatabaseRecord { version, time };
+        let s = r.to_string();
+        prop_assert_eq!(DatabaseRecord::parse(&s).unwrap(), r);
+        // and the reference client's reading: field 0 and field 1 by position
+        let f: Vec<&str> = s.split(':').collect();
+        prop_assert_eq!(f[0].parse::<u32>().unwrap(), version);
+        prop_assert_eq!(f[1].parse::<u64>().unwrap(), time);
+    }
+
+    #[test]
+    fn database_record_arbitrary_strings_never_panic(s in "[0-9a-z:+ -]{0,30}") {
+        if let Ok(r) = DatabaseRecord::parse(&s) {
+            prop_assert_eq!(DatabaseRecord::parse(&r.to_string()).unwrap(), r);
+        }
     }
 }

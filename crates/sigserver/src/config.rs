@@ -59,6 +59,7 @@ pub struct Config {
     pub(crate) workers: usize,
     pub(crate) cache_bytes: u64,
     pub(crate) cache_max_file: u64,
+    pub(crate) dns: Option<crate::dns::DnsConfig>,
 }
 
 impl Config {
@@ -91,6 +92,7 @@ impl Config {
                 workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 cache_bytes: DEFAULT_CACHE_BYTES,
                 cache_max_file: DEFAULT_CACHE_MAX_FILE,
+                dns: None,
             },
         }
     }
@@ -218,6 +220,13 @@ impl ConfigBuilder {
     pub fn cache(mut self, total: u64, max_file: u64) -> Self {
         self.cfg.cache_bytes = total;
         self.cfg.cache_max_file = max_file;
+        self
+    }
+
+    /// Also answer the version record over DNS (default: no DNS server); see
+    /// [`crate::dns`].
+    pub fn dns(mut self, dns: crate::dns::DnsConfig) -> Self {
+        self.cfg.dns = Some(dns);
         self
     }
 

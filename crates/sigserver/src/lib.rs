@@ -19,7 +19,9 @@
 //!   request (target `sigserver::access`, logged when the body is finished, with the
 //!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
 //!   provider);
-//! * optionally the mirror's sync loop in the same process ([`sync_loop`]).
+//! * optionally the mirror's sync loop in the same process ([`sync_loop`]);
+//! * optionally the version TXT record over DNS, UDP and TCP, authoritative for a
+//!   configured name, from the published snapshot only ([`dns`]).
 //!
 //! # Decisions
 //!
@@ -66,7 +68,8 @@
 //!   request: metrics counters are sharded per thread, each worker has its own cache
 //!   shard and shutdown signal, and an HTTP/1 connection never leaves its worker.
 //!
-//! Dependencies: `tokio`; `httparse` (the request-head parser of the hyper project:
+//! Dependencies: `tokio`; `hickory-proto` (DNS wire format, already in the tree
+//! through `hickory-resolver`) and `dns-versions` (the record grammar) for [`dns`]; `httparse` (the request-head parser of the hyper project:
 //! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
 //! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
 //! `cli-config` (the layering shared with `sigupdate`) for the configuration; `rustix` (Linux, already in the tree
@@ -90,6 +93,7 @@
 mod body;
 mod cache;
 pub mod config;
+pub mod dns;
 mod error;
 mod h1;
 mod http2;
@@ -118,6 +122,8 @@ pub use server::Server;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::dns::fuzzing::dns_packet;
+
     use std::time::{Duration, UNIX_EPOCH};
 
     /// Feeds arbitrary bytes to the request path, `Range` and conditional header

@@ -128,6 +128,38 @@ struct Cli {
     /// environment variable, flag), and exit.
     #[arg(long)]
     print_config: bool,
+    #[command(flatten)]
+    dns: DnsArgs,
+}
+
+/// The version record over DNS (file keys `dns_listen`, `dns_zone`, ...; see README).
+#[derive(Debug, clap::Args)]
+struct DnsArgs {
+    /// Answer the version TXT record over DNS (UDP and TCP) on this address, e.g.
+    /// 0.0.0.0:53; repeat for several (environment: comma-separated). Needs --dns-zone.
+    #[arg(long, value_name = "ADDR:PORT", value_delimiter = ',')]
+    dns_listen: Vec<SocketAddr>,
+    /// The record's name, which clients set as DNSDatabaseInfo, e.g.
+    /// current.cvd.mirror.example (we are authoritative for it).
+    #[arg(long, value_name = "NAME")]
+    dns_zone: Option<String>,
+    /// Also answer <db>.cvd.NAME and current.cvd.NAME (NAME is clamav.net for
+    /// freshclam's hard-coded per-database names; split-horizon set-ups).
+    #[arg(long = "dns-extra-zone", value_name = "NAME")]
+    dns_extra_zone: Option<String>,
+    /// Name server name in NS/SOA: the name the parent zone delegates to
+    /// [default: the zone name].
+    #[arg(long, value_name = "NAME")]
+    dns_ns: Option<String>,
+    /// TTL of the DNS records in seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    dns_ttl: Option<u64>,
+    /// UDP queries per second per source /32 or /64; 0 turns the limit off [default: 20].
+    #[arg(long = "dns-rate-limit", value_name = "PER_SEC")]
+    dns_rate_limit: Option<f64>,
+    /// Burst of --dns-rate-limit [default: twice the rate].
+    #[arg(long = "dns-rate-burst", value_name = "N")]
+    dns_rate_burst: Option<u32>,
 }
 
 /// sigserver's conventions: `SIGSERVER_*` variables, snake_case file keys.
@@ -230,6 +262,18 @@ fn settings(
             l.value("cache_bytes", d::DEFAULT_CACHE_BYTES)?,
             l.value("cache_max_file", d::DEFAULT_CACHE_MAX_FILE)?,
         );
+    let dns = sigserver::dns::DnsSettings {
+        listen: Some(l.list("dns_listen", Vec::new())?),
+        zone: l.optional("dns_zone")?,
+        extra_zone: l.optional("dns_extra_zone")?,
+        ns: l.optional("dns_ns")?,
+        ttl: l.optional("dns_ttl")?,
+        rate_limit: l.optional("dns_rate_limit")?,
+        rate_burst: l.optional("dns_rate_burst")?,
+    };
+    if let Some(dns) = dns.into_config()? {
+        b = b.dns(dns);
+    }
     let sync = l.negatable("sync", false)?;
     let interval = l.value("sync_interval", 3600u64)?;
     let mirror = cli_config::resolve_mirror(&mut l, dir)?;

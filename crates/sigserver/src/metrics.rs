@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use mirror_core::status::MirrorStatus;
 
+use crate::dns::{Outcome as DnsOutcome, Transport as DnsTransport};
 use crate::names::{FileKind, Serving as _};
 
 /// What a request was for, as a metrics label.
@@ -113,6 +114,8 @@ pub struct Metrics {
     open_connections: AtomicI64,
     connections_total: AtomicU64,
     rate_limited: AtomicU64,
+    /// DNS queries by transport and outcome (not on the HTTP path: not sharded).
+    dns: [[AtomicU64; DnsOutcome::ALL.len()]; DnsTransport::ALL.len()],
     started: std::time::Instant,
 }
 
@@ -123,6 +126,7 @@ impl Default for Metrics {
             open_connections: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            dns: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             started: std::time::Instant::now(),
         }
     }
@@ -157,6 +161,19 @@ impl Metrics {
     /// A request was refused by the per-client rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one DNS query by how it arrived and what became of it.
+    pub fn dns_query(&self, transport: DnsTransport, outcome: DnsOutcome) {
+        let t = DnsTransport::ALL
+            .iter()
+            .position(|&x| x == transport)
+            .unwrap_or(0);
+        let o = DnsOutcome::ALL
+            .iter()
+            .position(|&x| x == outcome)
+            .unwrap_or(0);
+        self.dns[t][o].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A file body was served from the small-file cache (`true`) or read into it.
@@ -253,6 +270,19 @@ impl Metrics {
             "File bodies read from disk into the small-file cache.",
             self.sum(|sh| &sh.cache_misses),
         );
+        out.push_str("# HELP sigserver_dns_queries_total DNS queries, by transport and outcome (answered, nodata, nxdomain, refused, formerr, notimp, servfail, truncated, rate_limited, dropped).\n");
+        out.push_str("# TYPE sigserver_dns_queries_total counter\n");
+        for (ti, t) in DnsTransport::ALL.iter().enumerate() {
+            for (oi, o) in DnsOutcome::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "sigserver_dns_queries_total{{transport=\"{}\",outcome=\"{}\"}} {}",
+                    t.label(),
+                    o.label(),
+                    self.dns[ti][oi].load(Ordering::Relaxed)
+                );
+            }
+        }
         gauge(
             &mut out,
             "sigserver_uptime_seconds",
@@ -428,6 +458,17 @@ mod tests {
             text.contains("sigserver_mirror_sync_failures{db=\"da\\\"ily\",kind=\"upstream\"} 3\n")
         );
         assert!(text.contains("sigserver_mirror_snapshot_age_seconds 600\n"));
+        m.dns_query(DnsTransport::Tcp, DnsOutcome::NxDomain);
+        let text = m.render(None, false, 0);
+        assert!(
+            text.contains(
+                "sigserver_dns_queries_total{transport=\"tcp\",outcome=\"nxdomain\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"} 0\n"
+        ));
         assert!(!m.render(None, false, 0).contains("published_version{"));
     }
 }

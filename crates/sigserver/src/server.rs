@@ -40,6 +40,7 @@ pub struct Server {
     listeners: Vec<(SocketAddr, Vec<std::net::TcpListener>)>,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
+    dns: Option<crate::dns::DnsSockets>,
 }
 
 impl std::fmt::Debug for Server {
@@ -48,6 +49,7 @@ impl std::fmt::Debug for Server {
             .field("config", &self.config)
             .field("local_addrs", &self.local_addrs())
             .field("tls", &self.tls.is_some())
+            .field("dns_addrs", &self.local_dns_addrs())
             .finish_non_exhaustive()
     }
 }
@@ -91,12 +93,17 @@ impl Server {
             socks.push(first);
             listeners.push((local, socks));
         }
+        let dns = match &config.dns {
+            Some(d) => Some(crate::dns::DnsSockets::bind(d.clone())?),
+            None => None,
+        };
         let state = Arc::new(State::new(&config));
         Ok(Server {
             config,
             listeners,
             tls,
             state,
+            dns,
         })
     }
 
@@ -109,6 +116,15 @@ impl Server {
     /// The addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// The DNS addresses bound (UDP and TCP on each; port 0 resolved); empty without
+    /// DNS.
+    pub fn local_dns_addrs(&self) -> Vec<SocketAddr> {
+        self.dns
+            .as_ref()
+            .map(crate::dns::DnsSockets::local_addrs)
+            .unwrap_or_default()
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
@@ -167,6 +183,30 @@ impl Server {
                 Err(e) => tracing::error!(worker = w, error = %e, "cannot start worker thread"),
             }
         }
+        // DNS: its own thread and event loop, stopped with the listeners.
+        let dns_done = self.dns.and_then(|socks| {
+            let (state, stop) = (self.state.clone(), rx.clone());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name("sigserver-dns".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(crate::dns::serve(socks, state, stop)),
+                        Err(e) => tracing::error!(error = %e, "cannot start the DNS runtime"),
+                    }
+                    let _ = done_tx.send(());
+                });
+            match spawned {
+                Ok(_) => Some(done_rx),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the DNS thread");
+                    None
+                }
+            }
+        });
         shutdown.await;
         tracing::info!(
             open_connections = self.state.metrics.open_connections(),
@@ -183,6 +223,9 @@ impl Server {
         }
         let _ = exit_tx.send(true);
         for done in threads {
+            let _ = done.await;
+        }
+        if let Some(done) = dns_done {
             let _ = done.await;
         }
         Ok(())
