@@ -2,8 +2,6 @@
 //! under the reference implementation (`sigtool --run-cdiff`).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod util;
-
 use cdiff::{Database, Script, generate};
 use proptest::prelude::*;
 
@@ -143,8 +141,8 @@ proptest! {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
         std::fs::create_dir(&dir).unwrap();
-        util::write_db(&a, &dir);
-        let ok = util::sigtool_run_script(&sigtool, &dir, &script);
+        crate::util::write_db(&a, &dir);
+        let ok = crate::util::sigtool_run_script(&sigtool, &dir, &script);
         prop_assert!(ok, "sigtool failed on:\n{}", String::from_utf8_lossy(&script));
         let got = Database::read_dir(&dir, &cdiff::Limits::default()).unwrap();
         prop_assert_eq!(got, b);
@@ -177,8 +175,8 @@ proptest! {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
         std::fs::create_dir(&dir).unwrap();
-        util::write_db(&a, &dir);
-        let ok = util::sigtool_run_script(&sigtool, &dir, &script);
+        crate::util::write_db(&a, &dir);
+        let ok = crate::util::sigtool_run_script(&sigtool, &dir, &script);
         let theirs = Database::read_dir(&dir, &cdiff::Limits::default()).unwrap();
         match ours {
             Ok(db) => {

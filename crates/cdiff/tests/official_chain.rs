@@ -1,13 +1,11 @@
 //! The official vectors: test-N.cvd + test-(N+1..6).cdiff == test-6.cvd, for every N.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod util;
-
+use crate::util::{cdiff_input, fixture};
 use cdiff::chain::{self, ChainOptions, Consistency};
 use cdiff::{Database, Patch};
 use cvd_format::KeySet;
 use testkit::tools::require;
-use util::{cdiff_input, fixture};
 
 fn members(name: &str) -> Database {
     let (_, _, db) = chain::read_base(fixture(name).as_slice(), &ChainOptions::new()).unwrap();
@@ -178,7 +176,7 @@ fn written_cld_verifies_and_loads_in_clamav() {
 #[test]
 fn apply_to_unpacked_directory_matches_next_version() {
     let dir = tempfile::tempdir().unwrap();
-    util::write_db(&members("test-2.cvd"), dir.path());
+    crate::util::write_db(&members("test-2.cvd"), dir.path());
     let script = Patch::verify(
         "test-3.cdiff",
         fixture("test-3.cdiff"),
@@ -231,7 +229,7 @@ fn generated_signed_patch_reproduces_next_version() {
     // the official patch is rejected when the chain trusts only the publisher's key
     let err = chain::apply(
         fixture("test-5.cvd").as_slice(),
-        &[util::cdiff_input(6)],
+        &[crate::util::cdiff_input(6)],
         &opts,
     )
     .unwrap_err();
@@ -249,8 +247,8 @@ fn sigtool_run_cdiff_on_official_patches_agrees() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
         std::fs::create_dir(&dir).unwrap();
-        util::write_db(&members(&format!("test-{}.cvd", v - 1)), &dir);
-        let patch = util::fixtures().join(format!("test-{v}.cdiff"));
+        crate::util::write_db(&members(&format!("test-{}.cvd", v - 1)), &dir);
+        let patch = crate::util::fixtures().join(format!("test-{v}.cdiff"));
         let out = std::process::Command::new(&sigtool)
             .arg(format!("--run-cdiff={}", patch.display()))
             .current_dir(&dir)

@@ -2,14 +2,12 @@
 //! nothing is written.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod util;
-
 use std::path::Path;
 
+use crate::util::{cdiff_input, fixture};
 use cdiff::chain::{self, ChainOptions, PatchInput};
 use cdiff::{Error, Patch, Script};
 use cvd_format::{KeySet, SigningKey};
-use util::{cdiff_input, fixture};
 
 /// What `sigupdate apply-cdiff` does: apply, then write the `.cld`.
 fn apply_and_write(
@@ -145,7 +143,7 @@ fn prefix_mismatch_is_rejected_and_leaves_input_untouched() {
     // on an unpacked directory: the error leaves every file as it was
     let dir = tempfile::tempdir().unwrap();
     let (_, _, base) = chain::read_base(fixture("test-2.cvd").as_slice(), &opts).unwrap();
-    util::write_db(&base, dir.path());
+    crate::util::write_db(&base, dir.path());
     let script = Patch::verify("bad", bad, &key.public_key())
         .unwrap()
         .script()

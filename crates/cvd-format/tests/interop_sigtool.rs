@@ -6,12 +6,10 @@
 //! Tools are found with `testkit::tools`: outside CI a missing tool skips the test with
 //! a message; in CI it fails.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use cvd_format::{CheckStatus, Compression, Header, VerifyOptions, verify_file};
 use testkit::tools::{ClamavTool, require};
 

@@ -1,13 +1,11 @@
 //! Every official vector verifies, with the header fields `sigtool -i` reports.
 
-mod common;
-
-use common::official;
+use crate::common::official;
 use cvd_format::{CheckStatus, Compression, VerifyOptions, verify_file};
 
 #[test]
 fn all_official_cvds_verify() {
-    for name in common::OFFICIAL_CVDS {
+    for name in crate::common::OFFICIAL_CVDS {
         let report = verify_file(&official(name), &VerifyOptions::new())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(report.compression, Compression::Gzip, "{name}");
@@ -33,7 +31,7 @@ fn official_cdiff_signatures_verify_with_versig2() {
     let keys = cvd_format::KeySet::official();
     for v in 2..=6 {
         let name = format!("test-{v}.cdiff");
-        let bytes = common::read_official(&name);
+        let bytes = crate::common::read_official(&name);
         let colon = bytes
             .iter()
             .rposition(|&b| b == b':')
@@ -56,7 +54,7 @@ fn official_cdiff_signatures_verify_with_versig2() {
 #[test]
 fn legacy_signature_and_info_listing_of_official_files() {
     let keys = cvd_format::KeySet::official();
-    for name in common::OFFICIAL_CVDS {
+    for name in crate::common::OFFICIAL_CVDS {
         let report = verify_file(&official(name), &VerifyOptions::new())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let (Some(md5), Some(dsig)) = (report.header.md5, report.header.dsig.as_deref()) else {

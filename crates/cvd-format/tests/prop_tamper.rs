@@ -5,9 +5,7 @@
 //! members, every tar header, member and padding byte), and proptest adds random
 //! positions and values on top.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Limits, VerifyOptions};
 use proptest::prelude::*;
 

@@ -1,12 +1,10 @@
 //! Build → verify → unpack gives back exactly the members, for arbitrary member sets,
 //! as `.cvd` (signed) and `.cld` (plain tar); plus builder edge cases.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
-use common::*;
+use crate::common::*;
 use cvd_format::{CheckStatus, Compression, CvdBuilder, Error, Limits};
 use proptest::prelude::*;
 

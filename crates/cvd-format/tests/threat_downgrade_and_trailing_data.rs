@@ -1,9 +1,7 @@
 //! Threats: stripping the legacy signature (turning a `.cvd` into a `.cld`-looking
 //! file), half-signed headers, and data smuggled after or around the gzip stream.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, CheckStatus, Error, Header, VerifyOptions};
 
 fn strip_signature(bytes: &[u8]) -> Vec<u8> {

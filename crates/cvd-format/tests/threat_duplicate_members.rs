@@ -1,8 +1,6 @@
 //! Threat: a second member with the same name replacing a verified one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error};
 
 #[test]

@@ -1,8 +1,6 @@
 //! Threat: members smuggled in without a `.info` entry, members dropped, or no `.info`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error};
 
 #[test]

@@ -1,9 +1,7 @@
 //! Threat: links, directories, devices, FIFOs and tar extensions (long names, PAX)
 //! inside the archive.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error};
 
 #[test]

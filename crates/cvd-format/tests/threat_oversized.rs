@@ -1,9 +1,7 @@
 //! Threat: absurd sizes and counts (decompression bombs, lying size fields, huge
 //! `.info`), all refused by explicit limits before the data is buffered.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error, Limits};
 
 #[test]

@@ -1,9 +1,7 @@
 //! Threat: member names that escape the unpack directory or are not flat file names.
 //! Each container is otherwise fully and correctly signed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error};
 
 fn names() -> Vec<(&'static [u8], &'static str)> {

@@ -1,9 +1,7 @@
 //! Threat: a `.info` that was changed after signing, signed by someone else, or that
 //! disagrees with the container header.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::{Check, Error, HeaderField, SigningKey};
 
 #[test]

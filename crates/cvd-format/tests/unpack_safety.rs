@@ -1,9 +1,7 @@
 //! `unpack` writes only fresh regular files, only after the whole container verified,
 //! and leaves nothing behind on failure.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use cvd_format::VerifyOptions;
 
 fn entries(dir: &std::path::Path) -> Vec<String> {

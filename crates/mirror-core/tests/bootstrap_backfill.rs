@@ -5,14 +5,12 @@
 //! chain-proven.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::*;
 use mirror_core::status::{DatabaseStatus, MirrorStatus, MirrorView, STATUS_FILE};
 use mirror_core::trust::{TRUST_FILE, TrustRecord};
 use mirror_core::{ErrorKind, SyncConfig, VersionSource};
-use support::*;
 use testkit::upstream::{History, PublisherKeys, Upstream};
 
 fn official_config(mirror: &Path, upstream: &str, bootstrap: bool) -> SyncConfig {

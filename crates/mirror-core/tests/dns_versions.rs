@@ -3,16 +3,12 @@
 //! stale record is ignored and the manifest consulted instead.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
-mod dns_server;
-
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dns_server::start_dns;
+use crate::dns_server::start_dns;
+use crate::support::*;
 use mirror_core::{DatabaseSpec, SyncConfig, SystemDns, VersionSource};
-use support::*;
 
 fn now() -> u64 {
     SystemTime::now()

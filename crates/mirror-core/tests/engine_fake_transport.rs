@@ -3,14 +3,12 @@
 //! a custom database uses its own upstreams.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::support::*;
 use mirror_core::transport::{Downloaded, Transport};
 use mirror_core::{DatabaseSpec, Error, SyncConfig, VersionSource};
-use support::*;
 
 /// Upstreams as in-memory file maps, keyed by base URL.
 #[derive(Default)]

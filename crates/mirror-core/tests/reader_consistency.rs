@@ -3,13 +3,11 @@
 //! mixed or partial state: every snapshot it reads is complete and chain-consistent.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use support::*;
+use crate::support::*;
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
 const VERSIONS: u32 = 25;

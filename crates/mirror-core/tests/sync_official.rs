@@ -2,9 +2,7 @@
 //! from every older version to version 6; a second sync downloads nothing.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn from_empty_reaches_version_6_and_a_second_sync_downloads_nothing() {

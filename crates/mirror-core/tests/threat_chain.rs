@@ -3,10 +3,8 @@
 //! the last good one and report it loudly (status kind `chain`, a counter, the report).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
+use crate::support::*;
 use mirror_core::{DatabaseSpec, ErrorKind, SyncConfig, VersionSource};
-use support::*;
 use testkit::upstream::{History, Misbehaviour, PublisherKeys, Upstream};
 
 fn config(mirror: &std::path::Path, up: &Upstream, keys: &PublisherKeys) -> SyncConfig {

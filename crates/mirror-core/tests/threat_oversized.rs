@@ -2,10 +2,8 @@
 //! above it is cut off and nothing is published.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
+use crate::support::*;
 use mirror_core::{DatabaseSpec, ErrorKind, Limits, SyncConfig, VersionSource};
-use support::*;
 use testkit::http::{Fault, Scope};
 
 fn cfg(mirror: &std::path::Path, url: &str) -> SyncConfig {

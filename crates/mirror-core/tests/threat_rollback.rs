@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
-mod support;
-
+use crate::support::*;
 use mirror_core::ErrorKind;
-use support::*;
 
 #[test]
 fn older_than_advertised_is_refused() {

@@ -3,10 +3,8 @@
 //! byte, and the status names the file, the URL and the failed check.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
+use crate::support::*;
 use mirror_core::ErrorKind;
-use support::*;
 
 fn flip(path: &std::path::Path, at: usize) {
     let mut b = std::fs::read(path).unwrap();

@@ -1,10 +1,8 @@
 //! Truncated files: a short file served as complete, and a transfer cut off midway.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
+use crate::support::*;
 use mirror_core::ErrorKind;
-use support::*;
 use testkit::http::{Fault, Scope};
 
 #[test]

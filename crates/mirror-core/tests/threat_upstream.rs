@@ -2,10 +2,8 @@
 //! says why, and a `Retry-After` cool-down is honoured across runs.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod support;
-
+use crate::support::*;
 use mirror_core::ErrorKind;
-use support::*;
 use testkit::http::{Fault, RetryAfter, Scope};
 
 fn closed_port_url() -> String {

@@ -2,11 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::process::Command;
 
-use util::{BIN, Server, fixture, get, plain_mirror};
+use crate::util::{BIN, Server, fixture, get, plain_mirror};
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -430,7 +428,7 @@ fn unknown_keys_and_variables_are_named() {
 /// `sync = false`; two cdiffs kept from the environment over five in the file).
 #[test]
 fn the_server_follows_its_printed_configuration() {
-    let up_dir = util::official_upstream_dir();
+    let up_dir = crate::util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let etc = tempfile::tempdir().unwrap();

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
@@ -14,10 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::util::{Server, fixture, get};
 use dns_versions::{DatabaseRecord, DnsConfig, VersionRecord};
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use util::{Server, fixture, get};
 
 const ZONE: &str = "current.cvd.mirror.test";
 
@@ -200,7 +198,7 @@ fn the_record_follows_current_over_udp_tcp_and_a_real_resolver() {
 
     let m = s.metrics();
     let count = |outcome: &str, t: &str| {
-        util::metric(
+        crate::util::metric(
             &m,
             &format!("sigserver_dns_queries_total{{transport=\"{t}\",outcome=\"{outcome}\"}}"),
         )
@@ -294,7 +292,7 @@ fn udp_floods_from_one_source_are_rate_limited_with_slip() {
         ["answered", "rate_limited"]
             .iter()
             .map(|o| {
-                util::metric(
+                crate::util::metric(
                     m,
                     &format!("sigserver_dns_queries_total{{transport=\"udp\",outcome=\"{o}\"}}"),
                 )
@@ -307,7 +305,7 @@ fn udp_floods_from_one_source_are_rate_limited_with_slip() {
         std::thread::sleep(Duration::from_millis(20));
         m = s.metrics();
     }
-    let limited = util::metric(
+    let limited = crate::util::metric(
         &m,
         "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"}",
     )
@@ -363,7 +361,7 @@ fn dns_settings_errors_exit_2() {
             "clamav.net",
         ][..],
     ] {
-        let out = std::process::Command::new(util::BIN)
+        let out = std::process::Command::new(crate::util::BIN)
             .arg("--dir")
             .arg(d.path())
             .args(["--listen", "127.0.0.1:0"])

@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
-use util::{Server, get, head, plain_mirror, request};
+use crate::util::{Server, get, head, plain_mirror, request};
 
 #[test]
 fn full_get_has_all_headers_and_exact_bytes() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &[]);
-    let want = std::fs::read(util::fixture("test-6.cvd")).unwrap();
+    let want = std::fs::read(crate::util::fixture("test-6.cvd")).unwrap();
     let r = get(s.addr, "/test.cvd", "");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, want);
@@ -120,7 +118,7 @@ fn head_has_the_get_headers_and_no_body() {
 fn header_probe_and_other_single_ranges_get_206() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &[]);
-    let file = std::fs::read(util::fixture("test-6.cvd")).unwrap();
+    let file = std::fs::read(crate::util::fixture("test-6.cvd")).unwrap();
     let len = file.len();
     for (range, start, end) in [
         ("bytes=0-511", 0, 511),
@@ -341,14 +339,14 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let mut c = std::net::TcpStream::connect(s.addr).unwrap();
     for v in 2..=6 {
         write!(c, "GET /test-{v}.cdiff HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        let h = util::read_head(&mut c);
+        let h = crate::util::read_head(&mut c);
         assert_eq!(h.status, 200);
         let n: usize = h.header("content-length").unwrap().parse().unwrap();
         let mut body = vec![0; n];
         c.read_exact(&mut body).unwrap();
         assert_eq!(
             body,
-            std::fs::read(util::fixture(&format!("test-{v}.cdiff"))).unwrap()
+            std::fs::read(crate::util::fixture(&format!("test-{v}.cdiff"))).unwrap()
         );
     }
 }
@@ -396,7 +394,7 @@ fn without_the_cache_every_response_is_the_same() {
     }
     let m = streamed.metrics();
     assert_eq!(
-        util::metric(&m, "sigserver_file_cache_hits_total"),
+        crate::util::metric(&m, "sigserver_file_cache_hits_total"),
         Some(0.0)
     );
 }
@@ -433,6 +431,6 @@ fn http2_prior_knowledge_serves_the_same_bytes() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "2 206");
-    let want = std::fs::read(util::fixture("test-6.cvd")).unwrap();
+    let want = std::fs::read(crate::util::fixture("test-6.cvd")).unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), &want[..512]);
 }

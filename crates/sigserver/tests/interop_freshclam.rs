@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::process::Command;
 
-use util::{Server, plain_mirror};
+use crate::util::{Server, plain_mirror};
 
 fn run_freshclam(freshclam: &std::path::Path, conf: &std::path::Path) -> (bool, String) {
     let out = Command::new(freshclam)
@@ -33,7 +31,7 @@ fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
     let client = tempfile::tempdir().unwrap();
     let db = client.path().join("db");
     std::fs::create_dir(&db).unwrap();
-    std::fs::copy(util::fixture("test-1.cvd"), db.join("test.cvd")).unwrap();
+    std::fs::copy(crate::util::fixture("test-1.cvd"), db.join("test.cvd")).unwrap();
 
     let s = Server::start(mirror.path(), &[]);
     let conf = client.path().join("freshclam.conf");
@@ -73,7 +71,7 @@ fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
     assert!(!log.contains("path=/test.cvd status=200"), "{log}");
     let m = s.metrics();
     assert_eq!(
-        util::metric(
+        crate::util::metric(
             &m,
             "sigserver_requests_total{kind=\"cdiff\",status=\"200\"}"
         ),
@@ -81,7 +79,7 @@ fn freshclam_updates_from_1_to_6_through_the_cdiffs() {
         "{m}"
     );
     assert_eq!(
-        util::metric(&m, "sigserver_requests_total{kind=\"cvd\",status=\"200\"}"),
+        crate::util::metric(&m, "sigserver_requests_total{kind=\"cvd\",status=\"200\"}"),
         None,
         "{m}"
     );

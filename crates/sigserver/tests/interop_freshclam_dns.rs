@@ -17,12 +17,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::{Server, fixture};
+use crate::util::{Server, fixture};
 
 const ZONE: &str = "current.cvd.mirror.test";
 
@@ -216,7 +214,7 @@ fn client(s: &Server, extra_conf: &str) -> (tempfile::TempDir, PathBuf, PathBuf)
 /// The access-log lines so far: a sentinel request made after everything else is
 /// waited for, so every earlier request's line is in.
 fn access_lines(s: &Server, sentinel: &str) -> Vec<String> {
-    let r = util::get(s.addr, sentinel, "");
+    let r = crate::util::get(s.addr, sentinel, "");
     assert_eq!(r.status, 404);
     s.log.wait_for(&format!("path={sentinel} ")).unwrap();
     s.log
@@ -308,7 +306,7 @@ fn freshclam_1_4_learns_versions_from_our_dns_and_updates_through_the_mirror() {
     let second = access_lines(&s, "/sentinel-2");
     assert_eq!(second, first, "the second run made HTTP requests");
     let m = s.metrics();
-    let answered = util::metric(
+    let answered = crate::util::metric(
         &m,
         "sigserver_dns_queries_total{transport=\"udp\",outcome=\"answered\"}",
     )

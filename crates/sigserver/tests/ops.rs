@@ -2,14 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::util::{Server, get, head, plain_mirror};
 use mirror_core::status::{DatabaseStatus, MirrorStatus};
-use util::{Server, get, head, plain_mirror};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -36,7 +34,11 @@ fn ready_for_a_plain_directory_needs_a_cvd() {
     let r = get(s.addr, "/ready", "");
     assert_eq!(r.status, 503);
     assert!(String::from_utf8_lossy(&r.body).contains("no .cvd"));
-    std::fs::copy(util::fixture("test-6.cvd"), d.path().join("test.cvd")).unwrap();
+    std::fs::copy(
+        crate::util::fixture("test-6.cvd"),
+        d.path().join("test.cvd"),
+    )
+    .unwrap();
     assert_eq!(get(s.addr, "/ready", "").status, 200);
 }
 
@@ -45,7 +47,7 @@ fn ready_for_a_mirror_follows_status_json() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
     let s = Server::start(root, &["--ready-max-age", "3600"]);
-    let body = |r: util::Response| (r.status, String::from_utf8_lossy(&r.body).into_owned());
+    let body = |r: crate::util::Response| (r.status, String::from_utf8_lossy(&r.body).into_owned());
 
     // Replicating: status exists, nothing published.
     let mut st = MirrorStatus {
@@ -61,7 +63,7 @@ fn ready_for_a_mirror_follows_status_json() {
     // Published and fresh.
     let g = root.join("generations/g-000001");
     std::fs::create_dir_all(&g).unwrap();
-    std::fs::copy(util::fixture("test-6.cvd"), g.join("test.cvd")).unwrap();
+    std::fs::copy(crate::util::fixture("test-6.cvd"), g.join("test.cvd")).unwrap();
     std::os::unix::fs::symlink("generations/g-000001", root.join("current")).unwrap();
     st.generation = Some("g-000001".into());
     st.last_publish = Some(now() - 100);
@@ -125,7 +127,7 @@ fn metrics_report_requests_bytes_versions_age_and_errors() {
     );
     let m = String::from_utf8(r.body).unwrap();
     let v = |series: &str| {
-        util::metric(&m, series).unwrap_or_else(|| panic!("{series} missing in\n{m}"))
+        crate::util::metric(&m, series).unwrap_or_else(|| panic!("{series} missing in\n{m}"))
     };
     assert_eq!(
         v("sigserver_requests_total{kind=\"cvd\",status=\"206\"}"),
@@ -202,7 +204,7 @@ fn metrics_report_unproven_cdiffs_and_chain_failures_per_database() {
     assert_eq!(r.status, 200);
     let m = String::from_utf8(r.body).unwrap();
     let v = |series: &str| {
-        util::metric(&m, series).unwrap_or_else(|| panic!("{series} missing in\n{m}"))
+        crate::util::metric(&m, series).unwrap_or_else(|| panic!("{series} missing in\n{m}"))
     };
     assert_eq!(v("sigserver_mirror_unproven_cdiffs{db=\"test\"}"), 3.0);
     assert_eq!(v("sigserver_mirror_unproven_cdiffs{db=\"other\"}"), 0.0);
@@ -238,7 +240,7 @@ fn access_log_has_one_line_per_request() {
     assert!(line.contains("complete=true"), "{line}");
     assert!(line.contains("ClamAV/1.4.6"), "{line}");
     // A refused head is logged too, with its status.
-    let r = util::request(
+    let r = crate::util::request(
         s.addr,
         "GET /test.cvd HTTP/1.1\r\nConnection: close\r\n\r\n",
     );
@@ -269,7 +271,7 @@ fn sigterm_finishes_the_download_in_flight_then_exits_0() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(b"GET /big.cvd HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut c);
+    let h = crate::util::read_head(&mut c);
     assert_eq!(h.status, 200);
     let mut got = vec![0u8; 1 << 20];
     c.read_exact(&mut got).unwrap();
@@ -290,7 +292,7 @@ fn sigterm_finishes_the_download_in_flight_then_exits_0() {
 #[test]
 fn several_listen_addresses() {
     let d = plain_mirror();
-    let mut cmd = std::process::Command::new(util::BIN);
+    let mut cmd = std::process::Command::new(crate::util::BIN);
     cmd.arg("--dir")
         .arg(d.path())
         .args(["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"]);

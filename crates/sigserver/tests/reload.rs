@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 
-use util::{Server, plain_mirror, read_head};
+use crate::util::{Server, plain_mirror, read_head};
 
 fn hup(server: &Server) {
     let ok = Command::new("kill")
@@ -79,7 +77,7 @@ fn sighup_applies_live_settings_and_keeps_connections() {
     let guard = std::time::Instant::now();
     while server.log.text().matches("configuration reloaded").count() == reloads {
         assert!(
-            guard.elapsed() < util::WAIT_GUARD,
+            guard.elapsed() < crate::util::WAIT_GUARD,
             "no second reload logged:\n{}",
             server.log.text()
         );

@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use util::{Server, get};
+use crate::util::{Server, get};
 
 fn content(seed: u32, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).max(1);
@@ -92,7 +90,7 @@ fn full_files_and_ranges_are_byte_identical() {
                 "sendfile {on} {range}: body differs"
             );
         }
-        let r = util::request(s.addr, "GET /daily.cvd HTTP/1.0\r\n\r\n");
+        let r = crate::util::request(s.addr, "GET /daily.cvd HTTP/1.0\r\n\r\n");
         assert_eq!(r.status, 200);
         assert!(r.body == f.big, "sendfile {on}: HTTP/1.0 body differs");
     }
@@ -128,7 +126,7 @@ fn pipelined_requests_on_one_connection() {
         }
         c.write_all(raw.as_bytes()).unwrap();
         for (m, p, h, want) in reqs {
-            let r = util::read_head(&mut c);
+            let r = crate::util::read_head(&mut c);
             assert!(
                 r.status == 200 || r.status == 206,
                 "sendfile {on} {m} {p} {h}"
@@ -160,7 +158,7 @@ fn slow_reader_gets_every_byte() {
             c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
             let req = format!("GET /{name} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
             c.write_all(req.as_bytes()).unwrap();
-            let h = util::read_head(&mut c);
+            let h = crate::util::read_head(&mut c);
             assert_eq!(h.status, 200);
             // Let the server fill the socket buffers and wait for writability a few times.
             let mut got = Vec::new();

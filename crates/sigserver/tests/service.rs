@@ -5,20 +5,19 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 
-use util::{BIN, Server, fixture, get, plain_mirror};
+use crate::util::{BIN, Server, fixture, get, plain_mirror};
 
 /// The fake service manager's socket.
 fn manager(dir: &Path) -> (UnixDatagram, std::path::PathBuf) {
     let path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
     // A guard against a hang, not a timing assertion.
-    sock.set_read_timeout(Some(util::WAIT_GUARD)).unwrap();
+    sock.set_read_timeout(Some(crate::util::WAIT_GUARD))
+        .unwrap();
     (sock, path)
 }
 

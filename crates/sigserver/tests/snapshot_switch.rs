@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
-use util::{Server, get};
+use crate::util::{Server, get};
 
 fn content(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
@@ -47,7 +45,7 @@ fn download_in_progress_keeps_the_old_snapshot() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(b"GET /daily.cvd HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut c);
+    let h = crate::util::read_head(&mut c);
     assert_eq!(h.status, 200);
     assert_eq!(
         h.header("content-length"),
@@ -86,7 +84,7 @@ fn range_request_in_progress_keeps_the_old_snapshot() {
         b"GET /daily.cvd HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
-    let h = util::read_head(&mut c);
+    let h = crate::util::read_head(&mut c);
     assert_eq!(h.status, 206);
     let mut got = vec![0u8; 4096];
     c.read_exact(&mut got).unwrap();

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
-use util::{Server, fixture, get};
+use crate::util::{Server, fixture, get};
 
 /// `sigserver --sync` of `mirror` from `upstream`, once its first sync finished.
 fn syncing_server(mirror: &std::path::Path, upstream: &Server) -> Server {
@@ -35,7 +33,7 @@ fn syncing_server(mirror: &std::path::Path, upstream: &Server) -> Server {
 
 #[test]
 fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
-    let up_dir = util::official_upstream_dir();
+    let up_dir = crate::util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let s = syncing_server(mirror.path(), &upstream);
@@ -53,7 +51,7 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
     );
     let m = s.metrics();
     assert_eq!(
-        util::metric(&m, "sigserver_mirror_published_version{db=\"test\"}"),
+        crate::util::metric(&m, "sigserver_mirror_published_version{db=\"test\"}"),
         Some(6.0),
         "{m}"
     );
@@ -63,12 +61,12 @@ fn sync_mirrors_the_upstream_then_serves_the_published_snapshot() {
 
 #[test]
 fn a_lost_or_damaged_status_file_never_lowers_the_unproven_cdiffs_metric() {
-    let up_dir = util::official_upstream_dir();
+    let up_dir = crate::util::official_upstream_dir();
     let upstream = Server::start(up_dir.path(), &[]);
     let mirror = tempfile::tempdir().unwrap();
     let unproven = |s: &Server| {
         let m = s.metrics();
-        util::metric(&m, "sigserver_mirror_unproven_cdiffs{db=\"test\"}")
+        crate::util::metric(&m, "sigserver_mirror_unproven_cdiffs{db=\"test\"}")
             .unwrap_or_else(|| panic!("no unproven gauge in\n{m}"))
     };
     let s = syncing_server(mirror.path(), &upstream);
@@ -92,7 +90,7 @@ fn a_lost_or_damaged_status_file_never_lowers_the_unproven_cdiffs_metric() {
         // The running server reads them from the published generation.
         assert_eq!(unproven(&s), 5.0, "{how}");
         let m = s.metrics();
-        let readable = util::metric(&m, "sigserver_mirror_status_readable");
+        let readable = crate::util::metric(&m, "sigserver_mirror_status_readable");
         assert_eq!(
             readable,
             Some(if how == "emptied" { 1.0 } else { 0.0 }),

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
-use util::{Server, get, plain_mirror, request};
+use crate::util::{Server, get, plain_mirror, request};
 
 /// A mirror directory inside a parent that holds a secret with a mirror-like name.
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -50,7 +48,7 @@ fn traversal_and_encoded_separators_get_400() {
     }
     let metrics = s.metrics();
     assert!(
-        util::metric(
+        crate::util::metric(
             &metrics,
             "sigserver_requests_total{kind=\"other\",status=\"400\"}"
         )
@@ -134,7 +132,7 @@ fn malformed_requests_are_refused_without_crashing() {
         let mut out = Vec::new();
         let _ = c.read_to_end(&mut out);
         if !out.is_empty() {
-            let r = util::parse(&out);
+            let r = crate::util::parse(&out);
             // 4xx; an unsupported HTTP version gets 505 (RFC 9110 §15.6.6).
             let version = raw.windows(8).any(|w| w == b"HTTP/9.9");
             assert!(
@@ -185,7 +183,7 @@ fn directories_and_fifos_under_mirror_names_are_not_served() {
 
 /// Sends a request and returns the response, or `None` if the connection was dropped
 /// before a complete response head arrived.
-fn try_request(addr: std::net::SocketAddr, raw: &[u8]) -> Option<util::Response> {
+fn try_request(addr: std::net::SocketAddr, raw: &[u8]) -> Option<crate::util::Response> {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(addr).ok()?;
     let _ = c.write_all(raw);
@@ -193,5 +191,5 @@ fn try_request(addr: std::net::SocketAddr, raw: &[u8]) -> Option<util::Response>
     let _ = c.read_to_end(&mut out);
     out.windows(4)
         .any(|w| w == b"\r\n\r\n")
-        .then(|| util::parse(&out))
+        .then(|| crate::util::parse(&out))
 }

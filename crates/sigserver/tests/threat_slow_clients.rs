@@ -2,12 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use util::{Server, get, plain_mirror};
+use crate::util::{Server, get, plain_mirror};
 
 #[test]
 fn a_client_that_never_finishes_its_head_is_disconnected() {
@@ -20,7 +18,7 @@ fn a_client_that_never_finishes_its_head_is_disconnected() {
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
     if !out.is_empty() {
-        assert_eq!(util::parse(&out).status, 408);
+        assert_eq!(crate::util::parse(&out).status, 408);
     }
     assert_eq!(get(s.addr, "/test.cvd", "").status, 200);
 }
@@ -32,7 +30,7 @@ fn an_idle_keep_alive_connection_is_closed() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(b"GET /dns.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut c);
+    let h = crate::util::read_head(&mut c);
     assert_eq!(h.status, 200);
     let n: usize = h.header("content-length").unwrap().parse().unwrap();
     let mut body = vec![0; n];
@@ -40,7 +38,7 @@ fn an_idle_keep_alive_connection_is_closed() {
     // No second request: the server hangs up.
     let mut rest = Vec::new();
     let _ = c.read_to_end(&mut rest);
-    assert!(rest.is_empty() || util::parse(&rest).status == 408);
+    assert!(rest.is_empty() || crate::util::parse(&rest).status == 408);
 }
 
 #[test]
@@ -53,7 +51,7 @@ fn a_client_that_stops_reading_is_disconnected() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(b"GET /big.cvd HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut c);
+    let h = crate::util::read_head(&mut c);
     assert_eq!(h.status, 200);
     // Stall until the server gives up on us: its access log records an incomplete body.
     let line = s.log.wait_for("path=/big.cvd status=200").unwrap();
@@ -71,7 +69,7 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let mut a = TcpStream::connect(s.addr).unwrap();
     a.write_all(b"GET /dns.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut a);
+    let h = crate::util::read_head(&mut a);
     let n: usize = h.header("content-length").unwrap().parse().unwrap();
     let mut body = vec![0; n];
     a.read_exact(&mut body).unwrap();
@@ -80,17 +78,20 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let b = std::thread::spawn(move || get(addr, "/test-2.cdiff", ""));
     a.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let h = util::read_head(&mut a);
+    let h = crate::util::read_head(&mut a);
     let n: usize = h.header("content-length").unwrap().parse().unwrap();
     let mut m = vec![0; n];
     a.read_exact(&mut m).unwrap();
     let m = String::from_utf8(m).unwrap();
     assert_eq!(
-        util::metric(&m, "sigserver_connections_total"),
+        crate::util::metric(&m, "sigserver_connections_total"),
         Some(1.0),
         "{m}"
     );
-    assert_eq!(util::metric(&m, "sigserver_open_connections"), Some(1.0));
+    assert_eq!(
+        crate::util::metric(&m, "sigserver_open_connections"),
+        Some(1.0)
+    );
     drop(a);
     // Once A is gone, B is served.
     assert_eq!(b.join().unwrap().status, 200);
@@ -113,9 +114,12 @@ fn per_client_rate_limit_answers_429_with_retry_after() {
     // Operations endpoints are never limited.
     assert_eq!(get(s.addr, "/health", "").status, 200);
     let m = s.metrics();
-    assert_eq!(util::metric(&m, "sigserver_rate_limited_total"), Some(1.0));
     assert_eq!(
-        util::metric(
+        crate::util::metric(&m, "sigserver_rate_limited_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::util::metric(
             &m,
             "sigserver_requests_total{kind=\"other\",status=\"429\"}"
         ),

@@ -3,16 +3,12 @@
 //! it, and one real sync whose behaviour follows the printed configuration.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use official_sync::sigupdate;
-use support::*;
+use crate::official_sync::sigupdate;
+use crate::support::*;
 use testkit::config::{Precedence, parse_printed};
 
 /// Runs `sigupdate config` with a file (if `file` is not empty), variables and flags.

@@ -2,11 +2,7 @@
 //! terminal (the journal, container logs), JSON lines with SIGUPDATE_LOG_FORMAT=json.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
-use official_sync::official_sync_from;
+use crate::official_sync::official_sync_from;
 
 /// A sync against an upstream that refuses connections; its stderr.
 fn failed_sync_log(json: bool) -> String {

@@ -2,17 +2,11 @@
 //! exit codes, `status --json`, and the published state kept on every failure.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-#[path = "../../mirror-core/tests/dns_server/mod.rs"]
-mod dns_server;
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 
-use official_sync::{official_sync_from, sigupdate};
-use support::*;
+use crate::official_sync::{official_sync_from, sigupdate};
+use crate::support::*;
 use testkit::http::{Fault, RetryAfter, Scope};
 
 fn sync(mirror: &Path, upstreams: &[String]) -> Output {
@@ -283,7 +277,7 @@ fn versions_from_a_dns_server_given_on_the_command_line() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let ns = dns_server::start_dns(&format!("1.4.3:0:0:{now}:0:0:0:0:test=5"));
+    let ns = crate::dns_server::start_dns(&format!("1.4.3:0:0:{now}:0:0:0:0:test=5"));
     let mirror = tempfile::tempdir().unwrap();
     let out = sigupdate()
         .arg("sync")

@@ -3,16 +3,12 @@
 //! from the config file.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use official_sync::sigupdate;
-use support::*;
+use crate::official_sync::sigupdate;
+use crate::support::*;
 use testkit::upstream::{History, PublisherKeys, Upstream};
 
 fn signal(child: &Child, sig: &str) {

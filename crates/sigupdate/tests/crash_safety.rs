@@ -5,17 +5,13 @@
 //! exactly the previous state or the complete new one; the next sync must recover.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use official_sync::official_sync;
-use support::*;
+use crate::official_sync::official_sync;
+use crate::support::*;
 use testkit::http::{Fault, Scope};
 
 /// Kills required (the issue asks for at least 200).

@@ -5,15 +5,11 @@
 //! `testkit::tools`: skipped with a message when missing, a failure in CI.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-mod official_sync;
-#[path = "../../mirror-core/tests/support/mod.rs"]
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use official_sync::official_sync;
-use support::*;
+use crate::official_sync::official_sync;
+use crate::support::*;
 
 fn sync(mirror: &Path, upstream: &str) {
     let out = official_sync(mirror, upstream).output().unwrap();

@@ -1,0 +1,18 @@
+//! The crate's integration tests, one test binary (see each module's docs).
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+mod util;
+
+mod cli;
+mod dns;
+mod http_semantics;
+mod interop_freshclam;
+mod interop_freshclam_dns;
+mod ops;
+mod reload;
+mod sendfile;
+mod service;
+mod snapshot_switch;
+mod sync_in_process;
+mod threat_path_traversal;
+mod threat_slow_clients;
