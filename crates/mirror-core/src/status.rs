@@ -94,6 +94,20 @@ impl DatabaseStatus {
 }
 
 impl MirrorStatus {
+    /// The published versions on one line, e.g. `daily 27000, main 62` (`-` for a
+    /// database with nothing published yet); what service managers show as status.
+    pub fn versions_line(&self) -> String {
+        let dbs: Vec<String> = self
+            .databases
+            .iter()
+            .map(|(name, d)| match d.published_version {
+                Some(v) => format!("{name} {v}"),
+                None => format!("{name} -"),
+            })
+            .collect();
+        dbs.join(", ")
+    }
+
     /// Reads `DIR/status.json`; a missing file is the default (never synced) status.
     pub fn load(dir: &Path) -> std::io::Result<Self> {
         Self::read(dir).map(Option::unwrap_or_default)

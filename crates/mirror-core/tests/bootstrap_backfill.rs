@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::support::*;
-use mirror_core::status::{DatabaseStatus, MirrorStatus, MirrorView, STATUS_FILE};
+use mirror_core::status::{DatabaseStatus, MirrorStatus, MirrorView};
 use mirror_core::trust::{TRUST_FILE, TrustRecord};
 use mirror_core::{ErrorKind, SyncConfig, VersionSource};
 use testkit::upstream::{History, PublisherKeys, Upstream};
@@ -440,22 +440,6 @@ fn later_versions_are_chain_proven_and_unproven_ones_age_out() {
     assert!(st.databases["demo"].unproven_cdiffs.is_empty());
 }
 
-/// The ways `status.json` gets lost or damaged, applied to a mirror: deleted, garbage,
-/// truncated, and valid JSON whose unproven list an attacker emptied.
-fn damage_status(mirror: &Path, how: &str) {
-    let path = mirror.join(STATUS_FILE);
-    match how {
-        "deleted" => std::fs::remove_file(&path).unwrap(),
-        "garbage" => std::fs::write(&path, b"\x00\xffnot json at all").unwrap(),
-        "truncated" => {
-            let b = std::fs::read(&path).unwrap();
-            std::fs::write(&path, &b[..b.len() / 2]).unwrap();
-        }
-        "emptied" => edit_status(mirror, "test", |d| d.unproven_cdiffs.clear()),
-        _ => unreachable!("{how}"),
-    }
-}
-
 #[test]
 fn a_lost_or_damaged_status_file_never_makes_unproven_cdiffs_proven() {
     let (_up, server, mirror, r) = first_sync(6, true);
@@ -463,8 +447,8 @@ fn a_lost_or_damaged_status_file_never_makes_unproven_cdiffs_proven() {
     // What the generation proves is recorded inside it.
     let record = trust_record(mirror.path()).unwrap();
     assert_eq!(record.unproven_cdiffs["test"], [2, 3, 4, 5, 6]);
-    for how in ["deleted", "garbage", "truncated", "emptied"] {
-        damage_status(mirror.path(), how);
+    for how in testkit::STATUS_DAMAGES {
+        testkit::damage_status(mirror.path(), how);
         // Readers overlay the generation's record before any sync.
         assert_eq!(
             view_unproven(mirror.path(), "test"),
@@ -521,7 +505,7 @@ fn a_generation_without_a_record_takes_a_readable_status_list_or_counts_all_unpr
     // No record and no usable status.json: every cdiff counts as unproven.
     let gen_dir = std::fs::canonicalize(mirror.path().join("current")).unwrap();
     std::fs::remove_file(gen_dir.join(TRUST_FILE)).unwrap();
-    damage_status(mirror.path(), "garbage");
+    testkit::damage_status(mirror.path(), "garbage");
     assert_eq!(view_unproven(mirror.path(), "test"), [2, 3, 4, 5, 6]);
     let r = sync_once(mirror.path(), &[server.base_url()]);
     assert!(r.published.is_some());

@@ -105,17 +105,9 @@ fn reload(reloader: &Reloader, reread: &impl Fn() -> anyhow::Result<Config>) {
 fn published(dir: &Path) -> String {
     match MirrorStatus::load(dir) {
         Ok(st) if st.generation.is_some() => {
-            let dbs: Vec<String> = st
-                .databases
-                .iter()
-                .map(|(name, d)| match d.published_version {
-                    Some(v) => format!("{name} {v}"),
-                    None => format!("{name} -"),
-                })
-                .collect();
             format!(
                 "serving {} ({})",
-                dbs.join(", "),
+                st.versions_line(),
                 st.generation.as_deref().unwrap_or("?")
             )
         }

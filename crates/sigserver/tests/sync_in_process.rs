@@ -74,19 +74,8 @@ fn a_lost_or_damaged_status_file_never_lowers_the_unproven_cdiffs_metric() {
     assert_eq!(unproven(&s), 5.0);
     // The generation's trust record is never served.
     assert_eq!(get(s.addr, "/.trust.json", "").status, 404);
-    let path = mirror.path().join("status.json");
-    for how in ["deleted", "garbage", "truncated", "emptied"] {
-        let good = std::fs::read(&path).unwrap();
-        match how {
-            "deleted" => std::fs::remove_file(&path).unwrap(),
-            "garbage" => std::fs::write(&path, b"\x00\xffnot json").unwrap(),
-            "truncated" => std::fs::write(&path, &good[..good.len() / 2]).unwrap(),
-            _ => {
-                let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
-                v["databases"]["test"]["unproven_cdiffs"] = serde_json::json!([]);
-                std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-            }
-        }
+    for how in testkit::STATUS_DAMAGES {
+        testkit::damage_status(mirror.path(), how);
         // The running server reads them from the published generation.
         assert_eq!(unproven(&s), 5.0, "{how}");
         let m = s.metrics();

@@ -32,17 +32,7 @@ pub fn waiting(dir: &Path, code: u8, wait: Duration) {
 /// The published versions, e.g. `publishing daily 27000, main 62`.
 fn published(dir: &Path) -> String {
     match mirror_core::status::MirrorStatus::load(dir) {
-        Ok(st) if st.generation.is_some() => {
-            let dbs: Vec<String> = st
-                .databases
-                .iter()
-                .map(|(name, d)| match d.published_version {
-                    Some(v) => format!("{name} {v}"),
-                    None => format!("{name} -"),
-                })
-                .collect();
-            format!("publishing {}", dbs.join(", "))
-        }
+        Ok(st) if st.generation.is_some() => format!("publishing {}", st.versions_line()),
         _ => "nothing published yet".to_owned(),
     }
 }

@@ -330,19 +330,8 @@ fn a_lost_or_damaged_status_file_is_an_error_and_unproven_cdiffs_stay_unproven()
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let path = mirror.path().join("status.json");
     let unproven = "5 cdiffs (5 signature-verified but chain-unproven: 2..6)";
-    for how in ["deleted", "garbage", "truncated", "emptied"] {
-        let good = std::fs::read(&path).unwrap();
-        match how {
-            "deleted" => std::fs::remove_file(&path).unwrap(),
-            "garbage" => std::fs::write(&path, b"\x00\xffnot json").unwrap(),
-            "truncated" => std::fs::write(&path, &good[..good.len() / 2]).unwrap(),
-            _ => {
-                // valid JSON, the unproven list emptied by whoever can write the file
-                let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
-                v["databases"]["test"]["unproven_cdiffs"] = serde_json::json!([]);
-                std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-            }
-        }
+    for how in testkit::STATUS_DAMAGES {
+        testkit::damage_status(mirror.path(), how);
         // `status` reads the unproven cdiffs from the published generation.
         let out = sigupdate()
             .args(["status", "--dir"])

@@ -8,6 +8,40 @@ pub mod keys;
 pub mod tools;
 pub mod upstream;
 
+/// The ways a mirror's `status.json` gets lost or damaged, for the tests that prove it
+/// never decides trust: deleted, garbage, truncated, and valid JSON whose
+/// `unproven_cdiffs` lists someone emptied.
+pub const STATUS_DAMAGES: [&str; 4] = ["deleted", "garbage", "truncated", "emptied"];
+
+/// Applies one of [`STATUS_DAMAGES`] to `DIR/status.json`.
+///
+/// # Panics
+///
+/// On an unknown `how`, or when the file cannot be read or written (a test failure).
+#[allow(clippy::unwrap_used)] // test support: a panic is a failure report
+pub fn damage_status(dir: &std::path::Path, how: &str) {
+    let path = dir.join("status.json");
+    match how {
+        "deleted" => std::fs::remove_file(&path).unwrap(),
+        "garbage" => std::fs::write(&path, b"\x00\xffnot json at all").unwrap(),
+        "truncated" => {
+            let good = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+        }
+        "emptied" => {
+            let good = std::fs::read(&path).unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+            if let Some(dbs) = v["databases"].as_object_mut() {
+                for db in dbs.values_mut() {
+                    db["unproven_cdiffs"] = serde_json::json!([]);
+                }
+            }
+            std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+        _ => panic!("unknown status damage {how:?}"),
+    }
+}
+
 use std::path::PathBuf;
 
 /// The directory of the official ClamAV test vectors vendored in this repository,
