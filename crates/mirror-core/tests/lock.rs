@@ -25,14 +25,21 @@ fn lock_holder_child() {
     }
 }
 
+/// A module path without its crate (`tests::lock` → `lock`): how the harness names tests.
+fn harness_path(module: &str) -> &str {
+    module.split_once("::").map_or("", |(_, rest)| rest)
+}
+
 #[test]
 fn killed_holder_releases_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sync.lock");
     let mut child = Command::new(std::env::current_exe().unwrap())
+        // The name as the harness lists it (`lock::lock_holder_child` in the grouped
+        // test binary), matched exactly so that no other test runs in the child.
         .args([
             "--exact",
-            "lock_holder_child",
+            &format!("{}::lock_holder_child", harness_path(module_path!())),
             "--nocapture",
             "--test-threads=1",
         ])
