@@ -59,7 +59,7 @@ fn freshclam_from_v3(
         .lines()
         .filter(|l| l.starts_with("> GET "))
         .count();
-    let log = server.wait_access(before + gets, std::time::Duration::from_secs(10));
+    let log = server.wait_access(before + gets, std::time::Duration::from_secs(60));
     let mine = log[before..]
         .iter()
         .filter(|a| a.user_agent.starts_with("ClamAV/"))

@@ -190,7 +190,7 @@ fn freshclam_reaches(
         .lines()
         .filter(|l| l.starts_with("> GET "))
         .count();
-    let log = server.wait_access(log_before + gets, Duration::from_secs(10));
+    let log = server.wait_access(log_before + gets, Duration::from_secs(60));
     let mine: Vec<&e2e::Access> = log[log_before..]
         .iter()
         .filter(|a| a.user_agent.starts_with("ClamAV/"))
