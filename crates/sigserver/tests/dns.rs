@@ -32,14 +32,6 @@ fn generation(root: &Path, n: u32, v: u32, bytecode: bool) -> String {
     name
 }
 
-/// Switches `current` atomically the way mirror-core does: new symlink, rename over.
-fn switch(root: &Path, gen_name: &str) {
-    let tmp = root.join(".current.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("generations/{gen_name}"), &tmp).unwrap();
-    std::fs::rename(&tmp, root.join("current")).unwrap();
-}
-
 fn start(root: &Path, extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec![
         "--dns-listen",
@@ -128,7 +120,7 @@ fn the_record_follows_current_over_udp_tcp_and_a_real_resolver() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
     let g1 = generation(root, 1, 5, true);
-    switch(root, &g1);
+    crate::util::switch_current(root, &g1);
     let (s, dns) = start(root, &[]);
 
     let before = now();
@@ -151,7 +143,7 @@ fn the_record_follows_current_over_udp_tcp_and_a_real_resolver() {
 
     // publish generation 2: DNS and HTTP switch together
     let g2 = generation(root, 2, 6, true);
-    switch(root, &g2);
+    crate::util::switch_current(root, &g2);
     let r = VersionRecord::parse(&txt(&udp(dns, ZONE, RecordType::TXT))).unwrap();
     assert_eq!(r.version_of("test"), Some(6));
     assert_eq!(http_test_version(s.addr), 6);
@@ -221,7 +213,7 @@ fn concurrent_queries_never_see_a_version_before_http_serves_it() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
     let g = generation(root, 1, 1, false);
-    switch(root, &g);
+    crate::util::switch_current(root, &g);
     let (s, dns) = start(root, &["--dns-rate-limit", "0"]);
     let http = s.addr;
     let done = Arc::new(AtomicBool::new(false));
@@ -262,7 +254,7 @@ fn concurrent_queries_never_see_a_version_before_http_serves_it() {
         // let the readers see this generation a few times, then switch
         let g = generation(root, v, v, false);
         std::thread::sleep(Duration::from_millis(30));
-        switch(root, &g);
+        crate::util::switch_current(root, &g);
     }
     done.store(true, Ordering::Relaxed);
     for r in readers {
@@ -276,7 +268,7 @@ fn concurrent_queries_never_see_a_version_before_http_serves_it() {
 fn udp_floods_from_one_source_are_rate_limited_with_slip() {
     let d = tempfile::tempdir().unwrap();
     let g = generation(d.path(), 1, 6, false);
-    switch(d.path(), &g);
+    crate::util::switch_current(d.path(), &g);
     let (s, dns) = start(
         d.path(),
         &["--dns-rate-limit", "1", "--dns-rate-burst", "2"],

@@ -5,18 +5,8 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Command;
 
 use crate::util::{Server, plain_mirror, read_head};
-
-fn hup(server: &Server) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
 
 /// One `HEAD /test.cvd` on a kept-alive connection; the status code.
 fn head_on(conn: &mut TcpStream) -> u16 {
@@ -43,7 +33,7 @@ fn sighup_applies_live_settings_and_keeps_connections() {
         "access_log = true\nrate_limit = 0.001\nrate_burst = 2\nworkers = 2\n",
     )
     .unwrap();
-    hup(&server);
+    server.hup();
     let applied = server.log.wait_for("configuration reloaded").unwrap();
     for key in ["access_log", "rate_limit"] {
         assert!(applied.contains(key), "{key} not applied: {applied}");
@@ -64,7 +54,7 @@ fn sighup_applies_live_settings_and_keeps_connections() {
 
     // A broken file keeps the running configuration (still limited) and the process.
     std::fs::write(&cfg, "rate_limit = \"fast\"\n").unwrap();
-    hup(&server);
+    server.hup();
     server.log.wait_for("configuration reload failed").unwrap();
     let mut limited = TcpStream::connect(server.addr).unwrap();
     assert_eq!(head_on(&mut limited), 429);
@@ -73,7 +63,7 @@ fn sighup_applies_live_settings_and_keeps_connections() {
     std::fs::write(&cfg, "access_log = false\nworkers = 1\n").unwrap();
     // Counted before the signal: the reload may be logged before this thread looks.
     let reloads = server.log.text().matches("configuration reloaded").count();
-    hup(&server);
+    server.hup();
     let guard = std::time::Instant::now();
     while server.log.text().matches("configuration reloaded").count() == reloads {
         assert!(

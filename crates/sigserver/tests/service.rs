@@ -55,12 +55,7 @@ fn plain_directory_is_ready_at_once_with_status_watchdog_and_reload() {
     assert_eq!(get(server.addr, "/test.cvd", "").status, 200, "{seen:?}");
     until(&sock, "STATUS=serving the plain directory");
     until(&sock, "WATCHDOG=1");
-    let ok = Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    server.hup();
     until(&sock, "RELOADING=1");
     until(&sock, "READY=1");
 }

@@ -24,14 +24,6 @@ fn generation(root: &Path, n: u32, cvd: &[u8], cdiff: &[u8]) -> String {
     name
 }
 
-/// Switches `current` atomically the way mirror-core does: new symlink, rename over.
-fn switch(root: &Path, gen_name: &str) {
-    let tmp = root.join(".current.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("generations/{gen_name}"), &tmp).unwrap();
-    std::fs::rename(&tmp, root.join("current")).unwrap();
-}
-
 #[test]
 fn download_in_progress_keeps_the_old_snapshot() {
     let d = tempfile::tempdir().unwrap();
@@ -39,7 +31,7 @@ fn download_in_progress_keeps_the_old_snapshot() {
     let old = content(1, 24 << 20);
     let new = content(2, 20 << 20);
     let g1 = generation(root, 1, &old, b"cdiff one");
-    switch(root, &g1);
+    crate::util::switch_current(root, &g1);
     let s = Server::start(root, &[]);
 
     let mut c = TcpStream::connect(s.addr).unwrap();
@@ -56,7 +48,7 @@ fn download_in_progress_keeps_the_old_snapshot() {
 
     // Publish a new generation and prune the old one while the client is mid-body.
     let g2 = generation(root, 2, &new, b"cdiff two");
-    switch(root, &g2);
+    crate::util::switch_current(root, &g2);
     std::fs::remove_dir_all(root.join("generations").join(&g1)).unwrap();
 
     c.read_to_end(&mut got).unwrap();
@@ -77,7 +69,7 @@ fn range_request_in_progress_keeps_the_old_snapshot() {
     let root = d.path();
     let old = content(3, 16 << 20);
     let g1 = generation(root, 1, &old, b"x");
-    switch(root, &g1);
+    crate::util::switch_current(root, &g1);
     let s = Server::start(root, &[]);
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(
@@ -89,7 +81,7 @@ fn range_request_in_progress_keeps_the_old_snapshot() {
     let mut got = vec![0u8; 4096];
     c.read_exact(&mut got).unwrap();
     let g2 = generation(root, 2, &content(4, 16 << 20), b"y");
-    switch(root, &g2);
+    crate::util::switch_current(root, &g2);
     std::fs::remove_dir_all(root.join("generations").join(&g1)).unwrap();
     c.read_to_end(&mut got).unwrap();
     assert!(got == old[1000..]);
@@ -102,7 +94,7 @@ fn mirror_layout_is_preferred_over_files_in_dir() {
     // A stray file at the top level must not be served once `current` exists.
     std::fs::write(root.join("main.cvd"), b"stray").unwrap();
     let g1 = generation(root, 1, b"published", b"c");
-    switch(root, &g1);
+    crate::util::switch_current(root, &g1);
     let s = Server::start(root, &[]);
     assert_eq!(get(s.addr, "/daily.cvd", "").body, b"published");
     assert_eq!(get(s.addr, "/main.cvd", "").status, 404);

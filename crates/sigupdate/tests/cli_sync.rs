@@ -45,14 +45,26 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-#[test]
-fn sync_from_empty_then_status() {
+/// The official history at 6 upstream, and a first sync of an empty mirror from it
+/// (which succeeds).
+fn first_official_sync() -> (
+    tempfile::TempDir,
+    testkit::http::TestServer,
+    tempfile::TempDir,
+    Output,
+) {
     let up = tempfile::tempdir().unwrap();
     arrange_official(up.path(), 6, true);
     let server = serve(up.path());
     let mirror = tempfile::tempdir().unwrap();
     let out = sync(mirror.path(), &[server.base_url()]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    (up, server, mirror, out)
+}
+
+#[test]
+fn sync_from_empty_then_status() {
+    let (_up, server, mirror, out) = first_official_sync();
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 6);
     let st = status_json(mirror.path());
     let published = st["published_dir"].as_str().unwrap();
@@ -322,12 +334,7 @@ fn versions_from_a_dns_server_given_on_the_command_line() {
 
 #[test]
 fn a_lost_or_damaged_status_file_is_an_error_and_unproven_cdiffs_stay_unproven() {
-    let up = tempfile::tempdir().unwrap();
-    arrange_official(up.path(), 6, true);
-    let server = serve(up.path());
-    let mirror = tempfile::tempdir().unwrap();
-    let out = sync(mirror.path(), &[server.base_url()]);
-    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let (_up, server, mirror, _) = first_official_sync();
     let path = mirror.path().join("status.json");
     let unproven = "5 cdiffs (5 signature-verified but chain-unproven: 2..6)";
     for how in testkit::STATUS_DAMAGES {

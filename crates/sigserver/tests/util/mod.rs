@@ -15,6 +15,15 @@ pub fn fixture(name: &str) -> PathBuf {
     testkit::official_vectors().join(name)
 }
 
+/// Switches `DIR/current` to `generations/<gen_name>` atomically, the way mirror-core
+/// does: a new symlink renamed over the old one.
+pub fn switch_current(root: &Path, gen_name: &str) {
+    let tmp = root.join(".current.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("generations/{gen_name}"), &tmp).unwrap();
+    std::fs::rename(&tmp, root.join("current")).unwrap();
+}
+
 /// A directory an upstream serves: the official `test` database at version 6 with
 /// its `.sign` and the cdiffs 2..=6 with theirs.
 pub fn official_upstream_dir() -> tempfile::TempDir {
@@ -79,6 +88,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// Sends the server `SIGHUP` (re-read the configuration).
+    pub fn hup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP {}", self.child.id());
+    }
+
     /// Starts `sigserver --dir DIR --listen 127.0.0.1:0 ARGS...` and waits for the
     /// "listening on" line.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
