@@ -314,29 +314,8 @@ async fn accept_loop(
     sem: Arc<Semaphore>,
     mut rx: watch::Receiver<bool>,
 ) {
-    loop {
-        if *rx.borrow() {
-            return;
-        }
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = rx.changed() => return,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE/ENFILE/ECONNABORTED...: back off briefly, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = rx.changed() => return,
-        };
+    while let Some((stream, peer, permit)) = accept_bounded(&listener, &sem, &mut rx, "http").await
+    {
         let _ = stream.set_nodelay(true);
         let conn = conn.clone();
         let rx = rx.clone();
@@ -346,6 +325,38 @@ async fn accept_loop(
             conn.state.metrics.connection_closed();
             drop(permit);
         });
+    }
+}
+
+/// The next accepted connection with the slot it holds (one of `slots`); `None` once
+/// `stop` is raised or the slots are closed. Accept errors (EMFILE, ENFILE,
+/// ECONNABORTED...) are logged with the `listener` they happened on and retried after a
+/// short pause, so the server keeps serving. Used by the HTTP and the DNS-over-TCP
+/// listeners.
+pub(crate) async fn accept_bounded(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+    what: &'static str,
+) -> Option<(TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
+    loop {
+        if *stop.borrow() {
+            return None;
+        }
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.ok()?,
+            _ = stop.changed() => return None,
+        };
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => return Some((stream, peer, permit)),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = what, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => return None,
+        }
     }
 }
 

@@ -180,25 +180,9 @@ async fn udp_loop(sock: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool
 }
 
 async fn tcp_loop(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let permit = tokio::select! {
-            p = ctx.tcp_slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "DNS: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
+    while let Some((stream, peer, permit)) =
+        crate::server::accept_bounded(&listener, &ctx.tcp_slots, &mut stop, "dns").await
+    {
         let ctx = ctx.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
