@@ -211,27 +211,28 @@ fn build_deb(root: &Path, bin_dir: &Path, compress: &str) -> Result<PathBuf> {
             .args(["-9", "-n", "-f"])
             .arg(man1.join(name)))?;
     }
+    let c = assets.join("completions");
     for b in BINS {
-        let c = assets.join("completions");
-        copy(
-            &c.join(format!("{b}.bash")),
-            &stage.join("usr/share/bash-completion/completions").join(b),
-            0o644,
-        )?;
-        copy(
-            &c.join(format!("_{b}")),
-            &stage
-                .join("usr/share/zsh/vendor-completions")
-                .join(format!("_{b}")),
-            0o644,
-        )?;
-        copy(
-            &c.join(format!("{b}.fish")),
-            &stage
-                .join("usr/share/fish/vendor_completions.d")
-                .join(format!("{b}.fish")),
-            0o644,
-        )?;
+        // (file clap_complete wrote, where the shell looks for it, name it looks for)
+        for (file, dir, installed) in [
+            (
+                format!("{b}.bash"),
+                "usr/share/bash-completion/completions",
+                b.to_string(),
+            ),
+            (
+                format!("_{b}"),
+                "usr/share/zsh/vendor-completions",
+                format!("_{b}"),
+            ),
+            (
+                format!("{b}.fish"),
+                "usr/share/fish/vendor_completions.d",
+                format!("{b}.fish"),
+            ),
+        ] {
+            copy(&c.join(file), &stage.join(dir).join(installed), 0o644)?;
+        }
     }
     for u in UNITS {
         copy(
