@@ -16,6 +16,7 @@ use crate::plan::{DEFAULT_KEEP_CDIFFS, DEFAULT_MAX_CATCH_UP, PlanPolicy, plan};
 use crate::prune::{PrunePolicy, prune_generations};
 use crate::publish::{NewGeneration, clean_staging};
 use crate::status::MirrorStatus;
+use crate::trace::{DatabaseTrace, Hop, SyncHints, TRACE_FORMAT, TraceRecord, bounded_hops};
 use crate::transport::{Downloaded, Transport};
 use crate::trust::{GenerationTrust, TrustRecord, TrustSource, generation_trust};
 use crate::verify::{self, Verifier};
@@ -119,6 +120,7 @@ pub struct SyncConfig {
     limits: Limits,
     sign_roots: Option<cvd_format::sign::SignRoots>,
     verify_time: Option<SystemTime>,
+    mirror_name: String,
 }
 
 /// Builder for [`SyncConfig`], with the defaults of the official tool.
@@ -151,6 +153,7 @@ impl SyncConfig {
                 limits: Limits::default(),
                 sign_roots: None,
                 verify_time: None,
+                mirror_name: DEFAULT_MIRROR_NAME.to_owned(),
             },
         }
     }
@@ -158,6 +161,37 @@ impl SyncConfig {
     /// The mirror directory layout.
     pub fn layout(&self) -> &MirrorLayout {
         &self.layout
+    }
+
+    /// This mirror's name in traces ([`crate::trace`]).
+    pub fn mirror_name(&self) -> &str {
+        &self.mirror_name
+    }
+
+    /// The same configuration with `base` tried first, wherever it is one of the
+    /// configured upstreams (the global list and per-database lists); `None` when it
+    /// is none of them. A push notice names the upstream that just published; the sync
+    /// it starts asks that one first and fails over to the others as usual. A URL that
+    /// is not configured is never used.
+    pub fn preferring_upstream(&self, base: &str) -> Option<SyncConfig> {
+        let norm = |u: &str| u.trim_end_matches('/').to_owned();
+        let want = norm(base);
+        let mut found = false;
+        let mut front = |list: &mut Vec<String>| {
+            if let Some(i) = list.iter().position(|u| norm(u) == want) {
+                let u = list.remove(i);
+                list.insert(0, u);
+                found = true;
+            }
+        };
+        let mut c = self.clone();
+        front(&mut c.upstreams);
+        for d in &mut c.databases {
+            if let Some(list) = d.upstreams.as_mut() {
+                front(list);
+            }
+        }
+        found.then_some(c)
     }
 }
 
@@ -234,6 +268,13 @@ impl SyncConfigBuilder {
         self
     }
 
+    /// This mirror's name in the trace of each generation (default
+    /// [`DEFAULT_MIRROR_NAME`]).
+    pub fn mirror_name(mut self, name: &str) -> Self {
+        self.cfg.mirror_name = name.to_owned();
+        self
+    }
+
     /// Checks and returns the configuration.
     pub fn build(self) -> Result<SyncConfig, Error> {
         let c = self.cfg;
@@ -259,6 +300,9 @@ impl SyncConfigBuilder {
     }
 }
 
+/// The mirror name in traces when none is configured.
+pub const DEFAULT_MIRROR_NAME: &str = "mirror";
+
 /// What happened to one database in a sync.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -273,6 +317,8 @@ pub struct DatabaseOutcome {
     pub upstream: Option<u32>,
     /// Kept cdiff versions after the sync.
     pub cdiffs: Vec<u32>,
+    /// The URL the new `.cvd` was fetched from, when this sync published one.
+    pub fetched_from: Option<String>,
     /// Those of [`cdiffs`](Self::cdiffs) that are signature-verified but could not be
     /// chain-proven (bootstrap backfill, this sync or an earlier one), ascending.
     pub unproven_cdiffs: Vec<u32>,
@@ -324,6 +370,18 @@ pub fn sync(
     transport: &mut dyn Transport,
     dns: Option<&mut dyn DnsVersions>,
 ) -> Result<SyncReport, Error> {
+    sync_with(config, transport, dns, &SyncHints::none())
+}
+
+/// [`sync`], with what a push notice said about the sync's reason: the hops of the
+/// announced versions go into the generation's trace ([`crate::trace`]). Hints never
+/// change what is fetched or published.
+pub fn sync_with(
+    config: &SyncConfig,
+    transport: &mut dyn Transport,
+    dns: Option<&mut dyn DnsVersions>,
+    hints: &SyncHints,
+) -> Result<SyncReport, Error> {
     let layout = &config.layout;
     layout.create()?;
     let _lock = SyncLock::acquire(&layout.lock_file())?;
@@ -345,7 +403,7 @@ pub fn sync(
         }
     };
     status.last_attempt = Some(started);
-    let result = sync_locked(config, transport, dns, &mut status, readable);
+    let result = sync_locked(config, transport, dns, hints, &mut status, readable);
     match &result {
         Ok(report) => {
             let failed: Vec<String> = report
@@ -401,12 +459,15 @@ struct Update {
     cdiffs: Vec<u32>,
     /// Backfilled (signature-verified, chain-unproven) cdiff versions among `cdiffs`.
     unproven: Vec<u32>,
+    /// The URL of the new `.cvd` (`None`: the `.cvd` is carried over).
+    source_url: Option<String>,
 }
 
 fn sync_locked(
     config: &SyncConfig,
     transport: &mut dyn Transport,
     dns: Option<&mut dyn DnsVersions>,
+    hints: &SyncHints,
     status: &mut MirrorStatus,
     status_readable: bool,
 ) -> Result<SyncReport, Error> {
@@ -522,6 +583,7 @@ fn sync_locked(
             upstream,
             unproven_cdiffs: unproven_in(&held_cdiffs, &[]),
             cdiffs: held_cdiffs,
+            fetched_from: None,
             result,
         };
         let outcome = match result {
@@ -534,6 +596,7 @@ fn sync_locked(
                     upstream,
                     cdiffs: u.cdiffs.clone(),
                     unproven_cdiffs: unproven_in(&u.cdiffs, &u.unproven),
+                    fetched_from: u.source_url.clone(),
                     result: Ok(true),
                 };
                 updates.insert(spec.name.clone(), u);
@@ -570,8 +633,47 @@ fn sync_locked(
         }
         let mut versions = BTreeMap::new();
         let mut unproven = BTreeMap::new();
+        let previous_trace = match &cur_dir {
+            Some(d) => TraceRecord::read(d).unwrap_or_else(|e| {
+                warn!("previous trace unreadable, not carried over: {}", Chain(&e));
+                None
+            }),
+            None => None,
+        };
+        let published_ms = now_ms();
+        let mut trace = TraceRecord {
+            format: TRACE_FORMAT,
+            mirror: config.mirror_name.clone(),
+            databases: BTreeMap::new(),
+        };
+        let carried_trace = |name: &str, version: Option<u32>| {
+            previous_trace
+                .as_ref()
+                .and_then(|t| t.databases.get(name))
+                .filter(|t| Some(t.version) == version)
+                .cloned()
+        };
         for name in names {
             if let Some(u) = updates.remove(name) {
+                let entry = match &u.source_url {
+                    Some(url) => {
+                        let mut hops = hints.hops_for(name, u.version);
+                        hops.push(Hop {
+                            mirror: config.mirror_name.clone(),
+                            published_ms,
+                        });
+                        Some(DatabaseTrace {
+                            version: u.version,
+                            fetched_from: Some(url.clone()),
+                            published_ms,
+                            hops: bounded_hops(hops),
+                        })
+                    }
+                    None => carried_trace(name, Some(u.version)),
+                };
+                if let Some(e) = entry {
+                    trace.databases.insert(name.clone(), e);
+                }
                 let o = report.databases.iter().find(|o| o.name == *name);
                 unproven.insert(
                     name.clone(),
@@ -595,6 +697,9 @@ fn sync_locked(
                 }
                 if let Some(v) = snapshot.databases.get(name).and_then(|d| d.version) {
                     versions.insert(name.clone(), v);
+                    if let Some(e) = carried_trace(name, Some(v)) {
+                        trace.databases.insert(name.clone(), e);
+                    }
                 }
             }
         }
@@ -605,6 +710,7 @@ fn sync_locked(
         // What this generation proves is recorded inside it, before it is made
         // durable and switched.
         generation.write_trust(&TrustRecord::new(unproven))?;
+        generation.write_trace(&trace)?;
         let id = generation.publish()?;
         info!(generation = %id, "published");
         report.published = Some(id);
@@ -632,6 +738,13 @@ fn sync_locked(
     for o in &report.databases {
         let s = status.databases.entry(o.name.clone()).or_default();
         s.published_version = o.after;
+        if o.upstream
+            .is_some_and(|u| s.upstream_version.is_none_or(|old| u > old))
+        {
+            // A version upstream announces for the first time: readiness measures
+            // this mirror's lag behind it from now.
+            s.upstream_seen_at = Some(now_secs());
+        }
         s.upstream_version = o.upstream.or(s.upstream_version);
         s.cdiffs = o.cdiffs.clone();
         s.unproven_cdiffs = o.unproven_cdiffs.clone();
@@ -687,6 +800,13 @@ fn log_trust_source(gen_dir: &Path, source: &TrustSource) {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn now_secs() -> i64 {
@@ -884,6 +1004,7 @@ fn update_db(
             carry: p.carry,
             cdiffs,
             unproven: b.versions,
+            source_url: None,
         }));
     }
     let minimum = held.version.map_or(advertised, |h| advertised.max(h + 1));
@@ -969,6 +1090,7 @@ fn update_db(
             carry: Vec::new(),
             cdiffs: b.versions.clone(),
             unproven: b.versions,
+            source_url: Some(cvd.url.clone()),
         }));
     }
     // 3. Chain check: previous published base + every new cdiff == the new .cvd.
@@ -1012,6 +1134,7 @@ fn update_db(
         carry: p.carry,
         cdiffs,
         unproven: b.versions,
+        source_url: Some(cvd.url.clone()),
     }))
 }
 

@@ -111,6 +111,7 @@ pub mod prune;
 pub mod publish;
 pub mod settings;
 pub mod status;
+pub mod trace;
 pub mod transport;
 pub mod trust;
 mod verify;
@@ -120,8 +121,8 @@ mod verify;
 pub mod fuzzing;
 
 pub use engine::{
-    DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig, SyncConfigBuilder, SyncReport,
-    VersionSource, sync,
+    DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig,
+    SyncConfigBuilder, SyncReport, VersionSource, sync, sync_with,
 };
 pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
 pub use manifest::SystemDns;

@@ -114,7 +114,16 @@ impl NewGeneration {
     /// Writes the generation's trust record ([`crate::trust::TRUST_FILE`]), made
     /// durable and switched with the rest of the generation.
     pub fn write_trust(&mut self, record: &crate::trust::TrustRecord) -> Result<(), Error> {
-        let name = crate::trust::TRUST_FILE;
+        self.write_record(crate::trust::TRUST_FILE, &record.to_bytes())
+    }
+
+    /// Writes the generation's trace record ([`crate::trace::TRACE_FILE`]).
+    pub fn write_trace(&mut self, record: &crate::trace::TraceRecord) -> Result<(), Error> {
+        self.write_record(crate::trace::TRACE_FILE, &record.to_bytes())
+    }
+
+    /// Writes one of the generation's dot-file records (never served).
+    fn write_record(&mut self, name: &str, bytes: &[u8]) -> Result<(), Error> {
         let dst = self.dir.join(name);
         if !self.files.insert(name.to_owned()) {
             return Err(Error::Layout {
@@ -122,7 +131,7 @@ impl NewGeneration {
                 reason: "added twice to one generation".into(),
             });
         }
-        std::fs::write(&dst, record.to_bytes()).map_err(io_err(&dst, "write"))
+        std::fs::write(&dst, bytes).map_err(io_err(&dst, "write"))
     }
 
     /// Makes the generation durable and switches `current` to it atomically.

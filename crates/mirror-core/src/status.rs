@@ -40,6 +40,11 @@ pub struct DatabaseStatus {
     pub published_version: Option<u32>,
     /// Version upstream advertised at the last attempt.
     pub upstream_version: Option<u32>,
+    /// Unix seconds at which upstream was first seen advertising
+    /// [`upstream_version`](Self::upstream_version) (what `/ready` measures this
+    /// mirror's lag from).
+    #[serde(default)]
+    pub upstream_seen_at: Option<i64>,
     /// Versions of the cdiffs kept in the published snapshot, ascending.
     pub cdiffs: Vec<u32>,
     /// Unix seconds of the last successful check of this database.

@@ -1,0 +1,244 @@
+//! Sending notices to downstreams: in parallel with bounded concurrency, a short
+//! timeout per attempt, retries with exponential backoff for a while, then giving up
+//! (the downstream's own polling covers the rest). Runs on background threads: a dead
+//! or slow downstream delays neither the others nor the local publish.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::{SENDER_HEADER, SIGNATURE_HEADER, Secret, TIMESTAMP_HEADER};
+use crate::notice::Notice;
+
+/// Timing of a cascade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CascadeConfig {
+    /// Downstreams notified at the same time.
+    pub concurrency: usize,
+    /// Time limit of one attempt (connect, send, answer).
+    pub timeout: Duration,
+    /// Delay before the first retry; doubled after each failure.
+    pub first_backoff: Duration,
+    /// Longest delay between retries.
+    pub max_backoff: Duration,
+    /// Retrying stops after this long.
+    pub give_up_after: Duration,
+}
+
+impl Default for CascadeConfig {
+    fn default() -> Self {
+        CascadeConfig {
+            concurrency: 8,
+            timeout: Duration::from_secs(3),
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            give_up_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The result of one attempt, reported to the cascade's observer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The downstream accepted the notice (2xx).
+    Delivered,
+    /// This attempt failed; another follows after the backoff.
+    Failed(String),
+    /// This attempt failed and no other follows (a refusal that retrying cannot
+    /// change, or the time is up).
+    GaveUp(String),
+}
+
+/// Called after every attempt with the downstream URL.
+pub type Observer = Arc<dyn Fn(&str, &Attempt) + Send + Sync>;
+
+/// Sends notices to a fixed list of downstreams, signed as one sender.
+#[derive(Clone)]
+pub struct Cascade {
+    downstreams: Vec<String>,
+    sender: String,
+    secret: Secret,
+    config: CascadeConfig,
+    observer: Observer,
+}
+
+impl std::fmt::Debug for Cascade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cascade")
+            .field("downstreams", &self.downstreams)
+            .field("sender", &self.sender)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Job {
+    url: String,
+    due: Instant,
+    backoff: Duration,
+    started: Instant,
+}
+
+impl Cascade {
+    /// A cascade to `downstreams` (their `POST /push` URLs), signing as `sender` with
+    /// `secret`; `observer` hears every attempt's result.
+    pub fn new(
+        downstreams: Vec<String>,
+        sender: &str,
+        secret: Secret,
+        config: CascadeConfig,
+        observer: Observer,
+    ) -> Self {
+        Cascade {
+            downstreams,
+            sender: sender.to_owned(),
+            secret,
+            config,
+            observer,
+        }
+    }
+
+    /// The downstream URLs.
+    pub fn downstreams(&self) -> &[String] {
+        &self.downstreams
+    }
+
+    /// Sends `notice` to every downstream on background threads and returns at once.
+    /// Join the handle to wait for the whole cascade (tests, shutdown).
+    pub fn send(&self, notice: Notice) -> std::thread::JoinHandle<()> {
+        let this = self.clone();
+        std::thread::spawn(move || this.run(&notice))
+    }
+
+    fn run(&self, notice: &Notice) {
+        let now = Instant::now();
+        let queue: VecDeque<Job> = self
+            .downstreams
+            .iter()
+            .map(|u| Job {
+                url: u.clone(),
+                due: now,
+                backoff: self.config.first_backoff,
+                started: now,
+            })
+            .collect();
+        let pending = queue.len();
+        let shared = Arc::new((Mutex::new((queue, pending)), Condvar::new()));
+        let body = notice.to_bytes();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(self.config.timeout))
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build(),
+        );
+        std::thread::scope(|s| {
+            for _ in 0..self
+                .config
+                .concurrency
+                .clamp(1, self.downstreams.len().max(1))
+            {
+                s.spawn(|| self.worker(&shared, &agent, &body));
+            }
+        });
+    }
+
+    fn worker(
+        &self,
+        shared: &(Mutex<(VecDeque<Job>, usize)>, Condvar),
+        agent: &ureq::Agent,
+        body: &[u8],
+    ) {
+        let (lock, cv) = shared;
+        loop {
+            let job = {
+                let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if g.1 == 0 {
+                        cv.notify_all();
+                        return;
+                    }
+                    // The job due first.
+                    let next =
+                        g.0.iter()
+                            .enumerate()
+                            .min_by_key(|(_, j)| j.due)
+                            .map(|(i, j)| (i, j.due));
+                    match next {
+                        Some((i, due)) if due <= Instant::now() => {
+                            if let Some(j) = g.0.remove(i) {
+                                break j;
+                            }
+                        }
+                        Some((_, due)) => {
+                            let wait = due.saturating_duration_since(Instant::now());
+                            g = cv
+                                .wait_timeout(g, wait)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
+                        }
+                        None => {
+                            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+                        }
+                    }
+                }
+            };
+            let attempt = self.attempt(agent, &job.url, body);
+            let outcome = match attempt {
+                Ok(()) => Attempt::Delivered,
+                Err((why, permanent)) => {
+                    if permanent || job.started.elapsed() + job.backoff > self.config.give_up_after
+                    {
+                        Attempt::GaveUp(why)
+                    } else {
+                        Attempt::Failed(why)
+                    }
+                }
+            };
+            (self.observer)(&job.url, &outcome);
+            let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            match outcome {
+                Attempt::Failed(_) => {
+                    g.0.push_back(Job {
+                        due: Instant::now() + job.backoff,
+                        backoff: (job.backoff * 2).min(self.config.max_backoff),
+                        ..job
+                    });
+                }
+                Attempt::Delivered | Attempt::GaveUp(_) => g.1 -= 1,
+            }
+            cv.notify_all();
+        }
+    }
+
+    /// One POST; `Err((why, permanent))`.
+    fn attempt(&self, agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(), (String, bool)> {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let sig = self.secret.sign(&self.sender, ts, body);
+        let r = agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header(SENDER_HEADER, &self.sender)
+            .header(TIMESTAMP_HEADER, &ts.to_string())
+            .header(SIGNATURE_HEADER, &sig)
+            .send(body);
+        match r {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                match code {
+                    200..=299 => Ok(()),
+                    // Refusals that a retry cannot change (wrong secret, no push
+                    // configured, malformed, too large).
+                    400 | 401 | 403 | 404 | 405 | 413 => {
+                        Err((format!("{url}: refused with HTTP {code}"), true))
+                    }
+                    _ => Err((format!("{url}: HTTP {code}"), false)),
+                }
+            }
+            Err(e) => Err((format!("{url}: {e}"), false)),
+        }
+    }
+}

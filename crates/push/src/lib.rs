@@ -1,0 +1,69 @@
+//! Push notices between ClamAV mirrors: an upstream that has just published tells its
+//! downstreams at once, so an urgent update crosses a tier of mirrors in seconds
+//! instead of one poll interval per tier.
+//!
+//! One rule above all: **a notice changes when a mirror syncs, never what it
+//! publishes.** Every file still goes through the full verification, the chain check
+//! and the atomic publish of `mirror-core`; a forged, replayed or lying notice can
+//! cost at most one extra (coalesced, rate-limited) sync.
+//!
+//! The pieces, in the order a notice meets them:
+//!
+//! - [`notice`]: the JSON document (versions, origin, hops, sender's URL), with limits;
+//! - [`auth`]: HMAC-SHA256 over sender, timestamp and body, per-sender secrets;
+//! - [`receiver`]: the checks of an incoming notice (size, MAC in constant time, replay
+//!   window, replay cache, content, rate) and the HTTP status of each refusal;
+//! - [`hub`]: what a syncing process does with notices: decide whether one is worth a
+//!   sync, coalesce requests ("update required": one more pass, however many arrive
+//!   during a sync), record announced versions and the push state, start the cascade
+//!   after a publish;
+//! - [`cascade`]: sending notices to downstreams (parallel, bounded, retried, then
+//!   given up on);
+//! - [`listener`]: a minimal `POST /push` HTTP listener (the admin listener);
+//! - [`state`]: `DIR/push.json`, what `/ready`, `/metrics` and `status` read;
+//! - [`settings`]: what an operator configures, and the hub built from it.
+//!
+//! Why `hmac`: the RustCrypto MAC of the same generation as `sha2`, with a
+//! constant-time `verify_slice`; nothing is hand-rolled. Notices go out through
+//! `ureq` (already the blocking client of `fetch`) and come in through `tokio` and
+//! `httparse` (already `sigserver`'s).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use push::auth::Secret;
+//! use push::notice::Notice;
+//! use push::receiver::{NoticeHeaders, Receiver, ReceiverConfig};
+//!
+//! let secret = Secret::new(b"a secret of at least 16 bytes")?;
+//! let notice = Notice::new("tier1", None, BTreeMap::from([("daily".to_owned(), 27001)]), vec![], 0, 0);
+//! let body = notice.to_bytes();
+//! let now = 1_764_500_000;
+//! let headers = NoticeHeaders {
+//!     sender: Some("tier1".into()),
+//!     timestamp: Some(now.to_string()),
+//!     signature: Some(secret.sign("tier1", now, &body)),
+//! };
+//! let receiver = Receiver::new(BTreeMap::from([("tier1".to_owned(), secret)]), ReceiverConfig::default());
+//! let accepted = receiver.check(&headers, &body, now * 1000).expect("valid");
+//! assert_eq!(accepted.notice.databases["daily"], 27001);
+//! // The same notice again is a replay.
+//! assert_eq!(receiver.check(&headers, &body, now * 1000).unwrap_err().status(), 401);
+//! # Ok::<(), push::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod cascade;
+mod error;
+pub mod hub;
+pub mod listener;
+pub mod notice;
+pub mod receiver;
+pub mod settings;
+pub mod state;
+
+pub use error::Error;
+pub use hub::{PushHub, Reply, SyncRequest, SyncResult};
+pub use settings::PushSettings;
