@@ -48,11 +48,13 @@
 
 mod layers;
 mod mirror;
+mod push_args;
 
 use std::path::PathBuf;
 
 pub use layers::{Entry, Layers, MAX_FILE_BYTES};
 pub use mirror::{MIRROR_ENV_FAMILIES, MIRROR_FILE_TABLES, MirrorArgs, resolve_mirror};
+pub use push_args::{PushArgs, resolve_push};
 
 /// How the keys of a binary's configuration file are spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +243,9 @@ pub enum ConfigError {
     /// The settings do not make a valid mirror.
     #[error(transparent)]
     Settings(#[from] mirror_core::settings::SettingsError),
+    /// The push settings cannot work.
+    #[error(transparent)]
+    Push(#[from] push::Error),
     /// The binary asked for an argument in a way its declaration does not allow (a
     /// bug in the binary, not in the input).
     #[error("argument `{id}`: {reason}")]

@@ -168,6 +168,12 @@ impl SyncConfig {
         &self.mirror_name
     }
 
+    /// Sets this mirror's name in traces (a configuration built elsewhere, e.g. by
+    /// [`crate::settings::engine_config`], named by the push settings).
+    pub fn set_mirror_name(&mut self, name: &str) {
+        self.mirror_name = name.to_owned();
+    }
+
     /// The same configuration with `base` tried first, wherever it is one of the
     /// configured upstreams (the global list and per-database lists); `None` when it
     /// is none of them. A push notice names the upstream that just published; the sync

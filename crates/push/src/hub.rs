@@ -65,6 +65,7 @@ struct Inner {
     state: PushState,
     pending: Pending,
     published: BTreeMap<String, u32>,
+    dns_requested: BTreeMap<String, u32>,
     dirty: bool,
     last_store: Option<Instant>,
 }
@@ -161,6 +162,7 @@ impl PushHub {
                 state,
                 pending: Pending::default(),
                 published,
+                dns_requested: BTreeMap::new(),
                 dirty: false,
                 last_store: None,
             }),
@@ -430,6 +432,37 @@ impl PushHub {
             last = Some(cascade.send(notice));
         }
         last
+    }
+
+    /// The top tier's DNS check: `versions` is what the version TXT record says now.
+    /// Requests a sync (reason `dns`) when one of `databases` is newer there than here
+    /// and was not already requested at that version; returns whether it did. A
+    /// version whose sync did not publish it is not requested again by DNS (the poll
+    /// interval retries it), so a record ahead of the CDN costs no extra HTTP traffic.
+    pub fn dns_seen(&self, versions: &BTreeMap<String, u32>, databases: &[String]) -> bool {
+        let mut g = self.shared.lock();
+        let mut wanted = false;
+        for db in databases {
+            let Some(&v) = versions.get(db) else { continue };
+            let newer = g.published.get(db).is_none_or(|&p| p < v);
+            let asked = g.dns_requested.get(db).is_some_and(|&a| a >= v);
+            if newer && !asked {
+                g.dns_requested.insert(db.clone(), v);
+                wanted = true;
+            }
+        }
+        if wanted {
+            g.pending.reasons.insert("dns");
+            drop(g);
+            info!(?versions, "version record changed: syncing now");
+            self.wake.notify_one();
+        }
+        wanted
+    }
+
+    /// The versions published here, as the hub knows them.
+    pub fn published(&self) -> BTreeMap<String, u32> {
+        self.shared.lock().published.clone()
     }
 
     /// Stores the state if changes are waiting (call it now and then).

@@ -19,6 +19,7 @@
 //!   after a publish;
 //! - [`cascade`]: sending notices to downstreams (parallel, bounded, retried, then
 //!   given up on);
+//! - [`dns_watch`]: the top tier's check of the version TXT record;
 //! - [`listener`]: a minimal `POST /push` HTTP listener (the admin listener);
 //! - [`state`]: `DIR/push.json`, what `/ready`, `/metrics` and `status` read;
 //! - [`settings`]: what an operator configures, and the hub built from it.
@@ -56,6 +57,7 @@
 
 pub mod auth;
 pub mod cascade;
+pub mod dns_watch;
 mod error;
 pub mod hub;
 pub mod listener;

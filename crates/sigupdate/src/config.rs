@@ -70,6 +70,8 @@ pub struct Resolved {
     pub interval_secs: u64,
     /// `watch`: random extra delay, up to this many seconds.
     pub jitter_secs: u64,
+    /// `watch` and `config`: the push settings.
+    pub push: Option<push::PushSettings>,
     /// The effective configuration with sources (`sigupdate config`).
     pub text: String,
 }
@@ -123,10 +125,16 @@ impl<'a> Invocation<'a> {
         let mirror = cli_config::resolve_mirror(&mut layers, dir)?;
         let interval_secs = layers.value("interval_secs", 3600u64)?.max(1);
         let jitter_secs = layers.value("jitter_secs", 300u64)?;
+        let push = if matches!(self.sub, "watch" | "config") {
+            Some(cli_config::resolve_push(&mut layers)?)
+        } else {
+            None
+        };
         Ok(Resolved {
             mirror,
             interval_secs,
             jitter_secs,
+            push,
             text: layers.render(),
         })
     }

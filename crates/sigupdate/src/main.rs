@@ -59,6 +59,8 @@ enum Command {
     /// of every value: default, file, environment variable or flag.
     #[command(after_help = cmd::config::CONFIG_HELP)]
     Config(cmd::watch::WatchArgs),
+    /// Send a push notice now (a publisher announcing new versions to mirrors).
+    Notify(cmd::notify::NotifyArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -99,6 +101,7 @@ fn run(cli: &Cli, cmd: &clap::Command, matches: &clap::ArgMatches) -> anyhow::Re
         Command::Watch(args) => cmd::watch::run(args, inv("watch")),
         Command::Status(args) => cmd::status::run(args, inv("status")),
         Command::Config(args) => cmd::config::run(args, inv("config")),
+        Command::Notify(args) => cmd::notify::run(args),
     }
 }
 

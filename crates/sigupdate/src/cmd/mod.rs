@@ -8,6 +8,7 @@ pub mod apply_cdiff;
 pub mod check_chain;
 pub mod config;
 pub mod inspect;
+pub mod notify;
 pub mod status;
 pub mod sync;
 pub mod unpack;

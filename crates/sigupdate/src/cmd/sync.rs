@@ -74,30 +74,53 @@ pub fn run(args: &SyncArgs, inv: Invocation<'_>) -> Result<u8> {
 
 /// One sync with resolved settings: logs the outcome and returns the exit code.
 pub fn sync_once(settings: &MirrorSettings) -> u8 {
-    let config = match engine_config(settings) {
+    sync_for(settings, None, &push::SyncRequest::default()).0
+}
+
+/// One sync for a push hub's request (`name`: this mirror's name in the trace; the
+/// request's preferred upstream is tried first when it is configured): logs the
+/// outcome and returns the exit code and the report, if the sync ran.
+pub fn sync_for(
+    settings: &MirrorSettings,
+    name: Option<&str>,
+    req: &push::SyncRequest,
+) -> (u8, Option<SyncReport>) {
+    let mut config = match engine_config(settings) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e:#}");
-            return exit::USAGE_OR_IO;
+            return (exit::USAGE_OR_IO, None);
         }
     };
+    if let Some(n) = name {
+        config.set_mirror_name(n);
+    }
+    if let Some(u) = &req.prefer_upstream {
+        match config.preferring_upstream(u) {
+            Some(c) => config = c,
+            None => tracing::info!(
+                upstream = %u,
+                "the notifying upstream is not a configured upstream; using the configured order"
+            ),
+        }
+    }
     let mut transport = match crate::progress::transport(settings) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!("{e:#}");
-            return exit::USAGE_OR_IO;
+            return (exit::USAGE_OR_IO, None);
         }
     };
     let mut dns = settings.dns();
     let dns = dns.as_mut().map(|d| d as &mut dyn mirror_core::DnsVersions);
-    match mirror_core::sync(&config, &mut transport, dns) {
+    match mirror_core::sync_with(&config, &mut transport, dns, &req.hints) {
         Ok(report) => {
             log_report(&report);
-            exit_code(&report)
+            (exit_code(&report), Some(report))
         }
         Err(e) => {
             tracing::error!("{}", mirror_core::Chain(&e));
-            kind_code(e.kind())
+            (kind_code(e.kind()), None)
         }
     }
 }
