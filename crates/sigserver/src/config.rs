@@ -26,6 +26,8 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default age of the last successful sync beyond which `/ready` answers 503.
 pub const DEFAULT_READY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default of [`ConfigBuilder::ready_lag`]: 10 minutes.
+pub const DEFAULT_READY_LAG: Duration = Duration::from_secs(600);
 /// Default time in-flight requests get to finish after SIGTERM/SIGINT.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default body chunk size read from a file per write.
@@ -60,6 +62,8 @@ pub struct Config {
     pub(crate) cache_bytes: u64,
     pub(crate) cache_max_file: u64,
     pub(crate) dns: Option<crate::dns::DnsConfig>,
+    pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
+    pub(crate) ready_lag: Duration,
 }
 
 impl Config {
@@ -93,6 +97,8 @@ impl Config {
                 cache_bytes: DEFAULT_CACHE_BYTES,
                 cache_max_file: DEFAULT_CACHE_MAX_FILE,
                 dns: None,
+                push: None,
+                ready_lag: DEFAULT_READY_LAG,
             },
         }
     }
@@ -159,6 +165,21 @@ impl ConfigBuilder {
     /// (default [`DEFAULT_READY_MAX_AGE`]).
     pub fn ready_max_age(mut self, t: Duration) -> Self {
         self.cfg.ready_max_age = t;
+        self
+    }
+
+    /// `/ready` answers 503 when upstream (its manifest, or a push notice) announced a
+    /// version that is not published here this long after (default
+    /// [`DEFAULT_READY_LAG`]).
+    pub fn ready_lag(mut self, t: Duration) -> Self {
+        self.cfg.ready_lag = t;
+        self
+    }
+
+    /// Answers `POST /push` on the server's own listeners with this hub (the hub of
+    /// the in-process sync loop). Without it, `/push` is 404.
+    pub fn push(mut self, hub: std::sync::Arc<push::PushHub>) -> Self {
+        self.cfg.push = Some(hub);
         self
     }
 
@@ -255,6 +276,7 @@ impl ConfigBuilder {
             ("header_timeout", c.header_timeout),
             ("idle_timeout", c.idle_timeout),
             ("ready_max_age", c.ready_max_age),
+            ("ready_lag", c.ready_lag),
         ] {
             if t.is_zero() {
                 return bad(f, "must be greater than zero");

@@ -110,6 +110,8 @@ pub(crate) struct Parsed<'a> {
     pub(crate) len: usize,
     /// The connection may stay open after the response (as far as the request goes).
     pub(crate) keep_alive: bool,
+    /// `Content-Length`, when the request has one (and no `Transfer-Encoding`).
+    pub(crate) body_len: Option<u64>,
 }
 
 /// Why a head was refused (answered, then the connection closes).
@@ -215,6 +217,7 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Parsed<'_
         head,
         len,
         keep_alive,
+        body_len: if chunked { None } else { content_length },
     }))
 }
 
@@ -419,6 +422,30 @@ pub(crate) async fn serve<S: Transport>(
             }
         };
         let t0 = state.access_log().then(std::time::Instant::now);
+        if req.head.path == push::listener::PUSH_PATH && req.head.method_text == "POST" {
+            // A push notice: its body is read (bounded), the connection then closes.
+            let head_bytes = buf[start..start + req.len].to_vec();
+            let have = buf[start + req.len..end].to_vec();
+            let notice = read_push(
+                io,
+                &mut timer,
+                p,
+                state,
+                &head_bytes,
+                have,
+                req.body_len,
+                &mut shutdown,
+            )
+            .await;
+            let reply = crate::serve::push_reply(state, notice);
+            let log = t0.and_then(|t0| AccessRecord::new(state, peer, &req.head, &reply, t0));
+            let _ = respond(
+                io, &mut out, &mut timer, p, state, log, reply, false, sendfile,
+            )
+            .await;
+            linger(io, &mut timer).await;
+            return End::Closed;
+        }
         let reply = handle(state, peer, &req.head, sendfile);
         let log = t0.and_then(|t0| AccessRecord::new(state, peer, &req.head, &reply, t0));
         let keep = req.keep_alive && shutdown.is_some();
@@ -435,6 +462,55 @@ pub(crate) async fn serve<S: Transport>(
             return End::Closed;
         }
     }
+}
+
+/// Reads the body of a `POST /push` (at most the notice limit, within the header
+/// timeout) and hands it to the push hub; `None` when this server takes no notices.
+#[allow(clippy::too_many_arguments)]
+async fn read_push<S: Transport>(
+    io: &mut S,
+    timer: &mut Timer,
+    p: &Params,
+    state: &State,
+    head: &[u8],
+    mut body: Vec<u8>,
+    body_len: Option<u64>,
+    shutdown: &mut Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
+) -> Option<push::Reply> {
+    let hub = state.push.as_ref().filter(|h| h.receives())?;
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Request::new(&mut fields);
+    let _ = r.parse(head);
+    let headers =
+        push::receiver::NoticeHeaders::from_pairs(r.headers.iter().map(|h| (h.name, h.value)));
+    let Some(len) = body_len else {
+        return Some(push::Reply {
+            status: 411,
+            body: "Content-Length required\n".into(),
+        });
+    };
+    let limit = push::notice::MAX_NOTICE_LEN;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > limit {
+        // Refused (and counted) without reading the body.
+        return Some(hub.handle(&headers, &vec![0u8; limit + 1]));
+    }
+    body.truncate(len);
+    let deadline = timer.tick() + p.header_timeout;
+    let mut chunk = vec![0u8; 4096];
+    while body.len() < len {
+        let read = wait_read(io, &mut chunk, shutdown);
+        match timer.run_until(deadline, read).await {
+            Ok(Some(n)) if n > 0 => body.extend_from_slice(&chunk[..n.min(len - body.len())]),
+            _ => {
+                return Some(push::Reply {
+                    status: 400,
+                    body: "incomplete body\n".into(),
+                });
+            }
+        }
+    }
+    Some(hub.handle(&headers, &body))
 }
 
 /// Whether `b` (starting at a request line) holds a whole head: an empty line.

@@ -124,6 +124,17 @@ struct Cli {
     /// have no default here).
     #[command(flatten, next_help_heading = "With --sync (as for `sigupdate sync`)")]
     mirror: cli_config::MirrorArgs,
+    /// With --sync: push notices (as for `sigupdate watch`). Notices are taken on the
+    /// server's own listeners (`POST /push`), or only on --push-listen when given.
+    #[command(
+        flatten,
+        next_help_heading = "With --sync: push (a network of mirrors)"
+    )]
+    push: cli_config::PushArgs,
+    /// `/ready` answers 503 when a version announced by upstream or by a push notice
+    /// is not published this many seconds later [default: 600].
+    #[arg(long, value_name = "SECS")]
+    ready_lag: Option<u64>,
     /// Print the effective configuration, each value with its source (default, file,
     /// environment variable, flag), and exit.
     #[arg(long)]
@@ -183,7 +194,15 @@ enum LogFormat {
 struct Settings {
     config: Config,
     log_format: LogFormat,
-    sync: Option<(MirrorCoreSync, Duration)>,
+    sync: Option<SyncSettings>,
+}
+
+/// The in-process sync loop and its push side.
+struct SyncSettings {
+    engine: MirrorCoreSync,
+    every: Duration,
+    hub: std::sync::Arc<push::PushHub>,
+    push: push::PushSettings,
 }
 
 /// The configuration as the same command line, environment and (re-read) file give it
@@ -235,6 +254,7 @@ fn settings(
         .ready_max_age(secs(
             l.value("ready_max_age", d::DEFAULT_READY_MAX_AGE.as_secs())?,
         ))
+        .ready_lag(secs(l.value("ready_lag", d::DEFAULT_READY_LAG.as_secs())?))
         .shutdown_timeout(secs(
             l.value("shutdown_timeout", d::DEFAULT_SHUTDOWN_TIMEOUT.as_secs())?,
         ));
@@ -276,7 +296,8 @@ fn settings(
     }
     let sync = l.negatable("sync", false)?;
     let interval = l.value("sync_interval", 3600u64)?;
-    let mirror = cli_config::resolve_mirror(&mut l, dir)?;
+    let mirror = cli_config::resolve_mirror(&mut l, dir.clone())?;
+    let push = cli_config::resolve_push(&mut l)?;
     let text = l.render();
     if cli.print_config {
         return Ok((None, text));
@@ -295,8 +316,23 @@ fn settings(
         if interval == 0 {
             anyhow::bail!("--sync-interval must be at least 1 second");
         }
-        Some((MirrorCoreSync::new(mirror)?, secs(interval)))
+        let hub = push.hub(&dir)?;
+        if push.listen.is_none() {
+            b = b.push(hub.clone());
+        }
+        Some(SyncSettings {
+            engine: MirrorCoreSync::new(mirror, &push.name)?,
+            every: secs(interval),
+            hub,
+            push,
+        })
     } else {
+        if push.enabled() {
+            anyhow::bail!(
+                "push settings need --sync (the process that syncs takes the notices; \
+                 with a separate syncer, give them to `sigupdate watch`)"
+            );
+        }
         None
     };
     Ok((
@@ -393,16 +429,41 @@ fn main() -> ExitCode {
         // sd_notify readiness/status/watchdog, and SIGHUP re-reading the configuration.
         service::start(dir, s.sync.is_some(), server.reloader(), reread_config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let syncer = s.sync.map(|(engine, every)| {
+        let mut syncer = None;
+        if let Some(sync) = s.sync {
+            if let Some(addr) = sync.push.listen {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => {
+                        tracing::info!(addr = %addr, "push listener ready");
+                        let mut stop = stop_rx.clone();
+                        tokio::spawn(push::listener::serve(l, sync.hub.clone(), async move {
+                            let _ = stop.wait_for(|v| *v).await;
+                        }));
+                    }
+                    Err(e) => {
+                        tracing::error!("binding the push listener {addr}: {e}");
+                        return 1;
+                    }
+                }
+            }
+            if sync.push.dns_watch_secs > 0 {
+                push::dns_watch::spawn(
+                    sync.engine.settings(),
+                    &sync.hub,
+                    sync.push.dns_watch_secs,
+                    stop_rx.clone(),
+                );
+            }
             let mut stop = stop_rx;
-            tokio::spawn(sigserver::sync_loop::run(
-                std::sync::Arc::new(engine),
-                every,
+            syncer = Some(tokio::spawn(sigserver::sync_loop::run(
+                std::sync::Arc::new(sync.engine),
+                sync.hub,
+                sync.every,
                 async move {
                     let _ = stop.wait_for(|v| *v).await;
                 },
-            ))
-        });
+            )));
+        }
         let code = match server.run(shutdown_signal()).await {
             Ok(()) => 0,
             Err(e) => {

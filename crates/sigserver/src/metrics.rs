@@ -472,3 +472,123 @@ mod tests {
         assert!(!m.render(None, false, 0).contains("published_version{"));
     }
 }
+
+/// The push state (`DIR/push.json`) as Prometheus text: notices by outcome and what
+/// they led to, syncs by reason, announced and unconfirmed versions, per-downstream
+/// delivery, and the propagation histogram (origin's publish → published here).
+pub fn render_push(p: &push::state::PushState) -> String {
+    let mut out = String::with_capacity(2048);
+    let counter = |out: &mut String,
+                   name: &str,
+                   help: &str,
+                   label: &str,
+                   m: &std::collections::BTreeMap<String, u64>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (k, v) in m {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {v}", escape(k));
+        }
+    };
+    counter(
+        &mut out,
+        "clamav_mirror_push_notices_total",
+        "Push notices received, by outcome (accepted or why refused).",
+        "outcome",
+        &p.notices,
+    );
+    counter(
+        &mut out,
+        "clamav_mirror_push_notice_actions_total",
+        "What accepted notices led to: sync, already_published, unconfirmed.",
+        "action",
+        &p.notice_actions,
+    );
+    counter(
+        &mut out,
+        "clamav_mirror_syncs_total",
+        "Syncs started, by reason (start, poll, push, dns, signal).",
+        "reason",
+        &p.syncs,
+    );
+    let gauge =
+        |out: &mut String,
+         name: &str,
+         help: &str,
+         m: &std::collections::BTreeMap<String, push::state::Announcement>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (db, a) in m {
+                let _ = writeln!(
+                    out,
+                    "{name}{{db=\"{}\",sender=\"{}\"}} {}",
+                    escape(db),
+                    escape(&a.sender),
+                    a.version
+                );
+            }
+        };
+    gauge(
+        &mut out,
+        "clamav_mirror_push_announced_version",
+        "Version announced by a push notice and not published here yet.",
+        &p.announced,
+    );
+    gauge(
+        &mut out,
+        "clamav_mirror_push_unconfirmed_version",
+        "Version a notice announced that a sync did not find upstream (not retried).",
+        &p.unconfirmed,
+    );
+    out.push_str("# HELP clamav_mirror_downstream_delivered_total Notices a downstream accepted.\n# TYPE clamav_mirror_downstream_delivered_total counter\n");
+    for (u, d) in &p.downstreams {
+        let _ = writeln!(
+            out,
+            "clamav_mirror_downstream_delivered_total{{downstream=\"{}\"}} {}",
+            escape(u),
+            d.delivered
+        );
+    }
+    out.push_str("# HELP clamav_mirror_downstream_failed_attempts_total Failed attempts to notify a downstream.\n# TYPE clamav_mirror_downstream_failed_attempts_total counter\n");
+    for (u, d) in &p.downstreams {
+        let _ = writeln!(
+            out,
+            "clamav_mirror_downstream_failed_attempts_total{{downstream=\"{}\"}} {}",
+            escape(u),
+            d.failed_attempts
+        );
+    }
+    out.push_str("# HELP clamav_mirror_downstream_given_up_total Notices given up on after every retry failed.\n# TYPE clamav_mirror_downstream_given_up_total counter\n");
+    for (u, d) in &p.downstreams {
+        let _ = writeln!(
+            out,
+            "clamav_mirror_downstream_given_up_total{{downstream=\"{}\"}} {}",
+            escape(u),
+            d.given_up
+        );
+    }
+    out.push_str("# HELP clamav_mirror_downstream_last_success_timestamp_seconds Unix time a downstream last accepted a notice.\n# TYPE clamav_mirror_downstream_last_success_timestamp_seconds gauge\n");
+    for (u, d) in &p.downstreams {
+        if let Some(t) = d.last_success {
+            let _ = writeln!(
+                out,
+                "clamav_mirror_downstream_last_success_timestamp_seconds{{downstream=\"{}\"}} {t}",
+                escape(u)
+            );
+        }
+    }
+    let h = &p.propagation;
+    out.push_str("# HELP clamav_mirror_propagation_seconds Time from the origin's publish to the publish here, per pushed update.\n# TYPE clamav_mirror_propagation_seconds histogram\n");
+    for (i, le) in push::state::PROPAGATION_BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "clamav_mirror_propagation_seconds_bucket{{le=\"{le}\"}} {}",
+            h.buckets.get(i).copied().unwrap_or(0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "clamav_mirror_propagation_seconds_bucket{{le=\"+Inf\"}} {}",
+        h.count
+    );
+    let _ = writeln!(out, "clamav_mirror_propagation_seconds_sum {}", h.sum);
+    let _ = writeln!(out, "clamav_mirror_propagation_seconds_count {}", h.count);
+    out
+}

@@ -17,8 +17,20 @@ pub const MAX_SCAN: usize = 10_000;
 /// * A mirror directory (`DIR/current` or `DIR/status.json` exists) is ready when
 ///   `current` exists, `status.json` is readable, something was published, and the
 ///   last fully successful sync is at most `max_age` old.
+/// * It is not ready either when it is provably behind: upstream (its manifest, DNS
+///   record or header, recorded in `status.json`) or an accepted push notice
+///   (`push.json`) announced a version of a database that is still not published
+///   here `lag` later. Load balancers then send clients to mirrors that have it.
+///   A notice that a sync found to be false does not count (`push.json`'s
+///   `unconfirmed`), and a silent upstream falls under the `max_age` rule.
 /// * A plain directory (neither exists) is ready when it holds at least one `<db>.cvd`.
-pub fn check(dir: &Path, current: &Path, max_age: Duration, now: i64) -> Result<String, String> {
+pub fn check(
+    dir: &Path,
+    current: &Path,
+    max_age: Duration,
+    lag: Duration,
+    now: i64,
+) -> Result<String, String> {
     let has_current = std::fs::symlink_metadata(current).is_ok();
     let has_status = std::fs::symlink_metadata(dir.join(STATUS_FILE)).is_ok();
     if !has_current && !has_status {
@@ -38,6 +50,10 @@ pub fn check(dir: &Path, current: &Path, max_age: Duration, now: i64) -> Result<
         return Err(format!(
             "not ready: stale: last successful sync {age}s ago (limit {limit}s)"
         ));
+    }
+    let behind = behind(dir, &st, lag, now);
+    if !behind.is_empty() {
+        return Err(format!("not ready: behind: {}", behind.join("; ")));
     }
     let mut reason = format!(
         "ready: generation {}, last successful sync {age}s ago",
@@ -64,6 +80,47 @@ pub fn check(dir: &Path, current: &Path, max_age: Duration, now: i64) -> Result<
     Ok(reason)
 }
 
+/// The databases whose announced version is not published `lag` after it was
+/// announced, each with a one-line explanation.
+fn behind(dir: &Path, st: &MirrorStatus, lag: Duration, now: i64) -> Vec<String> {
+    let lag = i64::try_from(lag.as_secs()).unwrap_or(i64::MAX);
+    let serving = |db: &str| st.databases.get(db).and_then(|d| d.published_version);
+    let says = |v: Option<u32>| v.map_or_else(|| "nothing".to_owned(), |v| format!("version {v}"));
+    let mut out = Vec::new();
+    for (db, d) in &st.databases {
+        if let (Some(up), Some(seen)) = (d.upstream_version, d.upstream_seen_at)
+            && d.published_version.is_none_or(|p| p < up)
+            && now.saturating_sub(seen) > lag
+        {
+            out.push(format!(
+                "{db}: upstream has version {up} since {}s, serving {}",
+                now.saturating_sub(seen),
+                says(d.published_version)
+            ));
+        }
+    }
+    // A damaged push state is not a reason to leave the pool (status.json still
+    // covers what upstream announced); it is logged by its writer.
+    if let Ok(Some(p)) = push::state::PushState::read(dir) {
+        for (db, a) in &p.announced {
+            let published = serving(db);
+            if published.is_none_or(|v| v < a.version)
+                && now.saturating_sub(a.since) > lag
+                && !out.iter().any(|l| l.starts_with(&format!("{db}:")))
+            {
+                out.push(format!(
+                    "{db}: version {} announced by {} {}s ago, serving {}",
+                    a.version,
+                    a.sender,
+                    now.saturating_sub(a.since),
+                    says(published)
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn plain_dir(dir: &Path) -> Result<String, String> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| format!("not ready: cannot list {}: {e}", dir.display()))?;
@@ -84,17 +141,76 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+    const LAG: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn behind_after_the_lag_only() {
+        let d = tempfile::tempdir().unwrap();
+        let cur = d.path().join("current");
+        std::fs::create_dir(d.path().join("g")).unwrap();
+        std::os::unix::fs::symlink("g", &cur).unwrap();
+        let mut st = MirrorStatus {
+            last_publish: Some(1000),
+            last_success: Some(1000),
+            ..MirrorStatus::default()
+        };
+        st.databases.insert(
+            "daily".into(),
+            mirror_core::status::DatabaseStatus {
+                published_version: Some(7),
+                upstream_version: Some(8),
+                upstream_seen_at: Some(1000),
+                ..Default::default()
+            },
+        );
+        st.store(d.path()).unwrap();
+        assert!(check(d.path(), &cur, DAY, LAG, 1600).is_ok());
+        let e = check(d.path(), &cur, DAY, LAG, 1601).unwrap_err();
+        assert!(e.contains("behind: daily: upstream has version 8"), "{e}");
+        assert!(e.contains("serving version 7"), "{e}");
+        // Published: ready again.
+        st.databases.get_mut("daily").unwrap().published_version = Some(8);
+        st.store(d.path()).unwrap();
+        assert!(check(d.path(), &cur, DAY, LAG, 5000).is_ok());
+        // A notice's announcement counts the same way; an unconfirmed one does not.
+        let mut p = push::state::PushState::default();
+        p.unconfirmed.insert(
+            "daily".into(),
+            push::state::Announcement {
+                version: 20,
+                sender: "liar".into(),
+                since: 1000,
+            },
+        );
+        p.store(d.path()).unwrap();
+        assert!(check(d.path(), &cur, DAY, LAG, 5000).is_ok());
+        p.announced.insert(
+            "daily".into(),
+            push::state::Announcement {
+                version: 9,
+                sender: "tier1".into(),
+                since: 4000,
+            },
+        );
+        p.store(d.path()).unwrap();
+        assert!(check(d.path(), &cur, DAY, LAG, 4600).is_ok());
+        let e = check(d.path(), &cur, DAY, LAG, 4601).unwrap_err();
+        assert!(
+            e.contains("daily: version 9 announced by tier1 601s ago, serving version 8"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn plain_directory_needs_a_cvd() {
         let d = tempfile::tempdir().unwrap();
         let cur = d.path().join("current");
-        assert!(check(d.path(), &cur, DAY, 0).is_err());
+        assert!(check(d.path(), &cur, DAY, LAG, 0).is_err());
         std::fs::write(d.path().join("dns.txt"), "x").unwrap();
         std::fs::create_dir(d.path().join("x.cvd")).unwrap();
-        assert!(check(d.path(), &cur, DAY, 0).is_err());
+        assert!(check(d.path(), &cur, DAY, LAG, 0).is_err());
         std::fs::write(d.path().join("main.cvd"), "x").unwrap();
-        assert!(check(d.path(), &cur, DAY, 0).is_ok());
+        assert!(check(d.path(), &cur, DAY, LAG, 0).is_ok());
     }
 
     #[test]
@@ -103,17 +219,17 @@ mod tests {
         let cur = d.path().join("current");
         let mut st = MirrorStatus::default();
         st.store(d.path()).unwrap();
-        let e = check(d.path(), &cur, DAY, 1000).unwrap_err();
+        let e = check(d.path(), &cur, DAY, LAG, 1000).unwrap_err();
         assert!(e.contains("nothing published"), "{e}");
         std::fs::create_dir(d.path().join("g")).unwrap();
         std::os::unix::fs::symlink("g", &cur).unwrap();
         st.last_publish = Some(900);
         st.store(d.path()).unwrap();
-        let e = check(d.path(), &cur, DAY, 1000).unwrap_err();
+        let e = check(d.path(), &cur, DAY, LAG, 1000).unwrap_err();
         assert!(e.contains("never synced"), "{e}");
         st.last_success = Some(900);
         st.store(d.path()).unwrap();
-        let ok = check(d.path(), &cur, DAY, 1000).unwrap();
+        let ok = check(d.path(), &cur, DAY, LAG, 1000).unwrap();
         assert!(!ok.contains("degraded"), "{ok}");
         st.databases.insert(
             "daily".to_owned(),
@@ -125,15 +241,15 @@ mod tests {
             },
         );
         st.store(d.path()).unwrap();
-        let ok = check(d.path(), &cur, DAY, 1000).unwrap();
+        let ok = check(d.path(), &cur, DAY, LAG, 1000).unwrap();
         assert!(
             ok.contains("degraded: daily: chain, serving version 7"),
             "{ok}"
         );
-        let e = check(d.path(), &cur, Duration::from_secs(99), 1000).unwrap_err();
+        let e = check(d.path(), &cur, Duration::from_secs(99), LAG, 1000).unwrap_err();
         assert!(e.contains("stale"), "{e}");
         std::fs::write(d.path().join(STATUS_FILE), "{not json").unwrap();
-        let e = check(d.path(), &cur, DAY, 1000).unwrap_err();
+        let e = check(d.path(), &cur, DAY, LAG, 1000).unwrap_err();
         assert!(e.contains("unreadable"), "{e}");
     }
 }

@@ -51,6 +51,10 @@ pub(crate) struct State {
     /// Seconds; changed on reload.
     pub(crate) ready_max_age: AtomicU64,
     pub(crate) cache: FileCache,
+    /// See [`crate::config::ConfigBuilder::ready_lag`].
+    pub(crate) ready_lag: Duration,
+    /// The in-process sync loop's push hub, when `/push` is served here.
+    pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
 }
 
 impl State {
@@ -67,6 +71,8 @@ impl State {
             chunk: cfg.chunk_bytes,
             ready_max_age: AtomicU64::new(cfg.ready_max_age.as_secs()),
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
+            ready_lag: cfg.ready_lag,
+            push: cfg.push.clone(),
         }
     }
 }
@@ -177,6 +183,13 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         return r;
     }
     let head = method == Method::Head;
+    if path == "/trace" {
+        let mut r = trace(state);
+        if head {
+            r.strip_body();
+        }
+        return r;
+    }
     if let Some(kind) = ops {
         let mut r = match kind {
             RequestKind::Health => text(StatusCode::OK, kind, "ok\n"),
@@ -185,6 +198,7 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                     &state.dir,
                     &state.current,
                     Duration::from_secs(state.ready_max_age.load(Ordering::Relaxed)),
+                    state.ready_lag,
                     unix_now(),
                 ) {
                     Ok(msg) => text(StatusCode::OK, kind, format!("{msg}\n")),
@@ -202,11 +216,13 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                         (st, readable)
                     }
                 };
-                let mut r = text(
-                    StatusCode::OK,
-                    kind,
-                    state.metrics.render(status.as_ref(), readable, unix_now()),
-                );
+                let mut body = state.metrics.render(status.as_ref(), readable, unix_now());
+                match push::state::PushState::read(&state.dir) {
+                    Ok(Some(p)) => body.push_str(&crate::metrics::render_push(&p)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("{e}"),
+                }
+                let mut r = text(StatusCode::OK, kind, body);
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 r
             }
@@ -347,6 +363,55 @@ pub(crate) fn text(status: StatusCode, kind: RequestKind, body: impl Into<String
     r.content_type = Some("text/plain; charset=utf-8");
     r.content_length = Some(body.len() as u64);
     r.body = ReplyBody::Bytes(Bytes::from(body));
+    r
+}
+
+/// `/trace`: where the published generation's databases came from (its
+/// `.trace.json`, see `mirror_core::trace`).
+fn trace(state: &State) -> Reply {
+    let layout = mirror_core::layout::MirrorLayout::new(&state.dir);
+    let record = match layout.current_generation() {
+        Ok(Some(g)) => mirror_core::trace::TraceRecord::read(&layout.generation(g)),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match record {
+        Ok(Some(t)) => {
+            let body = t.to_bytes();
+            let mut r = Reply::new(StatusCode::OK, RequestKind::Other, CACHE_NONE);
+            r.content_type = Some("application/json");
+            r.content_length = Some(body.len() as u64);
+            r.body = ReplyBody::Bytes(Bytes::from(body));
+            r
+        }
+        Ok(None) => text(
+            StatusCode::NOT_FOUND,
+            RequestKind::Other,
+            "no trace: nothing published by this release yet\n",
+        ),
+        Err(e) => {
+            tracing::error!("trace unreadable: {}", mirror_core::Chain(&e));
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                RequestKind::Other,
+                "trace unreadable\n",
+            )
+        }
+    }
+}
+
+/// The answer to a `POST /push` (HTTP/1.1), counted in the request metrics.
+pub(crate) fn push_reply(state: &State, reply: Option<push::Reply>) -> Reply {
+    let reply = reply.unwrap_or_else(|| push::Reply {
+        status: 404,
+        body: "push notices are not accepted on this listener\n".into(),
+    });
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = text(status, RequestKind::Other, reply.body);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        r.allow = Some("POST");
+    }
+    state.metrics.request(r.kind, r.status.as_u16());
     r
 }
 

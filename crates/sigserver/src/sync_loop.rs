@@ -17,18 +17,28 @@ pub type SyncError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One complete sync of the served mirror directory.
 pub trait SyncEngine: Send + Sync + 'static {
-    /// Runs one sync to completion (blocking; it runs on a blocking thread). The engine
-    /// publishes atomically and records the outcome in `status.json` itself, which is
-    /// what `/ready` and `/metrics` read.
-    fn sync_once(&self) -> Result<(), SyncError>;
+    /// Runs one sync for `req` to completion (blocking; it runs on a blocking thread).
+    /// The engine publishes atomically and records the outcome in `status.json`
+    /// itself, which is what `/ready` and `/metrics` read. Returns what the sync did
+    /// (`None` when it could not run at all) and whether it failed.
+    fn sync_once(
+        &self,
+        req: &push::SyncRequest,
+    ) -> (Option<push::SyncResult>, Result<(), SyncError>);
 }
 
 impl<F> SyncEngine for F
 where
-    F: Fn() -> Result<(), SyncError> + Send + Sync + 'static,
+    F: Fn(&push::SyncRequest) -> (Option<push::SyncResult>, Result<(), SyncError>)
+        + Send
+        + Sync
+        + 'static,
 {
-    fn sync_once(&self) -> Result<(), SyncError> {
-        self()
+    fn sync_once(
+        &self,
+        req: &push::SyncRequest,
+    ) -> (Option<push::SyncResult>, Result<(), SyncError>) {
+        self(req)
     }
 }
 
@@ -49,19 +59,40 @@ impl std::fmt::Debug for MirrorCoreSync {
 }
 
 impl MirrorCoreSync {
-    /// An engine for `settings` (its root certificates and key files are read now).
-    pub fn new(settings: MirrorSettings) -> Result<Self, SettingsError> {
-        let config = engine_config(&settings)?;
+    /// An engine for `settings` (its root certificates and key files are read now),
+    /// named `name` in traces.
+    pub fn new(settings: MirrorSettings, name: &str) -> Result<Self, SettingsError> {
+        let mut config = engine_config(&settings)?;
+        config.set_mirror_name(name);
         Ok(MirrorCoreSync { settings, config })
+    }
+
+    /// The mirror settings.
+    pub fn settings(&self) -> &MirrorSettings {
+        &self.settings
     }
 }
 
 impl SyncEngine for MirrorCoreSync {
-    fn sync_once(&self) -> Result<(), SyncError> {
-        let mut transport = self.settings.http_transport()?;
+    fn sync_once(
+        &self,
+        req: &push::SyncRequest,
+    ) -> (Option<push::SyncResult>, Result<(), SyncError>) {
+        let preferred = req
+            .prefer_upstream
+            .as_deref()
+            .and_then(|u| self.config.preferring_upstream(u));
+        let config = preferred.as_ref().unwrap_or(&self.config);
+        let mut transport = match self.settings.http_transport() {
+            Ok(t) => t,
+            Err(e) => return (None, Err(e.into())),
+        };
         let mut dns = self.settings.dns();
         let dns = dns.as_mut().map(|d| d as &mut dyn mirror_core::DnsVersions);
-        let report = mirror_core::sync(&self.config, &mut transport, dns)?;
+        let report = match mirror_core::sync_with(config, &mut transport, dns, &req.hints) {
+            Ok(r) => r,
+            Err(e) => return (None, Err(e.into())),
+        };
         for d in &report.databases {
             match &d.result {
                 Ok(updated) => {
@@ -72,28 +103,33 @@ impl SyncEngine for MirrorCoreSync {
                 }
             }
         }
-        match report.worst() {
+        let result = push::SyncResult::from_report(&self.settings.dir, &report);
+        let outcome = match report.worst() {
             None => Ok(()),
             Some(k) => Err(format!("sync finished with {} failures", k.as_str()).into()),
-        }
+        };
+        (Some(result), outcome)
     }
 }
 
-/// Runs `engine` at once, then every `interval` after the previous run ended, until
-/// `shutdown` completes. A sync in progress when `shutdown` completes is not waited
-/// for (publishing is atomic, so abandoning it is safe). Returns the number of runs
-/// that finished.
+/// Runs `engine` at once, then whenever `hub` asks (an accepted push notice, a
+/// changed version record) and every `interval` after the previous run ended, until
+/// `shutdown` completes. Requests during a run are coalesced into one more run. A
+/// sync in progress when `shutdown` completes is not waited for (publishing is
+/// atomic, so abandoning it is safe). Returns the number of runs that finished.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// use std::collections::BTreeMap;
+/// let dir = tempfile::tempdir().unwrap();
+/// let hub = push::PushSettings::new("m1").hub(dir.path()).unwrap();
 /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
 /// let tx = std::sync::Mutex::new(Some(tx));
-/// let engine = Arc::new(move || -> Result<(), sigserver::sync_loop::SyncError> {
+/// let engine = std::sync::Arc::new(move |_: &push::SyncRequest| {
 ///     if let Some(tx) = tx.lock().unwrap().take() { let _ = tx.send(()); }
-///     Ok(())
+///     (None, Ok(()))
 /// });
-/// let runs = sigserver::sync_loop::run(engine, std::time::Duration::from_secs(3600), async {
+/// let runs = sigserver::sync_loop::run(engine, hub, std::time::Duration::from_secs(3600), async {
 ///     let _ = rx.await;
 /// }).await;
 /// assert!(runs <= 1);
@@ -101,27 +137,40 @@ impl SyncEngine for MirrorCoreSync {
 /// ```
 pub async fn run<E: SyncEngine>(
     engine: Arc<E>,
+    hub: Arc<push::PushHub>,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> u64 {
     tokio::pin!(shutdown);
     let mut runs = 0u64;
+    hub.request("start");
     loop {
+        tokio::select! {
+            _ = hub.wait() => {}
+            _ = tokio::time::sleep(interval) => hub.request("poll"),
+            _ = &mut shutdown => return runs,
+        }
+        let req = hub.begin();
+        tracing::info!(reason = %req.reason, announced = ?req.announced, "sync starting");
         let e = engine.clone();
-        let job = tokio::task::spawn_blocking(move || e.sync_once());
+        let r = req.clone();
+        let job = tokio::task::spawn_blocking(move || e.sync_once(&r));
         tokio::select! {
             r = job => {
                 runs += 1;
                 match r {
-                    Ok(Ok(())) => tracing::info!(run = runs, "sync finished"),
-                    Ok(Err(e)) => tracing::warn!(run = runs, error = %mirror_core::Chain(&*e), "sync failed"),
+                    Ok((result, outcome)) => {
+                        if let Some(result) = result {
+                            hub.finish(&req, &result);
+                        }
+                        match outcome {
+                            Ok(()) => tracing::info!(run = runs, "sync finished"),
+                            Err(e) => tracing::warn!(run = runs, error = %mirror_core::Chain(&*e), "sync failed"),
+                        }
+                    }
                     Err(e) => tracing::error!(run = runs, error = %e, "sync task panicked"),
                 }
             }
-            _ = &mut shutdown => return runs,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
             _ = &mut shutdown => return runs,
         }
     }
@@ -137,18 +186,21 @@ mod tests {
     async fn runs_repeatedly_reports_failures_and_stops_on_shutdown() {
         let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
         let n = Mutex::new(0u32);
-        let engine = Arc::new(move || -> Result<(), SyncError> {
-            let mut n = n.lock().map_err(|_| "poisoned")?;
+        let engine = Arc::new(move |_: &push::SyncRequest| {
+            let mut n = n.lock().unwrap();
             *n += 1;
             let _ = tx.send(*n);
-            if *n % 2 == 0 {
+            let r: Result<(), SyncError> = if *n % 2 == 0 {
                 Err("upstream unreachable".into())
             } else {
                 Ok(())
-            }
+            };
+            (None, r)
         });
+        let dir = tempfile::tempdir().unwrap();
+        let hub = push::PushSettings::new("m1").hub(dir.path()).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let loop_task = tokio::spawn(run(engine, Duration::from_millis(1), async move {
+        let loop_task = tokio::spawn(run(engine, hub, Duration::from_millis(1), async move {
             let _ = stop_rx.await;
         }));
         // Three runs, including a failing one, then stop.
