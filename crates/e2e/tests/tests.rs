@@ -3,3 +3,4 @@
 
 mod bootstrap;
 mod pipeline;
+mod push_network;

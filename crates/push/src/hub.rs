@@ -21,6 +21,10 @@ use crate::notice::Notice;
 use crate::receiver::{NoticeHeaders, Receiver};
 use crate::state::PushState;
 
+/// How long a version found missing upstream keeps notices announcing it (or more)
+/// from starting syncs: an hour, the default poll interval.
+pub const UNCONFIRMED_SECS: i64 = 3600;
+
 /// The answer to a `POST /push`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -249,7 +253,15 @@ impl PushHub {
             if g.published.get(db).is_some_and(|&p| p >= v) {
                 continue;
             }
-            if g.state.unconfirmed.get(db).is_some_and(|u| u.version >= v) {
+            // A version at or above one a sync already found missing upstream is the
+            // same claim again (or a bigger one): not worth a sync until the record
+            // expires or a poll publishes past it. Below it, a real update passes.
+            let now = now_secs();
+            if g.state
+                .unconfirmed
+                .get(db)
+                .is_some_and(|u| v >= u.version && now.saturating_sub(u.since) < UNCONFIRMED_SECS)
+            {
                 repeats_unconfirmed = true;
                 continue;
             }
@@ -368,6 +380,9 @@ impl PushHub {
         g.state
             .announced
             .retain(|db, a| published.get(db).is_none_or(|&p| p < a.version));
+        g.state
+            .unconfirmed
+            .retain(|db, a| published.get(db).is_none_or(|&p| p < a.version));
         for (db, (v, sender)) in &req.announced {
             if published.get(db).is_some_and(|p| p >= v) {
                 continue;
@@ -463,6 +478,22 @@ impl PushHub {
     /// The versions published here, as the hub knows them.
     pub fn published(&self) -> BTreeMap<String, u32> {
         self.shared.lock().published.clone()
+    }
+
+    /// Starts a task on the current tokio runtime that stores waiting changes every
+    /// second (the state is written at most once a second while notices arrive); it
+    /// ends when the hub is dropped.
+    pub fn spawn_flusher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match weak.upgrade() {
+                    Some(hub) => hub.flush(),
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Stores the state if changes are waiting (call it now and then).

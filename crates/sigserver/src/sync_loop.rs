@@ -143,6 +143,7 @@ pub async fn run<E: SyncEngine>(
 ) -> u64 {
     tokio::pin!(shutdown);
     let mut runs = 0u64;
+    hub.spawn_flusher();
     hub.request("start");
     loop {
         tokio::select! {

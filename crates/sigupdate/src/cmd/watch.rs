@@ -85,6 +85,7 @@ async fn watch(
     if push.dns_watch_secs > 0 {
         push::dns_watch::spawn(&settings.mirror, &hub, push.dns_watch_secs, stop_rx.clone());
     }
+    hub.spawn_flusher();
     hub.request("start");
     let mirror = Arc::new(settings.mirror);
     let mut syncs = 0u64;

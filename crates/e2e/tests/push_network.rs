@@ -1,0 +1,380 @@
+//! Push notices through real processes on `127.0.0.1`: the upstream simulator (the
+//! origin) → tier 1 (`sigserver --sync`, one process) → tier 2 (`sigupdate watch`
+//! syncing plus a `sigserver` serving: two processes). Polls are an hour apart, so
+//! only the notices can explain a propagation. Then the faults: forged, stale,
+//! replayed, malformed and oversized notices, a lying notice, a flood.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{Binaries, Child, Sigserver};
+use push::auth::Secret;
+use push::notice::Notice;
+use push::state::PushState;
+use testkit::upstream::{History, Upstream};
+
+const VERIFY_TIME: &str = "1767225600";
+
+fn root() -> PathBuf {
+    e2e::official_vectors().join("clamav-test-root.crt")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (polling every 50 ms, at most `limit`) until `f` holds; panics naming `what`.
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn published_version(dir: &Path) -> Option<u32> {
+    push::settings::published_versions(dir).get("test").copied()
+}
+
+fn push_state(dir: &Path) -> PushState {
+    PushState::read(dir).unwrap().unwrap_or_default()
+}
+
+fn count(m: &BTreeMap<String, u64>, k: &str) -> u64 {
+    m.get(k).copied().unwrap_or(0)
+}
+
+/// One raw `POST /push`; returns the status and body.
+fn post(addr: SocketAddr, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "POST /push HTTP/1.1\r\nHost: m\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A signed notice from `sender` announcing `test` at `version`.
+fn signed(
+    secret: &Secret,
+    sender: &str,
+    version: u32,
+    ts: u64,
+) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let n = Notice::new(
+        sender,
+        None,
+        BTreeMap::from([("test".to_owned(), version)]),
+        Vec::new(),
+        push::hub::now_ms(),
+        push::hub::now_ms(),
+    );
+    let body = n.to_bytes();
+    let headers = vec![
+        ("X-Push-Sender", sender.to_owned()),
+        ("X-Push-Timestamp", ts.to_string()),
+        ("X-Push-Signature", secret.sign(sender, ts, &body)),
+    ];
+    (headers, body)
+}
+
+struct Tiers {
+    _keys: tempfile::TempDir,
+    origin_key: PathBuf,
+    t1_dir: tempfile::TempDir,
+    t2_dir: tempfile::TempDir,
+    tier1: Sigserver,
+    _watch: Child,
+    tier2: Sigserver,
+}
+
+fn start_tiers(bins: &Binaries, up: &Upstream) -> Tiers {
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin.key");
+    let t1_key = keys.path().join("tier1.key");
+    std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
+    std::fs::write(&t1_key, "tier1 secret: fedcba9876543210\n").unwrap();
+    let t1_dir = tempfile::tempdir().unwrap();
+    let t2_dir = tempfile::tempdir().unwrap();
+    let p2 = free_port();
+    let root = root();
+    let tier1 = Sigserver::start(
+        bins,
+        t1_dir.path(),
+        &[
+            "--sync",
+            "--sync-interval",
+            "3600",
+            "--upstream",
+            &up.base_url(),
+            "--db",
+            "test",
+            "--no-dns",
+            "--sign-root",
+            root.to_str().unwrap(),
+            "--verify-time",
+            VERIFY_TIME,
+            "--mirror-name",
+            "tier1",
+            "--push-sender",
+            &format!("origin={}", origin_key.display()),
+            "--push-downstream",
+            &format!("http://127.0.0.1:{p2}/push"),
+            "--push-key",
+            t1_key.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    wait_until("tier 1's first publish", Duration::from_secs(60), || {
+        published_version(t1_dir.path()).is_some()
+    });
+    let log = std::fs::File::create(t2_dir.path().with_extension("log")).unwrap();
+    let mut cmd = Command::new(&bins.sigupdate);
+    cmd.args(["watch", "--dir"])
+        .arg(t2_dir.path())
+        .args(["--upstream", &tier1.url(), "--db", "test", "--no-dns"])
+        .args([
+            "--sign-root",
+            root.to_str().unwrap(),
+            "--verify-time",
+            VERIFY_TIME,
+        ])
+        .args([
+            "--interval-secs",
+            "3600",
+            "--jitter-secs",
+            "0",
+            "--mirror-name",
+            "tier2",
+        ])
+        .args(["--push-listen", &format!("127.0.0.1:{p2}")])
+        .arg("--push-sender")
+        .arg(format!("tier1={}", t1_key.display()))
+        .env("SIGUPDATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let watch = Child::spawn("sigupdate watch", &mut cmd).unwrap();
+    wait_until("tier 2's first publish", Duration::from_secs(60), || {
+        published_version(t2_dir.path()).is_some()
+    });
+    let tier2 = Sigserver::start(bins, t2_dir.path(), &[]).unwrap();
+    Tiers {
+        _keys: keys,
+        origin_key,
+        t1_dir,
+        t2_dir,
+        tier1,
+        _watch: watch,
+        tier2,
+    }
+}
+
+#[test]
+fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
+    let bins = Binaries::build().unwrap();
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let mut up = Upstream::builder().database(history, 3).start().unwrap();
+    let t = start_tiers(&bins, &up);
+    assert_eq!(published_version(t.t1_dir.path()), Some(3));
+    assert_eq!(published_version(t.t2_dir.path()), Some(3));
+
+    // 1. The origin publishes 4 and notifies tier 1 (the `notify` subcommand).
+    up.advance().unwrap();
+    let out = Command::new(&bins.sigupdate)
+        .args(["notify", "--to", &format!("{}/push", t.tier1.url())])
+        .args(["--name", "origin", "--key"])
+        .arg(&t.origin_key)
+        .args(["--db", "test=4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("version 4 at tier 2", Duration::from_secs(60), || {
+        published_version(t.t2_dir.path()) == Some(4)
+    });
+    println!("pushed: version 4 reached tier 2 with hourly polls");
+    // The trace names the way: origin → tier1 → tier2, in order of time.
+    let trace: serde_json::Value =
+        serde_json::from_str(&t.tier2.get("/trace").unwrap().text()).unwrap();
+    let db = &trace["databases"]["test"];
+    assert_eq!(db["version"], 4, "{trace}");
+    let hops: Vec<&str> = db["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["mirror"].as_str().unwrap())
+        .collect();
+    assert_eq!(hops, ["origin", "tier1", "tier2"], "{trace}");
+    let times: Vec<u64> = db["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["published_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{trace}");
+    assert!(
+        db["fetched_from"]
+            .as_str()
+            .unwrap()
+            .starts_with(&t.tier1.url())
+    );
+    // Counted on both tiers; tier 1 delivered to tier 2; tier 2's histogram has it.
+    let s1 = push_state(t.t1_dir.path());
+    assert_eq!(count(&s1.notices, "accepted"), 1);
+    assert_eq!(count(&s1.syncs, "push"), 1);
+    // Tier 1's first publish (version 3, at start) was announced too, before tier 2
+    // listened: retried until delivered, and taken there as already published.
+    let ds = s1.downstreams.values().next().expect("a downstream state");
+    assert!(ds.delivered >= 1 && ds.given_up == 0, "{s1:?}");
+    // (Its push state is written right after the publish.)
+    wait_until(
+        "tier 2's propagation record",
+        Duration::from_secs(10),
+        || push_state(t.t2_dir.path()).propagation.count == 1,
+    );
+    let s2 = push_state(t.t2_dir.path());
+    // (Tier 2 may have taken the announcement of 3 while its own first sync ran.)
+    assert!((1..=2).contains(&count(&s2.syncs, "push")), "{s2:?}");
+    assert_eq!(s2.propagation.count, 1);
+    let m = t.tier2.get("/metrics").unwrap().text();
+    assert!(
+        m.contains("clamav_mirror_propagation_seconds_count 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("clamav_mirror_push_notice_actions_total{action=\"sync\"}"),
+        "{m}"
+    );
+
+    // 2. Bad notices: refused with their statuses, counted, and no sync starts.
+    let addr = t.tier1.addr();
+    let origin = Secret::from_file(&t.origin_key).unwrap();
+    let guessed = Secret::new(b"a guessed secret 0123456789").unwrap();
+    let now = now_secs();
+    let (h, b) = signed(&guessed, "origin", 5, now);
+    assert_eq!(post(addr, &h, &b).0, 401, "forged");
+    let (h, b) = signed(&origin, "origin", 5, now - 3600);
+    assert_eq!(post(addr, &h, &b).0, 401, "stale");
+    let (h, b) = signed(&origin, "stranger", 5, now);
+    assert_eq!(post(addr, &h, &b).0, 401, "unknown sender");
+    assert_eq!(post(addr, &[], b"{}").0, 401, "unsigned");
+    let junk = b"{\"format\":1,\"id\":\"x\"}".to_vec();
+    let hj = vec![
+        ("X-Push-Sender", "origin".to_owned()),
+        ("X-Push-Timestamp", now.to_string()),
+        ("X-Push-Signature", origin.sign("origin", now, &junk)),
+    ];
+    assert_eq!(post(addr, &hj, &junk).0, 400, "malformed");
+    let big = vec![b' '; 100_000];
+    assert_eq!(post(addr, &hj, &big).0, 413, "oversized");
+    // A valid notice for what is published costs nothing; its replay is refused.
+    let (h, b) = signed(&origin, "origin", 4, now);
+    let (code, text) = post(addr, &h, &b);
+    assert_eq!((code, text.trim()), (202, "accepted: already_published"));
+    assert_eq!(post(addr, &h, &b).0, 401, "replayed");
+    std::thread::sleep(Duration::from_millis(1200)); // the state file is written at most once a second
+    let s1 = push_state(t.t1_dir.path());
+    assert_eq!(
+        count(&s1.syncs, "push"),
+        1,
+        "no sync for refused notices: {s1:?}"
+    );
+    for (outcome, n) in [
+        ("unauthenticated", 3),
+        ("stale", 1),
+        ("malformed", 1),
+        ("too_large", 1),
+        ("replayed", 1),
+        ("accepted", 2),
+    ] {
+        assert_eq!(count(&s1.notices, outcome), n, "{outcome}: {s1:?}");
+    }
+
+    // 3. A lying notice (version 9): one sync, no publish, no retry, visible.
+    up.reset_stats();
+    let (h, b) = signed(&origin, "origin", 9, now_secs());
+    assert_eq!(post(addr, &h, &b), (202, "accepted: sync\n".to_owned()));
+    wait_until("the lying notice's sync", Duration::from_secs(60), || {
+        push_state(t.t1_dir.path()).unconfirmed.contains_key("test")
+    });
+    let (h, b) = signed(&origin, "origin", 9, now_secs());
+    assert_eq!(
+        post(addr, &h, &b),
+        (202, "accepted: unconfirmed\n".to_owned())
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let s1 = push_state(t.t1_dir.path());
+    assert_eq!(count(&s1.syncs, "push"), 2, "{s1:?}");
+    assert_eq!(s1.unconfirmed["test"].version, 9);
+    assert_eq!(published_version(t.t1_dir.path()), Some(4));
+    // Bounded work: one version check, nothing downloaded.
+    assert_eq!(up.stats().requests("/test.cvd"), 0, "{:?}", up.stats());
+    let ready = t.tier1.get("/ready").unwrap();
+    assert_eq!(
+        ready.status,
+        200,
+        "a lie does not take a mirror out: {}",
+        ready.text()
+    );
+    let m = t.tier1.get("/metrics").unwrap().text();
+    assert!(
+        m.contains("clamav_mirror_push_unconfirmed_version{db=\"test\",sender=\"origin\"} 9"),
+        "{m}"
+    );
+
+    // 4. A flood of 1,000 valid notices for a real new version: at most two syncs.
+    up.advance().unwrap();
+    let mut codes: BTreeMap<u16, u32> = BTreeMap::new();
+    for i in 0..1000u64 {
+        // Distinct timestamps inside the window make distinct MACs.
+        let (h, b) = signed(&origin, "origin", 5, now_secs() - (i % 200));
+        *codes.entry(post(addr, &h, &b).0).or_default() += 1;
+    }
+    println!("flood of 1000 notices: answers {codes:?}");
+    assert_eq!(codes.values().sum::<u32>(), 1000);
+    assert!(codes.keys().all(|c| *c == 202 || *c == 429), "{codes:?}");
+    wait_until("version 5 at tier 2", Duration::from_secs(60), || {
+        published_version(t.t2_dir.path()) == Some(5)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let s1 = push_state(t.t1_dir.path());
+    let flood_syncs = count(&s1.syncs, "push") - 2;
+    println!("flood: {flood_syncs} sync(s) at tier 1");
+    assert!((1..=2).contains(&flood_syncs), "{s1:?}");
+    assert_eq!(up.stats().requests("/test.cvd"), 1, "{:?}", up.stats());
+}
