@@ -10,6 +10,8 @@
 //!
 //! - `cargo xtask dist [--profile P] [--no-image]`: the Debian package and the OCI
 //!   image in `target/dist/` (module `dist`).
+//! - `cargo xtask tiers [...]`: the propagation harness of a network of mirrors
+//!   (module `tiers`); needs root.
 //! - `cargo xtask dist-check`, `cargo xtask image-check`: install, use and purge the
 //!   package; run the image's entrypoint in its unpacked root file system (module
 //!   `dist_check`). Both need root.
@@ -25,6 +27,7 @@ mod dist_check;
 mod fuzz;
 mod interrupt;
 mod mirror_demo;
+mod tiers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +51,12 @@ commands:
   dist-check            (root) install the .deb, run the installed binaries (sync from
                         a local upstream, serve), remove and purge it, check that only
                         the state directory is left
+  tiers [--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
+        [--mode both|push|poll]
+                        (root) seven mirrors in three tiers (1 -> 2 -> 4), each in its
+                        own network namespace, fed by an origin that publishes N
+                        versions: seconds until each tier serves each version, with
+                        push notices and with polling only; freshclam at tier 3
   image-check           (root) unpack the OCI archive and run its entrypoint chrooted
                         into it in a new network namespace: sync, then serve
 ";
@@ -74,6 +83,13 @@ fn main() -> ExitCode {
             Ok(opts) => dist::dist(&workspace_root(), &opts),
             Err(e) => {
                 eprintln!("xtask dist: {e}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        Some("tiers") => match tiers::Opts::parse(&args[1..]) {
+            Ok(opts) => tiers::run(&workspace_root(), &opts),
+            Err(e) => {
+                eprintln!("xtask tiers: {e:#}\n\n{USAGE}");
                 return ExitCode::from(2);
             }
         },

@@ -120,6 +120,10 @@ struct Cli {
     /// Seconds between in-process syncs [default: 3600].
     #[arg(long, value_name = "SECS")]
     sync_interval: Option<u64>,
+    /// Up to this many random extra seconds per wait between syncs, so that many
+    /// mirrors do not poll upstream at the same second [default: 0].
+    #[arg(long, value_name = "SECS")]
+    sync_jitter: Option<u64>,
     /// With --sync: the mirror settings, as for `sigupdate sync` (--upstream and --db
     /// have no default here).
     #[command(flatten, next_help_heading = "With --sync (as for `sigupdate sync`)")]
@@ -201,6 +205,7 @@ struct Settings {
 struct SyncSettings {
     engine: MirrorCoreSync,
     every: Duration,
+    jitter: Duration,
     hub: std::sync::Arc<push::PushHub>,
     push: push::PushSettings,
 }
@@ -296,6 +301,7 @@ fn settings(
     }
     let sync = l.negatable("sync", false)?;
     let interval = l.value("sync_interval", 3600u64)?;
+    let jitter = l.value("sync_jitter", 0u64)?;
     let mirror = cli_config::resolve_mirror(&mut l, dir.clone())?;
     let push = cli_config::resolve_push(&mut l)?;
     let text = l.render();
@@ -323,6 +329,7 @@ fn settings(
         Some(SyncSettings {
             engine: MirrorCoreSync::new(mirror, &push.name)?,
             every: secs(interval),
+            jitter: secs(jitter),
             hub,
             push,
         })
@@ -458,7 +465,10 @@ fn main() -> ExitCode {
             syncer = Some(tokio::spawn(sigserver::sync_loop::run(
                 std::sync::Arc::new(sync.engine),
                 sync.hub,
-                sync.every,
+                sigserver::sync_loop::Every {
+                    interval: sync.every,
+                    jitter: sync.jitter,
+                },
                 async move {
                     let _ = stop.wait_for(|v| *v).await;
                 },

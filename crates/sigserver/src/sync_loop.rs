@@ -112,6 +112,31 @@ impl SyncEngine for MirrorCoreSync {
     }
 }
 
+/// How often the loop polls upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every {
+    /// Time between the end of a sync and the next poll.
+    pub interval: Duration,
+    /// Up to this much random extra time per wait.
+    pub jitter: Duration,
+}
+
+impl Every {
+    /// `interval` without jitter.
+    pub fn fixed(interval: Duration) -> Self {
+        Every {
+            interval,
+            jitter: Duration::ZERO,
+        }
+    }
+
+    fn next_wait(&self) -> Duration {
+        let j = u64::try_from(self.jitter.as_millis()).unwrap_or(u64::MAX);
+        let extra = if j == 0 { 0 } else { rand::random_range(0..=j) };
+        self.interval + Duration::from_millis(extra)
+    }
+}
+
 /// Runs `engine` at once, then whenever `hub` asks (an accepted push notice, a
 /// changed version record) and every `interval` after the previous run ended, until
 /// `shutdown` completes. Requests during a run are coalesced into one more run. A
@@ -129,7 +154,7 @@ impl SyncEngine for MirrorCoreSync {
 ///     if let Some(tx) = tx.lock().unwrap().take() { let _ = tx.send(()); }
 ///     (None, Ok(()))
 /// });
-/// let runs = sigserver::sync_loop::run(engine, hub, std::time::Duration::from_secs(3600), async {
+/// let runs = sigserver::sync_loop::run(engine, hub, sigserver::sync_loop::Every::fixed(std::time::Duration::from_secs(3600)), async {
 ///     let _ = rx.await;
 /// }).await;
 /// assert!(runs <= 1);
@@ -138,7 +163,7 @@ impl SyncEngine for MirrorCoreSync {
 pub async fn run<E: SyncEngine>(
     engine: Arc<E>,
     hub: Arc<push::PushHub>,
-    interval: Duration,
+    every: Every,
     shutdown: impl Future<Output = ()>,
 ) -> u64 {
     tokio::pin!(shutdown);
@@ -148,7 +173,7 @@ pub async fn run<E: SyncEngine>(
     loop {
         tokio::select! {
             _ = hub.wait() => {}
-            _ = tokio::time::sleep(interval) => hub.request("poll"),
+            _ = tokio::time::sleep(every.next_wait()) => hub.request("poll"),
             _ = &mut shutdown => return runs,
         }
         let req = hub.begin();
@@ -201,9 +226,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = push::PushSettings::new("m1").hub(dir.path()).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let loop_task = tokio::spawn(run(engine, hub, Duration::from_millis(1), async move {
-            let _ = stop_rx.await;
-        }));
+        let loop_task = tokio::spawn(run(
+            engine,
+            hub,
+            Every::fixed(Duration::from_millis(1)),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         // Three runs, including a failing one, then stop.
         for want in 1..=3 {
             assert_eq!(rx.recv().await, Some(want));

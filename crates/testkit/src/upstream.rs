@@ -297,6 +297,30 @@ impl History {
         versions: u32,
         keys: &PublisherKeys,
     ) -> Result<History, UpstreamError> {
+        Self::build_synthetic(name, versions, keys, 0)
+    }
+
+    /// Like [`History::synthetic`], with a `daily`-like bulk: every version also holds
+    /// `<name>.hsb`, about `bulk_bytes` of hash signatures (incompressible like real
+    /// ones: about half their size after compression) of which each version adds 64
+    /// lines, so each `.cdiff` stays small while each `.cvd` is large. No rogue
+    /// `.cvd`s are built (they would double the work): [`Misbehaviour`]s that serve
+    /// one are not available for such a history.
+    pub fn synthetic_sized(
+        name: &str,
+        versions: u32,
+        keys: &PublisherKeys,
+        bulk_bytes: usize,
+    ) -> Result<History, UpstreamError> {
+        Self::build_synthetic(name, versions, keys, bulk_bytes)
+    }
+
+    fn build_synthetic(
+        name: &str,
+        versions: u32,
+        keys: &PublisherKeys,
+        bulk_bytes: usize,
+    ) -> Result<History, UpstreamError> {
         if versions == 0 || versions > MAX_SYNTHETIC_VERSIONS {
             return Err(invalid(
                 format!("synthetic history of {name}"),
@@ -317,16 +341,27 @@ impl History {
         let mut releases: Vec<Release> = Vec::new();
         let mut previous: Option<cdiff::Database> = None;
         for v in 1..=versions {
-            let members = synthetic_members(name, v);
+            let mut members = synthetic_members(name, v);
+            if bulk_bytes > 0 {
+                members.push((format!("{name}.hsb"), bulk_member(bulk_bytes, v)));
+            }
             let at = t0 + i64::from(v) * 3600;
             let cvd = build_cvd(name, v, &members, at, &keys.cvd)?;
-            let mut rogue = members.clone();
+            let mut rogue = if bulk_bytes > 0 {
+                Vec::new()
+            } else {
+                members.clone()
+            };
             if let Some((_, hdb)) = rogue.iter_mut().find(|(n, _)| n.ends_with(".hdb")) {
                 hdb.extend_from_slice(
                     format!("{}:68:Rogue.Handbuilt-{v}\n", fake_md5(v, 0xdead)).as_bytes(),
                 );
             }
-            let rogue_cvd = build_cvd(name, v, &rogue, at, &keys.cvd)?;
+            let rogue_cvd = if bulk_bytes > 0 {
+                None
+            } else {
+                Some(build_cvd(name, v, &rogue, at, &keys.cvd)?)
+            };
             let database = read_database(name, v, &cvd, keys)?;
             let cdiff = match &previous {
                 Some(prev) => Some(generate_cdiff(name, v, prev, &database, &keys.cdiff)?),
@@ -338,7 +373,7 @@ impl History {
                 cvd_sign: None,
                 cdiff,
                 cdiff_sign: None,
-                rogue_cvd: Some(rogue_cvd),
+                rogue_cvd,
             });
             previous = Some(database);
         }
@@ -378,6 +413,39 @@ impl History {
 type Members = Vec<(String, Vec<u8>)>;
 
 /// A deterministic 32-hex-digit pseudo MD5 for synthetic signatures.
+/// About `bytes` of `.hsb` lines (`sha256:size:name`), the same for every version,
+/// plus 64 lines per version up to `v`.
+fn bulk_member(bytes: usize, v: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 64 * 128 * v as usize);
+    let mut i = 0u32;
+    while out.len() < bytes {
+        i += 1;
+        out.extend_from_slice(
+            format!(
+                "{}{}:{}:Bulk.Sig-{i}\n",
+                fake_md5(i, 3),
+                fake_md5(i, 4),
+                1024 + i % 4096
+            )
+            .as_bytes(),
+        );
+    }
+    for k in 1..=v {
+        for j in 0..64 {
+            out.extend_from_slice(
+                format!(
+                    "{}{}:{}:Bulk.New-{k}-{j}\n",
+                    fake_md5(k, 5 + j),
+                    fake_md5(k, 99),
+                    2048 + j
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    out
+}
+
 fn fake_md5(a: u32, b: u32) -> String {
     let mut x: u64 = (u64::from(a) << 32 | u64::from(b)) ^ 0x9e37_79b9_7f4a_7c15;
     let mut out = String::with_capacity(32);
