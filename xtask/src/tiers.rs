@@ -380,14 +380,30 @@ fn write_manifest(dir: &Path, versions: &BTreeMap<String, u32>) -> Result<()> {
     Ok(())
 }
 
-/// The versions a mirror serves now (its `/dns.txt`), empty when it cannot say.
+/// The versions a mirror serves now (its `/dns.txt`), empty when it cannot say. (A
+/// plain HTTP/1.0 GET: `e2e::http_get` only talks to loopback.)
 fn served(ip: &str) -> BTreeMap<String, u32> {
+    use std::io::{Read, Write};
     let Ok(addr) = format!("{ip}:8080").parse::<SocketAddr>() else {
         return BTreeMap::new();
     };
-    match e2e::http_get(addr, "/dns.txt", &[]) {
-        Ok(r) if r.status == 200 => {
-            mirror_core::manifest::parse(&r.text(), SystemTime::now()).unwrap_or_default()
+    let get = || -> std::io::Result<Vec<u8>> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /dns.txt HTTP/1.0\r\nHost: m\r\n\r\n")?;
+        let mut raw = Vec::new();
+        s.take(1 << 20).read_to_end(&mut raw)?;
+        Ok(raw)
+    };
+    let Ok(raw) = get() else {
+        return BTreeMap::new();
+    };
+    let text = String::from_utf8_lossy(&raw);
+    match text.split_once("\r\n\r\n") {
+        Some((head, body))
+            if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") =>
+        {
+            mirror_core::manifest::parse(body, SystemTime::now()).unwrap_or_default()
         }
         _ => BTreeMap::new(),
     }
@@ -423,8 +439,12 @@ fn run_mode(
             ", no notices"
         }
     );
-    let work = tempfile::tempdir()?;
-    let w = work.path();
+    // Kept when the run fails (the logs are there), removed when it succeeds.
+    let work = tempfile::Builder::new()
+        .prefix("xtask-tiers-")
+        .tempdir()?
+        .keep();
+    let w = work.as_path();
     let origin_dir = w.join("origin");
     std::fs::create_dir_all(&origin_dir)?;
     // Secrets: one per sending level.
@@ -468,11 +488,14 @@ fn run_mode(
     for tier in 1..=3u8 {
         for n in NODES.iter().filter(|n| n.tier == tier) {
             let dir = w.join(n.name);
+            std::fs::create_dir_all(&dir)?;
             let upstream = n.parent.map_or_else(
                 || format!("http://{ORIGIN_IP}:8000"),
                 |p| serve_url(node(p)),
             );
-            let sender = n
+            // The sender is the parent (by its mirror name); one secret per tier level.
+            let sender = n.parent.unwrap_or("origin");
+            let sender_key = n
                 .parent
                 .map_or("origin", |p| if node(p).tier == 1 { "t1" } else { "t2" });
             let key_of = |k: &str| w.join(format!("{k}.key"));
@@ -484,7 +507,7 @@ fn run_mode(
             let mut push_args: Vec<String> = Vec::new();
             if push_mode {
                 push_args.push("--push-sender".into());
-                push_args.push(format!("{sender}={}", key_of(sender).display()));
+                push_args.push(format!("{sender}={}", key_of(sender_key).display()));
                 if !children_of.is_empty() {
                     push_args.push("--push-downstream".into());
                     push_args.push(children_of.join(","));
@@ -658,6 +681,8 @@ fn run_mode(
         freshclam_at_tier3(w, official, test_v)?;
         trace_of_tier3(&w.join("t3a"))?;
     }
+    drop(_mirrors);
+    let _ = std::fs::remove_dir_all(w);
     Ok(samples)
 }
 

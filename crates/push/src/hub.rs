@@ -334,10 +334,11 @@ impl PushHub {
     /// Waits until a sync is requested (returns at once when one was requested since
     /// the last [`begin`](Self::begin)).
     pub async fn wait(&self) {
-        if !self.shared.lock().pending.reasons.is_empty() {
-            return;
+        // A wake-up can be stale (its request was taken by the last `begin`): only a
+        // pending request ends the wait.
+        while self.shared.lock().pending.reasons.is_empty() {
+            self.wake.notified().await;
         }
-        self.wake.notified().await;
     }
 
     /// Takes what the pending requests ask for; the sync starts now.
