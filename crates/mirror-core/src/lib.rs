@@ -111,6 +111,7 @@ pub mod prune;
 pub mod publish;
 pub mod settings;
 pub mod status;
+pub mod targets;
 pub mod transport;
 pub mod trust;
 mod verify;
