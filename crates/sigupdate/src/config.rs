@@ -22,6 +22,11 @@
 //! interval-secs = 3600
 //! jitter-secs = 300
 //! retries = 3
+//! publish-retry-secs = 120          # per target and sync, then the target lags
+//! publish-prune-grace-secs = 3600   # before a target deletes what left the generation
+//!
+//! [[publish]]                   # publish each generation to a bucket too
+//! url = "s3://my-bucket/clamav"  # AWS_ENDPOINT_URL etc. from the environment
 //!
 //! [custom.mydb]                 # a custom database with its own URL and keys
 //! upstream = ["https://sigs.example.org"]
@@ -35,6 +40,7 @@
 //! database's keys in the file one by one.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cli_config::{KeyStyle, Layers, Spec};
@@ -70,6 +76,8 @@ pub struct Resolved {
     pub interval_secs: u64,
     /// `watch`: random extra delay, up to this many seconds.
     pub jitter_secs: u64,
+    /// The publish targets (`--publish`, `[[publish]]`).
+    pub publish: publish_target::PublishSettings,
     /// The effective configuration with sources (`sigupdate config`).
     pub text: String,
 }
@@ -123,8 +131,19 @@ impl<'a> Invocation<'a> {
         let mirror = cli_config::resolve_mirror(&mut layers, dir)?;
         let interval_secs = layers.value("interval_secs", 3600u64)?.max(1);
         let jitter_secs = layers.value("jitter_secs", 300u64)?;
+        let d = publish_target::PublishSettings::default();
+        let publish = publish_target::PublishSettings {
+            targets: layers.list("publish", d.targets)?,
+            retry_budget: Duration::from_secs(
+                layers.value("publish_retry_secs", d.retry_budget.as_secs())?,
+            ),
+            prune_grace: Duration::from_secs(
+                layers.value("publish_prune_grace_secs", d.prune_grace.as_secs())?,
+            ),
+        };
         Ok(Resolved {
             mirror,
+            publish,
             interval_secs,
             jitter_secs,
             text: layers.render(),

@@ -63,7 +63,7 @@ pub fn run(args: &WatchArgs, inv: Invocation<'_>) -> Result<u8> {
         .context("installing signal handlers")?;
     let mut syncs = 0u64;
     loop {
-        let code = sync_once(&settings.mirror);
+        let code = sync_once(&settings.mirror, &settings.publish);
         syncs += 1;
         if args.max_syncs.is_some_and(|m| syncs >= m) {
             return Ok(code);
