@@ -2,4 +2,5 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod bootstrap;
+mod object_storage;
 mod pipeline;
