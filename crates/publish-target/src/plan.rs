@@ -63,6 +63,7 @@ pub(crate) fn order<T>(items: &mut [(Kind, String, T)]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -163,6 +163,7 @@ impl Default for PublishSettings {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
