@@ -5,9 +5,10 @@
 //!
 //! Each cycle starts an upstream simulator at `test` version 1, a fresh mirror
 //! directory and a fresh prefix in the bucket, then walks the official versions 1..6.
-//! For each version, after upstream moves: runs killed after a random delay (uniform up
-//! to the duration of the last unkilled run, so kills land in the local sync, in the
-//! uploads and between the pointer moves), and after every kill:
+//! For each version, after upstream moves: two runs killed after a random delay (one
+//! uniform up to the duration of the last unkilled run, one in its later half, so kills
+//! land in the local sync, in the uploads and between the pointer moves), and after
+//! every kill:
 //!
 //! * our client-view check: what the bucket shows is usable by every client that saw
 //!   an earlier state of it: the visible `test.cvd` is exactly upstream's release `V`
@@ -268,11 +269,15 @@ pub fn run(kills: u32, seed: u64) -> Result<()> {
             };
             for version in 1..=6u32 {
                 cy.upstream.publish("test", version)?;
-                for _ in 0..KILLS_PER_VERSION {
+                for k in 0..KILLS_PER_VERSION {
                     if c.kills >= kills {
                         break;
                     }
-                    let delay = Duration::from_micros(rng.below(full.as_micros() as u64));
+                    // the first kill anywhere in a run, the second in its later half,
+                    // where the uploads and the pointer moves are
+                    let span = full.as_micros() as u64;
+                    let from = if k == 0 { 0 } else { span / 2 };
+                    let delay = Duration::from_micros(from + rng.below(span - from));
                     cy.sync(Some(delay))?;
                     c.kills += 1;
                     let before = cy.seen.last().copied();
