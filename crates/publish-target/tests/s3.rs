@@ -589,3 +589,52 @@ fn file_targets_get_the_same_files_and_skip_unchanged_ones() {
     let r = rt.block_on(p.publish(&g2, &mut TargetState::default(), &settings(), 4));
     assert_eq!(r.counters.puts, 0, "{r:?}");
 }
+
+/// A store answering 503 (overloaded) or 429 (throttling) to everything: the publisher
+/// backs off and tries again within its budget (the server counts the attempts), then
+/// reports the store error; nothing was written.
+#[test]
+fn a_5xx_or_throttling_store_is_retried_with_backoff_then_reported() {
+    use testkit::http::{Fault, Scope, TestServer};
+    for fault in [
+        Fault::Unavailable(None),
+        Fault::RateLimit(None),
+        Fault::Status(500),
+    ] {
+        let server = TestServer::start();
+        server.set_fault(Scope::All, fault.clone());
+        let tmp = tempfile::tempdir().unwrap();
+        let g = generation(tmp.path(), 2, 2);
+        let spec = TargetSpec {
+            url: "s3://mirror/p".into(),
+        };
+        let endpoint = server.base_url();
+        let opts = [
+            ("aws_endpoint", endpoint.as_str()),
+            ("aws_allow_http", "true"),
+            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", "k"),
+            ("aws_secret_access_key", "s"),
+        ];
+        let (store, prefix, s3) = spec.open(&opts).unwrap();
+        let mut p = Publisher::new(store, prefix, s3);
+        let settings = PublishSettings {
+            retry_budget: Duration::from_secs(2),
+            ..settings()
+        };
+        let r = rt().block_on(p.publish(&g, &mut TargetState::default(), &settings, 1));
+        assert!(
+            matches!(r.error, Some(PublishError::Store { op: "LIST", .. })),
+            "{fault:?}: {:?}",
+            r.error
+        );
+        let seen = server.stats().total_requests();
+        assert!(r.attempts >= 3, "{fault:?}: {} attempts", r.attempts);
+        assert_eq!(
+            seen,
+            u64::from(r.attempts),
+            "{fault:?}: one LIST per attempt reached the store"
+        );
+        assert_eq!(r.counters.puts, 0);
+    }
+}
