@@ -8,6 +8,9 @@
 //! - `cargo xtask fuzz [--seconds N]`: runs every `cargo fuzz` target under `fuzz/`
 //!   briefly (installs `cargo-fuzz` when missing).
 //!
+//! - `cargo xtask s3-crash [--kills N] [--seed S]`: SIGKILLs the publisher while it
+//!   publishes to a SeaweedFS bucket, checking the bucket after each kill (module
+//!   `s3_crash`).
 //! - `cargo xtask dist [--profile P] [--no-image]`: the Debian package and the OCI
 //!   image in `target/dist/` (module `dist`).
 //! - `cargo xtask tiers [...]`: the propagation harness of a network of mirrors
@@ -27,6 +30,7 @@ mod dist_check;
 mod fuzz;
 mod interrupt;
 mod mirror_demo;
+mod s3_crash;
 mod tiers;
 
 use std::path::PathBuf;
@@ -48,6 +52,11 @@ commands:
                         build target/dist/clamav-mirror_<version>_<arch>.deb and
                         (with buildah) target/dist/clamav-mirror-<version>.oci.tar;
                         P is the cargo profile of the binaries (default release)
+  s3-crash [--kills N] [--seed S]
+                        SIGKILL sigupdate N times (default 100) at random moments
+                        while it publishes versions to a SeaweedFS bucket (WEED_BIN);
+                        check the bucket's client view after each kill, a real
+                        freshclam every tenth, and that the next publish converges
   dist-check            (root) install the .deb, run the installed binaries (sync from
                         a local upstream, serve), remove and purge it, check that only
                         the state directory is left
@@ -92,6 +101,10 @@ fn main() -> ExitCode {
                 eprintln!("xtask tiers: {e:#}\n\n{USAGE}");
                 return ExitCode::from(2);
             }
+        },
+        Some("s3-crash") => match s3_crash::parse(&args[1..]) {
+            Ok((kills, seed)) => s3_crash::run(kills, seed),
+            Err(e) => Err(e),
         },
         Some("dist-check") if args.len() == 1 => dist_check::dist_check(&workspace_root()),
         Some("image-check") if args.len() == 1 => dist_check::image_check(&workspace_root()),

@@ -516,6 +516,10 @@ pub struct SyncOptions {
     pub verify_time: Option<i64>,
     /// `-v`: log what was downloaded, verified and published (info level).
     pub verbose: bool,
+    /// Further arguments after the options above (e.g. `--publish s3://...`).
+    pub extra_args: Vec<String>,
+    /// Further environment variables (e.g. the `AWS_*` of a publish target).
+    pub env: Vec<(String, String)>,
 }
 
 /// Runs `sigupdate sync --dir DIR --no-dns ...` once (stdin closed, output captured,
@@ -546,6 +550,8 @@ pub fn sync(bins: &Binaries, dir: &Path, opts: &SyncOptions) -> Result<RunOutput
             cmd.env_remove(k);
         }
     }
+    cmd.args(&opts.extra_args);
+    cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
     run(cmd, "sigupdate sync")
 }
 

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod bootstrap;
+mod object_storage;
 mod pipeline;
 mod push_network;

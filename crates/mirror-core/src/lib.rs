@@ -112,6 +112,7 @@ pub mod publish;
 pub mod settings;
 pub mod status;
 pub mod trace;
+pub mod targets;
 pub mod transport;
 pub mod trust;
 mod verify;

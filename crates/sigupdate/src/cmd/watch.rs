@@ -88,6 +88,7 @@ async fn watch(
     hub.spawn_flusher();
     hub.request("start");
     let mirror = Arc::new(settings.mirror);
+    let publish = Arc::new(settings.publish);
     let mut syncs = 0u64;
     let mut code = crate::exit::SUCCESS;
     let mut stopping: Option<&'static str> = None;
@@ -124,8 +125,13 @@ async fn watch(
         syncs += 1;
         if let Some(report) = &report {
             let result = push::SyncResult::from_report(&mirror.dir, report);
+            // Downstreams first (they fetch from this mirror), then the object stores.
             hub.finish(&req, &result);
         }
+        let (m, p) = (mirror.clone(), publish.clone());
+        tokio::task::spawn_blocking(move || crate::cmd::sync::publish_targets(&m, &p, c))
+            .await
+            .context("the publish task failed")?;
         if args.max_syncs.is_some_and(|m| syncs >= m) {
             break;
         }

@@ -1,0 +1,123 @@
+//! The published local generation: what a target must hold.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use mirror_core::layout::MirrorLayout as Layout;
+use mirror_core::model::MirrorFile;
+use sha2::{Digest, Sha256};
+
+use crate::error::PublishError;
+
+/// One file of the generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    /// Its name (the object name under the prefix).
+    pub name: String,
+    /// What it is.
+    pub file: MirrorFile,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+    /// The version in a `<db>.cvd` header (`None` for other kinds).
+    pub cvd_version: Option<u32>,
+}
+
+/// The files of the generation `DIR/current` points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalGeneration {
+    /// Its name (`g-<n>`).
+    pub name: String,
+    /// Its files in the [`MirrorFile`] grammar, by name.
+    pub files: Vec<LocalFile>,
+}
+
+impl LocalGeneration {
+    /// Reads the generation `DIR/current` points at (names, sizes, SHA-256, `.cvd`
+    /// versions); `Ok(None)` when nothing is published yet.
+    pub fn read(dir: &Path) -> Result<Option<Self>, PublishError> {
+        let layout = Layout::new(dir);
+        let id = match layout.current_generation() {
+            Ok(Some(id)) => id,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                return Err(PublishError::Local {
+                    path: layout.current(),
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
+        };
+        let gdir = layout.generation(id);
+        Self::read_dir(&gdir, id.dir_name()).map(Some)
+    }
+
+    /// Reads the files of a generation directory `gdir` named `name`.
+    pub fn read_dir(gdir: &Path, name: String) -> Result<Self, PublishError> {
+        let local = |path: &Path| {
+            let path = path.to_owned();
+            move |source| PublishError::Local { path, source }
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(gdir).map_err(local(gdir))? {
+            let entry = entry.map_err(local(gdir))?;
+            let Some(fname) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some(file) = MirrorFile::parse(&fname) else {
+                continue;
+            };
+            let path = entry.path();
+            let (size, sha256, head) = hash_file(&path).map_err(local(&path))?;
+            let cvd_version = match file {
+                MirrorFile::Cvd { .. } => cvd_format::Header::parse(&head).ok().map(|h| h.version),
+                _ => None,
+            };
+            files.push(LocalFile {
+                name: fname,
+                file,
+                path,
+                size,
+                sha256,
+                cvd_version,
+            });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(LocalGeneration { name, files })
+    }
+}
+
+/// Size, SHA-256 (hex) and the first 512 bytes (a `.cvd` header) of a file.
+fn hash_file(path: &Path) -> std::io::Result<(u64, String, Vec<u8>)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(512);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 512 {
+            let take = (512 - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex(&h.finalize()), head))
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
