@@ -1365,6 +1365,7 @@ mod tests {
                 upstream: Some(1),
                 cdiffs: Vec::new(),
                 unproven_cdiffs: Vec::new(),
+                fetched_from: None,
                 result: k.map_or(Ok(false), |k| Err(error_of(k))),
             })
             .collect();
