@@ -115,6 +115,7 @@
 
 mod build;
 pub mod clamb64;
+mod digests;
 mod error;
 pub mod header;
 pub mod info;
