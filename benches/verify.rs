@@ -28,56 +28,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cvd_format::{CvdBuilder, KeySet, SigningKey, SigningKeys, VerifyOptions};
+use mirror_benches::{bench_dir, write_signatures};
 
 const CHILD_ENV: &str = "MIRROR_BENCH_CHILD";
 const RUNS: usize = 3;
-
-fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("bench-data")
-}
-
-/// A tiny deterministic PRNG (xorshift64*): reproducible data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `bytes` of `.hdb`-style lines (`md5:size:Name`) to `path`.
 fn write_member(path: &Path, bytes: u64, seed: u64) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut rng = Rng(seed | 1);
-    let mut written = 0u64;
-    let mut n = 0u64;
-    let mut line = Vec::with_capacity(96);
-    while written < bytes {
-        line.clear();
-        for _ in 0..2 {
-            let r = rng.next();
-            for i in 0..16 {
-                line.push(HEX[((r >> (i * 4)) & 15) as usize]);
-            }
-        }
-        let size = rng.next() % 5_000_000;
-        writeln!(line, ":{size}:Bench.Synthetic-{n}-0")?;
-        out.write_all(&line)?;
-        written += line.len() as u64;
-        n += 1;
-    }
+    write_signatures(&mut out, bytes, seed, "Synthetic")?;
     out.flush()?;
     Ok(())
 }
