@@ -22,9 +22,12 @@
 //!   ClamAV's), so the hop has no `.sign` check; on official databases that adds one
 //!   SHA-256 pass over the `.cvd` (about 30 ms at 60 MB).
 //! - Split: the same library calls timed one by one in this process on the same files
-//!   (median of three): full verification (`cvd_format::verify_file`), chain check
-//!   (`cdiff::chain::check`: N + cdiff against N+1, all in memory). "Rest" is the sync
-//!   wall time minus those two (download, `.cdiff` check, publish, status).
+//!   (median of three): full verification (`cvd_format::verify_file`), chain check as
+//!   the engine runs it (`cdiff::chain::check_verified`: N verified and patched in
+//!   memory, compared with the member digests of N+1's verification report). "Rest" is
+//!   the sync wall time minus those two (download, `.cdiff` check, publish, status).
+//!   Also printed: the stand-alone `cdiff::chain::check`, which reads and verifies
+//!   N+1 itself (on a second thread) and compares byte for byte.
 //! - Baseline: `curl -o F URL && tail -c +513 F | gzip -dc | md5sum` on the same `.cvd`
 //!   from the same server: download plus the least any verifier must do.
 
@@ -317,21 +320,34 @@ fn main() -> Result<()> {
     })?;
     let chain_opts = cdiff::chain::ChainOptions::new().keys(keys());
     let limits = cdiff::Limits::default();
-    let chain = timed(|| {
-        let patch = cdiff::chain::PatchInput::read(&cdiff_path(N + 1), &limits)?;
-        let open =
-            |p: PathBuf| -> Result<_> { Ok(std::io::BufReader::new(std::fs::File::open(p)?)) };
-        let c = cdiff::chain::check(
-            open(cvd_path(N + 1))?,
-            open(cvd_path(N))?,
-            &[patch],
-            &chain_opts,
-        )?;
+    let report = cvd_format::verify_file(&cvd_path(N + 1), &opts)?;
+    let open = |p: PathBuf| -> Result<_> { Ok(std::io::BufReader::new(std::fs::File::open(p)?)) };
+    let consistent = |c: cdiff::chain::Consistency| {
         ensure!(
             matches!(c, cdiff::chain::Consistency::Consistent { .. }),
             "chain check: {c:?}"
         );
         Ok(())
+    };
+    // What the engine runs: against the report of the verification it just did.
+    let chain = timed(|| {
+        let patch = cdiff::chain::PatchInput::read(&cdiff_path(N + 1), &limits)?;
+        consistent(cdiff::chain::check_verified(
+            &report,
+            open(cvd_path(N))?,
+            &[patch],
+            &chain_opts,
+        )?)
+    })?;
+    // The stand-alone check (`sigupdate check-chain`): reads and verifies the target too.
+    let chain_full = timed(|| {
+        let patch = cdiff::chain::PatchInput::read(&cdiff_path(N + 1), &limits)?;
+        consistent(cdiff::chain::check(
+            open(cvd_path(N + 1))?,
+            open(cvd_path(N))?,
+            &[patch],
+            &chain_opts,
+        )?)
     })?;
 
     println!(
@@ -359,6 +375,10 @@ fn main() -> Result<()> {
         secs(verify),
         secs(chain),
         secs(wall.saturating_sub(verify + chain))
+    );
+    println!(
+        "  stand-alone chain check re-reading the target (cdiff::chain::check): {:.3} s",
+        secs(chain_full)
     );
     if testkit::tools::require("curl").is_some() {
         let base = baseline(&format!("{url}/{DB}.cvd"), &work.path().join("curl.cvd"))?;

@@ -2,8 +2,10 @@
 //! Every failure is returned as the failed check ([`CheckError`], with its cause); the
 //! engine adds the file name and URL.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use cvd_format::sign::{SignFile, SignRoots, SignVerifier};
@@ -15,6 +17,10 @@ use crate::error::{CheckError, Error, io_err};
 #[derive(Debug)]
 pub(crate) struct Verifier {
     sign: SignVerifier,
+    /// Reports of the `.cvd` files fully verified by [`Verifier::cvd`] (staged files the
+    /// engine downloaded and does not change), by path and keys: the chain check
+    /// compares against them instead of inflating the `.cvd` a second time.
+    verified: Mutex<HashMap<PathBuf, (KeySet, cvd_format::Report)>>,
 }
 
 impl Verifier {
@@ -23,7 +29,10 @@ impl Verifier {
         if let Some(r) = roots {
             sign = sign.roots(r.clone());
         }
-        Ok(Self { sign })
+        Ok(Self {
+            sign,
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Full verification of a signed `.cvd` of database `db` (header, MD5, legacy RSA
@@ -39,7 +48,11 @@ impl Verifier {
                 expected: db.to_owned(),
             });
         }
-        Ok(report.header.version)
+        let version = report.header.version;
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.insert(path.to_path_buf(), (keys.clone(), report));
+        }
+        Ok(version)
     }
 
     /// Verifies a `.cdiff`: size limit, signature, header, and that its script
@@ -62,7 +75,12 @@ impl Verifier {
     }
 
     /// Chain check: `base` + `cdiffs` (in order) must reproduce the members of `new`
-    /// byte for byte.
+    /// byte for byte. Everything happens in memory; nothing is written.
+    ///
+    /// When [`Self::cvd`] verified `new` with the same keys, its report (every member's
+    /// size and SHA-256, computed over the member bytes) stands in for the file, which
+    /// is then not read again; the file is re-read only to locate a difference found
+    /// that way (first differing line).
     pub(crate) fn chain(
         &self,
         base: &Path,
@@ -78,6 +96,21 @@ impl Verifier {
         let opts = cdiff::chain::ChainOptions::new()
             .keys(keys.clone())
             .limits(limits);
+        let verified = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|mut v| v.remove(new))
+            .filter(|(k, _)| k == keys);
+        if let Some((_, report)) = verified {
+            let base_file = std::io::BufReader::new(open(base)?);
+            match cdiff::chain::check_verified(&report, base_file, &patches, &opts)? {
+                cdiff::chain::Consistency::Consistent { .. } => return Ok(()),
+                // Re-read both files below for the first differing line.
+                cdiff::chain::Consistency::Differs(_) => {}
+                other => return Err(CheckError::Inconsistent(format!("{other:?}"))),
+            }
+        }
         let target = std::io::BufReader::new(open(new)?);
         let base = std::io::BufReader::new(open(base)?);
         match cdiff::chain::check(target, base, &patches, &opts)? {
