@@ -10,12 +10,15 @@
 //!   `daily.cvd` bodies.
 //! - "Full verification" is `cvd_format::verify_file`: header, MD5 of the body, legacy
 //!   RSA signature, gunzip, tar, SHA-256 of every member, `.info` PSS signature and
-//!   entries. One streaming pass.
+//!   entries. One streaming pass on two threads: the calling one reads, inflates and
+//!   walks the tar, a helper hashes (MD5 of the body, SHA-256 of the members).
 //! - Baseline: `tail -c +513 FILE | gzip -dc | md5sum`. The body starts at byte 512
 //!   (after the header), so `gzip -dc FILE` alone would reject the file; `tail -c +513`
 //!   skips exactly the header. It is the least work any verifier must do (read the
 //!   file, inflate everything, hash the output), done by the C tools, and the pipeline
-//!   even spreads over two cores; our verifier is a single thread.
+//!   spreads over two cores, as our verifier does.
+//! - Measured on the 2-core development VM: 0.54x with one thread (hashing inline),
+//!   0.48x with the hashing thread (miniz_oxide inflate; 305 MB: 2.89 s -> 1.81 s).
 //! - Peak memory: each verification runs in a child process (this binary re-executed
 //!   with `MIRROR_BENCH_CHILD`) which reports its own `VmHWM` from `/proc/self/status`.
 //! - Each measurement is the best of three runs after a warm-up read (page cache warm
@@ -189,7 +192,7 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "(ratio = ours / baseline; target <= 1.3x. Peak RSS is the verifying process's VmHWM.)"
+        "(ratio = ours / baseline; target <= 0.6x. Peak RSS is the verifying process's VmHWM.)"
     );
     Ok(())
 }
