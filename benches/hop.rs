@@ -388,6 +388,15 @@ fn main() -> Result<()> {
             secs(wall) / secs(base)
         );
     }
+    // Other work on the machine shows in the wall times (not in the CPU times).
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "  load average during the run: {} ({} cores)",
+            load.join(" "),
+            std::thread::available_parallelism().map_or(0, usize::from)
+        );
+    }
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,
