@@ -38,6 +38,11 @@ impl Verifier {
     /// Full verification of a signed `.cvd` of database `db` (header, MD5, legacy RSA
     /// signature, `.info` signature, header and member list); returns its version.
     pub(crate) fn cvd(&self, path: &Path, db: &str, keys: &KeySet) -> Result<u32, CheckError> {
+        // A report stands only for the file it was made from: forget any earlier one
+        // for this path before the file is verified again (it may have been replaced).
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.remove(path);
+        }
         let opts = cvd_format::VerifyOptions::new()
             .keys(keys.clone())
             .require_signed(true);
@@ -157,4 +162,47 @@ pub(crate) fn cvd_file_version(path: &Path) -> Result<u32, Error> {
 /// `If-Modified-Since`).
 pub(crate) fn cvd_file_build_time(path: &Path) -> Result<SystemTime, Error> {
     cvd_file_header(path).map(|h| h.build_time.into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
+mod tests {
+    use super::*;
+    use testkit::upstream::{History, PublisherKeys};
+
+    #[test]
+    fn chain_check_uses_the_report_of_the_verified_cvd_once() {
+        let keys = PublisherKeys::test();
+        let key_set = keys.key_set();
+        let history = History::synthetic("demo", 2, &keys).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let r1 = history.release(1).unwrap();
+        let r2 = history.release(2).unwrap();
+        let base = write("base.cvd", r1.cvd());
+        let cdiff = write("demo-2.cdiff", r2.cdiff().unwrap());
+        let new = write("demo.cvd", r2.cvd());
+
+        let verifier = Verifier::new(None, SystemTime::now()).unwrap();
+        assert_eq!(verifier.cvd(&new, "demo", &key_set).unwrap(), 2);
+        // The verified file is damaged afterwards: the chain check does not read it
+        // again, it compares with what the verification saw.
+        let good = std::fs::read(&new).unwrap();
+        std::fs::write(&new, &good[..good.len() / 2]).unwrap();
+        let cdiffs = [cdiff];
+        verifier.chain(&base, &cdiffs, &new, &key_set).unwrap();
+        // The report is used once: a second check reads the (now damaged) file.
+        let err = verifier.chain(&base, &cdiffs, &new, &key_set).unwrap_err();
+        assert!(matches!(err, CheckError::Cdiff(_)), "{err:?}");
+        // Verifying the path again forgets the earlier report even when it fails.
+        std::fs::write(&new, &good).unwrap();
+        verifier.cvd(&new, "demo", &key_set).unwrap();
+        std::fs::write(&new, &good[..good.len() / 2]).unwrap();
+        assert!(verifier.cvd(&new, "demo", &key_set).is_err());
+        assert!(verifier.chain(&base, &cdiffs, &new, &key_set).is_err());
+    }
 }
