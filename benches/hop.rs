@@ -30,6 +30,10 @@
 //!   N+1 itself (on a second thread) and compares byte for byte.
 //! - Baseline: `curl -o F URL && tail -c +513 F | gzip -dc | md5sum` on the same `.cvd`
 //!   from the same server: download plus the least any verifier must do.
+//! - Measured on the 2-core development VM (shared, load about 2.3): before the
+//!   hashing thread and the report-based chain check, 2.30 s wall / 2.17 s CPU
+//!   (verify 0.60 s, chain check 1.52 s); after, 1.30 s wall / 1.53 s CPU (verify
+//!   0.45 s, chain check 0.68 s), baseline 1.07 s.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

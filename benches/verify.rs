@@ -17,8 +17,10 @@
 //!   skips exactly the header. It is the least work any verifier must do (read the
 //!   file, inflate everything, hash the output), done by the C tools, and the pipeline
 //!   spreads over two cores, as our verifier does.
-//! - Measured on the 2-core development VM: 0.54x with one thread (hashing inline),
-//!   0.48x with the hashing thread (miniz_oxide inflate; 305 MB: 2.89 s -> 1.81 s).
+//! - Measured on the 2-core development VM (shared, load about 2), median of three
+//!   interleaved runs: one thread 0.66x (305 MB) / 0.65x (31 MB); with the hashing
+//!   thread 0.49x / 0.51x (305 MB: about 2.6 s -> 1.85 s). miniz_oxide inflate: the
+//!   zlib-rs backend used no less CPU here (2.69 s vs 2.61 s user on 305 MB).
 //! - Peak memory: each verification runs in a child process (this binary re-executed
 //!   with `MIRROR_BENCH_CHILD`) which reports its own `VmHWM` from `/proc/self/status`.
 //! - Each measurement is the best of three runs after a warm-up read (page cache warm
