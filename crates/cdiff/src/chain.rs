@@ -7,14 +7,18 @@
 //! writes the `.cld` (header = first line of the new `.info`).
 //!
 //! [`check`] is the mirror's pre-publication proof: base + patches must reproduce the
-//! members of the signed `.cvd` of version M byte for byte.
+//! members of the signed `.cvd` of version M byte for byte. [`check_verified`] is the
+//! same proof against a `.cvd` that was already fully verified, from its [`Report`]: it
+//! compares the SHA-256 of every patched member with the SHA-256 the verification
+//! computed over the target's member bytes, so the target is not inflated a second
+//! time. Neither writes anything: base, patches and result live in memory.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cvd_format::info::Info;
-use cvd_format::{Header, KeySet, VerifyOptions};
+use cvd_format::{Header, KeySet, MemberInfo, Report, VerifyOptions};
 use sha2::{Digest, Sha256};
 
 use crate::apply::Database;
@@ -360,41 +364,36 @@ pub enum Consistency {
 /// and the `.info` must be byte-equal and the same set on both sides (`COPYING` is not
 /// compared: clients keep the base's). A patch that fails to verify or apply is an
 /// error (not a [`Consistency::Differs`]).
+///
+/// The target is read (and verified) on a second thread while the base is read and
+/// patched on the calling one; both are held in memory.
 pub fn check(
-    target: impl Read,
+    target: impl Read + Send,
     base: impl Read,
     patches: &[PatchInput],
     opts: &ChainOptions,
 ) -> Result<Consistency> {
-    let target = cvd_format::read_members(target, &opts.verify_options().require_signed(true))
-        .map_err(|e| Error::Format {
-            context: "target .cvd".into(),
-            source: Box::new(e),
-        })?;
-    let patched = apply(base, patches, opts)?;
+    let (target, patched) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| {
+            cvd_format::read_members(target, &opts.verify_options().require_signed(true))
+        });
+        let patched = apply(base, patches, opts);
+        let target = target
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (target, patched)
+    });
+    let target = target.map_err(|e| Error::Format {
+        context: "target .cvd".into(),
+        source: Box::new(e),
+    })?;
+    let patched = patched?;
+    if let Some(d) = identity_difference(&target.report, &patched) {
+        return Ok(Consistency::Differs(d));
+    }
     let mut want = Database::new();
     for m in target.members {
         want.insert(m.name, m.data);
-    }
-    if target.report.name != patched.name {
-        return Ok(Consistency::Differs(Difference {
-            file: format!("{}.info", target.report.name),
-            line: None,
-            reason: format!(
-                "target is database `{}`, the chain gives `{}`",
-                target.report.name, patched.name
-            ),
-        }));
-    }
-    if target.report.header.version != patched.version {
-        return Ok(Consistency::Differs(Difference {
-            file: format!("{}.info", patched.name),
-            line: Some(1),
-            reason: format!(
-                "target is version {}, the chain gives version {}",
-                target.report.header.version, patched.version
-            ),
-        }));
     }
     Ok(match compare(&patched.database, &want) {
         Some(d) => Consistency::Differs(d),
@@ -402,6 +401,124 @@ pub fn check(
             version: patched.version,
         },
     })
+}
+
+/// [`check`] against a target `.cvd` that was already fully verified: `target` is the
+/// [`Report`] of its verification (with the same keys as `opts`, signature required).
+///
+/// The report holds the size and SHA-256 of every target member, computed over the
+/// member bytes while verifying, so the comparison is by SHA-256 of each member: the
+/// same binding the signed `.info` already relies on, without reading the target
+/// again. A [`Difference`] found this way names the member but no line (read the
+/// target with [`check`] for the first differing line).
+pub fn check_verified(
+    target: &Report,
+    base: impl Read,
+    patches: &[PatchInput],
+    opts: &ChainOptions,
+) -> Result<Consistency> {
+    if !target.is_signed() {
+        return Err(Error::Format {
+            context: "target .cvd".into(),
+            source: Box::new(cvd_format::Error::Unsigned),
+        });
+    }
+    let patched = apply(base, patches, opts)?;
+    if let Some(d) = identity_difference(target, &patched) {
+        return Ok(Consistency::Differs(d));
+    }
+    Ok(match compare_digests(&patched, &target.members) {
+        Some(d) => Consistency::Differs(d),
+        None => Consistency::Consistent {
+            version: patched.version,
+        },
+    })
+}
+
+/// A difference of database name or version between the target and the chain.
+fn identity_difference(target: &Report, patched: &Patched) -> Option<Difference> {
+    if target.name != patched.name {
+        return Some(Difference {
+            file: format!("{}.info", target.name),
+            line: None,
+            reason: format!(
+                "target is database `{}`, the chain gives `{}`",
+                target.name, patched.name
+            ),
+        });
+    }
+    if target.header.version != patched.version {
+        return Some(Difference {
+            file: format!("{}.info", patched.name),
+            line: Some(1),
+            reason: format!(
+                "target is version {}, the chain gives version {}",
+                target.header.version, patched.version
+            ),
+        });
+    }
+    None
+}
+
+/// First difference between the patched files and the target's member list (names in
+/// order, `COPYING` skipped), by size and SHA-256.
+fn compare_digests(patched: &Patched, target: &[MemberInfo]) -> Option<Difference> {
+    let want: std::collections::BTreeMap<&str, &MemberInfo> =
+        target.iter().map(|m| (m.name.as_str(), m)).collect();
+    let got = patched.database.files();
+    let mut names: Vec<&str> = got
+        .keys()
+        .map(String::as_str)
+        .chain(want.keys().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        if name == "COPYING" {
+            continue;
+        }
+        let difference = |reason: String| Difference {
+            file: name.to_owned(),
+            line: None,
+            reason,
+        };
+        match (got.get(name), want.get(name)) {
+            (Some(g), Some(w)) => {
+                if g.len() as u64 != w.size {
+                    return Some(difference(format!(
+                        "patched file has {} bytes, the target {}",
+                        g.len(),
+                        w.size
+                    )));
+                }
+                // Files listed in the patched `.info` were checked against it by
+                // `check_result`; only the `.info` itself is hashed here.
+                let sha: [u8; 32] = match patched.info.entry(name) {
+                    Some(e) => e.sha256,
+                    None => Sha256::digest(g).into(),
+                };
+                if sha != w.sha256 {
+                    return Some(difference(format!(
+                        "contents differ (SHA-256 patched {}, target {})",
+                        cvd_format::hex(&sha),
+                        w.sha256_hex()
+                    )));
+                }
+            }
+            (Some(_), None) => {
+                return Some(difference(
+                    "present after patching but not in the target".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Some(difference(
+                    "in the target but missing after patching".into(),
+                ));
+            }
+            (None, None) => {}
+        }
+    }
+    None
 }
 
 /// First difference between `got` and `want` (files in name order, `COPYING` skipped).

@@ -5,9 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use md5::Md5;
-use sha2::{Digest, Sha256};
-
+use crate::digests::{BodyFeed, MemberFeed};
 use crate::error::{Error, Result};
 use crate::header::{HEADER_SIZE, Header};
 use crate::info::Info;
@@ -252,10 +250,11 @@ impl std::fmt::Display for BodyTooLarge {
 }
 impl std::error::Error for BodyTooLarge {}
 
-/// Computes MD5 and size of everything read through it; enforces the body limit.
+/// Feeds everything read through it to the MD5 (on the hashing thread) and counts it;
+/// enforces the body limit.
 struct HashingReader<R> {
     inner: R,
-    md5: Md5,
+    md5: BodyFeed,
     count: u64,
     limit: u64,
 }
@@ -315,7 +314,9 @@ fn prefer_md5_mismatch<R: Read>(err: Error, header: &Header, mut rest: HashingRe
     if std::io::copy(&mut rest, &mut std::io::sink()).is_err() {
         return err;
     }
-    let actual: [u8; 16] = rest.md5.finalize().into();
+    let Ok(actual) = rest.md5.finish() else {
+        return err;
+    };
     if actual == expected {
         err
     } else {
@@ -329,10 +330,25 @@ fn prefer_md5_mismatch<R: Read>(err: Error, header: &Header, mut rest: HashingRe
 type BodySource<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, HashingReader<R>>;
 
 /// Runs the whole verification pipeline over `reader`, feeding member data to `sink`.
+/// The digests run on a second thread ([`crate::digests`]); everything else, the reader
+/// and the sink stay on the calling thread.
 pub(crate) fn run<R: Read>(
+    reader: R,
+    opts: &VerifyOptions,
+    sink: &mut dyn MemberSink,
+) -> Result<Report> {
+    std::thread::scope(|scope| {
+        let (body, members) = crate::digests::spawn(scope);
+        run_with(reader, opts, sink, body, members)
+    })
+}
+
+fn run_with<R: Read>(
     mut reader: R,
     opts: &VerifyOptions,
     sink: &mut dyn MemberSink,
+    body_feed: BodyFeed,
+    mut member_feed: MemberFeed,
 ) -> Result<Report> {
     let limits = opts.limits;
     let mut raw = [0u8; HEADER_SIZE];
@@ -362,7 +378,7 @@ pub(crate) fn run<R: Read>(
 
     let mut hashing = HashingReader {
         inner: reader,
-        md5: Md5::new(),
+        md5: body_feed,
         count: 0,
         limit: limits.max_body_size,
     };
@@ -393,8 +409,15 @@ pub(crate) fn run<R: Read>(
         Compression::Gzip => {
             let gz = flate2::bufread::GzDecoder::new(BufReader::new(source));
             let mut tar = TarReader::new(gz, tar_limits);
-            let walked = walk(&mut tar, &header, opts, sink, map_stream_error)
-                .and_then(|state| tar.finish(map_stream_error).map(|()| state));
+            let walked = walk(
+                &mut tar,
+                &header,
+                opts,
+                sink,
+                &mut member_feed,
+                map_stream_error,
+            )
+            .and_then(|state| tar.finish(map_stream_error).map(|()| state));
             let state = match walked {
                 Ok(state) => state,
                 Err(e) => {
@@ -417,8 +440,15 @@ pub(crate) fn run<R: Read>(
         }
         Compression::None => {
             let mut tar = TarReader::new(source, tar_limits);
-            let walked = walk(&mut tar, &header, opts, sink, map_stream_error)
-                .and_then(|state| tar.finish(map_stream_error).map(|()| state));
+            let walked = walk(
+                &mut tar,
+                &header,
+                opts,
+                sink,
+                &mut member_feed,
+                map_stream_error,
+            )
+            .and_then(|state| tar.finish(map_stream_error).map(|()| state));
             match walked {
                 Ok(state) => (state, tar.into_inner()),
                 Err(e) => {
@@ -435,8 +465,8 @@ pub(crate) fn run<R: Read>(
             reason: "data after the end of the body".into(),
         });
     }
-    let (_, hashing) = source.into_inner();
-    let body_md5: [u8; 16] = hashing.md5.finalize().into();
+    let (_, mut hashing) = source.into_inner();
+    let body_md5 = hashing.md5.finish()?;
     if let Some(md5) = &header.md5
         && *md5 != body_md5
     {
@@ -449,9 +479,19 @@ pub(crate) fn run<R: Read>(
     let WalkState {
         info,
         info_name,
-        members,
+        mut members,
         info_signature,
     } = state;
+    let shas = member_feed.finish()?;
+    if shas.len() != members.len() {
+        return Err(Error::io(
+            "hashing the members",
+            std::io::Error::other("the hashing thread lost a member"),
+        ));
+    }
+    for (m, sha) in members.iter_mut().zip(shas) {
+        m.sha256 = sha;
+    }
     let (Some(info), Some(info_name)) = (info, info_name) else {
         return Err(Error::InfoMember {
             reason: "has no `<name>.info` member".into(),
@@ -493,6 +533,7 @@ fn walk<R: Read>(
     header: &Header,
     opts: &VerifyOptions,
     sink: &mut dyn MemberSink,
+    shas: &mut MemberFeed,
     map: crate::tar::IoMap,
 ) -> Result<WalkState> {
     let mut state = WalkState {
@@ -517,17 +558,16 @@ fn walk<R: Read>(
             }
         }
         sink.begin(&entry.name, entry.size)?;
-        let mut sha = Sha256::new();
         let mut info_buf = Vec::new();
         tar.read_data(map, |chunk| {
-            sha.update(chunk);
+            shas.update(chunk);
             if is_info {
                 info_buf.extend_from_slice(chunk);
             }
             sink.data(chunk)
         })?;
         sink.end()?;
-        let sha256: [u8; 32] = sha.finalize().into();
+        shas.end_member();
         if is_info {
             let info = Info::parse(&entry.name, &info_buf)?;
             // Fail fast on the .info: signature, then header consistency.
@@ -542,10 +582,11 @@ fn walk<R: Read>(
             state.info = Some(info);
             state.info_name = Some(entry.name.clone());
         }
+        // The SHA-256 is filled in from the hashing thread once the walk is done.
         state.members.push(MemberInfo {
             name: entry.name,
             size: entry.size,
-            sha256,
+            sha256: [0; 32],
         });
     }
     Ok(state)

@@ -47,7 +47,9 @@
 //! 4. verifies each cdiff (signature, version, script) and each `.sign` (CMS chain to
 //!    the configured roots at the configured time): a failing file is never published;
 //! 5. **chain check**: the previously published `.cvd` plus the new cdiffs must
-//!    reproduce the new `.cvd`'s members byte for byte (`cdiff::chain::check`). By
+//!    reproduce the new `.cvd`'s members (`cdiff::chain::check_verified`: base and
+//!    patches in memory, every member compared by the SHA-256 that step 2's full
+//!    verification computed over the new `.cvd`'s bytes, so it is not inflated twice). By
 //!    induction every published cdiff leads to the published `.cvd`. An inconsistent
 //!    upstream (the 2013 case) is refused for that database only: the last good files
 //!    stay, the error is logged, recorded in `status.json` (`last_error_kind = "chain"`,

@@ -41,6 +41,10 @@ fn inconsistent_cvd_and_cdiff_set_is_not_published() {
         msg.contains("demo-5.cdiff") && msg.contains("demo.cvd") && msg.contains("version 5"),
         "{msg}"
     );
+    // The chain check first compares against the verified `.cvd`'s member digests;
+    // on a difference it re-reads the file to name the first differing line.
+    let chain = mirror_core::Chain(err).to_string();
+    assert!(chain.contains("demo.hdb line "), "{chain}");
     assert!(r.published.is_none());
     assert_eq!(
         tree(mirror.path()),
