@@ -153,6 +153,7 @@ pub fn bounded_hops(mut hops: Vec<Hop>) -> Vec<Hop> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
 

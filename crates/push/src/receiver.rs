@@ -240,6 +240,7 @@ impl Receiver {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
     use crate::auth::Secret;

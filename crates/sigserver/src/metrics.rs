@@ -477,110 +477,6 @@ fn escape(v: &str) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mirror_core::status::DatabaseStatus;
-
-    #[test]
-    fn counts_and_renders() {
-        let m = Metrics::default();
-        m.request(RequestKind::File(FileKind::Cdiff), 200);
-        m.request(RequestKind::File(FileKind::Cdiff), 200);
-        m.request(RequestKind::Other, 404);
-        m.request(RequestKind::Health, 299);
-        m.bytes(RequestKind::File(FileKind::Cvd), 512);
-        let mut st = MirrorStatus {
-            last_publish: Some(1000),
-            ..Default::default()
-        };
-        st.databases.insert(
-            "da\"ily".into(),
-            DatabaseStatus {
-                published_version: Some(27001),
-                last_error_kind: Some("upstream".into()),
-                consecutive_failures: 3,
-                chain_failures: 4,
-                cdiffs: vec![5, 6, 7],
-                unproven_cdiffs: vec![5, 6],
-                ..Default::default()
-            },
-        );
-        let text = m.render(Some(&st), true, 1600);
-        assert!(
-            text.contains("sigserver_mirror_unproven_cdiffs{db=\"da\\\"ily\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("sigserver_mirror_chain_failures_total{db=\"da\\\"ily\"} 4\n"));
-        assert!(text.contains("# TYPE sigserver_mirror_chain_failures_total counter\n"));
-        assert!(
-            text.contains("sigserver_requests_total{kind=\"cdiff\",status=\"200\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("sigserver_requests_total{kind=\"other\",status=\"404\"} 1\n"));
-        assert!(text.contains("sigserver_requests_total{kind=\"health\",status=\"other\"} 1\n"));
-        assert!(text.contains("sigserver_sent_bytes_total{kind=\"cvd\"} 512\n"));
-        assert!(text.contains("sigserver_mirror_published_version{db=\"da\\\"ily\"} 27001\n"));
-        assert!(
-            text.contains("sigserver_mirror_sync_failures{db=\"da\\\"ily\",kind=\"upstream\"} 3\n")
-        );
-        assert!(text.contains("sigserver_mirror_snapshot_age_seconds 600\n"));
-        m.dns_query(DnsTransport::Tcp, DnsOutcome::NxDomain);
-        let text = m.render(None, false, 0);
-        assert!(
-            text.contains(
-                "sigserver_dns_queries_total{transport=\"tcp\",outcome=\"nxdomain\"} 1\n"
-            ),
-            "{text}"
-        );
-        assert!(text.contains(
-            "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"} 0\n"
-        ));
-        assert!(!m.render(None, false, 0).contains("published_version{"));
-    }
-
-    #[test]
-    fn renders_targets() {
-        use mirror_core::targets::{TargetState, TargetsRecord};
-        let mut t = TargetsRecord::default();
-        t.targets.insert(
-            "s3://b/p".into(),
-            TargetState {
-                published_generation: Some("g-000001".into()),
-                consecutive_failures: 2,
-                ..Default::default()
-            },
-        );
-        t.targets.insert(
-            "file:///x".into(),
-            TargetState {
-                published_generation: Some("g-000002".into()),
-                last_success_unix: Some(7),
-                ..Default::default()
-            },
-        );
-        let mut out = String::new();
-        render_targets(&mut out, &t, Some("g-000002"));
-        assert!(
-            out.contains("sigserver_target_lagging{target=\"s3://b/p\"} 1\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("sigserver_target_lagging{target=\"file:///x\"} 0\n"),
-            "{out}"
-        );
-        assert!(out.contains("sigserver_target_consecutive_failures{target=\"s3://b/p\"} 2\n"));
-        assert!(
-            out.contains(
-                "sigserver_target_last_success_timestamp_seconds{target=\"file:///x\"} 7\n"
-            )
-        );
-        assert!(
-            !out.contains("sigserver_target_last_success_timestamp_seconds{target=\"s3://b/p\"}")
-        );
-    }
-}
-
 /// The push state (`DIR/push.json`) as Prometheus text: notices by outcome and what
 /// they led to, syncs by reason, announced and unconfirmed versions, per-downstream
 /// delivery, and the propagation histogram (origin's publish → published here).
@@ -699,4 +595,108 @@ pub fn render_push(p: &push::state::PushState) -> String {
     let _ = writeln!(out, "clamav_mirror_propagation_seconds_sum {}", h.sum);
     let _ = writeln!(out, "clamav_mirror_propagation_seconds_count {}", h.count);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_core::status::DatabaseStatus;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::default();
+        m.request(RequestKind::File(FileKind::Cdiff), 200);
+        m.request(RequestKind::File(FileKind::Cdiff), 200);
+        m.request(RequestKind::Other, 404);
+        m.request(RequestKind::Health, 299);
+        m.bytes(RequestKind::File(FileKind::Cvd), 512);
+        let mut st = MirrorStatus {
+            last_publish: Some(1000),
+            ..Default::default()
+        };
+        st.databases.insert(
+            "da\"ily".into(),
+            DatabaseStatus {
+                published_version: Some(27001),
+                last_error_kind: Some("upstream".into()),
+                consecutive_failures: 3,
+                chain_failures: 4,
+                cdiffs: vec![5, 6, 7],
+                unproven_cdiffs: vec![5, 6],
+                ..Default::default()
+            },
+        );
+        let text = m.render(Some(&st), true, 1600);
+        assert!(
+            text.contains("sigserver_mirror_unproven_cdiffs{db=\"da\\\"ily\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("sigserver_mirror_chain_failures_total{db=\"da\\\"ily\"} 4\n"));
+        assert!(text.contains("# TYPE sigserver_mirror_chain_failures_total counter\n"));
+        assert!(
+            text.contains("sigserver_requests_total{kind=\"cdiff\",status=\"200\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("sigserver_requests_total{kind=\"other\",status=\"404\"} 1\n"));
+        assert!(text.contains("sigserver_requests_total{kind=\"health\",status=\"other\"} 1\n"));
+        assert!(text.contains("sigserver_sent_bytes_total{kind=\"cvd\"} 512\n"));
+        assert!(text.contains("sigserver_mirror_published_version{db=\"da\\\"ily\"} 27001\n"));
+        assert!(
+            text.contains("sigserver_mirror_sync_failures{db=\"da\\\"ily\",kind=\"upstream\"} 3\n")
+        );
+        assert!(text.contains("sigserver_mirror_snapshot_age_seconds 600\n"));
+        m.dns_query(DnsTransport::Tcp, DnsOutcome::NxDomain);
+        let text = m.render(None, false, 0);
+        assert!(
+            text.contains(
+                "sigserver_dns_queries_total{transport=\"tcp\",outcome=\"nxdomain\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"} 0\n"
+        ));
+        assert!(!m.render(None, false, 0).contains("published_version{"));
+    }
+
+    #[test]
+    fn renders_targets() {
+        use mirror_core::targets::{TargetState, TargetsRecord};
+        let mut t = TargetsRecord::default();
+        t.targets.insert(
+            "s3://b/p".into(),
+            TargetState {
+                published_generation: Some("g-000001".into()),
+                consecutive_failures: 2,
+                ..Default::default()
+            },
+        );
+        t.targets.insert(
+            "file:///x".into(),
+            TargetState {
+                published_generation: Some("g-000002".into()),
+                last_success_unix: Some(7),
+                ..Default::default()
+            },
+        );
+        let mut out = String::new();
+        render_targets(&mut out, &t, Some("g-000002"));
+        assert!(
+            out.contains("sigserver_target_lagging{target=\"s3://b/p\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sigserver_target_lagging{target=\"file:///x\"} 0\n"),
+            "{out}"
+        );
+        assert!(out.contains("sigserver_target_consecutive_failures{target=\"s3://b/p\"} 2\n"));
+        assert!(
+            out.contains(
+                "sigserver_target_last_success_timestamp_seconds{target=\"file:///x\"} 7\n"
+            )
+        );
+        assert!(
+            !out.contains("sigserver_target_last_success_timestamp_seconds{target=\"s3://b/p\"}")
+        );
+    }
 }

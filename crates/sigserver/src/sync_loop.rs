@@ -216,7 +216,7 @@ mod tests {
             let mut n = n.lock().unwrap();
             *n += 1;
             let _ = tx.send(*n);
-            let r: Result<(), SyncError> = if *n % 2 == 0 {
+            let r: Result<(), SyncError> = if (*n).is_multiple_of(2) {
                 Err("upstream unreachable".into())
             } else {
                 Ok(())
