@@ -106,7 +106,7 @@ fn view_unproven(mirror: &Path, db: &str) -> Vec<u32> {
 fn names(mirror: &Path) -> Vec<String> {
     tree(mirror)
         .into_keys()
-        .filter(|n| n != mirror_core::trust::TRUST_FILE)
+        .filter(|n| n != mirror_core::trust::TRUST_FILE && n != mirror_core::trace::TRACE_FILE)
         .collect()
 }
 

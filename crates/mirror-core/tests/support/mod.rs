@@ -125,7 +125,7 @@ pub fn check_snapshot(files: &BTreeMap<String, Vec<u8>>) -> Result<(u32, Vec<u32
 }
 
 /// Fails on any file that does not belong to one of `dbs` (or is the manifest, or the
-/// generation's trust record, which must be a valid one).
+/// generation's trust or trace record, which must be a valid one naming only `dbs`).
 pub fn check_only(files: &BTreeMap<String, Vec<u8>>, dbs: &[&str]) -> Result<(), String> {
     for (name, bytes) in files {
         if name == mirror_core::trust::TRUST_FILE {
@@ -133,6 +133,17 @@ pub fn check_only(files: &BTreeMap<String, Vec<u8>>, dbs: &[&str]) -> Result<(),
                 serde_json::from_slice(bytes).map_err(|e| format!("{name}: {e}"))?;
             if r.format != mirror_core::trust::TRUST_FORMAT {
                 return Err(format!("{name}: format {}", r.format));
+            }
+            continue;
+        }
+        if name == mirror_core::trace::TRACE_FILE {
+            let r: mirror_core::trace::TraceRecord =
+                serde_json::from_slice(bytes).map_err(|e| format!("{name}: {e}"))?;
+            if r.format != mirror_core::trace::TRACE_FORMAT {
+                return Err(format!("{name}: format {}", r.format));
+            }
+            if let Some(d) = r.databases.keys().find(|d| !dbs.contains(&d.as_str())) {
+                return Err(format!("{name}: unexpected database {d}"));
             }
             continue;
         }
