@@ -378,3 +378,185 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
     assert!((1..=2).contains(&flood_syncs), "{s1:?}");
     assert_eq!(up.stats().requests("/test.cvd"), 1, "{:?}", up.stats());
 }
+
+/// `sigupdate watch` for a tier-2 mirror of `upstream`, taking notices from `tier1`
+/// on `port`; hourly polls.
+fn tier2_watch(
+    bins: &Binaries,
+    dir: &Path,
+    upstream: &str,
+    port: u16,
+    key: &Path,
+    name: &str,
+) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.with_extension("log"))
+        .unwrap();
+    let mut cmd = Command::new(&bins.sigupdate);
+    cmd.args(["watch", "--dir"])
+        .arg(dir)
+        .args(["--upstream", upstream, "--db", "test", "--no-dns"])
+        .args([
+            "--sign-root",
+            root().to_str().unwrap(),
+            "--verify-time",
+            VERIFY_TIME,
+        ])
+        .args([
+            "--interval-secs",
+            "3600",
+            "--jitter-secs",
+            "0",
+            "--mirror-name",
+            name,
+        ])
+        .args(["--push-listen", &format!("127.0.0.1:{port}")])
+        .arg("--push-sender")
+        .arg(format!("tier1={}", key.display()))
+        .env("SIGUPDATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    Child::spawn(name, &mut cmd).unwrap()
+}
+
+#[test]
+fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_its_cascade() {
+    let bins = Binaries::build().unwrap();
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let mut up = Upstream::builder().database(history, 3).start().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin.key");
+    let t1_key = keys.path().join("tier1.key");
+    std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
+    std::fs::write(&t1_key, "tier1 secret: fedcba9876543210\n").unwrap();
+    // A downstream that accepts connections and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}/push", hung.local_addr().unwrap());
+    let (pa, pb, p1) = (free_port(), free_port(), free_port());
+    let t1_url = format!("http://127.0.0.1:{p1}");
+    let dirs = tempfile::tempdir().unwrap();
+    let (d1, da, db) = (
+        dirs.path().join("t1"),
+        dirs.path().join("t2a"),
+        dirs.path().join("t2b"),
+    );
+    for d in [&d1, &da, &db] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let up_url = up.base_url();
+    let start_t1 = || {
+        Sigserver::start(
+            &bins,
+            &d1,
+            &[
+                "--listen",
+                &format!("127.0.0.1:{p1}"),
+                "--sync",
+                "--sync-interval",
+                "3600",
+                "--upstream",
+                &up_url,
+                "--db",
+                "test",
+                "--no-dns",
+                "--sign-root",
+                root().to_str().unwrap(),
+                "--verify-time",
+                VERIFY_TIME,
+                "--mirror-name",
+                "tier1",
+                "--push-sender",
+                &format!("origin={}", origin_key.display()),
+                "--push-downstream",
+                &format!("http://127.0.0.1:{pa}/push,{hung_url},http://127.0.0.1:{pb}/push"),
+                "--push-key",
+                t1_key.to_str().unwrap(),
+            ],
+        )
+        .unwrap()
+    };
+    let notify = |v: u32| {
+        let origin = Secret::from_file(&origin_key).unwrap();
+        let (h, b) = signed(&origin, "origin", v, now_secs());
+        let addr: SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
+        assert_eq!(post(addr, &h, &b).0, 202);
+    };
+    let tier1 = start_t1();
+    wait_until("tier 1 at 3", Duration::from_secs(60), || {
+        published_version(&d1) == Some(3)
+    });
+    let _a = tier2_watch(&bins, &da, &t1_url, pa, &t1_key, "t2a");
+    let b = tier2_watch(&bins, &db, &t1_url, pb, &t1_key, "t2b");
+    wait_until("tier 2 at 3", Duration::from_secs(60), || {
+        published_version(&da) == Some(3) && published_version(&db) == Some(3)
+    });
+
+    // 1. t2b is down during a push; the hung downstream holds its connection open.
+    drop(b);
+    up.advance().unwrap();
+    notify(4);
+    wait_until("t2a at 4", Duration::from_secs(60), || {
+        published_version(&da) == Some(4)
+    });
+    // t2a has it while tier 1's notice to the hung downstream is still unanswered: the
+    // downstreams are notified in parallel, so neither the dead nor the hung one
+    // delays a sibling.
+    hung.set_nonblocking(true).unwrap();
+    let held = hung.accept();
+    assert!(
+        held.is_ok(),
+        "tier 1 has a notice pending at the hung downstream"
+    );
+    assert_eq!(
+        published_version(&db),
+        Some(3),
+        "t2b was down and still holds 3"
+    );
+    let s1 = push_state(&d1);
+    let dead = &s1.downstreams[&format!("http://127.0.0.1:{pb}/push")];
+    assert!(dead.failed_attempts >= 1, "{s1:?}");
+    println!("checked: a dead and a hung downstream did not delay t2a");
+
+    // 2. t2b restarts: its start sync catches up.
+    let b = tier2_watch(&bins, &db, &t1_url, pb, &t1_key, "t2b");
+    wait_until("t2b at 4 after restart", Duration::from_secs(60), || {
+        published_version(&db) == Some(4)
+    });
+    println!("checked: t2b caught up at its start");
+
+    // 3. Tier 1 is killed in the middle of its cascade (t2b down again, the notice to
+    // it retried), t2b comes back while tier 1 is down (its start sync fails, the next
+    // poll is an hour away), then tier 1 restarts: its start announces what it holds
+    // and t2b updates from that notice.
+    drop(b);
+    up.advance().unwrap();
+    notify(5);
+    wait_until("tier 1 at 5", Duration::from_secs(60), || {
+        published_version(&d1) == Some(5)
+    });
+    wait_until("tier 1 retrying t2b", Duration::from_secs(30), || {
+        push_state(&d1).downstreams[&format!("http://127.0.0.1:{pb}/push")].failed_attempts
+            > dead.failed_attempts
+    });
+    drop(tier1); // SIGKILL mid-cascade
+    let _b = tier2_watch(&bins, &db, &t1_url, pb, &t1_key, "t2b");
+    wait_until("t2b's failed start sync", Duration::from_secs(60), || {
+        mirror_core::status::MirrorStatus::load(&db).is_ok_and(|s| s.last_error.is_some())
+    });
+    assert_eq!(published_version(&db), Some(4));
+    let cvd_gets = up.stats().requests("/test.cvd");
+    let _tier1 = start_t1();
+    wait_until(
+        "t2b at 5 after tier 1's restart",
+        Duration::from_secs(60),
+        || published_version(&db) == Some(5),
+    );
+    let s2b = push_state(&db);
+    assert!(count(&s2b.notice_actions, "sync") >= 1, "{s2b:?}");
+    // The restarted tier 1 downloaded nothing again from its upstream.
+    assert_eq!(up.stats().requests("/test.cvd"), cvd_gets);
+    println!("checked: a tier killed mid-cascade completes it when it restarts");
+}

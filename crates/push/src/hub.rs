@@ -56,6 +56,10 @@ pub struct SyncResult {
     pub upstream: BTreeMap<String, u32>,
     /// The trace entries of the databases this sync published a new version of.
     pub new: BTreeMap<String, DatabaseTrace>,
+    /// The trace entries of every database the published generation holds (what a
+    /// restarted mirror announces again: a cascade cut short by a crash or restart is
+    /// completed at the next start; a downstream that has the versions pays nothing).
+    pub current: BTreeMap<String, DatabaseTrace>,
 }
 
 #[derive(Debug, Default)]
@@ -422,12 +426,17 @@ impl PushHub {
         self.shared.store(&mut g, true);
         drop(g);
         let cascade = self.cascade.as_ref()?;
-        if result.new.is_empty() {
+        let announce = if result.new.is_empty() && req.reason.split('+').any(|r| r == "start") {
+            &result.current
+        } else {
+            &result.new
+        };
+        if announce.is_empty() {
             return None;
         }
         // One notice per distinct way the versions came (usually one).
         let mut groups: BTreeMap<Vec<Hop>, (BTreeMap<String, u32>, u64)> = BTreeMap::new();
-        for (db, t) in &result.new {
+        for (db, t) in announce {
             let mut before = t.hops.clone();
             before.pop();
             let e = groups.entry(before).or_default();

@@ -172,14 +172,18 @@ impl SyncResult {
                 r.upstream.insert(d.name.clone(), v);
             }
         }
-        let Some(g) = report.published else {
+        let layout = MirrorLayout::new(dir);
+        let Ok(Some(g)) = layout.current_generation() else {
             return r;
         };
-        let layout = MirrorLayout::new(dir);
         let trace = match TraceRecord::read(&layout.generation(g)) {
             Ok(Some(t)) => t,
             _ => return r,
         };
+        r.current = trace.databases.clone();
+        if report.published != Some(g) {
+            return r;
+        }
         for d in &report.databases {
             let updated = d.fetched_from.is_some() && d.after != d.before;
             if updated && let Some(t) = trace.databases.get(&d.name) {
