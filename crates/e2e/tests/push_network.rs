@@ -344,6 +344,16 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
     assert_eq!(published_version(t.t1_dir.path()), Some(4));
     // Bounded work: one version check, nothing downloaded.
     assert_eq!(up.stats().requests("/test.cvd"), 0, "{:?}", up.stats());
+    let status = Command::new(&bins.sigupdate)
+        .args(["status", "--dir"])
+        .arg(t.t1_dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("test: version 9 announced by origin was not found upstream"),
+        "{text}"
+    );
     let ready = t.tier1.get("/ready").unwrap();
     assert_eq!(
         ready.status,
@@ -515,9 +525,33 @@ fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_it
         Some(3),
         "t2b was down and still holds 3"
     );
+    let pb_url = format!("http://127.0.0.1:{pb}/push");
+    wait_until(
+        "tier 1's failure to notify t2b",
+        Duration::from_secs(10),
+        || {
+            push_state(&d1)
+                .downstreams
+                .get(&pb_url)
+                .is_some_and(|d| d.consecutive_failures >= 1)
+        },
+    );
     let s1 = push_state(&d1);
-    let dead = &s1.downstreams[&format!("http://127.0.0.1:{pb}/push")];
-    assert!(dead.failed_attempts >= 1, "{s1:?}");
+    let dead = &s1.downstreams[&pb_url];
+    let status = Command::new(&bins.sigupdate)
+        .args(["status", "--dir"])
+        .arg(&d1)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!("downstream http://127.0.0.1:{pb}/push: FAILING")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("downstream http://127.0.0.1:{pa}/push: ok")),
+        "{text}"
+    );
     println!("checked: a dead and a hung downstream did not delay t2a");
 
     // 2. t2b restarts: its start sync catches up.

@@ -188,11 +188,13 @@ impl PushHub {
                     match a {
                         Attempt::Delivered => {
                             d.delivered += 1;
+                            d.consecutive_failures = 0;
                             d.last_success = Some(now_secs());
                             info!(downstream = url, "notice delivered");
                         }
                         Attempt::Failed(why) | Attempt::GaveUp(why) => {
                             d.failed_attempts += 1;
+                            d.consecutive_failures += 1;
                             d.last_failure = Some(now_secs());
                             d.last_error = Some(why.clone());
                             if matches!(a, Attempt::GaveUp(_)) {

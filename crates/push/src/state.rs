@@ -80,6 +80,9 @@ pub struct DownstreamState {
     pub delivered: u64,
     /// Attempts that failed (each retry counts).
     pub failed_attempts: u64,
+    /// Attempts that failed since the last delivery (0: the last attempt succeeded).
+    #[serde(default)]
+    pub consecutive_failures: u64,
     /// Notices given up on (every retry failed; the downstream's poll covers them).
     pub given_up: u64,
 }

@@ -559,6 +559,15 @@ pub fn render_push(p: &push::state::PushState) -> String {
             d.failed_attempts
         );
     }
+    out.push_str("# HELP clamav_mirror_downstream_consecutive_failures Failed attempts to notify a downstream since its last delivery.\n# TYPE clamav_mirror_downstream_consecutive_failures gauge\n");
+    for (u, d) in &p.downstreams {
+        let _ = writeln!(
+            out,
+            "clamav_mirror_downstream_consecutive_failures{{downstream=\"{}\"}} {}",
+            escape(u),
+            d.consecutive_failures
+        );
+    }
     out.push_str("# HELP clamav_mirror_downstream_given_up_total Notices given up on after every retry failed.\n# TYPE clamav_mirror_downstream_given_up_total counter\n");
     for (u, d) in &p.downstreams {
         let _ = writeln!(

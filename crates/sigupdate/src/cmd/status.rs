@@ -32,6 +32,13 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
     let dir = inv.dir(args.config.as_deref())?;
     let status = load(&dir)?;
     let targets = load_targets(&dir);
+    let push = match push::state::PushState::read(&dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sigupdate status: {e}");
+            None
+        }
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut doc = serde_json::to_value(&status)?;
@@ -40,6 +47,9 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
                 "targets".into(),
                 targets_json(t, status.generation.as_deref()),
             );
+        }
+        if let (Some(p), Some(obj)) = (&push, doc.as_object_mut()) {
+            obj.insert("push".into(), serde_json::to_value(p)?);
         }
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -79,6 +89,9 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
             db.cdiffs.len()
         )?;
     }
+    if let Some(p) = &push {
+        write_push(&mut out, p)?;
+    }
     for (url, t) in targets.iter().flat_map(|t| &t.targets) {
         let holds = t.published_generation.as_deref().unwrap_or("nothing");
         if t.lagging(status.generation.as_deref()) {
@@ -93,6 +106,53 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The push state (`DIR/push.json`): announced and unconfirmed versions, and each
+/// downstream's last result.
+fn write_push(out: &mut impl Write, p: &push::state::PushState) -> Result<()> {
+    let ago = |t: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        format!("{}s ago", now.saturating_sub(t))
+    };
+    for (db, a) in &p.announced {
+        writeln!(
+            out,
+            "{db}: version {} announced by {} {}, not published yet",
+            a.version,
+            a.sender,
+            ago(a.since)
+        )?;
+    }
+    for (db, a) in &p.unconfirmed {
+        writeln!(
+            out,
+            "{db}: version {} announced by {} was not found upstream (unconfirmed, {})",
+            a.version,
+            a.sender,
+            ago(a.since)
+        )?;
+    }
+    for (url, d) in &p.downstreams {
+        let last = d.last_success.map_or_else(|| "never".to_owned(), ago);
+        match (&d.last_error, d.last_failure) {
+            (Some(e), Some(f)) if d.consecutive_failures > 0 => writeln!(
+                out,
+                "downstream {url}: FAILING, last attempt {} ({} failed in a row, {} notices given up; last success {last}): {e}",
+                ago(f),
+                d.consecutive_failures,
+                d.given_up
+            )?,
+            _ => writeln!(
+                out,
+                "downstream {url}: ok, {} notices delivered, last {last}",
+                d.delivered
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// `DIR/targets.json`, the publish targets' state; an unreadable one is reported on
