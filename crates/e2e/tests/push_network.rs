@@ -594,3 +594,106 @@ fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_it
     assert_eq!(up.stats().requests("/test.cvd"), cvd_gets);
     println!("checked: a tier killed mid-cascade completes it when it restarts");
 }
+
+/// The top tier's upstream (the official CDN) never pushes: `--dns-watch-secs` asks
+/// the version TXT record (here served by a `sigserver --dns-listen` over a directory
+/// the test updates) and syncs as soon as it changes, with no HTTP request to the CDN
+/// between syncs.
+#[test]
+fn the_top_tier_follows_the_version_record_and_its_http_traffic_does_not_grow() {
+    let bins = Binaries::build().unwrap();
+    let keys = testkit::upstream::PublisherKeys::test();
+    let history = History::synthetic("daily", 3, &keys).unwrap();
+    let mut up = Upstream::builder().database(history, 1).start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("daily-keys.pem");
+    std::fs::write(&key_file, keys.public_pem().unwrap()).unwrap();
+    let env = vec![
+        (
+            "SIGUPDATE_CUSTOM__daily__KEYS".to_owned(),
+            key_file.display().to_string(),
+        ),
+        (
+            "SIGUPDATE_CUSTOM__daily__SIGN".to_owned(),
+            "false".to_owned(),
+        ),
+    ];
+    // The record's publisher: a mirror of the CDN whose sigserver answers the record.
+    let rec = tmp.path().join("record");
+    let opts = e2e::SyncOptions {
+        upstreams: vec![up.base_url()],
+        dbs: vec!["daily".to_owned()],
+        env: env.clone(),
+        ..e2e::SyncOptions::default()
+    };
+    assert_eq!(e2e::sync(&bins, &rec, &opts).unwrap().code, Some(0));
+    let dp = free_port();
+    let _dns = Sigserver::start(
+        &bins,
+        &rec,
+        &[
+            "--dns-listen",
+            &format!("127.0.0.1:{dp}"),
+            "--dns-zone",
+            "current.cvd.test",
+        ],
+    )
+    .unwrap();
+    // The top tier: DNS versions, checked every second; polls an hour apart.
+    let top = tmp.path().join("top");
+    let log = std::fs::File::create(tmp.path().join("top.log")).unwrap();
+    let mut cmd = Command::new(&bins.sigupdate);
+    cmd.args(["watch", "--dir"])
+        .arg(&top)
+        .args(["--upstream", &up.base_url(), "--db", "daily"])
+        .args([
+            "--dns-server",
+            &format!("127.0.0.1:{dp}"),
+            "--dns-name",
+            "current.cvd.test",
+        ])
+        .args([
+            "--dns-watch-secs",
+            "1",
+            "--interval-secs",
+            "3600",
+            "--jitter-secs",
+            "0",
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("SIGUPDATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let _watch = Child::spawn("sigupdate watch", &mut cmd).unwrap();
+    let version = |d: &Path| push::settings::published_versions(d).get("daily").copied();
+    wait_until("the top tier at 1", Duration::from_secs(60), || {
+        version(&top) == Some(1)
+    });
+    // Quiet: no HTTP request to the CDN while the record says nothing new.
+    up.reset_stats();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(up.stats().total_requests(), 0, "{:?}", up.stats());
+    // The CDN publishes 2, the record follows; the top tier syncs within seconds.
+    let dns_syncs = count(&push_state(&top).syncs, "dns");
+    up.advance().unwrap();
+    assert_eq!(e2e::sync(&bins, &rec, &opts).unwrap().code, Some(0));
+    up.reset_stats();
+    wait_until("the top tier at 2", Duration::from_secs(60), || {
+        version(&top) == Some(2)
+    });
+    let one_sync = up.stats().total_requests();
+    assert!(one_sync > 0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        up.stats().total_requests(),
+        one_sync,
+        "no HTTP between syncs: {:?}",
+        up.stats()
+    );
+    let s = push_state(&top);
+    assert_eq!(count(&s.syncs, "dns"), dns_syncs + 1, "{s:?}");
+    println!(
+        "checked: the record's change started one sync ({one_sync} HTTP requests), and nothing else reached the CDN"
+    );
+}

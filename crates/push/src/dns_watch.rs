@@ -25,7 +25,9 @@ pub fn spawn(
     let hub = hub.clone();
     let dns = Arc::new(std::sync::Mutex::new(dns));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(secs));
+        // The first check one period after the start (the start sync runs now).
+        let period = Duration::from_secs(secs);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
