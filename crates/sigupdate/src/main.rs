@@ -51,7 +51,9 @@ enum Command {
     /// Bring a mirror directory up to date once: learn versions, download, verify
     /// everything, check the cdiff chain, publish atomically (DIR/current), prune.
     Sync(cmd::sync::SyncArgs),
-    /// Sync now, then every interval (with jitter), or at once on SIGHUP/SIGUSR1.
+    /// Sync now, then every interval (with jitter), or at once on SIGHUP/SIGUSR1, an
+    /// accepted push notice (--push-listen) or a changed version record
+    /// (--dns-watch-secs); notify downstreams after a publish (--push-downstream).
     Watch(cmd::watch::WatchArgs),
     /// Show the published snapshot (published_dir), versions and last errors.
     Status(cmd::status::StatusArgs),
