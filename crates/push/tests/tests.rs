@@ -1,1 +1,4 @@
+//! The crate's integration tests, one test binary.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod hub;
