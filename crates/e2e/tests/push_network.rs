@@ -697,3 +697,77 @@ fn the_top_tier_follows_the_version_record_and_its_http_traffic_does_not_grow() 
         "checked: the record's change started one sync ({one_sync} HTTP requests), and nothing else reached the CDN"
     );
 }
+
+/// `/ready` answers 503 naming the database when a version upstream announced (in its
+/// manifest and in a notice) is not published within `--ready-lag`; `/health` stays
+/// 200; publishing it makes the mirror ready again.
+#[test]
+fn a_mirror_provably_behind_is_not_ready() {
+    let bins = Binaries::build().unwrap();
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let mut up = Upstream::builder().database(history, 3).start().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin.key");
+    std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let m = Sigserver::start(
+        &bins,
+        dir.path(),
+        &[
+            "--sync",
+            "--sync-interval",
+            "3600",
+            "--upstream",
+            &up.base_url(),
+            "--db",
+            "test",
+            "--no-dns",
+            "--sign-root",
+            root().to_str().unwrap(),
+            "--verify-time",
+            VERIFY_TIME,
+            "--push-sender",
+            &format!("origin={}", origin_key.display()),
+            "--ready-lag",
+            "2",
+        ],
+    )
+    .unwrap();
+    wait_until("the first publish", Duration::from_secs(60), || {
+        published_version(dir.path()) == Some(3)
+    });
+    let origin = Secret::from_file(&origin_key).unwrap();
+    let pushes = || count(&push_state(dir.path()).syncs, "push");
+    // Upstream announces 4 but serves a damaged test.cvd: the mirror keeps 3.
+    up.advance().unwrap();
+    up.misbehave(testkit::upstream::Misbehaviour::Tamper {
+        file: "test.cvd".into(),
+    })
+    .unwrap();
+    let (h, b) = signed(&origin, "origin", 4, now_secs());
+    assert_eq!(post(m.addr(), &h, &b).0, 202);
+    wait_until("the failed sync", Duration::from_secs(60), || pushes() == 1);
+    assert_eq!(published_version(dir.path()), Some(3));
+    wait_until("the lag to pass", Duration::from_secs(30), || {
+        m.get("/ready").unwrap().status == 503
+    });
+    let ready = m.get("/ready").unwrap().text();
+    assert!(
+        ready.contains("behind: test:")
+            && ready.contains("version 4")
+            && ready.contains("serving version 3"),
+        "{ready}"
+    );
+    assert_eq!(m.get("/health").unwrap().status, 200);
+    println!("checked: {}", ready.trim());
+    // Upstream mends; the next notice brings 4 and the mirror is ready again.
+    up.behave().unwrap();
+    let (h, b) = signed(&origin, "origin", 4, now_secs());
+    assert_eq!(post(m.addr(), &h, &b).0, 202);
+    wait_until("version 4", Duration::from_secs(60), || {
+        published_version(dir.path()) == Some(4)
+    });
+    wait_until("ready again", Duration::from_secs(10), || {
+        m.get("/ready").unwrap().status == 200
+    });
+}
