@@ -104,6 +104,7 @@
 
 mod engine;
 mod error;
+pub mod json_file;
 pub mod layout;
 pub mod lock;
 pub mod manifest;

@@ -100,20 +100,12 @@ impl TargetsRecord {
     /// Reads `DIR/targets.json`; `Ok(None)` when there is none (no target configured
     /// yet, or never published).
     pub fn read(dir: &Path) -> std::io::Result<Option<Self>> {
-        match std::fs::read(dir.join(TARGETS_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::json_file::read(&dir.join(TARGETS_FILE))
     }
 
     /// Writes `DIR/targets.json` atomically (temp file, fsync, rename, fsync dir).
     pub fn store(&self, dir: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        atomic_file::write(&dir.join(TARGETS_FILE), &json)
+        crate::json_file::store(&dir.join(TARGETS_FILE), self)
     }
 }
 

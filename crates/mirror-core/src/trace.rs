@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, RecordError, io_err};
+use crate::error::{Error, RecordError};
 use crate::model::valid_db_name;
 
 /// File name of the trace record inside a generation directory.
@@ -79,26 +79,14 @@ pub struct TraceRecord {
 impl TraceRecord {
     /// Reads `gen_dir/.trace.json`: `Ok(None)` when there is none.
     pub fn read(gen_dir: &Path) -> Result<Option<Self>, Error> {
-        use std::io::Read;
         let path = gen_dir.join(TRACE_FILE);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path, "open")(e)),
+        let Some(record) = crate::json_file::read_record::<Self>(&path, MAX_TRACE_LEN)? else {
+            return Ok(None);
         };
-        let mut bytes = Vec::new();
-        file.take(MAX_TRACE_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_err(&path, "read"))?;
         let corrupt = |reason: RecordError| Error::Corrupt {
             path: path.clone(),
             source: reason,
         };
-        if bytes.len() as u64 > MAX_TRACE_LEN {
-            return Err(corrupt(RecordError::TooLarge(MAX_TRACE_LEN)));
-        }
-        let record: Self =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(RecordError::Json(e)))?;
         if record.format != TRACE_FORMAT {
             return Err(corrupt(RecordError::Format(record.format)));
         }
@@ -110,9 +98,7 @@ impl TraceRecord {
 
     /// The record as written into a generation (pretty JSON, newline-terminated).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
-        out.push(b'\n');
-        out
+        crate::json_file::pretty(self)
     }
 }
 

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, RecordError, io_err};
+use crate::error::{Error, RecordError};
 use crate::model::{Snapshot, valid_db_name};
 use crate::status::MirrorStatus;
 
@@ -66,26 +66,14 @@ impl TrustRecord {
     /// Reads `gen_dir/.trust.json`: `Ok(None)` when there is none, an error when it is
     /// unreadable, not a record of this format, or names an invalid database.
     pub fn read(gen_dir: &Path) -> Result<Option<Self>, Error> {
-        use std::io::Read;
         let path = gen_dir.join(TRUST_FILE);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path, "open")(e)),
+        let Some(record) = crate::json_file::read_record::<Self>(&path, MAX_TRUST_LEN)? else {
+            return Ok(None);
         };
-        let mut bytes = Vec::new();
-        file.take(MAX_TRUST_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_err(&path, "read"))?;
         let corrupt = |reason: RecordError| Error::Corrupt {
             path: path.clone(),
             source: reason,
         };
-        if bytes.len() as u64 > MAX_TRUST_LEN {
-            return Err(corrupt(RecordError::TooLarge(MAX_TRUST_LEN)));
-        }
-        let record: Self =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(RecordError::Json(e)))?;
         if record.format != TRUST_FORMAT {
             return Err(corrupt(RecordError::Format(record.format)));
         }
@@ -97,9 +85,7 @@ impl TrustRecord {
 
     /// The record as written into a generation (pretty JSON, newline-terminated).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
-        out.push(b'\n');
-        out
+        crate::json_file::pretty(self)
     }
 }
 

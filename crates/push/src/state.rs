@@ -8,7 +8,7 @@
 //! trust.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +21,6 @@ pub const PUSH_STATE_FILE: &str = "push.json";
 pub const PROPAGATION_BUCKETS: &[f64] = &[
     0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
-
-/// Largest state file read.
-const MAX_STATE_LEN: u64 = 4 << 20;
 
 /// The push state document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -115,36 +112,18 @@ impl Histogram {
 impl PushState {
     /// Reads `dir/push.json`; `Ok(None)` when there is none.
     pub fn read(dir: &Path) -> Result<Option<Self>, Error> {
-        use std::io::Read;
         let path = dir.join(PUSH_STATE_FILE);
-        let err = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| Error::State {
-            path: path.clone(),
-            what: what.to_owned(),
-            source: e,
-        };
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(err("open", Box::new(e))),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_STATE_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| err("read", Box::new(e)))?;
-        if bytes.len() as u64 > MAX_STATE_LEN {
-            return Err(err("read", "larger than 4 MiB".into()));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| err("parse", Box::new(e)))
+        mirror_core::json_file::read(&path).map_err(|e| Error::State {
+            path,
+            what: "read".into(),
+            source: Box::new(e),
+        })
     }
 
     /// Writes `dir/push.json` atomically.
     pub fn store(&self, dir: &Path) -> Result<(), Error> {
-        let path: PathBuf = dir.join(PUSH_STATE_FILE);
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        bytes.push(b'\n');
-        atomic_file::write(&path, &bytes).map_err(|e| Error::State {
+        let path = dir.join(PUSH_STATE_FILE);
+        mirror_core::json_file::store(&path, self).map_err(|e| Error::State {
             path,
             what: "write".into(),
             source: Box::new(e),
@@ -185,6 +164,6 @@ mod tests {
         assert_eq!(PushState::read(dir.path()).unwrap(), Some(s));
         std::fs::write(dir.path().join(PUSH_STATE_FILE), b"{\"notices\":").unwrap();
         let e = PushState::read(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("push.json") && e.contains("parse"), "{e}");
+        assert!(e.contains("push.json") && e.contains("read"), "{e}");
     }
 }

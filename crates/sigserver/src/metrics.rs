@@ -541,50 +541,45 @@ pub fn render_push(p: &push::state::PushState) -> String {
         "Version a notice announced that a sync did not find upstream (not retried).",
         &p.unconfirmed,
     );
-    out.push_str("# HELP clamav_mirror_downstream_delivered_total Notices a downstream accepted.\n# TYPE clamav_mirror_downstream_delivered_total counter\n");
-    for (u, d) in &p.downstreams {
-        let _ = writeln!(
-            out,
-            "clamav_mirror_downstream_delivered_total{{downstream=\"{}\"}} {}",
-            escape(u),
-            d.delivered
-        );
-    }
-    out.push_str("# HELP clamav_mirror_downstream_failed_attempts_total Failed attempts to notify a downstream.\n# TYPE clamav_mirror_downstream_failed_attempts_total counter\n");
-    for (u, d) in &p.downstreams {
-        let _ = writeln!(
-            out,
-            "clamav_mirror_downstream_failed_attempts_total{{downstream=\"{}\"}} {}",
-            escape(u),
-            d.failed_attempts
-        );
-    }
-    out.push_str("# HELP clamav_mirror_downstream_consecutive_failures Failed attempts to notify a downstream since its last delivery.\n# TYPE clamav_mirror_downstream_consecutive_failures gauge\n");
-    for (u, d) in &p.downstreams {
-        let _ = writeln!(
-            out,
-            "clamav_mirror_downstream_consecutive_failures{{downstream=\"{}\"}} {}",
-            escape(u),
-            d.consecutive_failures
-        );
-    }
-    out.push_str("# HELP clamav_mirror_downstream_given_up_total Notices given up on after every retry failed.\n# TYPE clamav_mirror_downstream_given_up_total counter\n");
-    for (u, d) in &p.downstreams {
-        let _ = writeln!(
-            out,
-            "clamav_mirror_downstream_given_up_total{{downstream=\"{}\"}} {}",
-            escape(u),
-            d.given_up
-        );
-    }
-    out.push_str("# HELP clamav_mirror_downstream_last_success_timestamp_seconds Unix time a downstream last accepted a notice.\n# TYPE clamav_mirror_downstream_last_success_timestamp_seconds gauge\n");
-    for (u, d) in &p.downstreams {
-        if let Some(t) = d.last_success {
-            let _ = writeln!(
-                out,
-                "clamav_mirror_downstream_last_success_timestamp_seconds{{downstream=\"{}\"}} {t}",
-                escape(u)
-            );
+    type Field = fn(&push::state::DownstreamState) -> Option<u64>;
+    let per_downstream: [(&str, &str, &str, Field); 5] = [
+        (
+            "clamav_mirror_downstream_delivered_total",
+            "counter",
+            "Notices a downstream accepted.",
+            |d| Some(d.delivered),
+        ),
+        (
+            "clamav_mirror_downstream_failed_attempts_total",
+            "counter",
+            "Failed attempts to notify a downstream.",
+            |d| Some(d.failed_attempts),
+        ),
+        (
+            "clamav_mirror_downstream_consecutive_failures",
+            "gauge",
+            "Failed attempts to notify a downstream since its last delivery.",
+            |d| Some(d.consecutive_failures),
+        ),
+        (
+            "clamav_mirror_downstream_given_up_total",
+            "counter",
+            "Notices given up on after every retry failed.",
+            |d| Some(d.given_up),
+        ),
+        (
+            "clamav_mirror_downstream_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time a downstream last accepted a notice.",
+            |d| d.last_success.and_then(|t| u64::try_from(t).ok()),
+        ),
+    ];
+    for (name, kind, help, field) in per_downstream {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (u, d) in &p.downstreams {
+            if let Some(v) = field(d) {
+                let _ = writeln!(out, "{name}{{downstream=\"{}\"}} {v}", escape(u));
+            }
         }
     }
     let h = &p.propagation;
