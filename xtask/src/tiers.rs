@@ -187,6 +187,17 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
         bail!("cargo xtask tiers needs iproute2 (`ip`)");
     }
     let _ = root;
+    // One run at a time: the bridge and namespace names are fixed, and a second run
+    // would remove the first one's network (held until this process ends).
+    let lock_path = std::env::temp_dir().join("xtask-tiers.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "another `cargo xtask tiers` is running (lock {})",
+            lock_path.display()
+        );
+    }
     let bins = Binaries::build()?;
     println!(
         "tiers: building the histories ({} database, {} versions)",
