@@ -53,11 +53,12 @@ pub struct Opts {
     jitter_secs: u64,
     push: bool,
     poll: bool,
+    release: bool,
 }
 
 impl Opts {
     /// Parses `[--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
-    /// [--mode both|push|poll]`.
+    /// [--mode both|push|poll] [--release]`.
     pub fn parse(args: &[String]) -> Result<Opts> {
         let mut o = Opts {
             daily: false,
@@ -66,6 +67,7 @@ impl Opts {
             jitter_secs: 10,
             push: true,
             poll: true,
+            release: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -85,6 +87,7 @@ impl Opts {
                     "poll" => (o.push, o.poll) = (false, true),
                     v => bail!("--mode {v}: both, push or poll"),
                 },
+                "--release" => o.release = true,
                 other => bail!("unknown option {other}"),
             }
         }
@@ -198,7 +201,13 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
             lock_path.display()
         );
     }
-    let bins = Binaries::build()?;
+    // Dev binaries (what the tests build) unless --release asks for what an installed
+    // mirror runs.
+    let bins = if o.release {
+        Binaries::build_release()?
+    } else {
+        Binaries::build()?
+    };
     println!(
         "tiers: building the histories ({} database, {} versions)",
         if o.daily { "daily-sized" } else { "small" },

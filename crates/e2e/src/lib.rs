@@ -96,7 +96,7 @@ impl Binaries {
     pub fn build() -> Result<Binaries, HarnessError> {
         static BUILT: OnceLock<Result<Binaries, String>> = OnceLock::new();
         BUILT
-            .get_or_init(|| Self::build_now().map_err(|e| e.to_string()))
+            .get_or_init(|| Self::build_now(false).map_err(|e| e.to_string()))
             .clone()
             .map_err(|reason| HarnessError::Process {
                 program: "cargo build -p sigupdate -p sigserver".into(),
@@ -104,11 +104,18 @@ impl Binaries {
             })
     }
 
-    fn build_now() -> Result<Binaries, HarnessError> {
+    /// Like [`Binaries::build`] with the `release` profile (`target/release`): for
+    /// measurements that stand for an installed mirror, not for tests.
+    pub fn build_release() -> Result<Binaries, HarnessError> {
+        Self::build_now(true)
+    }
+
+    fn build_now(release: bool) -> Result<Binaries, HarnessError> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let root = workspace_root();
         let status = Command::new(&cargo)
             .args(["build", "-p", "sigupdate", "-p", "sigserver"])
+            .args(release.then_some("--release"))
             .current_dir(&root)
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
@@ -128,9 +135,10 @@ impl Binaries {
             .map(PathBuf::from)
             .map(|t| if t.is_relative() { root.join(t) } else { t })
             .unwrap_or_else(|| root.join("target"));
+        let profile = if release { "release" } else { "debug" };
         let bins = Binaries {
-            sigupdate: target.join("debug").join("sigupdate"),
-            sigserver: target.join("debug").join("sigserver"),
+            sigupdate: target.join(profile).join("sigupdate"),
+            sigserver: target.join(profile).join("sigserver"),
         };
         for b in [&bins.sigupdate, &bins.sigserver] {
             if !b.is_file() {
