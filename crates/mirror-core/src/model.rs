@@ -66,7 +66,36 @@ impl FileNameKind {
             FileNameKind::Cdiff | FileNameKind::CvdSign | FileNameKind::CdiffSign
         )
     }
+
+    /// The `Content-Type` a file of this kind is served (or uploaded) with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            FileNameKind::Manifest => "text/plain; charset=utf-8",
+            FileNameKind::Cvd
+            | FileNameKind::Cld
+            | FileNameKind::Cdiff
+            | FileNameKind::CvdSign
+            | FileNameKind::CdiffSign => "application/octet-stream",
+        }
+    }
+
+    /// The `Cache-Control` a file of this kind is served (or uploaded) with:
+    /// [`CACHE_IMMUTABLE`] for the versioned names (their content never changes),
+    /// [`CACHE_MUTABLE`] for the pointers replaced by every publish.
+    pub fn cache_control(self) -> &'static str {
+        if self.is_versioned() {
+            CACHE_IMMUTABLE
+        } else {
+            CACHE_MUTABLE
+        }
+    }
 }
+
+/// `Cache-Control` of files that never change under their name: one year, immutable.
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of files replaced by every publish (`<db>.cvd`, `dns.txt`): a
+/// minute, then revalidated.
+pub const CACHE_MUTABLE: &str = "public, max-age=60, must-revalidate";
 
 /// A name of the mirror's file-name grammar, split into its parts: the one definition
 /// of which names are mirror files (`sigserver` serves exactly these).

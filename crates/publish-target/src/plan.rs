@@ -28,20 +28,22 @@ impl Kind {
 }
 
 /// `Cache-Control` of an object: immutable objects may be cached for a year, the
-/// pointers (`<db>.cvd`, `dns.txt`) for a minute and revalidated (the values
-/// `sigserver` sends).
+/// pointers (`<db>.cvd`, `dns.txt`) for a minute and revalidated (`mirror-core`'s
+/// values, which `sigserver` sends too).
 pub fn cache_control(kind: Kind) -> &'static str {
     match kind {
-        Kind::Immutable => "public, max-age=31536000, immutable",
-        Kind::Cvd | Kind::Manifest => "public, max-age=60, must-revalidate",
+        Kind::Immutable => mirror_core::model::CACHE_IMMUTABLE,
+        Kind::Cvd | Kind::Manifest => mirror_core::model::CACHE_MUTABLE,
     }
 }
 
-/// `Content-Type` of an object.
+/// `Content-Type` of an object (`mirror-core`'s, as `sigserver` serves it).
 pub fn content_type(kind: Kind) -> &'static str {
+    use mirror_core::model::FileNameKind;
     match kind {
-        Kind::Manifest => "text/plain; charset=utf-8",
-        Kind::Immutable | Kind::Cvd => "application/octet-stream",
+        Kind::Manifest => FileNameKind::Manifest.content_type(),
+        Kind::Cvd => FileNameKind::Cvd.content_type(),
+        Kind::Immutable => FileNameKind::Cdiff.content_type(),
     }
 }
 

@@ -32,17 +32,14 @@ pub use mirror_core::model::MAX_DB_NAME;
 /// grammar; what serving adds is the [`Serving`] trait).
 pub use mirror_core::model::FileNameKind as FileKind;
 
-/// What serving decides per kind of file: metrics label, `Content-Type`, caching.
+/// What serving adds per kind of file: its metrics label (the `Content-Type` and
+/// `Cache-Control` values are `mirror-core`'s `FileNameKind::content_type` and
+/// `cache_control`, shared with the object-storage publisher).
 /// Implemented for the grammar's kind so that a new kind cannot go unnoticed (the
 /// matches are exhaustive).
 pub trait Serving {
     /// The label used in metrics and access logs (`cvd`, `cdiff_sign`, `dns`, ...).
     fn label(&self) -> &'static str;
-    /// The `Content-Type` served for this kind.
-    fn content_type(&self) -> &'static str;
-    /// Whether a file of this kind, once published under its name, never changes
-    /// (the versioned names of the grammar).
-    fn is_immutable(&self) -> bool;
 }
 
 impl Serving for FileKind {
@@ -55,21 +52,6 @@ impl Serving for FileKind {
             FileKind::CdiffSign => "cdiff_sign",
             FileKind::Manifest => "dns",
         }
-    }
-
-    fn content_type(&self) -> &'static str {
-        match self {
-            FileKind::Manifest => "text/plain; charset=utf-8",
-            FileKind::Cvd
-            | FileKind::Cld
-            | FileKind::Cdiff
-            | FileKind::CvdSign
-            | FileKind::CdiffSign => "application/octet-stream",
-        }
-    }
-
-    fn is_immutable(&self) -> bool {
-        self.is_versioned()
     }
 }
 

@@ -13,7 +13,7 @@ use hyper::StatusCode;
 use crate::cache::{Cached, FileCache, FileId};
 use crate::config::Config;
 use crate::metrics::{Metrics, RequestKind};
-use crate::names::{self, FileKind, PathError, Serving as _};
+use crate::names::{self, FileKind, PathError};
 use crate::open_files::{self, Opened};
 use crate::range::{self, RangeOutcome};
 use crate::ratelimit::RateLimiter;
@@ -25,9 +25,9 @@ use crate::validators::Validators;
 pub const CURRENT: &str = mirror_core::layout::CURRENT;
 
 /// `Cache-Control` for files that never change under their name.
-pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const CACHE_IMMUTABLE: &str = mirror_core::model::CACHE_IMMUTABLE;
 /// `Cache-Control` for files replaced by every publish (`<db>.cvd`, `dns.txt`).
-pub const CACHE_MUTABLE: &str = "public, max-age=60, must-revalidate";
+pub const CACHE_MUTABLE: &str = mirror_core::model::CACHE_MUTABLE;
 /// `Cache-Control` for the operations endpoints and error responses.
 pub const CACHE_NONE: &str = "no-store";
 
@@ -284,12 +284,7 @@ fn file_response(
     let kind = RequestKind::File(fkind);
     let len = meta.len();
     let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
-    let cache = if fkind.is_immutable() {
-        CACHE_IMMUTABLE
-    } else {
-        CACHE_MUTABLE
-    };
-    let mut r = Reply::new(StatusCode::OK, kind, cache);
+    let mut r = Reply::new(StatusCode::OK, kind, fkind.cache_control());
     r.accept_ranges = true;
     if v.not_modified(req.if_none_match(), req.if_modified_since) {
         r.status = StatusCode::NOT_MODIFIED;
