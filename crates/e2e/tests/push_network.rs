@@ -31,6 +31,28 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `sigserver --sync` of the official `test` database from `upstream` (hourly polls,
+/// so that only notices explain a quick update), plus `extra` (name, push settings).
+fn syncing_sigserver(bins: &Binaries, dir: &Path, upstream: &str, extra: &[&str]) -> Sigserver {
+    let root = root();
+    let mut args = vec![
+        "--sync",
+        "--sync-interval",
+        "3600",
+        "--upstream",
+        upstream,
+        "--db",
+        "test",
+        "--no-dns",
+        "--sign-root",
+        root.to_str().unwrap(),
+        "--verify-time",
+        VERIFY_TIME,
+    ];
+    args.extend_from_slice(extra);
+    Sigserver::start(bins, dir, &args).unwrap()
+}
+
 /// Waits (polling every 50 ms, at most `limit`) until `f` holds; panics naming `what`.
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
@@ -128,23 +150,11 @@ fn start_tiers(bins: &Binaries, up: &Upstream) -> Tiers {
     let t1_dir = tempfile::tempdir().unwrap();
     let t2_dir = tempfile::tempdir().unwrap();
     let p2 = free_port();
-    let root = root();
-    let tier1 = Sigserver::start(
+    let tier1 = syncing_sigserver(
         bins,
         t1_dir.path(),
+        &up.base_url(),
         &[
-            "--sync",
-            "--sync-interval",
-            "3600",
-            "--upstream",
-            &up.base_url(),
-            "--db",
-            "test",
-            "--no-dns",
-            "--sign-root",
-            root.to_str().unwrap(),
-            "--verify-time",
-            VERIFY_TIME,
             "--mirror-name",
             "tier1",
             "--push-sender",
@@ -154,38 +164,11 @@ fn start_tiers(bins: &Binaries, up: &Upstream) -> Tiers {
             "--push-key",
             t1_key.to_str().unwrap(),
         ],
-    )
-    .unwrap();
+    );
     wait_until("tier 1's first publish", Duration::from_secs(60), || {
         published_version(t1_dir.path()).is_some()
     });
-    let log = std::fs::File::create(t2_dir.path().with_extension("log")).unwrap();
-    let mut cmd = Command::new(&bins.sigupdate);
-    cmd.args(["watch", "--dir"])
-        .arg(t2_dir.path())
-        .args(["--upstream", &tier1.url(), "--db", "test", "--no-dns"])
-        .args([
-            "--sign-root",
-            root.to_str().unwrap(),
-            "--verify-time",
-            VERIFY_TIME,
-        ])
-        .args([
-            "--interval-secs",
-            "3600",
-            "--jitter-secs",
-            "0",
-            "--mirror-name",
-            "tier2",
-        ])
-        .args(["--push-listen", &format!("127.0.0.1:{p2}")])
-        .arg("--push-sender")
-        .arg(format!("tier1={}", t1_key.display()))
-        .env("SIGUPDATE_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
-    let watch = Child::spawn("sigupdate watch", &mut cmd).unwrap();
+    let watch = tier2_watch(bins, t2_dir.path(), &tier1.url(), p2, &t1_key, "tier2");
     wait_until("tier 2's first publish", Duration::from_secs(60), || {
         published_version(t2_dir.path()).is_some()
     });
@@ -458,24 +441,13 @@ fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_it
     }
     let up_url = up.base_url();
     let start_t1 = || {
-        Sigserver::start(
+        syncing_sigserver(
             &bins,
             &d1,
+            &up_url,
             &[
                 "--listen",
                 &format!("127.0.0.1:{p1}"),
-                "--sync",
-                "--sync-interval",
-                "3600",
-                "--upstream",
-                &up_url,
-                "--db",
-                "test",
-                "--no-dns",
-                "--sign-root",
-                root().to_str().unwrap(),
-                "--verify-time",
-                VERIFY_TIME,
                 "--mirror-name",
                 "tier1",
                 "--push-sender",
@@ -486,7 +458,6 @@ fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_it
                 t1_key.to_str().unwrap(),
             ],
         )
-        .unwrap()
     };
     let notify = |v: u32| {
         let origin = Secret::from_file(&origin_key).unwrap();
@@ -710,29 +681,17 @@ fn a_mirror_provably_behind_is_not_ready() {
     let origin_key = keys.path().join("origin.key");
     std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let m = Sigserver::start(
+    let m = syncing_sigserver(
         &bins,
         dir.path(),
+        &up.base_url(),
         &[
-            "--sync",
-            "--sync-interval",
-            "3600",
-            "--upstream",
-            &up.base_url(),
-            "--db",
-            "test",
-            "--no-dns",
-            "--sign-root",
-            root().to_str().unwrap(),
-            "--verify-time",
-            VERIFY_TIME,
             "--push-sender",
             &format!("origin={}", origin_key.display()),
             "--ready-lag",
             "2",
         ],
-    )
-    .unwrap();
+    );
     wait_until("the first publish", Duration::from_secs(60), || {
         published_version(dir.path()) == Some(3)
     });
