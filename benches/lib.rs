@@ -33,6 +33,20 @@ impl Rng {
     }
 }
 
+/// `len` deterministic, nearly incompressible bytes from `seed` (xorshift): stand-in
+/// `.cvd`/cdiff bodies for benchmarks that only move bytes.
+pub fn filler(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends one `.hdb`-style signature line (`md5:size:Name-<tag>-<n>`) with a random

@@ -28,23 +28,7 @@ const RUNS: usize = 5;
 const MIB: usize = 1 << 20;
 
 fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("bench-data").join("publish")
-}
-
-fn filler(len: usize, seed: u8) -> Vec<u8> {
-    // cheap, incompressible enough, deterministic
-    let mut x = u64::from(seed) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    mirror_benches::bench_dir().join("publish")
 }
 
 fn files() -> Vec<(MirrorFile, usize)> {
@@ -134,7 +118,7 @@ fn main() -> Result<()> {
     let layout = MirrorLayout::new(dir.join("mirror"));
     let mut g = NewGeneration::begin(&layout)?;
     for (i, (f, len)) in files().into_iter().enumerate() {
-        g.write(&f, &filler(len, i as u8))?;
+        g.write(&f, &mirror_benches::filler(len, u64::from(i as u8)))?;
     }
     g.publish()?;
     let src_dir = dir.join("incoming");
@@ -150,8 +134,14 @@ fn main() -> Result<()> {
         let next = 27_031 + run_no as u32;
         let new_daily = src_dir.join("daily.cvd");
         let new_cdiff = src_dir.join("cdiff");
-        std::fs::write(&new_daily, filler(60 * MIB, 200 + run_no as u8))?;
-        std::fs::write(&new_cdiff, filler(200 << 10, 100 + run_no as u8))?;
+        std::fs::write(
+            &new_daily,
+            mirror_benches::filler(60 * MIB, u64::from(200 + run_no as u8)),
+        )?;
+        std::fs::write(
+            &new_cdiff,
+            mirror_benches::filler(200 << 10, u64::from(100 + run_no as u8)),
+        )?;
         // baselines first (they copy the current snapshot, as a copy-based publisher does)
         let cur = std::fs::canonicalize(layout.current())?;
         let cp_dst = dir.join(format!("cp-{run_no}"));

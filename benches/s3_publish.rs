@@ -27,18 +27,6 @@ use testkit::s3::SeaweedFs;
 const MIB: usize = 1 << 20;
 const BUCKET: &str = "bench";
 
-fn filler(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Writes generation `n` (daily at `27029 + n`) and points `current` at it; files that
 /// did not change are hard links into the previous generation, as mirror-core makes
 /// them (same inode, same modification time).
@@ -55,7 +43,10 @@ fn generation(dir: &Path, n: u32) -> Result<PathBuf> {
         if prev.join(name).exists() && name != "daily.cvd" && name != "dns.txt" {
             std::fs::hard_link(prev.join(name), g.join(name))?;
         } else {
-            std::fs::write(g.join(name), filler(len, seed.wrapping_mul(2654435761)))?;
+            std::fs::write(
+                g.join(name),
+                mirror_benches::filler(len, seed.wrapping_mul(2654435761)),
+            )?;
         }
         Ok(())
     };

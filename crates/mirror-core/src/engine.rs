@@ -163,11 +163,6 @@ impl SyncConfig {
         &self.layout
     }
 
-    /// This mirror's name in traces ([`crate::trace`]).
-    pub fn mirror_name(&self) -> &str {
-        &self.mirror_name
-    }
-
     /// Sets this mirror's name in traces (a configuration built elsewhere, e.g. by
     /// [`crate::settings::engine_config`], named by the push settings).
     pub fn set_mirror_name(&mut self, name: &str) {

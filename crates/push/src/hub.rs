@@ -487,11 +487,6 @@ impl PushHub {
         wanted
     }
 
-    /// The versions published here, as the hub knows them.
-    pub fn published(&self) -> BTreeMap<String, u32> {
-        self.shared.lock().published.clone()
-    }
-
     /// Starts a task on the current tokio runtime that stores waiting changes every
     /// second (the state is written at most once a second while notices arrive); it
     /// ends when the hub is dropped.
