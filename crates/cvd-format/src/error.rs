@@ -367,6 +367,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// Verifying a `.sign` line would cost more than its budget (hostile certificate
+    /// sets make a path search explode): the line is rejected.
+    #[error(".sign line {line}: verification stopped: more than {limit} {what}")]
+    SignBudget {
+        /// 1-based line number.
+        line: usize,
+        /// Which budget was spent, e.g. "signature checks per .sign line".
+        what: &'static str,
+        /// The limit.
+        limit: u32,
+    },
+
     /// A root certificate supplied for `.sign` verification is unusable.
     #[error("invalid .sign root certificate: {reason}")]
     SignRoot {
@@ -414,7 +426,8 @@ impl Error {
             | Error::SignDigestMismatch { .. }
             | Error::SignSignature { .. }
             | Error::SignCertificateTime { .. }
-            | Error::SignChain { .. } => Some(Check::Sign),
+            | Error::SignChain { .. }
+            | Error::SignBudget { .. } => Some(Check::Sign),
             Error::SignRoot { .. } => None,
         }
     }

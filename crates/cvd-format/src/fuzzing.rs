@@ -74,3 +74,135 @@ pub fn container(data: &[u8]) {
 pub fn sign(data: &[u8]) {
     crate::sign::fuzz(data);
 }
+
+pub mod pki;
+
+/// RSA signature checks paid from a `.sign` verification budget on this thread so far
+/// (tests compare two readings to see what one verification cost).
+pub fn signature_checks() -> u64 {
+    crate::sign::SIGNATURE_CHECKS.with(std::cell::Cell::get)
+}
+
+/// Structured generator for the `.sign` certificate path search: the input describes
+/// up to 15 CA certificates (subject, issuer, key, issuer key, CA flag, path length,
+/// expiry, over five names and six keys) and a leaf; the certificates are really made
+/// and signed (so the input reaches the path builder), embedded in 1 to 3 signature
+/// lines, and verified. Checked against a reference search over (certificate, depth)
+/// states: a file verifies only when a valid path exists, and when one exists the
+/// verification succeeds or stops at its budget; the budget is never exceeded.
+pub fn sign_path(data: &[u8]) {
+    use crate::sign::{
+        MAX_CHAIN_DEPTH, MAX_SIGNATURE_CHECKS_PER_FILE, SignFile, SignRoots, SignVerifier,
+    };
+    use pki::{CertSpec, Kit, VERIFY_AT};
+    use std::sync::OnceLock;
+
+    const NAMES: [&str; 5] = ["A", "B", "C", "D", "Root"];
+    const KEYS: usize = 6;
+    const LEAF_KEY: usize = 5;
+    static KIT: OnceLock<Option<(Kit, x509_cert::Certificate)>> = OnceLock::new();
+    let Some((kit, root)) = KIT
+        .get_or_init(|| {
+            let kit = Kit::generate(KEYS, 1024).ok()?;
+            let root = kit.cert(&CertSpec::ca(1, "Root", 0, "Root", 0)).ok()?;
+            Some((kit, root))
+        })
+        .as_ref()
+    else {
+        panic!("the fuzz key pool could not be generated");
+    };
+    let (Some(&head0), Some(&head1)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let lines = 1 + usize::from(head0 % 3);
+    let leaf_spec = CertSpec::leaf(
+        1000,
+        "Leaf",
+        LEAF_KEY,
+        NAMES[usize::from(head0 >> 2) % NAMES.len()],
+        usize::from(head1) % KEYS,
+    );
+    let mut specs = Vec::new();
+    for (i, chunk) in data[2..].chunks_exact(4).take(15).enumerate() {
+        let (b0, b1, b2, b3) = (chunk[0], chunk[1], chunk[2], chunk[3]);
+        let mut spec = CertSpec::ca(
+            u32::try_from(i).unwrap_or(0) + 2,
+            NAMES[usize::from(b0) % NAMES.len()],
+            usize::from(b2 & 0x3f) % KEYS,
+            NAMES[usize::from(b1) % NAMES.len()],
+            usize::from(b3 & 0x07) % KEYS,
+        );
+        spec.ca = b2 >> 6 != 3;
+        if b3 & 0x08 != 0 {
+            spec.path_len = Some((b3 >> 4) & 3);
+        }
+        if b3 >> 6 == 3 {
+            spec.validity.1 = VERIFY_AT - 86_400; // expired before the verification time
+        }
+        specs.push(spec);
+    }
+    let mut certs = Vec::with_capacity(specs.len() + 1);
+    for spec in std::iter::once(&leaf_spec).chain(&specs) {
+        match kit.cert(spec) {
+            Ok(cert) => certs.push(cert),
+            Err(e) => panic!("generating a certificate: {e}"),
+        }
+    }
+    let content = b"fuzzed content";
+    let der = match kit.sign_cms(content, &certs[0], LEAF_KEY, &certs) {
+        Ok(der) => der,
+        Err(e) => panic!("generating the CMS: {e}"),
+    };
+    let text = pki::sign_file(&vec![der; lines]);
+    let sign = match SignFile::parse(&text) {
+        Ok(sign) => sign,
+        Err(e) => panic!("a generated .sign file does not parse: {e}"),
+    };
+    let roots = match pki::pem(root).map(|pem| SignRoots::from_pem(&pem)) {
+        Ok(Ok(roots)) => roots,
+        other => panic!("root: {other:?}"),
+    };
+    let verifier = SignVerifier::new()
+        .roots(roots)
+        .at(time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(VERIFY_AT));
+    let before = signature_checks();
+    let verdict = verifier.verify(&sign, &content[..]);
+    let spent = signature_checks() - before;
+    assert!(
+        spent <= u64::from(MAX_SIGNATURE_CHECKS_PER_FILE),
+        "{spent} signature checks"
+    );
+
+    // Reference: a search over (certificate, CA certificates below its issuer) states;
+    // a walk with a repeated certificate shortens to a simple path that also holds.
+    let valid = |s: &CertSpec| s.validity.1 >= VERIFY_AT;
+    let mut seen = vec![[false; MAX_CHAIN_DEPTH + 1]; specs.len() + 1];
+    let mut queue = vec![(&leaf_spec, 0usize)];
+    seen[0][0] = true;
+    let mut reachable = false;
+    while let Some((child, depth)) = queue.pop() {
+        if child.issuer == "Root" && child.issuer_key == 0 {
+            reachable = true;
+            break;
+        }
+        if depth >= MAX_CHAIN_DEPTH {
+            continue;
+        }
+        for (j, issuer) in specs.iter().enumerate() {
+            let ok = issuer.subject == child.issuer
+                && issuer.key == child.issuer_key
+                && valid(issuer)
+                && issuer.ca
+                && issuer.path_len.is_none_or(|p| depth <= usize::from(p));
+            if ok && !seen[j + 1][depth + 1] {
+                seen[j + 1][depth + 1] = true;
+                queue.push((issuer, depth + 1));
+            }
+        }
+    }
+    match verdict {
+        Ok(_) => assert!(reachable, "verified without a valid path: {specs:?}"),
+        Err(crate::Error::SignBudget { .. }) => {}
+        Err(e) => assert!(!reachable, "a valid path exists, yet: {e}; {specs:?}"),
+    }
+}

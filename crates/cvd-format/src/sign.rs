@@ -38,6 +38,27 @@
 //! no considered line verifies, the error of the **first** considered line is returned
 //! (it names the line and the failed check).
 //!
+//! # Bounded work
+//!
+//! Every input is refused in bounded time, whatever certificates a peer embeds. Sizes
+//! are capped ([`MAX_SIGN_FILE_SIZE`], [`MAX_SIGN_LINES`], [`MAX_EMBEDDED_CERTS`],
+//! [`MAX_SIGNERS`], [`MAX_CHAIN_DEPTH`]), and so is the path search, which size
+//! limits alone do not bound (15 CA certificates with one subject and one key each
+//! validly "issue" every other one: a plain depth-first search tries every ordering,
+//! hours of work in 53 KB). As rustls-webpki stops a path build after 100 signature
+//! checks:
+//! - every RSA verification (signer and certificates) is paid from a budget of
+//!   [`MAX_SIGNATURE_CHECKS_PER_LINE`] per line and [`MAX_SIGNATURE_CHECKS_PER_FILE`]
+//!   per file; a spent budget is [`Error::SignBudget`], naming the limit;
+//! - a certificate's signature is checked at most once per issuer key;
+//! - certificates with the same subject and public key are one issuer (RFC 4158):
+//!   a path never holds two of them, so copies cannot loop or be permuted;
+//! - a search visits at most [`MAX_PATH_STEPS`] candidates.
+//!
+//! The worst file therefore costs at most 256 RSA verifications of keys the attacker
+//! chose (at most 4096-bit moduli and 33-bit exponents, the `rsa` crate's limits), plus DER decoding linear in
+//! the file's size.
+//!
 //! Verification time is injectable ([`SignVerifier::at`]) because certificates expire:
 //! the official test root expires 2027-03-26.
 //!
@@ -97,6 +118,15 @@ pub const MAX_SIGNERS: usize = 4;
 pub const MAX_CHAIN_DEPTH: usize = 6;
 /// Largest number of root certificates in one [`SignRoots`].
 pub const MAX_ROOTS: usize = 64;
+/// Most RSA signature checks (signers and certificates) spent on one `.sign` line, as
+/// rustls-webpki's path builder allows 100.
+pub const MAX_SIGNATURE_CHECKS_PER_LINE: u32 = 100;
+/// Most RSA signature checks spent on one `.sign` file, all lines together.
+pub const MAX_SIGNATURE_CHECKS_PER_FILE: u32 = 256;
+/// Most candidate certificates one signer's path search visits (each visit is cheap:
+/// name comparisons and, at most once per certificate and issuer key, a paid signature
+/// check).
+pub const MAX_PATH_STEPS: u32 = 1024;
 
 /// The PEM text of the official production root certificate (`clamav.crt`, "Cisco
 /// Software Identity Root CA RSA 4096 SHA512 2099"). It is a public trust anchor, like
@@ -751,13 +781,24 @@ impl SignVerifier {
     pub fn verify_digests(&self, sign: &SignFile, digests: &ContentDigests) -> Result<SignReport> {
         let at = self.at.unwrap_or_else(OffsetDateTime::now_utc);
         let mut first_error = None;
+        let mut budget = Budget::for_file();
         for entry in sign.entries() {
             if let Some(flevel) = self.flevel
                 && !entry.covers(flevel)
             {
                 continue;
             }
-            match verify_entry(entry, digests, &self.roots, at) {
+            if budget.file_spent() {
+                // Nothing left to pay for another line: the first error explains.
+                first_error.get_or_insert(Error::SignBudget {
+                    line: entry.line,
+                    what: "signature checks per .sign file",
+                    limit: MAX_SIGNATURE_CHECKS_PER_FILE,
+                });
+                break;
+            }
+            budget.start_line();
+            match verify_entry(entry, digests, &self.roots, at, &mut budget) {
                 Ok(report) => return Ok(report),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -785,6 +826,7 @@ fn verify_entry(
     digests: &ContentDigests,
     roots: &SignRoots,
     at: OffsetDateTime,
+    budget: &mut Budget,
 ) -> Result<SignReport> {
     let line = entry.line;
     let cms_err = |reason: String| Error::SignCms { line, reason };
@@ -873,6 +915,7 @@ fn verify_entry(
             digests,
             roots,
             at,
+            budget,
         )?;
         report.get_or_insert(r);
     }
@@ -898,6 +941,7 @@ fn verify_signer(
     digests: &ContentDigests,
     roots: &SignRoots,
     at: OffsetDateTime,
+    budget: &mut Budget,
 ) -> Result<SignerResult> {
     let cms_err = |reason: String| Error::SignCms { line, reason };
     let unsupported = |role: &'static str, oid: &ObjectIdentifier| Error::SignAlgorithm {
@@ -1006,6 +1050,7 @@ fn verify_signer(
     };
 
     let signer_cert = find_signer(line, &signer.sid, certs)?;
+    budget.spend(line)?;
     let key = rsa_key(signer_cert).map_err(|reason| Error::SignSignature {
         line,
         signer: signer_cert.tbs_certificate.subject.to_string(),
@@ -1032,7 +1077,7 @@ fn verify_signer(
             ),
         });
     }
-    let chain = build_chain(line, signer_cert, certs, roots, at)?;
+    let chain = build_chain(line, signer_cert, certs, roots, at, budget)?;
     Ok((digest_alg, chain, signing_time))
 }
 
@@ -1077,23 +1122,33 @@ fn find_signer<'c>(
 }
 
 /// Builds and checks a path from `leaf` to a trusted root; returns the subjects.
-fn build_chain(
+fn build_chain<'c>(
     line: usize,
-    leaf: &Certificate,
-    certs: &[&Certificate],
-    roots: &SignRoots,
+    leaf: &'c Certificate,
+    certs: &[&'c Certificate],
+    roots: &'c SignRoots,
     at: OffsetDateTime,
+    budget: &mut Budget,
 ) -> Result<Vec<String>> {
     check_certificate(line, leaf, at)?;
+    let mut search = PathSearch {
+        line,
+        certs,
+        roots,
+        at,
+        budget,
+        checked: Vec::new(),
+        steps: 0,
+        last_error: None,
+    };
     let mut path = vec![leaf];
-    let mut last_error = None;
-    if extend_path(line, &mut path, certs, roots, at, &mut last_error)? {
+    if search.extend(&mut path)? {
         Ok(path
             .iter()
             .map(|c| c.tbs_certificate.subject.to_string())
             .collect())
     } else {
-        Err(last_error.unwrap_or_else(|| Error::SignChain {
+        Err(search.last_error.unwrap_or_else(|| Error::SignChain {
             line,
             reason: format!(
                 "no path from `{}` to a trusted root (issuer `{}` is not a trusted root: {})",
@@ -1111,68 +1166,207 @@ fn path_top_issuer(path: &[&Certificate]) -> String {
         .unwrap_or_default()
 }
 
-/// Depth-first path search. `path` ends with an already checked certificate; on
-/// success the trusted root is appended. Errors that prove a candidate bad (expiry,
-/// bad signature) are kept in `last_error` so that a failed search can explain itself.
-fn extend_path<'c>(
-    line: usize,
-    path: &mut Vec<&'c Certificate>,
-    certs: &[&'c Certificate],
-    roots: &'c SignRoots,
-    at: OffsetDateTime,
-    last_error: &mut Option<Error>,
-) -> Result<bool> {
-    let Some(&current) = path.last() else {
-        return Ok(false);
-    };
-    // Intermediates (CAs) below the next issuer: path[1..].
-    let intermediates_below = path.len() - 1;
-    for root in &roots.certs {
-        if root.tbs_certificate.subject != current.tbs_certificate.issuer {
-            continue;
-        }
-        match check_issued_by(line, current, root, intermediates_below, at) {
-            Ok(()) => {
-                path.push(root);
-                return Ok(true);
-            }
-            Err(e) => *last_error = Some(e),
-        }
-    }
-    if intermediates_below >= MAX_CHAIN_DEPTH {
-        *last_error = Some(Error::SignChain {
-            line,
-            reason: format!("certificate path longer than {MAX_CHAIN_DEPTH} intermediates"),
-        });
-        return Ok(false);
-    }
-    for &candidate in certs {
-        if candidate.tbs_certificate.subject != current.tbs_certificate.issuer
-            || path.iter().any(|p| std::ptr::eq(*p, candidate))
-        {
-            continue;
-        }
-        let checked = check_certificate(line, candidate, at)
-            .and_then(|()| check_issued_by(line, current, candidate, intermediates_below, at));
-        match checked {
-            Ok(()) => {
-                path.push(candidate);
-                if extend_path(line, path, certs, roots, at, last_error)? {
-                    return Ok(true);
-                }
-                path.pop();
-            }
-            Err(e) => *last_error = Some(e),
-        }
-    }
-    Ok(false)
+/// What verifying one `.sign` file may cost: signature checks (RSA verifications of
+/// signers and certificates) left for the current line and for the whole file.
+///
+/// Size limits alone do not bound the work of a path search over certificates an
+/// attacker chose (15 CA certificates with one subject and one key each "issue" every
+/// other one): like rustls-webpki, which stops a path build after 100 signature
+/// checks, every RSA verification is paid for, and the search stops with
+/// [`Error::SignBudget`] when the budget is spent.
+#[derive(Debug)]
+struct Budget {
+    line_left: u32,
+    file_left: u32,
 }
 
-/// Checks that `issuer` may issue certificates and signed `child`.
-/// `intermediates_below` is the number of CA certificates between `issuer` and the leaf.
-fn check_issued_by(
+impl Budget {
+    fn for_file() -> Self {
+        Budget {
+            line_left: MAX_SIGNATURE_CHECKS_PER_LINE,
+            file_left: MAX_SIGNATURE_CHECKS_PER_FILE,
+        }
+    }
+
+    /// A new line starts with the per-line allowance (never more than the file has left).
+    fn start_line(&mut self) {
+        self.line_left = MAX_SIGNATURE_CHECKS_PER_LINE;
+    }
+
+    /// Pays for one signature check, or says which limit is reached.
+    fn spend(&mut self, line: usize) -> Result<()> {
+        if self.file_left == 0 {
+            return Err(Error::SignBudget {
+                line,
+                what: "signature checks per .sign file",
+                limit: MAX_SIGNATURE_CHECKS_PER_FILE,
+            });
+        }
+        if self.line_left == 0 {
+            return Err(Error::SignBudget {
+                line,
+                what: "signature checks per .sign line",
+                limit: MAX_SIGNATURE_CHECKS_PER_LINE,
+            });
+        }
+        self.line_left -= 1;
+        self.file_left -= 1;
+        #[cfg(feature = "fuzzing")]
+        SIGNATURE_CHECKS.with(|c| c.set(c.get() + 1));
+        Ok(())
+    }
+
+    fn file_spent(&self) -> bool {
+        self.file_left == 0
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+thread_local! {
+    /// Signature checks paid on this thread (read by `crate::fuzzing::signature_checks`).
+    pub(crate) static SIGNATURE_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// One signer's depth-first search for a path to a trusted root, with a budget.
+///
+/// Bounds, whatever the embedded certificates are:
+/// - a certificate's signature is checked at most once per issuer **key**
+///   (`checked`), and every check is paid from the [`Budget`];
+/// - an issuer is identified by subject **and** public key (RFC 4158 §5.2): a path
+///   never holds two certificates with the same subject and key, so copies of one CA
+///   cannot form a loop or be permuted;
+/// - the search visits at most [`MAX_PATH_STEPS`] candidate certificates.
+struct PathSearch<'a, 'c> {
     line: usize,
-    child: &Certificate,
+    certs: &'a [&'c Certificate],
+    roots: &'c SignRoots,
+    at: OffsetDateTime,
+    budget: &'a mut Budget,
+    /// (child certificate, issuer key) pairs whose signature check has been done, with
+    /// its outcome.
+    checked: Vec<(&'c Certificate, &'c spki::SubjectPublicKeyInfoOwned, bool)>,
+    steps: u32,
+    /// Errors that prove a candidate bad (expiry, bad signature), so that a failed
+    /// search can explain itself.
+    last_error: Option<Error>,
+}
+
+impl<'c> PathSearch<'_, 'c> {
+    /// `path` ends with an already checked certificate; on success the trusted root is
+    /// appended.
+    fn extend(&mut self, path: &mut Vec<&'c Certificate>) -> Result<bool> {
+        let Some(&current) = path.last() else {
+            return Ok(false);
+        };
+        // Intermediates (CAs) below the next issuer: path[1..].
+        let intermediates_below = path.len() - 1;
+        for root in &self.roots.certs {
+            if root.tbs_certificate.subject != current.tbs_certificate.issuer {
+                continue;
+            }
+            self.step()?;
+            match self.issued_by(current, root, intermediates_below) {
+                Ok(true) => {
+                    path.push(root);
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                Err(e) => self.fail(e)?,
+            }
+        }
+        if intermediates_below >= MAX_CHAIN_DEPTH {
+            self.last_error = Some(Error::SignChain {
+                line: self.line,
+                reason: format!("certificate path longer than {MAX_CHAIN_DEPTH} intermediates"),
+            });
+            return Ok(false);
+        }
+        for &candidate in self.certs {
+            if candidate.tbs_certificate.subject != current.tbs_certificate.issuer
+                || path.iter().any(|p| same_issuer(p, candidate))
+            {
+                continue;
+            }
+            self.step()?;
+            let checked = check_certificate(self.line, candidate, self.at)
+                .and_then(|()| self.issued_by(current, candidate, intermediates_below));
+            match checked {
+                Ok(true) => {
+                    path.push(candidate);
+                    if self.extend(path)? {
+                        return Ok(true);
+                    }
+                    path.pop();
+                }
+                Ok(false) => {}
+                Err(e) => self.fail(e)?,
+            }
+        }
+        Ok(false)
+    }
+
+    /// Counts one candidate visited.
+    fn step(&mut self) -> Result<()> {
+        self.steps += 1;
+        if self.steps > MAX_PATH_STEPS {
+            return Err(Error::SignBudget {
+                line: self.line,
+                what: "certificates visited by the path search per signer",
+                limit: MAX_PATH_STEPS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps a candidate's error as the search's explanation; a spent budget ends the
+    /// search.
+    fn fail(&mut self, e: Error) -> Result<()> {
+        if matches!(e, Error::SignBudget { .. }) {
+            return Err(e);
+        }
+        self.last_error = Some(e);
+        Ok(())
+    }
+
+    /// `Ok(true)` when `issuer` may issue certificates and signed `child`; `Ok(false)`
+    /// when that was already found false (the error was recorded then); `Err` with the
+    /// reason otherwise. The signature check is done (and paid for) once per
+    /// (child, issuer key).
+    fn issued_by(
+        &mut self,
+        child: &'c Certificate,
+        issuer: &'c Certificate,
+        intermediates_below: usize,
+    ) -> Result<bool> {
+        check_issuer(self.line, issuer, intermediates_below, self.at)?;
+        let key = &issuer.tbs_certificate.subject_public_key_info;
+        if let Some(&(_, _, ok)) = self
+            .checked
+            .iter()
+            .find(|(c, k, _)| std::ptr::eq(*c, child) && *k == key)
+        {
+            return Ok(ok);
+        }
+        self.budget.spend(self.line)?;
+        let outcome = verify_certificate_signature(self.line, child, issuer);
+        self.checked.push((child, key, outcome.is_ok()));
+        outcome.map(|()| true)
+    }
+}
+
+/// Two certificates name the same issuer when subject and public key are equal.
+fn same_issuer(a: &Certificate, b: &Certificate) -> bool {
+    std::ptr::eq(a, b)
+        || (a.tbs_certificate.subject == b.tbs_certificate.subject
+            && a.tbs_certificate.subject_public_key_info
+                == b.tbs_certificate.subject_public_key_info)
+}
+
+/// Checks that `issuer` may issue certificates (validity, CA, key usage, path length);
+/// the signature on the child is checked by [`PathSearch::issued_by`].
+/// `intermediates_below` is the number of CA certificates between `issuer` and the leaf.
+fn check_issuer(
+    line: usize,
     issuer: &Certificate,
     intermediates_below: usize,
     at: OffsetDateTime,
@@ -1208,7 +1402,7 @@ fn check_issued_by(
             "issuer `{subject}` key usage does not allow keyCertSign"
         )));
     }
-    verify_certificate_signature(line, child, issuer)
+    Ok(())
 }
 
 fn is_self_issued(cert: &Certificate) -> bool {

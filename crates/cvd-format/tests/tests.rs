@@ -17,5 +17,6 @@ mod threat_missing_extra_members;
 mod threat_non_regular;
 mod threat_oversized;
 mod threat_path_traversal;
+mod threat_sign_path;
 mod threat_tampered_info;
 mod unpack_safety;
