@@ -5,8 +5,9 @@
 //!   nothing outside the repository.
 //! - `cargo xtask demo-format`: the container-format demo (build, verify, inspect a
 //!   demo-key `.cvd`; damaged copies rejected).
-//! - `cargo xtask fuzz [--seconds N]`: runs every `cargo fuzz` target under `fuzz/`
-//!   briefly (installs `cargo-fuzz` when missing).
+//! - `cargo xtask fuzz [--seconds N] [--jobs J] [--only T,..]`: runs every (or the
+//!   named) `cargo fuzz` target under `fuzz/` for N seconds, J at a time, and prints a
+//!   table of executions and coverage (installs `cargo-fuzz` when missing).
 //!
 //! - `cargo xtask s3-crash [--kills N] [--seed S]`: SIGKILLs the publisher while it
 //!   publishes to a SeaweedFS bucket, checking the bucket after each kill (module
@@ -46,8 +47,10 @@ commands:
                         inconsistent one, and a real freshclam updating (if installed)
   demo-format           build a small database signed with a demo key, verify and
                         inspect it, and show a damaged copy being rejected
-  fuzz [--seconds N]    run every cargo-fuzz target under fuzz/ for N seconds each
-                        (default 30); installs cargo-fuzz when missing
+  fuzz [--seconds N] [--jobs J] [--only T1,T2]
+                        run every (or the named) cargo-fuzz target under fuzz/ for
+                        N seconds each (default 30), J at a time (default 1); prints
+                        executions and coverage; installs cargo-fuzz when missing
   dist [--profile P] [--no-image]
                         build target/dist/clamav-mirror_<version>_<arch>.deb and
                         (with buildah) target/dist/clamav-mirror-<version>.oci.tar;
@@ -81,8 +84,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") if args.len() == 1 => mirror_demo::run(),
         Some("demo-format") if args.len() == 1 => demo::run(&workspace_root()),
-        Some("fuzz") => match fuzz::parse_seconds(&args[1..]) {
-            Ok(seconds) => fuzz::run(&workspace_root(), seconds),
+        Some("fuzz") => match fuzz::parse_args(&args[1..]) {
+            Ok(fuzz_args) => fuzz::run(&workspace_root(), &fuzz_args),
             Err(e) => {
                 eprintln!("xtask fuzz: {e}\n\n{USAGE}");
                 return ExitCode::from(2);

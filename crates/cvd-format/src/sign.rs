@@ -781,14 +781,18 @@ impl SignVerifier {
     pub fn verify_digests(&self, sign: &SignFile, digests: &ContentDigests) -> Result<SignReport> {
         let at = self.at.unwrap_or_else(OffsetDateTime::now_utc);
         let mut first_error = None;
-        let mut budget = Budget::for_file();
+        let mut ctx = Context {
+            roots: &self.roots,
+            at,
+            budget: Budget::for_file(),
+        };
         for entry in sign.entries() {
             if let Some(flevel) = self.flevel
                 && !entry.covers(flevel)
             {
                 continue;
             }
-            if budget.file_spent() {
+            if ctx.budget.file_spent() {
                 // Nothing left to pay for another line: the first error explains.
                 first_error.get_or_insert(Error::SignBudget {
                     line: entry.line,
@@ -797,8 +801,8 @@ impl SignVerifier {
                 });
                 break;
             }
-            budget.start_line();
-            match verify_entry(entry, digests, &self.roots, at, &mut budget) {
+            ctx.budget.start_line();
+            match verify_entry(entry, digests, &mut ctx) {
                 Ok(report) => return Ok(report),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -824,9 +828,7 @@ impl SignVerifier {
 fn verify_entry(
     entry: &SignEntry,
     digests: &ContentDigests,
-    roots: &SignRoots,
-    at: OffsetDateTime,
-    budget: &mut Budget,
+    ctx: &mut Context<'_>,
 ) -> Result<SignReport> {
     let line = entry.line;
     let cms_err = |reason: String| Error::SignCms { line, reason };
@@ -913,9 +915,7 @@ fn verify_entry(
             signed.digest_algorithms.as_slice(),
             &certs,
             digests,
-            roots,
-            at,
-            budget,
+            ctx,
         )?;
         report.get_or_insert(r);
     }
@@ -939,9 +939,7 @@ fn verify_signer(
     declared_digests: &[AlgorithmIdentifierOwned],
     certs: &[&Certificate],
     digests: &ContentDigests,
-    roots: &SignRoots,
-    at: OffsetDateTime,
-    budget: &mut Budget,
+    ctx: &mut Context<'_>,
 ) -> Result<SignerResult> {
     let cms_err = |reason: String| Error::SignCms { line, reason };
     let unsupported = |role: &'static str, oid: &ObjectIdentifier| Error::SignAlgorithm {
@@ -1050,7 +1048,7 @@ fn verify_signer(
     };
 
     let signer_cert = find_signer(line, &signer.sid, certs)?;
-    budget.spend(line)?;
+    ctx.budget.spend(line)?;
     let key = rsa_key(signer_cert).map_err(|reason| Error::SignSignature {
         line,
         signer: signer_cert.tbs_certificate.subject.to_string(),
@@ -1077,7 +1075,7 @@ fn verify_signer(
             ),
         });
     }
-    let chain = build_chain(line, signer_cert, certs, roots, at, budget)?;
+    let chain = build_chain(line, signer_cert, certs, ctx)?;
     Ok((digest_alg, chain, signing_time))
 }
 
@@ -1122,21 +1120,20 @@ fn find_signer<'c>(
 }
 
 /// Builds and checks a path from `leaf` to a trusted root; returns the subjects.
-fn build_chain<'c>(
+fn build_chain<'c, 'r: 'c>(
     line: usize,
     leaf: &'c Certificate,
     certs: &[&'c Certificate],
-    roots: &'c SignRoots,
-    at: OffsetDateTime,
-    budget: &mut Budget,
+    ctx: &mut Context<'r>,
 ) -> Result<Vec<String>> {
+    let (roots, at) = (ctx.roots, ctx.at);
     check_certificate(line, leaf, at)?;
     let mut search = PathSearch {
         line,
         certs,
         roots,
         at,
-        budget,
+        budget: &mut ctx.budget,
         checked: Vec::new(),
         steps: 0,
         last_error: None,
@@ -1164,6 +1161,13 @@ fn path_top_issuer(path: &[&Certificate]) -> String {
     path.last()
         .map(|c| c.tbs_certificate.issuer.to_string())
         .unwrap_or_default()
+}
+
+/// What every line of one `.sign` file is verified with.
+struct Context<'r> {
+    roots: &'r SignRoots,
+    at: OffsetDateTime,
+    budget: Budget,
 }
 
 /// What verifying one `.sign` file may cost: signature checks (RSA verifications of

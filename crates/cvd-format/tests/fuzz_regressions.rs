@@ -47,3 +47,21 @@ fn seed_corpus_runs_through_every_target() {
     }
     assert!(seen >= 6, "seed corpus missing ({seen} files)");
 }
+
+/// The structured path-search target on its committed seeds (a valid chain, the
+/// issue-21 loop of same-key CAs, a ring of keys, a deep chain with path lengths) and
+/// on every prefix of them: its reference search must agree with the verifier.
+#[test]
+fn sign_path_seeds_agree_with_the_reference_search() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/sign_path");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        for len in (2..=data.len()).step_by(4) {
+            fuzzing::sign_path(&data[..len]);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "sign_path seeds missing ({seen} files)");
+}

@@ -620,3 +620,42 @@ fn verdicts_agree_with_clamav_1_5_sigtool_on_every_vector_and_damaged_copies() {
         names.len()
     );
 }
+
+/// Issue 21: `sigupdate verify` on a `.sign` whose certificates are 15 CA certificates
+/// with one subject and one key plus a leaf (three lines, under 64 KiB) did not finish
+/// in 60 s; now it fails with exit 1 naming the file and the chain problem.
+#[test]
+fn a_sign_with_looping_same_key_cas_fails_verification() {
+    use cvd_format::fuzzing::pki::{self, CertSpec, Kit};
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_to(dir.path(), &[("test-6.cvd", "test-6.cvd")]);
+    let cvd = std::fs::read(dir.path().join("test-6.cvd")).expect("read");
+    let kit = Kit::generate(2, 2048).expect("keys");
+    let mut embedded: Vec<_> = (0..15)
+        .map(|i| {
+            kit.cert(&CertSpec::ca(10 + i, "Loop CA", 0, "Loop CA", 0))
+                .expect("ca")
+        })
+        .collect();
+    let leaf = kit
+        .cert(&CertSpec::leaf(100, "ClamAV signer", 1, "Loop CA", 0))
+        .expect("leaf");
+    embedded.insert(0, leaf.clone());
+    let der = kit.sign_cms(&cvd, &leaf, 1, &embedded).expect("cms");
+    let text = pki::sign_file(&[der.clone(), der.clone(), der]);
+    assert!(text.len() < 64 * 1024);
+    std::fs::write(dir.path().join("test-6.cvd.sign"), text).expect("write");
+    let mut args = vec![
+        "verify".into(),
+        dir.path().join("test-6.cvd").into_os_string(),
+    ];
+    args.extend(test_root_args());
+    let (code, stdout, stderr) = run(args);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("test-6.cvd: FAILED .sign signature")
+            && stdout.contains("certificate chain rejected")
+            && stdout.contains("Loop CA"),
+        "{stdout}"
+    );
+}
