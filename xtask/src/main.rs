@@ -30,6 +30,7 @@ mod dist_check;
 mod fuzz;
 mod interrupt;
 mod mirror_demo;
+mod netns;
 mod s3_crash;
 mod tiers;
 
@@ -117,6 +118,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A signal's clean-up (module `interrupt`) ends the process itself.
+    interrupt::wait_if_stopping();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
