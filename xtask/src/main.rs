@@ -14,7 +14,9 @@
 //! - `cargo xtask dist [--profile P] [--no-image]`: the Debian package and the OCI
 //!   image in `target/dist/` (module `dist`).
 //! - `cargo xtask tiers [...]`: the propagation harness of a network of mirrors
-//!   (module `tiers`); needs root.
+//!   (module `tiers`); needs root. Stopped by a signal, it removes its network
+//!   (modules `interrupt`, `netns`); `cargo xtask tiers-interrupt-check` proves it
+//!   (module `tiers_check`).
 //! - `cargo xtask dist-check`, `cargo xtask image-check`: install, use and purge the
 //!   package; run the image's entrypoint in its unpacked root file system (module
 //!   `dist_check`). Both need root.
@@ -33,6 +35,7 @@ mod mirror_demo;
 mod netns;
 mod s3_crash;
 mod tiers;
+mod tiers_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,7 +69,12 @@ commands:
                         (root) seven mirrors in three tiers (1 -> 2 -> 4), each in its
                         own network namespace, fed by an origin that publishes N
                         versions: seconds until each tier serves each version, with
-                        push notices and with polling only; freshclam at tier 3
+                        push notices and with polling only; freshclam at tier 3.
+                        Ctrl-C/SIGTERM remove its namespaces, links, processes and
+                        work directories; a run removes what a killed run left
+  tiers-interrupt-check (root) stop `tiers` with SIGINT, SIGTERM and SIGKILL once
+                        its network is up; check that nothing is left (or, after
+                        SIGKILL, that the next run removes it and succeeds)
   image-check           (root) unpack the OCI archive and run its entrypoint chrooted
                         into it in a new network namespace: sync, then serve
 ";
@@ -103,6 +111,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("tiers-interrupt-check") if args.len() == 1 => tiers_check::run(),
         Some("s3-crash") => match s3_crash::parse(&args[1..]) {
             Ok((kills, seed)) => s3_crash::run(kills, seed),
             Err(e) => Err(e),

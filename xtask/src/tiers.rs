@@ -180,7 +180,7 @@ fn veth(i: usize) -> String {
 
 /// Everything a run creates under fixed names: removed on a signal, and at the start
 /// of a run when an earlier one was killed (module `netns`).
-fn footprint() -> Footprint {
+pub(crate) fn footprint() -> Footprint {
     Footprint {
         tool: "tiers",
         namespaces: NODES
