@@ -8,6 +8,7 @@ pub mod keys;
 pub mod s3;
 pub mod tools;
 pub mod upstream;
+pub mod wait;
 
 /// The ways a mirror's `status.json` gets lost or damaged, for the tests that prove it
 /// never decides trust: deleted, garbage, truncated, and valid JSON whose
