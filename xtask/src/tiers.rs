@@ -24,7 +24,10 @@
 //!
 //! The last line of the output:
 //! `tiers: push tier3 p50=<s> p95=<s> max=<s>; poll tier3 p50=<s> max=<s>`.
-//! Needs root (network namespaces).
+//! Needs root (network namespaces). Stopped by `SIGINT`, `SIGTERM` or `SIGHUP`, it
+//! stops its processes and removes its namespaces, links and work directories; a run
+//! first removes what a killed one left (modules `interrupt` and `netns`;
+//! `cargo xtask tiers-interrupt-check` proves both).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

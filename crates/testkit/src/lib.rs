@@ -5,6 +5,7 @@ pub mod config;
 pub mod dns;
 pub mod http;
 pub mod keys;
+pub mod net;
 pub mod s3;
 pub mod tools;
 pub mod upstream;
