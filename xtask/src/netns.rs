@@ -99,18 +99,15 @@ impl Footprint {
                 .map(str::to_owned)
                 .collect()
         };
-        // `tiers-t1 (id: 0)` or `tiers-t1`.
         let namespaces: Vec<String> = listed(&["netns", "list"])
             .iter()
-            .filter_map(|l| l.split_whitespace().next())
+            .filter_map(|l| netns_name(l))
             .filter(|n| self.namespaces.iter().any(|m| m == n))
             .map(str::to_owned)
             .collect();
-        // `7: tiersv0@if2: <BROADCAST,...` (one line per link with `-o`).
         let links: Vec<String> = listed(&["-o", "link", "show"])
             .iter()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n))
+            .filter_map(|l| link_name(l))
             .filter(|n| self.links.iter().any(|m| m == n))
             .map(str::to_owned)
             .collect();
@@ -219,5 +216,69 @@ impl Footprint {
             bail!("cannot remove what an earlier run left: {still}");
         }
         Ok(())
+    }
+}
+
+/// The name in a line of `ip netns list`: `tiers-t1 (id: 0)` or `tiers-t1`.
+fn netns_name(line: &str) -> Option<&str> {
+    line.split_whitespace().next()
+}
+
+/// The name in a line of `ip -o link show`: `7: tiersv0@if2: <BROADCAST,...>` (a veth
+/// names its peer after `@`).
+fn link_name(line: &str) -> Option<&str> {
+    let name = line.split(": ").nth(1)?;
+    name.split('@').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_names_ip_lists() {
+        assert_eq!(netns_name("tiers-t1 (id: 0)"), Some("tiers-t1"));
+        assert_eq!(netns_name("tiers-t3d"), Some("tiers-t3d"));
+        assert_eq!(netns_name(""), None);
+        assert_eq!(
+            link_name("7: tiersv0@if2: <BROADCAST,MULTICAST,UP> mtu 1500 master tiersbr0"),
+            Some("tiersv0")
+        );
+        assert_eq!(
+            link_name("3: tiersbr0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500"),
+            Some("tiersbr0")
+        );
+        assert_eq!(link_name("garbage"), None);
+    }
+
+    #[test]
+    fn leftovers_say_what_is_left() {
+        assert!(Leftovers::default().is_empty());
+        assert_eq!(Leftovers::default().to_string(), "nothing");
+        let l = Leftovers {
+            processes: vec![42],
+            namespaces: vec!["tiers-t1".into()],
+            links: vec!["tiersbr0".into(), "tiersv0".into()],
+            dirs: vec![PathBuf::from("/tmp/xtask-tiers-x")],
+        };
+        assert!(!l.is_empty());
+        assert_eq!(
+            l.to_string(),
+            "processes [42]; namespaces tiers-t1; links tiersbr0 tiersv0; \
+             directories /tmp/xtask-tiers-x"
+        );
+    }
+
+    /// Without root or `ip`, nothing of a footprint whose names nobody uses is found.
+    #[test]
+    fn an_unused_footprint_has_no_leftovers() {
+        let fp = Footprint {
+            tool: "test",
+            namespaces: vec!["xtask-netns-test-unused".into()],
+            links: vec!["xtnsunused0".into()],
+            state_prefix: "xtask-netns-test-unused-",
+            programs: &["sigserver"],
+        };
+        assert_eq!(fp.leftovers(), Leftovers::default());
     }
 }
