@@ -468,6 +468,20 @@ fn build_image(root: &Path, deb_root: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// This test binary was built into cargo's target directory (`CARGO_TARGET_DIR`
+    /// when set): `target_dir` must name the same one.
+    #[test]
+    fn the_target_directory_is_where_cargo_built_this_test() {
+        let dir = target_dir(&crate::workspace_root()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        assert!(
+            exe.starts_with(&dir),
+            "{} is not under {}",
+            exe.display(),
+            dir.display()
+        );
+    }
+
     #[test]
     fn ldd_output_gives_the_loader_and_the_resolved_libraries() {
         let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
