@@ -485,7 +485,8 @@ fn run_mode(
             ", no notices"
         }
     );
-    // Kept when the run fails (the logs are there), removed when it succeeds.
+    // Kept when the run fails (the logs are there) until the next run, removed when
+    // it succeeds or a signal stops it.
     let work = tempfile::Builder::new()
         .prefix(WORK_PREFIX)
         .tempdir()?
