@@ -12,6 +12,9 @@
 //!   manager), committed and pushed to an `oci-archive:`. Skipped with a message when
 //!   `buildah` is missing, or with `--no-image`.
 //!
+//! The binaries are taken from cargo's own target directory ([`target_dir`]:
+//! `CARGO_TARGET_DIR` when set), the artefacts go to `<root>/target/dist`.
+//!
 //! `cargo xtask dist-check` and `cargo xtask image-check` (module `dist_check`) prove
 //! both artefacts.
 
@@ -92,6 +95,24 @@ pub fn dist_dir(root: &Path) -> PathBuf {
     root.join("target").join("dist")
 }
 
+/// Cargo's target directory for the workspace at `root`, as `cargo metadata` reports
+/// it (honouring `CARGO_TARGET_DIR` and `build.target-dir`).
+pub fn target_dir(root: &Path) -> Result<PathBuf> {
+    let json = output(Command::new(env!("CARGO")).current_dir(root).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--locked",
+    ]))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&json).context("reading the output of cargo metadata")?;
+    let dir = v["target_directory"]
+        .as_str()
+        .context("cargo metadata reports no target_directory")?;
+    Ok(PathBuf::from(dir))
+}
+
 /// The Debian architecture of this machine (`amd64`, `arm64`, ...).
 pub fn deb_arch() -> Result<String> {
     Ok(output(Command::new("dpkg").arg("--print-architecture"))?
@@ -126,7 +147,16 @@ pub fn dist(root: &Path, opts: &Opts) -> Result<()> {
     } else {
         &opts.profile
     };
-    let bin_dir = root.join("target").join(profile_dir);
+    // Where cargo put them: `CARGO_TARGET_DIR` or `build.target-dir` may move the
+    // target directory away from `<root>/target` (stale or missing binaries there).
+    let bin_dir = target_dir(root)?.join(profile_dir);
+    for b in BINS {
+        ensure!(
+            bin_dir.join(b).is_file(),
+            "{} not found after the build",
+            bin_dir.join(b).display()
+        );
+    }
     let out = dist_dir(root);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let t = Instant::now();
@@ -437,6 +467,20 @@ fn build_image(root: &Path, deb_root: &Path) -> Result<PathBuf> {
 #[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    /// This test binary was built into cargo's target directory (`CARGO_TARGET_DIR`
+    /// when set): `target_dir` must name the same one.
+    #[test]
+    fn the_target_directory_is_where_cargo_built_this_test() {
+        let dir = target_dir(&crate::workspace_root()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        assert!(
+            exe.starts_with(&dir),
+            "{} is not under {}",
+            exe.display(),
+            dir.display()
+        );
+    }
 
     #[test]
     fn ldd_output_gives_the_loader_and_the_resolved_libraries() {

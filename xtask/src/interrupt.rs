@@ -1,18 +1,20 @@
-//! Stopping `cargo xtask demo` from outside (Ctrl-C, `kill`, a closed terminal)
-//! without leaving anything behind.
+//! Stopping a long-running xtask (`cargo xtask demo`, `cargo xtask tiers`) from
+//! outside (Ctrl-C, `kill`, a closed terminal) without leaving anything behind.
 //!
 //! The default action of `SIGINT`, `SIGTERM` and `SIGHUP` ends the process at once:
-//! no destructor runs, so the work directory (`/tmp/clamav-mirror-demo-<pid>`) stays,
-//! and a `SIGTERM` sent to this process alone leaves its children (`sigserver`, a
-//! running `sigupdate` or `freshclam`) running. [`install`] replaces that action:
-//! a thread of its own waits for one of those signals, then
+//! no destructor runs, so work directories (`/tmp/clamav-mirror-demo-<pid>`) and
+//! network namespaces stay, and a `SIGTERM` sent to this process alone leaves its
+//! children (`sigserver`, a running `sigupdate` or `freshclam`) running. [`install`]
+//! replaces that action: a thread of its own waits for one of those signals, then
 //!
-//! 1. marks the demo as stopping, so that no further [`step`] starts;
+//! 1. marks the task as stopping, so that no further [`step`] starts;
 //! 2. sends `SIGTERM` to every live descendant of this process (found in `/proc`) and,
 //!    after a grace period, `SIGKILL` to those still running;
 //! 3. waits for the [`step`] in progress to return (its children are gone), so that
 //!    no child can be started behind its back, and stops any descendant again;
-//! 4. removes the work directory registered with [`set_work_dir`];
+//! 4. runs the clean-ups registered with [`on_stop`] (the tiers harness removes its
+//!    network there), then removes the directories registered with
+//!    [`remove_on_stop`];
 //! 5. exits with `128 + signal number` (130 for Ctrl-C), as a shell would report it.
 //!
 //! `std` cannot send signals and this crate has no `unsafe`: signals are sent with
@@ -32,15 +34,22 @@ const GRACE: Duration = Duration::from_secs(3);
 /// How long the clean-up waits for the step in progress to return.
 const STEP_WAIT: Duration = Duration::from_secs(5);
 
-/// What the signal thread and the demo's thread share.
-#[derive(Debug, Default)]
+/// A clean-up run by the signal thread.
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// What the signal thread and the task's thread share.
+#[derive(Default)]
 struct Shared {
-    /// Held while the demo's thread runs a [`step`] (a call that starts children).
+    /// Held while the task's thread runs a [`step`] (a call that starts children).
     gate: Mutex<()>,
     /// Set once a signal arrived.
     stopping: AtomicBool,
-    /// The work directory to remove.
-    work: Mutex<Option<PathBuf>>,
+    /// How messages name the task (`xtask demo`), set by [`install`].
+    name: OnceLock<&'static str>,
+    /// Clean-ups to run once the children are gone, in order.
+    hooks: Mutex<Vec<Hook>>,
+    /// The work directories to remove.
+    work: Mutex<Vec<PathBuf>>,
 }
 
 fn shared() -> &'static Shared {
@@ -53,8 +62,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Starts the thread that handles `SIGINT`, `SIGTERM` and `SIGHUP` (see the module
-/// docs). The handlers are in place when this returns.
-pub fn install() -> Result<()> {
+/// docs); `name` (`xtask demo`) names the task in its messages. The handlers are in
+/// place when this returns.
+pub fn install(name: &'static str) -> Result<()> {
+    let _ = shared().name.set(name);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -68,7 +79,7 @@ pub fn install() -> Result<()> {
         )
     };
     std::thread::Builder::new()
-        .name("demo-signals".into())
+        .name("xtask-signals".into())
         .spawn(move || {
             let (name, code) = rt.block_on(async {
                 tokio::select! {
@@ -83,14 +94,21 @@ pub fn install() -> Result<()> {
     Ok(())
 }
 
-/// Registers the directory to remove when a signal stops the demo (call it before
+/// Registers a directory to remove when a signal stops the task (call it before
 /// creating the directory).
-pub fn set_work_dir(dir: &Path) {
-    *lock(&shared().work) = Some(dir.to_path_buf());
+pub fn remove_on_stop(dir: &Path) {
+    lock(&shared().work).push(dir.to_path_buf());
 }
 
-/// Runs `f`, a part of the demo that starts child processes. Once a signal arrived
-/// no new step starts: the calling thread waits for the process to exit instead.
+/// Registers a clean-up to run when a signal stops the task, after its children are
+/// gone and before the directories are removed.
+pub fn on_stop(hook: impl FnOnce() + Send + 'static) {
+    lock(&shared().hooks).push(Box::new(hook));
+}
+
+/// Runs `f`, a part of the task that starts child processes or builds state the
+/// clean-up removes. Once a signal arrived no new step starts: the calling thread
+/// waits for the process to exit instead.
 pub fn step<T>(f: impl FnOnce() -> T) -> T {
     let gate = lock(&shared().gate);
     if shared().stopping.load(Ordering::SeqCst) {
@@ -102,8 +120,8 @@ pub fn step<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// When a signal is stopping the demo, waits for the clean-up to end the process
-/// (with the signal's exit code); otherwise returns at once. The demo calls it last,
+/// When a signal is stopping the task, waits for the clean-up to end the process
+/// (with the signal's exit code); otherwise returns at once. `main` calls it last,
 /// so that an error caused by a child being stopped does not race the clean-up.
 pub fn wait_if_stopping() {
     if shared().stopping.load(Ordering::SeqCst) {
@@ -121,7 +139,8 @@ fn park_forever() -> ! {
 fn clean_up_and_exit(signal: &str, code: i32) -> ! {
     let sh = shared();
     sh.stopping.store(true, Ordering::SeqCst);
-    eprintln!("\nxtask demo: {signal}: stopping child processes");
+    let name = sh.name.get().copied().unwrap_or("xtask");
+    eprintln!("\n{name}: {signal}: stopping child processes");
     stop_descendants(GRACE);
     // The step in progress returns once its children are gone; after that none starts.
     let deadline = Instant::now() + STEP_WAIT;
@@ -136,11 +155,16 @@ fn clean_up_and_exit(signal: &str, code: i32) -> ! {
         }
     };
     stop_descendants(Duration::from_secs(1));
-    if let Some(dir) = lock(&sh.work).take() {
+    let hooks = std::mem::take(&mut *lock(&sh.hooks));
+    for hook in hooks {
+        hook();
+    }
+    let dirs = std::mem::take(&mut *lock(&sh.work));
+    for dir in dirs {
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => eprintln!("xtask demo: removed {}", dir.display()),
+            Ok(()) => eprintln!("{name}: removed {}", dir.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!("xtask demo: cannot remove {}: {e}", dir.display()),
+            Err(e) => eprintln!("{name}: cannot remove {}: {e}", dir.display()),
         }
     }
     std::process::exit(code)
@@ -149,10 +173,16 @@ fn clean_up_and_exit(signal: &str, code: i32) -> ! {
 /// Sends `SIGTERM` once to every live descendant, waits up to `grace` for them to
 /// exit, then sends `SIGKILL` to those left.
 fn stop_descendants(grace: Duration) {
+    stop_processes(|| descendants(std::process::id()), grace);
+}
+
+/// Sends `SIGTERM` once to every process `live` lists (live processes only), waits
+/// up to `grace` for the list to empty, then sends `SIGKILL` to those left.
+pub(crate) fn stop_processes(live: impl Fn() -> Vec<u32>, grace: Duration) {
     let deadline = Instant::now() + grace;
     let mut termed = BTreeSet::new();
     loop {
-        let live = descendants(std::process::id());
+        let live = live();
         if live.is_empty() {
             return;
         }
@@ -216,6 +246,14 @@ fn descendants(root: u32) -> Vec<u32> {
     out
 }
 
+/// Whether `pid` is a live process (not exited, not a zombie).
+pub(crate) fn is_live(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat(&s))
+        .is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'))
+}
+
 /// State and parent pid from the text of `/proc/<pid>/stat`: `pid (comm) S ppid ...`,
 /// where `comm` may itself contain spaces and parentheses.
 fn parse_stat(stat: &str) -> Option<(char, u32)> {
@@ -242,9 +280,13 @@ mod tests {
 
     #[test]
     fn finds_a_live_child_and_forgets_it_once_reaped() {
-        let Ok(mut child) = std::process::Command::new("sleep").arg("30").spawn() else {
-            return; // no `sleep` here: nothing to check
+        let Some(sleep) = testkit::tools::require("sleep") else {
+            return; // outside CI only: without `sleep` there is no child to find
         };
+        let mut child = std::process::Command::new(sleep)
+            .arg("30")
+            .spawn()
+            .expect("starting sleep");
         let pid = child.id();
         let found = descendants(std::process::id()).contains(&pid);
         let _ = child.kill();

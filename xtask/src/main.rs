@@ -15,7 +15,9 @@
 //! - `cargo xtask dist [--profile P] [--no-image]`: the Debian package and the OCI
 //!   image in `target/dist/` (module `dist`).
 //! - `cargo xtask tiers [...]`: the propagation harness of a network of mirrors
-//!   (module `tiers`); needs root.
+//!   (module `tiers`); needs root. Stopped by a signal, it removes its network
+//!   (modules `interrupt`, `netns`); `cargo xtask tiers-interrupt-check` proves it
+//!   (module `tiers_check`).
 //! - `cargo xtask dist-check`, `cargo xtask image-check`: install, use and purge the
 //!   package; run the image's entrypoint in its unpacked root file system (module
 //!   `dist_check`). Both need root.
@@ -31,8 +33,10 @@ mod dist_check;
 mod fuzz;
 mod interrupt;
 mod mirror_demo;
+mod netns;
 mod s3_crash;
 mod tiers;
+mod tiers_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,7 +72,12 @@ commands:
                         (root) seven mirrors in three tiers (1 -> 2 -> 4), each in its
                         own network namespace, fed by an origin that publishes N
                         versions: seconds until each tier serves each version, with
-                        push notices and with polling only; freshclam at tier 3
+                        push notices and with polling only; freshclam at tier 3.
+                        Ctrl-C/SIGTERM remove its namespaces, links, processes and
+                        work directories; a run removes what a killed run left
+  tiers-interrupt-check (root) stop `tiers` with SIGINT, SIGTERM and SIGKILL once
+                        its network is up; check that nothing is left (or, after
+                        SIGKILL, that the next run removes it and succeeds)
   image-check           (root) unpack the OCI archive and run its entrypoint chrooted
                         into it in a new network namespace: sync, then serve
 ";
@@ -105,6 +114,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("tiers-interrupt-check") if args.len() == 1 => tiers_check::run(),
         Some("s3-crash") => match s3_crash::parse(&args[1..]) {
             Ok((kills, seed)) => s3_crash::run(kills, seed),
             Err(e) => Err(e),
@@ -120,6 +130,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A signal's clean-up (module `interrupt`) ends the process itself.
+    interrupt::wait_if_stopping();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -111,7 +111,7 @@ fn show_served(server: &Sigserver, db: &str) -> Result<()> {
 /// `testkit::official_vectors()`).
 pub fn run() -> Result<()> {
     println!("clamav-mirror demo: upstream simulator -> sigupdate -> sigserver -> clients");
-    interrupt::install()?;
+    interrupt::install("xtask demo")?;
     let result = demo();
     interrupt::wait_if_stopping();
     result
@@ -128,7 +128,7 @@ fn demo() -> Result<()> {
 
     let work =
         WorkDir(std::env::temp_dir().join(format!("clamav-mirror-demo-{}", std::process::id())));
-    interrupt::set_work_dir(&work.0);
+    interrupt::remove_on_stop(&work.0);
     std::fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
     let dir = work.0.join("mirror");
 

@@ -24,7 +24,10 @@
 //!
 //! The last line of the output:
 //! `tiers: push tier3 p50=<s> p95=<s> max=<s>; poll tier3 p50=<s> max=<s>`.
-//! Needs root (network namespaces).
+//! Needs root (network namespaces). Stopped by `SIGINT`, `SIGTERM` or `SIGHUP`, it
+//! stops its processes and removes its namespaces, links and work directories; a run
+//! first removes what a killed one left (modules `interrupt` and `netns`;
+//! `cargo xtask tiers-interrupt-check` proves both).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,9 +39,14 @@ use anyhow::{Context, Result, bail};
 use e2e::{Binaries, Child, Freshclam};
 use testkit::upstream::{History, PublisherKeys};
 
+use crate::interrupt;
+use crate::netns::Footprint;
+
 const BRIDGE: &str = "tiersbr0";
 const ORIGIN_IP: &str = "10.77.0.1";
 const NS_PREFIX: &str = "tiers-";
+/// Prefix of the per-mode work directories in `std::env::temp_dir()`.
+const WORK_PREFIX: &str = "xtask-tiers-";
 /// Verify the official test certificates at a pinned time (they expire in 2027).
 const VERIFY_TIME: &str = "1767225600";
 /// The synthetic database.
@@ -168,6 +176,28 @@ fn node(name: &str) -> &'static Node {
     NODES.iter().find(|n| n.name == name).unwrap_or(&NODES[0])
 }
 
+/// The host end of node `i`'s veth.
+fn veth(i: usize) -> String {
+    format!("tiersv{i}")
+}
+
+/// Everything a run creates under fixed names: removed on a signal, and at the start
+/// of a run when an earlier one was killed (module `netns`).
+pub(crate) fn footprint() -> Footprint {
+    Footprint {
+        tool: "tiers",
+        namespaces: NODES
+            .iter()
+            .map(|n| format!("{NS_PREFIX}{}", n.name))
+            .collect(),
+        links: std::iter::once(BRIDGE.to_owned())
+            .chain((0..NODES.len()).map(veth))
+            .collect(),
+        state_prefix: WORK_PREFIX,
+        programs: &["sigserver", "sigupdate", "freshclam"],
+    }
+}
+
 fn serve_url(n: &Node) -> String {
     format!("http://{}:8080", n.ip)
 }
@@ -201,6 +231,11 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
             lock_path.display()
         );
     }
+    // Ctrl-C or SIGTERM: children stopped, network and work directories removed.
+    interrupt::install("xtask tiers")?;
+    let footprint = footprint();
+    footprint.clear_stale()?;
+    interrupt::on_stop(move || footprint.remove());
     // Dev binaries (what the tests build) unless --release asks for what an installed
     // mirror runs.
     let bins = if o.release {
@@ -227,7 +262,7 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
         size as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
-    let net = Net::create()?;
+    let net = interrupt::step(Net::create)?;
     let mut summary = Vec::new();
     let mut push_stats = None;
     let mut poll_stats = None;
@@ -322,7 +357,7 @@ impl Net {
         ip(&["link", "set", BRIDGE, "up"])?;
         for (i, n) in NODES.iter().enumerate() {
             let ns = format!("{NS_PREFIX}{}", n.name);
-            let host_if = format!("tiersv{i}");
+            let host_if = veth(i);
             ip(&["netns", "add", &ns])?;
             ip(&[
                 "link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", &ns,
@@ -344,16 +379,7 @@ impl Net {
     }
 
     fn remove() {
-        for n in NODES {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &format!("{NS_PREFIX}{}", n.name)])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", BRIDGE])
-            .stderr(Stdio::null())
-            .status();
+        footprint().remove();
     }
 }
 
@@ -459,11 +485,13 @@ fn run_mode(
             ", no notices"
         }
     );
-    // Kept when the run fails (the logs are there), removed when it succeeds.
+    // Kept when the run fails (the logs are there) until the next run, removed when
+    // it succeeds or a signal stops it.
     let work = tempfile::Builder::new()
-        .prefix("xtask-tiers-")
+        .prefix(WORK_PREFIX)
         .tempdir()?
         .keep();
+    interrupt::remove_on_stop(&work);
     let w = work.as_path();
     let origin_dir = w.join("origin");
     std::fs::create_dir_all(&origin_dir)?;
@@ -500,7 +528,9 @@ fn run_mode(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log("origin")?);
-    children.push(Child::spawn("origin sigserver", &mut origin)?);
+    children.push(interrupt::step(|| {
+        Child::spawn("origin sigserver", &mut origin)
+    })?);
     let root_cert = testkit::official_vectors().join("clamav-test-root.crt");
     let poll = o.poll_secs.to_string();
     let jitter = o.jitter_secs.to_string();
@@ -573,7 +603,7 @@ fn run_mode(
                     .args(["--listen", &listen, "--access-log=false"]);
                 srv.stderr(log(&format!("{}-sigserver", n.name))?);
                 std::fs::create_dir_all(&dir)?;
-                children.push(Child::spawn(n.name, &mut srv)?);
+                children.push(interrupt::step(|| Child::spawn(n.name, &mut srv))?);
                 let mut watch = in_ns(&bins.sigupdate);
                 watch
                     .arg("watch")
@@ -586,7 +616,7 @@ fn run_mode(
                 watch.env("SIGUPDATE_CUSTOM__tiers__SIGN", "false");
                 watch.env("SIGUPDATE_LOG", "info");
                 watch.stderr(log(&format!("{}-watch", n.name))?);
-                children.push(Child::spawn(n.name, &mut watch)?);
+                children.push(interrupt::step(|| Child::spawn(n.name, &mut watch))?);
             } else {
                 let mut srv = in_ns(&bins.sigserver);
                 srv.arg("--dir")
@@ -597,7 +627,7 @@ fn run_mode(
                 srv.env("SIGSERVER_CUSTOM__tiers__KEYS", &key_file);
                 srv.env("SIGSERVER_CUSTOM__tiers__SIGN", "false");
                 srv.stderr(log(n.name)?);
-                children.push(Child::spawn(n.name, &mut srv)?);
+                children.push(interrupt::step(|| Child::spawn(n.name, &mut srv))?);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -698,7 +728,7 @@ fn run_mode(
         }
     }
     if push_mode {
-        freshclam_at_tier3(w, official, test_v)?;
+        interrupt::step(|| freshclam_at_tier3(w, official, test_v))?;
         trace_of_tier3(&w.join("t3a"))?;
     }
     drop(_mirrors);

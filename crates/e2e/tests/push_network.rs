@@ -9,13 +9,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{Binaries, Child, Sigserver};
 use push::auth::Secret;
 use push::notice::Notice;
 use push::state::PushState;
 use testkit::upstream::{History, Upstream};
+use testkit::wait::until as wait_until;
 
 const VERIFY_TIME: &str = "1767225600";
 
@@ -51,15 +52,6 @@ fn syncing_sigserver(bins: &Binaries, dir: &Path, upstream: &str, extra: &[&str]
     ];
     args.extend_from_slice(extra);
     Sigserver::start(bins, dir, &args).unwrap()
-}
-
-/// Waits (polling every 50 ms, at most `limit`) until `f` holds; panics naming `what`.
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn published_version(dir: &Path) -> Option<u32> {
@@ -290,21 +282,30 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
     let (code, text) = post(addr, &h, &b);
     assert_eq!((code, text.trim()), (202, "accepted: already_published"));
     assert_eq!(post(addr, &h, &b).0, 401, "replayed");
-    std::thread::sleep(Duration::from_millis(1200)); // the state file is written at most once a second
-    let s1 = push_state(t.t1_dir.path());
-    assert_eq!(
-        count(&s1.syncs, "push"),
-        1,
-        "no sync for refused notices: {s1:?}"
-    );
-    for (outcome, n) in [
+    let counted = [
         ("unauthenticated", 3),
         ("stale", 1),
         ("malformed", 1),
         ("too_large", 1),
         ("replayed", 1),
         ("accepted", 2),
-    ] {
+    ];
+    // The state file is written at most once a second: wait until it counts them all.
+    wait_until(
+        "tier 1's state to count every notice",
+        Duration::from_secs(10),
+        || {
+            let s = push_state(t.t1_dir.path());
+            counted.iter().all(|(o, n)| count(&s.notices, o) >= *n)
+        },
+    );
+    let s1 = push_state(t.t1_dir.path());
+    assert_eq!(
+        count(&s1.syncs, "push"),
+        1,
+        "no sync for refused notices: {s1:?}"
+    );
+    for (outcome, n) in counted {
         assert_eq!(count(&s1.notices, outcome), n, "{outcome}: {s1:?}");
     }
 
@@ -320,8 +321,14 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
         post(addr, &h, &b),
         (202, "accepted: unconfirmed\n".to_owned())
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_until(
+        "tier 1's state to count the repeated lie",
+        Duration::from_secs(10),
+        || count(&push_state(t.t1_dir.path()).notices, "accepted") >= 4,
+    );
     let s1 = push_state(t.t1_dir.path());
+    assert_eq!(count(&s1.notices, "accepted"), 4, "{s1:?}");
+    assert_eq!(count(&s1.notice_actions, "unconfirmed"), 1, "{s1:?}");
     assert_eq!(count(&s1.syncs, "push"), 2, "{s1:?}");
     assert_eq!(s1.unconfirmed["test"].version, 9);
     assert_eq!(published_version(t.t1_dir.path()), Some(4));
@@ -364,7 +371,17 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
     wait_until("version 5 at tier 2", Duration::from_secs(60), || {
         published_version(t.t2_dir.path()) == Some(5)
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // Tier 2 has 5: tier 1's flood syncs have begun (a queued one begins as the first
+    // ends, before its cascade reaches tier 2). A marker refused after this moment
+    // proves that the state file read next was written after them.
+    let stale_before = count(&push_state(t.t1_dir.path()).notices, "stale");
+    let (h, b) = signed(&origin, "origin", 5, now_secs() - 3600);
+    assert_eq!(post(addr, &h, &b).0, 401, "stale marker");
+    wait_until(
+        "tier 1's state to count the marker",
+        Duration::from_secs(10),
+        || count(&push_state(t.t1_dir.path()).notices, "stale") > stale_before,
+    );
     let s1 = push_state(t.t1_dir.path());
     let flood_syncs = count(&s1.syncs, "push") - 2;
     println!("flood: {flood_syncs} sync(s) at tier 1");
@@ -599,7 +616,7 @@ fn the_top_tier_follows_the_version_record_and_its_http_traffic_does_not_grow() 
     };
     assert_eq!(e2e::sync(&bins, &rec, &opts).unwrap().code, Some(0));
     let dp = free_port();
-    let _dns = Sigserver::start(
+    let dns = Sigserver::start(
         &bins,
         &rec,
         &[
@@ -641,9 +658,28 @@ fn the_top_tier_follows_the_version_record_and_its_http_traffic_does_not_grow() 
     wait_until("the top tier at 1", Duration::from_secs(60), || {
         version(&top) == Some(1)
     });
+    // The record's server counts the top tier's checks (one a second): waiting for
+    // three of them, not for three seconds, shows the watcher at work.
+    let answered = || {
+        ["udp", "tcp"]
+            .iter()
+            .map(|t| {
+                dns.metric(
+                    "sigserver_dns_queries_total",
+                    &format!("transport=\"{t}\",outcome=\"answered\""),
+                )
+                .unwrap()
+                .unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    let three_checks = |what: &str| {
+        let from = answered();
+        wait_until(what, Duration::from_secs(30), || answered() >= from + 3.0);
+    };
     // Quiet: no HTTP request to the CDN while the record says nothing new.
     up.reset_stats();
-    std::thread::sleep(Duration::from_secs(3));
+    three_checks("three checks of the unchanged record");
     assert_eq!(up.stats().total_requests(), 0, "{:?}", up.stats());
     // The CDN publishes 2, the record follows; the top tier syncs within seconds.
     let dns_syncs = count(&push_state(&top).syncs, "dns");
@@ -655,7 +691,7 @@ fn the_top_tier_follows_the_version_record_and_its_http_traffic_does_not_grow() 
     });
     let one_sync = up.stats().total_requests();
     assert!(one_sync > 0);
-    std::thread::sleep(Duration::from_secs(3));
+    three_checks("three checks of the record after the sync");
     assert_eq!(
         up.stats().total_requests(),
         one_sync,

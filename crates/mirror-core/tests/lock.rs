@@ -10,16 +10,19 @@ use mirror_core::lock::SyncLock;
 
 const CHILD_ENV: &str = "MIRROR_CORE_TEST_LOCK_HOLDER";
 
-/// Not a test on its own: when started by `killed_holder_releases_the_lock` with the
-/// environment variable set, takes the lock, reports ready and waits to be killed.
+/// Not a test: the process `killed_holder_releases_the_lock` starts (this test binary,
+/// with `--ignored` and the environment variable set) takes the lock, reports ready and
+/// waits to be killed. Ignored, so that it never counts as a passing test; run by hand
+/// without the variable it fails.
 #[test]
+#[ignore = "the lock holder of killed_holder_releases_the_lock, run only by it"]
 fn lock_holder_child() {
-    let Some(path) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    let path = PathBuf::from(path);
+    let path = std::env::var_os(CHILD_ENV)
+        .map(PathBuf::from)
+        .expect("run only by killed_holder_releases_the_lock, which sets the lock path");
     let _lock = SyncLock::acquire(&path).expect("child takes the lock");
     std::fs::write(path.with_extension("ready"), b"1").expect("write ready marker");
+    // Holding the lock until SIGKILL is the whole job (no state is read here).
     loop {
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -39,6 +42,7 @@ fn killed_holder_releases_the_lock() {
         // test binary), matched exactly so that no other test runs in the child.
         .args([
             "--exact",
+            "--ignored",
             &format!("{}::lock_holder_child", harness_path(module_path!())),
             "--nocapture",
             "--test-threads=1",
@@ -48,12 +52,15 @@ fn killed_holder_releases_the_lock() {
         .spawn()
         .unwrap();
     let ready = path.with_extension("ready");
-    let mut waited = 0;
-    while !ready.exists() {
-        assert!(waited < 6000, "child never took the lock");
-        std::thread::sleep(Duration::from_millis(10));
-        waited += 1;
-    }
+    testkit::wait::until(
+        "the child to take the lock",
+        Duration::from_secs(60),
+        || {
+            let exited = child.try_wait().unwrap();
+            assert!(exited.is_none(), "the lock holder exited: {exited:?}");
+            ready.exists()
+        },
+    );
     match SyncLock::acquire(&path) {
         Err(Error::LockHeld { pid, .. }) => assert_eq!(pid, Some(child.id())),
         other => panic!("expected LockHeld, got {other:?}"),

@@ -96,7 +96,7 @@ impl Env {
     }
 
     fn head(&self, name: &str) -> String {
-        let mut s = std::net::TcpStream::connect(self.weed.addr()).unwrap();
+        let mut s = testkit::net::connect(self.weed.addr()).unwrap();
         use std::io::{Read, Write};
         write!(
             s,

@@ -292,11 +292,14 @@ fn udp_floods_from_one_source_are_rate_limited_with_slip() {
             })
             .sum()
     };
-    let mut m = s.metrics();
-    while total(&m) < f64::from(sent) {
-        std::thread::sleep(Duration::from_millis(20));
-        m = s.metrics();
-    }
+    let m = testkit::wait::until_some(
+        "every UDP query to be counted",
+        Duration::from_secs(30),
+        || {
+            let m = s.metrics();
+            (total(&m) >= f64::from(sent)).then_some(m)
+        },
+    );
     let limited = crate::util::metric(
         &m,
         "sigserver_dns_queries_total{transport=\"udp\",outcome=\"rate_limited\"}",

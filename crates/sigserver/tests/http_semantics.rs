@@ -336,7 +336,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     use std::io::{Read, Write};
     let d = plain_mirror();
     let s = Server::start(d.path(), &[]);
-    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     for v in 2..=6 {
         write!(c, "GET /test-{v}.cdiff HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         let h = crate::util::read_head(&mut c);

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::util::{Server, get, head, plain_mirror};
@@ -268,7 +267,7 @@ fn sigterm_finishes_the_download_in_flight_then_exits_0() {
     let big: Vec<u8> = (0..16u32 << 20).map(|i| (i % 253) as u8).collect();
     std::fs::write(d.path().join("big.cvd"), &big).unwrap();
     let mut s = Server::start(d.path(), &[]);
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(b"GET /big.cvd HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let h = crate::util::read_head(&mut c);

@@ -21,7 +21,7 @@ fn sighup_applies_live_settings_and_keeps_connections() {
     let cfg = mirror.path().join("sigserver.toml");
     std::fs::write(&cfg, "access_log = false\nworkers = 1\n").unwrap();
     let server = Server::start(mirror.path(), &["--config", cfg.to_str().unwrap()]);
-    let mut conn = TcpStream::connect(server.addr).unwrap();
+    let mut conn = testkit::net::connect(server.addr).unwrap();
     for _ in 0..3 {
         assert_eq!(head_on(&mut conn), 200);
     }
@@ -50,13 +50,13 @@ fn sighup_applies_live_settings_and_keeps_connections() {
     assert_eq!(head_on(&mut conn), 200);
     assert_eq!(head_on(&mut conn), 429);
     server.log.wait_for("HEAD").unwrap();
-    let mut conn = TcpStream::connect(server.addr).unwrap();
+    let mut conn = testkit::net::connect(server.addr).unwrap();
 
     // A broken file keeps the running configuration (still limited) and the process.
     std::fs::write(&cfg, "rate_limit = \"fast\"\n").unwrap();
     server.hup();
     server.log.wait_for("configuration reload failed").unwrap();
-    let mut limited = TcpStream::connect(server.addr).unwrap();
+    let mut limited = testkit::net::connect(server.addr).unwrap();
     assert_eq!(head_on(&mut limited), 429);
 
     // Limit off again: a connection opened while limited is served.

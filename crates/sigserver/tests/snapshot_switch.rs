@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 
 use crate::util::{Server, get};
@@ -34,7 +33,7 @@ fn download_in_progress_keeps_the_old_snapshot() {
     crate::util::switch_current(root, &g1);
     let s = Server::start(root, &[]);
 
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(b"GET /daily.cvd HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .unwrap();
     let h = crate::util::read_head(&mut c);
@@ -71,7 +70,7 @@ fn range_request_in_progress_keeps_the_old_snapshot() {
     let g1 = generation(root, 1, &old, b"x");
     crate::util::switch_current(root, &g1);
     let s = Server::start(root, &[]);
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(
         b"GET /daily.cvd HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-\r\nConnection: close\r\n\r\n",
     )

@@ -125,7 +125,7 @@ fn malformed_requests_are_refused_without_crashing() {
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
     ] {
         use std::io::{Read, Write};
-        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        let mut c = testkit::net::connect(s.addr).unwrap();
         // The server may hang up before everything is written: that is a refusal too.
         let _ = c.write_all(raw);
         let _ = c.shutdown(std::net::Shutdown::Write);
@@ -185,7 +185,7 @@ fn directories_and_fifos_under_mirror_names_are_not_served() {
 /// before a complete response head arrived.
 fn try_request(addr: std::net::SocketAddr, raw: &[u8]) -> Option<crate::util::Response> {
     use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    let mut c = testkit::net::connect(addr).ok()?;
     let _ = c.write_all(raw);
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);

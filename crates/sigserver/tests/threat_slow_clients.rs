@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use crate::util::{Server, get, plain_mirror};
 
@@ -11,7 +10,7 @@ use crate::util::{Server, get, plain_mirror};
 fn a_client_that_never_finishes_its_head_is_disconnected() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &["--header-timeout", "1"]);
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(b"GET /test.cvd HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
     // The server closes the connection on its own (possibly after a 408).
@@ -27,7 +26,7 @@ fn a_client_that_never_finishes_its_head_is_disconnected() {
 fn an_idle_keep_alive_connection_is_closed() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &["--header-timeout", "1"]);
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(b"GET /dns.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let h = crate::util::read_head(&mut c);
@@ -48,7 +47,7 @@ fn a_client_that_stops_reading_is_disconnected() {
     let big: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
     std::fs::write(d.path().join("big.cvd"), &big).unwrap();
     let s = Server::start(d.path(), &["--idle-timeout", "1"]);
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut c = testkit::net::connect(s.addr).unwrap();
     c.write_all(b"GET /big.cvd HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let h = crate::util::read_head(&mut c);
@@ -66,7 +65,7 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &["--max-connections", "1"]);
     // A holds the only slot (keep-alive).
-    let mut a = TcpStream::connect(s.addr).unwrap();
+    let mut a = testkit::net::connect(s.addr).unwrap();
     a.write_all(b"GET /dns.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let h = crate::util::read_head(&mut a);

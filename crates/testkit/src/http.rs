@@ -798,6 +798,8 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         resp
     };
     if resp.hang {
+        // The fault itself: hold the connection, answering nothing, until the server
+        // stops (no state is read after this sleep).
         while !shared.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -848,6 +850,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     match resp.slow {
         Some((chunk, delay)) => {
             for c in body.chunks(chunk) {
+                // The fault itself: a slow server.
                 std::thread::sleep(delay);
                 if !send_chunk(c) || shared.stop.load(Ordering::SeqCst) {
                     break;
@@ -872,7 +875,7 @@ mod tests {
     use super::*;
 
     fn get(server: &TestServer, path: &str, extra: &str) -> String {
-        let mut s = TcpStream::connect(server.addr()).unwrap();
+        let mut s = crate::net::connect(server.addr()).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);

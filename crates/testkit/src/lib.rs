@@ -5,9 +5,11 @@ pub mod config;
 pub mod dns;
 pub mod http;
 pub mod keys;
+pub mod net;
 pub mod s3;
 pub mod tools;
 pub mod upstream;
+pub mod wait;
 
 /// The ways a mirror's `status.json` gets lost or damaged, for the tests that prove it
 /// never decides trust: deleted, garbage, truncated, and valid JSON whose

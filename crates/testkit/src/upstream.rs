@@ -1003,10 +1003,9 @@ mod tests {
     use super::*;
     use cdiff::chain::{ChainOptions, Consistency, PatchInput};
     use std::io::{Read as _, Write as _};
-    use std::net::TcpStream;
 
     fn get(up: &Upstream, path: &str) -> (u16, Vec<u8>) {
-        let mut s = TcpStream::connect(up.server().addr()).unwrap();
+        let mut s = crate::net::connect(up.server().addr()).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
@@ -1205,7 +1204,7 @@ mod tests {
         let h = History::synthetic("demo", 3, &keys).unwrap();
         let mut up = Upstream::builder().database(h, 1).start().unwrap();
         let lm = |up: &Upstream| {
-            let mut s = TcpStream::connect(up.server().addr()).unwrap();
+            let mut s = crate::net::connect(up.server().addr()).unwrap();
             write!(s, "HEAD /demo.cvd HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let mut raw = String::new();
             s.read_to_string(&mut raw).unwrap();
