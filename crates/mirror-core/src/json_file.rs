@@ -45,14 +45,17 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
 
 /// Writes a JSON document atomically (temp file, fsync, rename, fsync of the directory).
 pub fn store<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    atomic_file::write(path, &pretty(value))
+    atomic_file::write(path, &pretty(value)?)
 }
 
-/// A value as pretty JSON with a final newline (what [`store`] writes).
-pub fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// A value as pretty JSON with a final newline (what [`store`] writes). A value that
+/// cannot be serialised (a map with non-string keys, a failing `Serialize`) is an
+/// error, never an empty document.
+pub fn pretty<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    let mut out = serde_json::to_vec_pretty(value)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     out.push(b'\n');
-    out
+    Ok(out)
 }
 
 /// Reads a generation's record (`Ok(None)` when there is none): at most `max` bytes of
@@ -79,6 +82,23 @@ pub(crate) fn read_record<T: DeserializeOwned>(path: &Path, max: u64) -> Result<
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_cannot_be_serialised_is_an_error_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"good\": 1}\n").unwrap();
+        // JSON object keys must be strings: a tuple key cannot be written.
+        let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let err = pretty(&bad).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert!(store(&path, &bad).is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{\"good\": 1}\n",
+            "old file kept"
+        );
+    }
 
     #[test]
     fn documents_round_trip_and_damage_is_named() {

@@ -114,12 +114,20 @@ impl NewGeneration {
     /// Writes the generation's trust record ([`crate::trust::TRUST_FILE`]), made
     /// durable and switched with the rest of the generation.
     pub fn write_trust(&mut self, record: &crate::trust::TrustRecord) -> Result<(), Error> {
-        self.write_record(crate::trust::TRUST_FILE, &record.to_bytes())
+        let bytes = record.to_bytes().map_err(io_err(
+            &self.dir.join(crate::trust::TRUST_FILE),
+            "serialise",
+        ))?;
+        self.write_record(crate::trust::TRUST_FILE, &bytes)
     }
 
     /// Writes the generation's trace record ([`crate::trace::TRACE_FILE`]).
     pub fn write_trace(&mut self, record: &crate::trace::TraceRecord) -> Result<(), Error> {
-        self.write_record(crate::trace::TRACE_FILE, &record.to_bytes())
+        let bytes = record.to_bytes().map_err(io_err(
+            &self.dir.join(crate::trace::TRACE_FILE),
+            "serialise",
+        ))?;
+        self.write_record(crate::trace::TRACE_FILE, &bytes)
     }
 
     /// Writes one of the generation's dot-file records (never served).

@@ -97,7 +97,7 @@ impl TraceRecord {
     }
 
     /// The record as written into a generation (pretty JSON, newline-terminated).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
         crate::json_file::pretty(self)
     }
 }
@@ -168,13 +168,13 @@ mod tests {
                 hops: vec![hop(1_000), hop(1_500)],
             },
         );
-        std::fs::write(dir.path().join(TRACE_FILE), r.to_bytes()).unwrap();
+        std::fs::write(dir.path().join(TRACE_FILE), r.to_bytes().unwrap()).unwrap();
         let back = TraceRecord::read(dir.path()).unwrap().unwrap();
         assert_eq!(back, r);
         assert_eq!(back.databases["daily"].propagation_ms(), Some(500));
         std::fs::write(dir.path().join(TRACE_FILE), b"{\"format\":2}").unwrap();
         assert!(TraceRecord::read(dir.path()).is_err());
-        let bad = r.to_bytes();
+        let bad = r.to_bytes().unwrap();
         std::fs::write(dir.path().join(TRACE_FILE), &bad[..bad.len() / 2]).unwrap();
         assert!(TraceRecord::read(dir.path()).is_err());
     }

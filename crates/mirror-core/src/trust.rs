@@ -84,7 +84,7 @@ impl TrustRecord {
     }
 
     /// The record as written into a generation (pretty JSON, newline-terminated).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
         crate::json_file::pretty(self)
     }
 }
@@ -216,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = TrustRecord::new([("test".to_owned(), vec![5, 3, 4, 4])].into());
         assert_eq!(r.unproven_cdiffs["test"], vec![3, 4, 5]);
-        std::fs::write(dir.path().join(TRUST_FILE), r.to_bytes()).unwrap();
+        std::fs::write(dir.path().join(TRUST_FILE), r.to_bytes().unwrap()).unwrap();
         assert_eq!(TrustRecord::read(dir.path()).unwrap(), Some(r));
         let t = generation_trust(dir.path(), &snapshot(), None);
         assert!(t.source.is_record());
@@ -266,7 +266,7 @@ mod tests {
         }
         // a record that does not list a held database: all of its cdiffs unproven
         let r = TrustRecord::new(BTreeMap::new());
-        std::fs::write(dir.path().join(TRUST_FILE), r.to_bytes()).unwrap();
+        std::fs::write(dir.path().join(TRUST_FILE), r.to_bytes().unwrap()).unwrap();
         let t = generation_trust(dir.path(), &snapshot(), Some(&st));
         assert_eq!(t.unproven_of("test"), [4, 5, 6]);
     }
