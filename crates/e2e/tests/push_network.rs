@@ -373,12 +373,25 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
 }
 
 /// `sigupdate watch` for a tier-2 mirror of `upstream`, taking notices from `tier1`
-/// on `port`; hourly polls.
+/// on `127.0.0.1:port`; hourly polls.
 fn tier2_watch(
     bins: &Binaries,
     dir: &Path,
     upstream: &str,
     port: u16,
+    key: &Path,
+    name: &str,
+) -> Child {
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    tier2_watch_on(bins, dir, upstream, listen, key, name)
+}
+
+/// [`tier2_watch`] taking notices on `listen`.
+fn tier2_watch_on(
+    bins: &Binaries,
+    dir: &Path,
+    upstream: &str,
+    listen: SocketAddr,
     key: &Path,
     name: &str,
 ) -> Child {
@@ -405,7 +418,7 @@ fn tier2_watch(
             "--mirror-name",
             name,
         ])
-        .args(["--push-listen", &format!("127.0.0.1:{port}")])
+        .args(["--push-listen", &listen.to_string()])
         .arg("--push-sender")
         .arg(format!("tier1={}", key.display()))
         .env("SIGUPDATE_LOG", "info")
@@ -729,4 +742,90 @@ fn a_mirror_provably_behind_is_not_ready() {
     wait_until("ready again", Duration::from_secs(10), || {
         m.get("/ready").unwrap().status == 200
     });
+}
+
+/// A free TCP port on `::1`.
+fn free_port_v6() -> u16 {
+    std::net::TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_notice_crosses_two_tiers_over_ipv6_with_a_key_per_pair() {
+    let bins = Binaries::build().unwrap();
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let mut up = Upstream::builder().database(history, 3).start().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin-tier1.key");
+    let pair_key = keys.path().join("tier1-tier2.key");
+    let other_key = keys.path().join("tier1-shared.key");
+    std::fs::write(&origin_key, "origin -> tier1: 0123456789abcdef\n").unwrap();
+    std::fs::write(&pair_key, "tier1 -> tier2: fedcba9876543210\n").unwrap();
+    std::fs::write(&other_key, "tier1, all others: 00112233445566\n").unwrap();
+    let (t1_dir, t2_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (p1, p2) = (free_port_v6(), free_port_v6());
+    // Tier 1 takes notices on [::1] only and signs for tier 2 with the key of that
+    // pair (its push_key, for other downstreams, is not what tier 2 knows).
+    let tier1 = syncing_sigserver(
+        &bins,
+        t1_dir.path(),
+        &up.base_url(),
+        &[
+            "--listen",
+            "[::1]:0",
+            "--push-listen",
+            &format!("[::1]:{p1}"),
+            "--mirror-name",
+            "tier1",
+            "--push-sender",
+            &format!("origin={}", origin_key.display()),
+            "--push-downstream",
+            &format!("http://[::1]:{p2}/push={}", pair_key.display()),
+            "--push-key",
+            other_key.to_str().unwrap(),
+        ],
+    );
+    wait_until("tier 1's first publish", Duration::from_secs(60), || {
+        published_version(t1_dir.path()).is_some()
+    });
+    let _watch = tier2_watch_on(
+        &bins,
+        t2_dir.path(),
+        &tier1.url(),
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p2)),
+        &pair_key,
+        "tier2",
+    );
+    wait_until("tier 2's first publish", Duration::from_secs(60), || {
+        published_version(t2_dir.path()).is_some()
+    });
+
+    // The origin publishes 4 and notifies tier 1 over [::1]; the notice goes on to
+    // tier 2 over [::1]; polls are an hour apart.
+    up.advance().unwrap();
+    let out = Command::new(&bins.sigupdate)
+        .args(["notify", "--to", &format!("http://[::1]:{p1}/push")])
+        .args(["--name", "origin", "--key"])
+        .arg(&origin_key)
+        .args(["--db", "test=4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("version 4 at tier 2", Duration::from_secs(60), || {
+        published_version(t2_dir.path()) == Some(4)
+    });
+    wait_until(
+        "tier 2 counts the accepted notice",
+        Duration::from_secs(10),
+        || count(&push_state(t2_dir.path()).notices, "accepted") >= 1,
+    );
+    let s2 = push_state(t2_dir.path());
+    assert_eq!(count(&s2.notices, "unauthenticated"), 0, "{s2:?}");
 }
