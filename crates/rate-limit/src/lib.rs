@@ -27,6 +27,11 @@
 //! clients' buckets, which only ever gives them more room, never less; each new key
 //! itself gets at most one burst.
 //!
+//! **Why our own.** `governor`'s keyed limiter grows its table until the caller sweeps
+//! it (`retain_recent`) and brings `dashmap` and `quanta`; what the three users need
+//! (a bound, a `Retry-After` wait, a rate changed on reload, a clock the tests set) is
+//! this file, with no dependency.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use rate_limit::{ClientKey, RateLimiter};
