@@ -24,11 +24,31 @@ fn root() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A free TCP port on `ip`.
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `sigupdate notify` as the origin: `test` is at `version`, told to `to`.
+fn notify_as_origin(bins: &Binaries, to: &str, key: &Path, version: u32) {
+    let out = Command::new(&bins.sigupdate)
+        .args(["notify", "--to", to, "--name", "origin", "--key"])
+        .arg(key)
+        .args(["--db", &format!("test={version}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `sigserver --sync` of the official `test` database from `upstream` (hourly polls,
@@ -195,18 +215,7 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
 
     // 1. The origin publishes 4 and notifies tier 1 (the `notify` subcommand).
     up.advance().unwrap();
-    let out = Command::new(&bins.sigupdate)
-        .args(["notify", "--to", &format!("{}/push", t.tier1.url())])
-        .args(["--name", "origin", "--key"])
-        .arg(&t.origin_key)
-        .args(["--db", "test=4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notify_as_origin(&bins, &format!("{}/push", t.tier1.url()), &t.origin_key, 4);
     wait_until("version 4 at tier 2", Duration::from_secs(60), || {
         published_version(t.t2_dir.path()) == Some(4)
     });
@@ -744,15 +753,6 @@ fn a_mirror_provably_behind_is_not_ready() {
     });
 }
 
-/// A free TCP port on `::1`.
-fn free_port_v6() -> u16 {
-    std::net::TcpListener::bind("[::1]:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_notice_crosses_two_tiers_over_ipv6_with_a_key_per_pair() {
     let bins = Binaries::build().unwrap();
@@ -766,7 +766,7 @@ fn a_notice_crosses_two_tiers_over_ipv6_with_a_key_per_pair() {
     std::fs::write(&pair_key, "tier1 -> tier2: fedcba9876543210\n").unwrap();
     std::fs::write(&other_key, "tier1, all others: 00112233445566\n").unwrap();
     let (t1_dir, t2_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (p1, p2) = (free_port_v6(), free_port_v6());
+    let (p1, p2) = (free_port_on("::1"), free_port_on("::1"));
     // Tier 1 takes notices on [::1] only and signs for tier 2 with the key of that
     // pair (its push_key, for other downstreams, is not what tier 2 knows).
     let tier1 = syncing_sigserver(
@@ -806,18 +806,7 @@ fn a_notice_crosses_two_tiers_over_ipv6_with_a_key_per_pair() {
     // The origin publishes 4 and notifies tier 1 over [::1]; the notice goes on to
     // tier 2 over [::1]; polls are an hour apart.
     up.advance().unwrap();
-    let out = Command::new(&bins.sigupdate)
-        .args(["notify", "--to", &format!("http://[::1]:{p1}/push")])
-        .args(["--name", "origin", "--key"])
-        .arg(&origin_key)
-        .args(["--db", "test=4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notify_as_origin(&bins, &format!("http://[::1]:{p1}/push"), &origin_key, 4);
     wait_until("version 4 at tier 2", Duration::from_secs(60), || {
         published_version(t2_dir.path()) == Some(4)
     });
