@@ -2,7 +2,8 @@
 //! origin) → tier 1 (`sigserver --sync`, one process) → tier 2 (`sigupdate watch`
 //! syncing plus a `sigserver` serving: two processes). Polls are an hour apart, so
 //! only the notices can explain a propagation. Then the faults: forged, stale,
-//! replayed, malformed and oversized notices, a lying notice, a flood.
+//! replayed, malformed and oversized notices, a lying notice, a flood. One cascade runs
+//! over `[::1]` with a key per pair of tiers.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
