@@ -21,18 +21,21 @@ pub struct PushArgs {
     #[arg(long, value_name = "URL")]
     pub push_url: Option<String>,
     /// An upstream allowed to notify this mirror, with the file holding the secret it
-    /// signs with (at least 16 bytes); repeatable (environment: comma-separated).
+    /// signs with (at least 16 bytes); repeatable (environment: comma-separated). The
+    /// same NAME twice (at most 4 times) accepts either key: a rotation without a gap.
     #[arg(long, value_name = "NAME=FILE", value_delimiter = ',')]
     pub push_sender: Vec<String>,
     /// Address of a separate listener for `POST /push` (sigupdate watch: needed to
     /// receive notices; sigserver: default is its own listener).
     #[arg(long, value_name = "ADDR")]
     pub push_listen: Option<SocketAddr>,
-    /// A downstream's push URL (`http://HOST:PORT/push`), notified after every publish;
+    /// A downstream's push URL (`http://HOST:PORT/push`), notified after every publish,
+    /// with the file of the secret of this pair (`URL=FILE`; without one: --push-key);
     /// repeatable (environment: comma-separated).
-    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    #[arg(long, value_name = "URL[=FILE]", value_delimiter = ',')]
     pub push_downstream: Vec<String>,
-    /// File with the secret notices to downstreams are signed with.
+    /// File with the secret notices are signed with, for downstreams given without a
+    /// file of their own.
     #[arg(long, value_name = "FILE")]
     pub push_key: Option<PathBuf>,
     /// Notices signed further than this from this clock are refused [default: 300].
@@ -68,10 +71,11 @@ pub fn resolve_push(layers: &mut Layers<'_>) -> Result<PushSettings, ConfigError
         listen: layers.optional("push_listen")?,
         downstreams: layers
             .list("push_downstream", Vec::<String>::new())?
-            .into_iter()
-            .map(|s| s.trim().to_owned())
+            .iter()
+            .map(|s| s.trim())
             .filter(|s| !s.is_empty())
-            .collect(),
+            .map(PushSettings::parse_downstream)
+            .collect::<Result<_, _>>()?,
         key: layers.optional("push_key")?,
         window_secs: layers.value("push_window_secs", d.window_secs)?,
         dns_watch_secs: layers.value("dns_watch_secs", d.dns_watch_secs)?,

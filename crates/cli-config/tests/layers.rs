@@ -320,3 +320,69 @@ fn custom_databases_layer_field_by_field_and_render() {
     .unwrap();
     assert_eq!(again, s, "{stripped}");
 }
+
+#[derive(Debug, Parser)]
+struct PushCli {
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    push: cli_config::PushArgs,
+}
+
+#[test]
+fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = "TOPSECRET-0123456789abcdef";
+    for f in ["a.key", "b.key", "old.key", "new.key"] {
+        std::fs::write(tmp.path().join(f), secret).unwrap();
+    }
+    let p = |f: &str| tmp.path().join(f).display().to_string();
+    let file = tmp.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "push-sender = [\"tier1={}\", \"tier1={}\"]\npush-downstream = [\"http://[::1]:8081/push={}\", \"http://b.example/push\"]\npush-key = \"{}\"\n",
+            p("old.key"),
+            p("new.key"),
+            p("a.key"),
+            p("b.key"),
+        ),
+    )
+    .unwrap();
+    let cmd = SPEC.prepare(PushCli::command());
+    let m = cmd.clone().try_get_matches_from(["t"]).unwrap();
+    let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
+    let s = cli_config::resolve_push(&mut layers).unwrap();
+    assert_eq!(
+        s.senders,
+        [
+            ("tier1".to_owned(), PathBuf::from(p("old.key"))),
+            ("tier1".to_owned(), PathBuf::from(p("new.key")))
+        ]
+    );
+    assert_eq!(
+        s.downstreams,
+        [
+            (
+                "http://[::1]:8081/push".to_owned(),
+                Some(PathBuf::from(p("a.key")))
+            ),
+            ("http://b.example/push".to_owned(), None)
+        ]
+    );
+    assert_eq!(s.key, Some(PathBuf::from(p("b.key"))));
+    // The printed configuration names the files, never what they hold; so does the
+    // built hub's Debug.
+    let out = layers.render();
+    assert!(out.contains(&p("a.key")) && !out.contains(secret), "{out}");
+    let hub = s.hub(tmp.path()).unwrap();
+    assert!(!format!("{hub:?}").contains(secret));
+
+    // A downstream without a key of its own and no push-key is refused.
+    std::fs::write(&file, "push-downstream = [\"http://b.example/push\"]\n").unwrap();
+    let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
+    let e = cli_config::resolve_push(&mut layers)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a secret"), "{e}");
+}

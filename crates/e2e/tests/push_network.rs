@@ -2,7 +2,8 @@
 //! origin) → tier 1 (`sigserver --sync`, one process) → tier 2 (`sigupdate watch`
 //! syncing plus a `sigserver` serving: two processes). Polls are an hour apart, so
 //! only the notices can explain a propagation. Then the faults: forged, stale,
-//! replayed, malformed and oversized notices, a lying notice, a flood.
+//! replayed, malformed and oversized notices, a lying notice, a flood. One cascade runs
+//! over `[::1]` with a key per pair of tiers.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -25,11 +26,31 @@ fn root() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A free TCP port on `ip`.
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `sigupdate notify` as the origin: `test` is at `version`, told to `to`.
+fn notify_as_origin(bins: &Binaries, to: &str, key: &Path, version: u32) {
+    let out = Command::new(&bins.sigupdate)
+        .args(["notify", "--to", to, "--name", "origin", "--key"])
+        .arg(key)
+        .args(["--db", &format!("test={version}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `sigserver --sync` of the official `test` database from `upstream` (hourly polls,
@@ -187,18 +208,7 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
 
     // 1. The origin publishes 4 and notifies tier 1 (the `notify` subcommand).
     up.advance().unwrap();
-    let out = Command::new(&bins.sigupdate)
-        .args(["notify", "--to", &format!("{}/push", t.tier1.url())])
-        .args(["--name", "origin", "--key"])
-        .arg(&t.origin_key)
-        .args(["--db", "test=4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notify_as_origin(&bins, &format!("{}/push", t.tier1.url()), &t.origin_key, 4);
     wait_until("version 4 at tier 2", Duration::from_secs(60), || {
         published_version(t.t2_dir.path()) == Some(4)
     });
@@ -390,12 +400,25 @@ fn a_notice_cascades_through_two_tiers_and_every_bad_notice_is_refused() {
 }
 
 /// `sigupdate watch` for a tier-2 mirror of `upstream`, taking notices from `tier1`
-/// on `port`; hourly polls.
+/// on `127.0.0.1:port`; hourly polls.
 fn tier2_watch(
     bins: &Binaries,
     dir: &Path,
     upstream: &str,
     port: u16,
+    key: &Path,
+    name: &str,
+) -> Child {
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    tier2_watch_on(bins, dir, upstream, listen, key, name)
+}
+
+/// [`tier2_watch`] taking notices on `listen`.
+fn tier2_watch_on(
+    bins: &Binaries,
+    dir: &Path,
+    upstream: &str,
+    listen: SocketAddr,
     key: &Path,
     name: &str,
 ) -> Child {
@@ -422,7 +445,7 @@ fn tier2_watch(
             "--mirror-name",
             name,
         ])
-        .args(["--push-listen", &format!("127.0.0.1:{port}")])
+        .args(["--push-listen", &listen.to_string()])
         .arg("--push-sender")
         .arg(format!("tier1={}", key.display()))
         .env("SIGUPDATE_LOG", "info")
@@ -765,4 +788,70 @@ fn a_mirror_provably_behind_is_not_ready() {
     wait_until("ready again", Duration::from_secs(10), || {
         m.get("/ready").unwrap().status == 200
     });
+}
+
+#[test]
+fn a_notice_crosses_two_tiers_over_ipv6_with_a_key_per_pair() {
+    let bins = Binaries::build().unwrap();
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let mut up = Upstream::builder().database(history, 3).start().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin-tier1.key");
+    let pair_key = keys.path().join("tier1-tier2.key");
+    let other_key = keys.path().join("tier1-shared.key");
+    std::fs::write(&origin_key, "origin -> tier1: 0123456789abcdef\n").unwrap();
+    std::fs::write(&pair_key, "tier1 -> tier2: fedcba9876543210\n").unwrap();
+    std::fs::write(&other_key, "tier1, all others: 00112233445566\n").unwrap();
+    let (t1_dir, t2_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (p1, p2) = (free_port_on("::1"), free_port_on("::1"));
+    // Tier 1 takes notices on [::1] only and signs for tier 2 with the key of that
+    // pair (its push_key, for other downstreams, is not what tier 2 knows).
+    let tier1 = syncing_sigserver(
+        &bins,
+        t1_dir.path(),
+        &up.base_url(),
+        &[
+            "--listen",
+            "[::1]:0",
+            "--push-listen",
+            &format!("[::1]:{p1}"),
+            "--mirror-name",
+            "tier1",
+            "--push-sender",
+            &format!("origin={}", origin_key.display()),
+            "--push-downstream",
+            &format!("http://[::1]:{p2}/push={}", pair_key.display()),
+            "--push-key",
+            other_key.to_str().unwrap(),
+        ],
+    );
+    wait_until("tier 1's first publish", Duration::from_secs(60), || {
+        published_version(t1_dir.path()).is_some()
+    });
+    let _watch = tier2_watch_on(
+        &bins,
+        t2_dir.path(),
+        &tier1.url(),
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p2)),
+        &pair_key,
+        "tier2",
+    );
+    wait_until("tier 2's first publish", Duration::from_secs(60), || {
+        published_version(t2_dir.path()).is_some()
+    });
+
+    // The origin publishes 4 and notifies tier 1 over [::1]; the notice goes on to
+    // tier 2 over [::1]; polls are an hour apart.
+    up.advance().unwrap();
+    notify_as_origin(&bins, &format!("http://[::1]:{p1}/push"), &origin_key, 4);
+    wait_until("version 4 at tier 2", Duration::from_secs(60), || {
+        published_version(t2_dir.path()) == Some(4)
+    });
+    wait_until(
+        "tier 2 counts the accepted notice",
+        Duration::from_secs(10),
+        || count(&push_state(t2_dir.path()).notices, "accepted") >= 1,
+    );
+    let s2 = push_state(t2_dir.path());
+    assert_eq!(count(&s2.notices, "unauthenticated"), 0, "{s2:?}");
 }

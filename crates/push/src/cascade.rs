@@ -2,6 +2,10 @@
 //! timeout per attempt, retries with exponential backoff for a while, then giving up
 //! (the downstream's own polling covers the rest). Runs on background threads: a dead
 //! or slow downstream delays neither the others nor the local publish.
+//!
+//! Each downstream has its own secret ([`Downstream`]): a downstream knows only the key
+//! of its own pair, so it cannot sign notices that its siblings would accept (unless
+//! the operator gives several downstreams the same key).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -52,12 +56,20 @@ pub enum Attempt {
 /// Called after every attempt with the downstream URL.
 pub type Observer = Arc<dyn Fn(&str, &Attempt) + Send + Sync>;
 
+/// One downstream: its `POST /push` URL and the secret of this pair.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    /// `http(s)://HOST[:PORT]/push`.
+    pub url: String,
+    /// The secret notices to it are signed with (its `Debug` prints no bytes).
+    pub secret: Secret,
+}
+
 /// Sends notices to a fixed list of downstreams, signed as one sender.
 #[derive(Clone)]
 pub struct Cascade {
-    downstreams: Vec<String>,
+    downstreams: Vec<Downstream>,
     sender: String,
-    secret: Secret,
     config: CascadeConfig,
     observer: Observer,
 }
@@ -72,34 +84,32 @@ impl std::fmt::Debug for Cascade {
     }
 }
 
-struct Job {
-    url: String,
+struct Job<'a> {
+    to: &'a Downstream,
     due: Instant,
     backoff: Duration,
     started: Instant,
 }
 
 impl Cascade {
-    /// A cascade to `downstreams` (their `POST /push` URLs), signing as `sender` with
-    /// `secret`; `observer` hears every attempt's result.
+    /// A cascade to `downstreams`, signing as `sender` with each one's secret;
+    /// `observer` hears every attempt's result.
     pub fn new(
-        downstreams: Vec<String>,
+        downstreams: Vec<Downstream>,
         sender: &str,
-        secret: Secret,
         config: CascadeConfig,
         observer: Observer,
     ) -> Self {
         Cascade {
             downstreams,
             sender: sender.to_owned(),
-            secret,
             config,
             observer,
         }
     }
 
-    /// The downstream URLs.
-    pub fn downstreams(&self) -> &[String] {
+    /// The downstreams.
+    pub fn downstreams(&self) -> &[Downstream] {
         &self.downstreams
     }
 
@@ -115,8 +125,8 @@ impl Cascade {
         let queue: VecDeque<Job> = self
             .downstreams
             .iter()
-            .map(|u| Job {
-                url: u.clone(),
+            .map(|to| Job {
+                to,
                 due: now,
                 backoff: self.config.first_backoff,
                 started: now,
@@ -145,7 +155,7 @@ impl Cascade {
 
     fn worker(
         &self,
-        shared: &(Mutex<(VecDeque<Job>, usize)>, Condvar),
+        shared: &(Mutex<(VecDeque<Job<'_>>, usize)>, Condvar),
         agent: &ureq::Agent,
         body: &[u8],
     ) {
@@ -183,7 +193,7 @@ impl Cascade {
                     }
                 }
             };
-            let attempt = self.attempt(agent, &job.url, body);
+            let attempt = self.attempt(agent, job.to, body);
             let outcome = match attempt {
                 Ok(()) => Attempt::Delivered,
                 Err((why, permanent)) => {
@@ -195,7 +205,7 @@ impl Cascade {
                     }
                 }
             };
-            (self.observer)(&job.url, &outcome);
+            (self.observer)(&job.to.url, &outcome);
             let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
             match outcome {
                 Attempt::Failed(_) => {
@@ -212,12 +222,18 @@ impl Cascade {
     }
 
     /// One POST; `Err((why, permanent))`.
-    fn attempt(&self, agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(), (String, bool)> {
+    fn attempt(
+        &self,
+        agent: &ureq::Agent,
+        to: &Downstream,
+        body: &[u8],
+    ) -> Result<(), (String, bool)> {
+        let url = to.url.as_str();
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let sig = self.secret.sign(&self.sender, ts, body);
+        let sig = to.secret.sign(&self.sender, ts, body);
         let r = agent
             .post(url)
             .header("Content-Type", "application/json")

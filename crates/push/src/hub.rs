@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use mirror_core::trace::{DatabaseTrace, Hop, SyncHints};
 use tracing::{info, warn};
 
-use crate::cascade::{Attempt, Cascade, CascadeConfig};
+use crate::cascade::{Attempt, Cascade, CascadeConfig, Downstream};
 use crate::notice::Notice;
 use crate::receiver::{NoticeHeaders, Receiver};
 use crate::state::PushState;
@@ -112,8 +112,8 @@ pub struct Outgoing {
     pub name: String,
     /// Its public base URL (downstreams prefer it when it is one of their upstreams).
     pub url: Option<String>,
-    /// Secret it signs with, and where to send.
-    pub cascade: Option<(crate::auth::Secret, Vec<String>, CascadeConfig)>,
+    /// Where to send, each downstream with the secret of its pair.
+    pub cascade: Option<(Vec<Downstream>, CascadeConfig)>,
 }
 
 /// The push hub (share it through an `Arc`).
@@ -175,12 +175,11 @@ impl PushHub {
                 last_store: None,
             }),
         });
-        let cascade = outgoing.cascade.map(|(secret, downstreams, config)| {
+        let cascade = outgoing.cascade.map(|(downstreams, config)| {
             let s = shared.clone();
             Cascade::new(
                 downstreams,
                 &outgoing.name,
-                secret,
                 config,
                 Arc::new(move |url: &str, a: &Attempt| {
                     let mut g = s.lock();

@@ -10,15 +10,17 @@
 //! The pieces, in the order a notice meets them:
 //!
 //! - [`notice`]: the JSON document (versions, origin, hops, sender's URL), with limits;
-//! - [`auth`]: HMAC-SHA256 over sender, timestamp and body, per-sender secrets;
+//! - [`auth`]: HMAC-SHA256 over sender, timestamp and body, one secret per pair of
+//!   mirrors (a receiver may hold two or more for a sender while a key rotates);
 //! - [`receiver`]: the checks of an incoming notice (size, MAC in constant time, replay
-//!   window, replay cache, content, rate) and the HTTP status of each refusal;
+//!   window, replay cache, content, rate per sender through the workspace's one
+//!   limiter, `rate-limit`) and the HTTP status of each refusal;
 //! - [`hub`]: what a syncing process does with notices: decide whether one is worth a
 //!   sync, coalesce requests ("update required": one more pass, however many arrive
 //!   during a sync), record announced versions and the push state, start the cascade
 //!   after a publish;
-//! - [`cascade`]: sending notices to downstreams (parallel, bounded, retried, then
-//!   given up on);
+//! - [`cascade`]: sending notices to downstreams, each signed with that downstream's
+//!   own secret (parallel, bounded, retried, then given up on);
 //! - [`dns_watch`]: the top tier's check of the version TXT record;
 //! - [`listener`]: a minimal `POST /push` HTTP listener (the admin listener);
 //! - [`state`]: `DIR/push.json`, what `/ready`, `/metrics` and `status` read;

@@ -1,10 +1,20 @@
 //! Checking incoming notices: size, authentication, replay window, replay cache,
 //! content, rate. Pure (no I/O): the listener or the HTTP server hands it the three
 //! headers and the body.
+//!
+//! A sender may have more than one key at a time (at most [`MAX_KEYS_PER_SENDER`]):
+//! a notice is authentic when any of them verifies it. That is how a key is rotated
+//! without a gap: add the new key here, switch the sender to it, remove the old one.
+//!
+//! The rate limit is the workspace's one token bucket (`rate-limit`), one bucket per
+//! authenticated sender: a flood from one upstream does not starve another's notices,
+//! and the table holds only configured names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use rate_limit::RateLimiter;
 
 use crate::auth::Secret;
 use crate::notice::{MAX_NOTICE_LEN, Notice};
@@ -15,9 +25,9 @@ pub struct ReceiverConfig {
     /// Notices signed more than this far from the receiver's clock (either way) are
     /// refused as stale.
     pub window: Duration,
-    /// Accepted notices per second, sustained (all senders together).
+    /// Accepted notices per second, sustained, from one sender.
     pub rate_per_sec: f64,
-    /// Accepted notices in a burst.
+    /// Accepted notices in a burst, from one sender.
     pub burst: u32,
     /// Most MACs remembered for replay detection (more is refused as too many).
     pub max_remembered: usize,
@@ -132,33 +142,40 @@ pub struct Accepted {
     pub notice: Notice,
 }
 
+/// Most keys accepted for one sender at a time (two during a rotation).
+pub const MAX_KEYS_PER_SENDER: usize = 4;
+
 /// Checks notices against the configured senders' secrets.
 #[derive(Debug)]
 pub struct Receiver {
-    senders: BTreeMap<String, Secret>,
+    senders: BTreeMap<String, Vec<Secret>>,
     config: ReceiverConfig,
-    state: Mutex<ReceiverState>,
-}
-
-#[derive(Debug)]
-struct ReceiverState {
     /// MAC → Unix second after which it can be forgotten.
-    seen: HashMap<[u8; 32], u64>,
-    tokens: f64,
-    last_refill_ms: u64,
+    seen: Mutex<HashMap<[u8; 32], u64>>,
+    /// Keyed by sender name, on the Unix-time line of `check`'s `now_ms`.
+    rate: RateLimiter<String>,
 }
 
 impl Receiver {
-    /// A receiver accepting notices from `senders` (name → secret).
-    pub fn new(senders: BTreeMap<String, Secret>, config: ReceiverConfig) -> Self {
+    /// A receiver accepting notices from `senders` (name and secret; a name given
+    /// more than once has each of its secrets accepted, the first
+    /// [`MAX_KEYS_PER_SENDER`] of them).
+    pub fn new(
+        senders: impl IntoIterator<Item = (String, Secret)>,
+        config: ReceiverConfig,
+    ) -> Self {
+        let mut by_name: BTreeMap<String, Vec<Secret>> = BTreeMap::new();
+        for (name, secret) in senders {
+            let keys = by_name.entry(name).or_default();
+            if keys.len() < MAX_KEYS_PER_SENDER {
+                keys.push(secret);
+            }
+        }
         Receiver {
-            senders,
+            senders: by_name,
             config,
-            state: Mutex::new(ReceiverState {
-                seen: HashMap::new(),
-                tokens: f64::from(config.burst),
-                last_refill_ms: 0,
-            }),
+            seen: Mutex::new(HashMap::new()),
+            rate: RateLimiter::new(config.rate_per_sec, config.burst),
         }
     }
 
@@ -192,7 +209,7 @@ impl Receiver {
             .signature
             .as_deref()
             .ok_or_else(|| missing(crate::auth::SIGNATURE_HEADER))?;
-        let Some(secret) = self.senders.get(sender) else {
+        let Some(keys) = self.senders.get(sender) else {
             return Err(Refusal::Unauthenticated(format!(
                 "unknown sender {:?}",
                 sender.chars().take(64).collect::<String>()
@@ -206,32 +223,28 @@ impl Receiver {
         if skew > self.config.window.as_secs() {
             return Err(Refusal::Stale { skew_secs: skew });
         }
-        let mac = secret
-            .verify(sender, ts, body, sig)
-            .map_err(|_| Refusal::Unauthenticated("signature does not match".into()))?;
+        let mac = keys
+            .iter()
+            .find_map(|k| k.verify(sender, ts, body, sig).ok())
+            .ok_or_else(|| Refusal::Unauthenticated("signature does not match".into()))?;
         let notice = Notice::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.seen.contains_key(&mac) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains_key(&mac) {
             return Err(Refusal::Replayed);
         }
-        // Tokens.
-        let elapsed = now_ms.saturating_sub(st.last_refill_ms) as f64 / 1000.0;
-        st.last_refill_ms = now_ms;
-        st.tokens =
-            (st.tokens + elapsed * self.config.rate_per_sec).min(f64::from(self.config.burst));
-        if st.tokens < 1.0 {
-            return Err(Refusal::RateLimited);
-        }
-        if st.seen.len() >= self.config.max_remembered {
-            st.seen.retain(|_, until| *until >= now);
-            if st.seen.len() >= self.config.max_remembered {
+        if seen.len() >= self.config.max_remembered {
+            seen.retain(|_, until| *until >= now);
+            if seen.len() >= self.config.max_remembered {
                 return Err(Refusal::RateLimited);
             }
         }
-        st.tokens -= 1.0;
+        // Under the `seen` lock: a refused notice takes no token, a copy racing this one
+        // finds it remembered.
+        self.rate
+            .check_at(sender.to_owned(), Duration::from_millis(now_ms))
+            .map_err(|_| Refusal::RateLimited)?;
         // Remembered while a copy could still pass the window check.
-        st.seen
-            .insert(mac, ts.saturating_add(self.config.window.as_secs()));
+        seen.insert(mac, ts.saturating_add(self.config.window.as_secs()));
         Ok(Accepted {
             sender: sender.to_owned(),
             notice,
@@ -344,5 +357,59 @@ mod tests {
         // Two seconds later two more tokens.
         let h = headers(&k, "tier1", now + 1, &body);
         assert!(r.check(&h, &body, (now + 2) * 1000).is_ok());
+    }
+
+    #[test]
+    fn one_bucket_per_sender_and_either_key_of_a_rotation() {
+        let (old, new, other) = (
+            Secret::new(b"tier1 old secret 0123456789").unwrap(),
+            Secret::new(b"tier1 new secret 0123456789").unwrap(),
+            Secret::new(b"tier9 secret 0123456789").unwrap(),
+        );
+        let r = Receiver::new(
+            [
+                ("tier1".to_owned(), old.clone()),
+                ("tier1".to_owned(), new.clone()),
+                ("tier9".to_owned(), other.clone()),
+            ],
+            ReceiverConfig {
+                burst: 2,
+                rate_per_sec: 1.0,
+                ..ReceiverConfig::default()
+            },
+        );
+        let (_, _, body) = setup();
+        let now = 3_000_000u64;
+        // Either key of tier1 verifies; tier9's does not pass as tier1.
+        assert!(
+            r.check(&headers(&old, "tier1", now, &body), &body, now * 1000)
+                .is_ok()
+        );
+        assert!(
+            r.check(&headers(&new, "tier1", now - 1, &body), &body, now * 1000)
+                .is_ok()
+        );
+        let e = r
+            .check(&headers(&other, "tier1", now - 2, &body), &body, now * 1000)
+            .unwrap_err();
+        assert_eq!(e.status(), 401);
+        // tier1's burst is spent; tier9 has a bucket of its own.
+        let e = r
+            .check(&headers(&new, "tier1", now - 3, &body), &body, now * 1000)
+            .unwrap_err();
+        assert_eq!(e, Refusal::RateLimited);
+        assert!(
+            r.check(&headers(&other, "tier9", now, &body), &body, now * 1000)
+                .is_ok()
+        );
+        // A refused notice was not remembered: it passes once tokens are back.
+        assert!(
+            r.check(
+                &headers(&new, "tier1", now - 3, &body),
+                &body,
+                (now + 2) * 1000
+            )
+            .is_ok()
+        );
     }
 }

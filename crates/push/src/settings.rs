@@ -12,10 +12,10 @@ use mirror_core::model::Snapshot;
 use mirror_core::trace::TraceRecord;
 
 use crate::auth::Secret;
-use crate::cascade::CascadeConfig;
+use crate::cascade::{CascadeConfig, Downstream};
 use crate::error::Error;
 use crate::hub::{Outgoing, PushHub, SyncResult};
-use crate::receiver::{Receiver, ReceiverConfig};
+use crate::receiver::{MAX_KEYS_PER_SENDER, Receiver, ReceiverConfig};
 
 /// Default replay window (seconds either way).
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
@@ -27,13 +27,16 @@ pub struct PushSettings {
     pub name: String,
     /// This mirror's public base URL, put in its notices.
     pub url: Option<String>,
-    /// Upstreams allowed to notify: name and secret file.
+    /// Upstreams allowed to notify: name and secret file. A name given more than once
+    /// (up to [`MAX_KEYS_PER_SENDER`] times) has each of its keys accepted: a key
+    /// rotation without a gap.
     pub senders: Vec<(String, PathBuf)>,
     /// A separate listener for `POST /push` (`sigupdate watch` needs one to receive).
     pub listen: Option<SocketAddr>,
-    /// Where to send notices after a publish (`http(s)://HOST/push` URLs).
-    pub downstreams: Vec<String>,
-    /// The secret notices to downstreams are signed with.
+    /// Where to send notices after a publish (`http(s)://HOST/push` URLs), each with
+    /// the secret file of that pair, if it has one of its own.
+    pub downstreams: Vec<(String, Option<PathBuf>)>,
+    /// The secret notices are signed with for downstreams without one of their own.
     pub key: Option<PathBuf>,
     /// Replay window (seconds either way).
     pub window_secs: u64,
@@ -69,6 +72,21 @@ impl PushSettings {
         Ok((name.trim().to_owned(), PathBuf::from(file.trim())))
     }
 
+    /// Parses a `URL` or `URL=SECRET_FILE` downstream (a push URL has no `=`).
+    pub fn parse_downstream(s: &str) -> Result<(String, Option<PathBuf>), Error> {
+        Ok(match s.split_once('=') {
+            Some((url, file)) if !file.trim().is_empty() => {
+                (url.trim().to_owned(), Some(PathBuf::from(file.trim())))
+            }
+            Some(_) => {
+                return Err(Error::Settings(format!(
+                    "downstream {s:?}: URL or URL=SECRET_FILE expected"
+                )));
+            }
+            None => (s.trim().to_owned(), None),
+        })
+    }
+
     /// Checks the settings without reading files.
     pub fn validated(self) -> Result<Self, Error> {
         if !crate::notice::valid_name(&self.name) {
@@ -83,15 +101,27 @@ impl PushSettings {
                 "push url {u:?}: not an http(s) URL"
             )));
         }
-        if let Some(u) = self.downstreams.iter().find(|u| !http(u)) {
+        if let Some((u, _)) = self.downstreams.iter().find(|(u, _)| !http(u)) {
             return Err(Error::Settings(format!(
                 "push downstream {u:?}: not an http(s) URL"
             )));
         }
-        if !self.downstreams.is_empty() && self.key.is_none() {
-            return Err(Error::Settings(
-                "push downstreams need push_key (the secret notices are signed with)".into(),
-            ));
+        if let Some((u, _)) = self
+            .downstreams
+            .iter()
+            .find(|(_, k)| k.is_none() && self.key.is_none())
+        {
+            return Err(Error::Settings(format!(
+                "push downstream {u:?} needs a secret: URL=SECRET_FILE, or push_key for all"
+            )));
+        }
+        for (name, _) in &self.senders {
+            let n = self.senders.iter().filter(|(m, _)| m == name).count();
+            if n > MAX_KEYS_PER_SENDER {
+                return Err(Error::Settings(format!(
+                    "push sender {name:?}: {n} keys, at most {MAX_KEYS_PER_SENDER} at a time"
+                )));
+            }
         }
         if self.window_secs == 0 {
             return Err(Error::Settings(
@@ -109,9 +139,9 @@ impl PushSettings {
     /// Builds the hub of the mirror in `dir` (reads the secret files and what is
     /// published now).
     pub fn hub(&self, dir: &Path) -> Result<Arc<PushHub>, Error> {
-        let mut senders = BTreeMap::new();
+        let mut senders = Vec::with_capacity(self.senders.len());
         for (name, file) in &self.senders {
-            senders.insert(name.clone(), Secret::from_file(file)?);
+            senders.push((name.clone(), Secret::from_file(file)?));
         }
         let receiver = Receiver::new(
             senders,
@@ -120,13 +150,27 @@ impl PushSettings {
                 ..ReceiverConfig::default()
             },
         );
-        let cascade = match &self.key {
-            Some(k) if !self.downstreams.is_empty() => Some((
-                Secret::from_file(k)?,
-                self.downstreams.clone(),
-                CascadeConfig::default(),
-            )),
-            _ => None,
+        let cascade = if self.downstreams.is_empty() {
+            None
+        } else {
+            let shared = self.key.as_deref().map(Secret::from_file).transpose()?;
+            let mut downstreams = Vec::with_capacity(self.downstreams.len());
+            for (url, own) in &self.downstreams {
+                let secret = match (own, &shared) {
+                    (Some(file), _) => Secret::from_file(file)?,
+                    (None, Some(s)) => s.clone(),
+                    (None, None) => {
+                        return Err(Error::Settings(format!(
+                            "push downstream {url:?} needs a secret"
+                        )));
+                    }
+                };
+                downstreams.push(Downstream {
+                    url: url.clone(),
+                    secret,
+                });
+            }
+            Some((downstreams, CascadeConfig::default()))
         };
         Ok(PushHub::new(
             dir,

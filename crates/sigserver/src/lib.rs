@@ -14,7 +14,8 @@
 //!   a bounded memory cache keyed by file identity (device, inode, size, mtime), so
 //!   the snapshot guarantee holds for cached bytes too;
 //! * limits: connection count, request head size, head/idle timeouts, optional
-//!   per-client rate limit ([`ratelimit`]);
+//!   per-client rate limit (the workspace's one limiter, `rate-limit`: a client is an
+//!   IPv4 address or an IPv6 /64, for HTTP and DNS alike);
 //! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
 //!   request (target `sigserver::access`, logged when the body is finished, with the
 //!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
@@ -102,7 +103,6 @@ pub mod metrics;
 pub mod names;
 mod open_files;
 pub mod range;
-pub mod ratelimit;
 pub mod ready;
 pub mod reload;
 mod request;

@@ -71,8 +71,9 @@ struct Cli {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT [default: 30].
     #[arg(long, value_name = "SECS")]
     shutdown_timeout: Option<u64>,
-    /// Per-client-IP request rate limit (requests per second; excess gets 429 with
-    /// Retry-After). Off by default. /health, /ready, /metrics are never limited.
+    /// Per-client request rate limit (requests per second; a client is an IPv4 address
+    /// or an IPv6 /64; excess gets 429 with Retry-After). Off by default. /health,
+    /// /ready, /metrics are never limited.
     #[arg(long, value_name = "PER_SEC")]
     rate_limit: Option<f64>,
     /// Burst allowance of --rate-limit [default: twice the rate, at least 1].

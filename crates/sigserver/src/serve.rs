@@ -16,10 +16,10 @@ use crate::metrics::{Metrics, RequestKind};
 use crate::names::{self, FileKind, PathError};
 use crate::open_files::{self, Opened};
 use crate::range::{self, RangeOutcome};
-use crate::ratelimit::RateLimiter;
 use crate::ready;
 use crate::request::{ContentRange, Method, Reply, ReplyBody, RequestHead};
 use crate::validators::Validators;
+use rate_limit::{ClientKey, RateLimiter};
 
 /// Name of the symlink to the published generation (`ARCHITECTURE.md`).
 pub const CURRENT: &str = mirror_core::layout::CURRENT;
@@ -41,7 +41,8 @@ pub(crate) struct State {
     pub(crate) dir: PathBuf,
     pub(crate) current: PathBuf,
     pub(crate) metrics: Metrics,
-    /// The per-client limiter; consulted only while `rate_on` (both change on reload).
+    /// The per-client limiter (IPv4 address, IPv6 /64); consulted only while
+    /// `rate_on` (both change on reload).
     pub(crate) rate: RateLimiter,
     pub(crate) rate_on: AtomicBool,
     /// Changed on reload ([`crate::Reloader`]); read with `Relaxed` loads only, so the
@@ -238,7 +239,7 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         return r;
     }
     if state.rate_on.load(Ordering::Relaxed)
-        && let Err(wait) = state.rate.check(peer.ip(), Instant::now())
+        && let Err(wait) = state.rate.check(ClientKey::from(peer.ip()), Instant::now())
     {
         state.metrics.rate_limited();
         let mut r = text(

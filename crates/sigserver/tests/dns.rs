@@ -17,11 +17,11 @@ use dns_versions::{DatabaseRecord, DnsConfig, VersionRecord};
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-const ZONE: &str = "current.cvd.mirror.test";
+pub(crate) const ZONE: &str = "current.cvd.mirror.test";
 
 /// Writes generation `n` holding `test.cvd` = the official `test-<v>.cvd` (and
 /// `bytecode.cvd` when asked), without switching to it.
-fn generation(root: &Path, n: u32, v: u32, bytecode: bool) -> String {
+pub(crate) fn generation(root: &Path, n: u32, v: u32, bytecode: bool) -> String {
     let name = format!("g-{n:06}");
     let g = root.join("generations").join(&name);
     std::fs::create_dir_all(&g).unwrap();
@@ -48,7 +48,7 @@ fn start(root: &Path, extra: &[&str]) -> (Server, SocketAddr) {
     (s, dns)
 }
 
-fn query_bytes(id: u16, name: &str, t: RecordType) -> Vec<u8> {
+pub(crate) fn query_bytes(id: u16, name: &str, t: RecordType) -> Vec<u8> {
     let mut m = Message::new();
     m.set_id(id).set_recursion_desired(true);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
@@ -67,7 +67,7 @@ fn udp(dns: SocketAddr, name: &str, t: RecordType) -> Message {
     m
 }
 
-fn tcp_exchange(c: &mut TcpStream, packet: &[u8]) -> Option<Message> {
+pub(crate) fn tcp_exchange(c: &mut TcpStream, packet: &[u8]) -> Option<Message> {
     let mut out = (packet.len() as u16).to_be_bytes().to_vec();
     out.extend_from_slice(packet);
     c.write_all(&out).unwrap();
@@ -78,7 +78,7 @@ fn tcp_exchange(c: &mut TcpStream, packet: &[u8]) -> Option<Message> {
     Some(Message::from_vec(&buf).unwrap())
 }
 
-fn txt(m: &Message) -> String {
+pub(crate) fn txt(m: &Message) -> String {
     assert_eq!(m.response_code(), ResponseCode::NoError, "{m}");
     match m.answers().first().map(|a| a.data()) {
         Some(RData::TXT(t)) => t

@@ -8,6 +8,7 @@ mod dns;
 mod http_semantics;
 mod interop_freshclam;
 mod interop_freshclam_dns;
+mod ipv6;
 mod ops;
 mod reload;
 mod sendfile;

@@ -1,6 +1,6 @@
 //! The UDP and TCP loops around the packet handler, on one thread of their own.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
@@ -15,7 +15,7 @@ use super::snapshot::PublishedSource;
 use super::{DnsConfig, MAX_TCP_CONNECTIONS, MAX_TCP_QUERIES, TCP_IDLE_TIMEOUT};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
+use rate_limit::{ClientKey, RateLimiter};
 
 /// Largest query read over UDP; a larger datagram is dropped.
 const MAX_UDP_QUERY: usize = 4096;
@@ -128,17 +128,6 @@ pub(crate) async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-/// The rate-limit key of a source: the address for IPv4, its /64 for IPv6.
-fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-        v4 => v4,
-    }
-}
-
 async fn udp_loop(sock: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut buf = vec![0u8; MAX_UDP_QUERY + 1];
     loop {
@@ -159,7 +148,9 @@ async fn udp_loop(sock: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool
         }
         let mut limited = false;
         if let Some(rl) = &ctx.rate
-            && rl.check(source_key(peer.ip()), Instant::now()).is_err()
+            && rl
+                .check(ClientKey::from(peer.ip()), Instant::now())
+                .is_err()
         {
             // Slip: every second query over the limit gets an empty TC=1 answer.
             if ctx.slip.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
@@ -233,18 +224,5 @@ async fn tcp_connection(
             Ok(Ok(())) => {}
             _ => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_keys() {
-        let k = |s: &str| source_key(s.parse().unwrap()).to_string();
-        assert_eq!(k("192.0.2.7"), "192.0.2.7");
-        assert_eq!(k("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
-        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7");
     }
 }

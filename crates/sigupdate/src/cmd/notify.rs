@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use push::cascade::{Attempt, Cascade, CascadeConfig};
+use push::cascade::{Attempt, Cascade, CascadeConfig, Downstream};
 use push::notice::Notice;
 
 use crate::exit;
@@ -88,10 +88,17 @@ pub fn run(args: &NotifyArgs) -> Result<u8> {
     Notice::parse(&notice.to_bytes()).context("the notice would be refused")?;
     let failed: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     let f = failed.clone();
+    let to = args
+        .to
+        .iter()
+        .map(|url| Downstream {
+            url: url.clone(),
+            secret: secret.clone(),
+        })
+        .collect();
     let cascade = Cascade::new(
-        args.to.clone(),
+        to,
         &args.name,
-        secret,
         CascadeConfig {
             timeout: Duration::from_secs(args.timeout_secs.max(1)),
             give_up_after: Duration::from_secs(args.give_up_secs),
