@@ -677,9 +677,11 @@ fn run_mode(
                 now_ms(),
             );
             let cascade = push::cascade::Cascade::new(
-                vec![t1_push.clone()],
+                vec![push::cascade::Downstream {
+                    url: t1_push.clone(),
+                    secret: origin_secret.clone(),
+                }],
                 "origin",
-                origin_secret.clone(),
                 push::cascade::CascadeConfig {
                     give_up_after: Duration::from_secs(10),
                     ..Default::default()

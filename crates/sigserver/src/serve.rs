@@ -376,9 +376,13 @@ fn trace(state: &State) -> Reply {
         Ok(None) => Ok(None),
         Err(e) => Err(e),
     };
-    match record {
-        Ok(Some(t)) => {
-            let body = t.to_bytes();
+    let body = match record {
+        Ok(Some(t)) => t.to_bytes().map(Some).map_err(|e| e.to_string()),
+        Ok(None) => Ok(None),
+        Err(e) => Err(mirror_core::Chain(&e).to_string()),
+    };
+    match body {
+        Ok(Some(body)) => {
             let mut r = Reply::new(StatusCode::OK, RequestKind::Other, CACHE_NONE);
             r.content_type = Some("application/json");
             r.content_length = Some(body.len() as u64);
@@ -391,7 +395,7 @@ fn trace(state: &State) -> Reply {
             "no trace: nothing published by this release yet\n",
         ),
         Err(e) => {
-            tracing::error!("trace unreadable: {}", mirror_core::Chain(&e));
+            tracing::error!("trace unreadable: {e}");
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 RequestKind::Other,
