@@ -264,8 +264,12 @@ fn check_result(name: &str, version: u32, db: &Database, keys: &KeySet) -> Resul
             )));
         }
     }
+    // One set, not `Info::entry` (a linear search) per file: files × entries was
+    // quadratic for a script that creates many files next to a long `.info`.
+    let listed: std::collections::HashSet<&str> =
+        info.entries.iter().map(|e| e.name.as_str()).collect();
     for file in db.files().keys() {
-        if file != "COPYING" && *file != info_name && info.entry(file).is_none() {
+        if file != "COPYING" && *file != info_name && !listed.contains(file.as_str()) {
             return Err(bad(format!("`{file}` is not listed in `{info_name}`")));
         }
     }
@@ -466,6 +470,12 @@ fn compare_digests(patched: &Patched, target: &[MemberInfo]) -> Option<Differenc
     let want: std::collections::BTreeMap<&str, &MemberInfo> =
         target.iter().map(|m| (m.name.as_str(), m)).collect();
     let got = patched.database.files();
+    let listed: std::collections::HashMap<&str, [u8; 32]> = patched
+        .info
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.sha256))
+        .collect();
     let mut names: Vec<&str> = got
         .keys()
         .map(String::as_str)
@@ -493,8 +503,8 @@ fn compare_digests(patched: &Patched, target: &[MemberInfo]) -> Option<Differenc
                 }
                 // Files listed in the patched `.info` were checked against it by
                 // `check_result`; only the `.info` itself is hashed here.
-                let sha: [u8; 32] = match patched.info.entry(name) {
-                    Some(e) => e.sha256,
+                let sha: [u8; 32] = match listed.get(name) {
+                    Some(sha) => *sha,
                     None => Sha256::digest(g).into(),
                 };
                 if sha != w.sha256 {
