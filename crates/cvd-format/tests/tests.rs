@@ -18,4 +18,5 @@ mod threat_non_regular;
 mod threat_oversized;
 mod threat_path_traversal;
 mod threat_tampered_info;
+mod threat_worst_case;
 mod unpack_safety;

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod http;
 pub mod keys;
 pub mod s3;
+pub mod scaling;
 pub mod sign;
 pub mod tools;
 pub mod upstream;
