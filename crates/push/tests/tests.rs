@@ -2,3 +2,4 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod hub;
+mod threat_worst_case;
