@@ -223,3 +223,37 @@ pub fn looping_sign_file(lines: usize) -> Result<LoopingSign, SignBuildError> {
         .map_err(err)?;
     Ok(LoopingSign { file, ca_der })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
+mod tests {
+    use super::*;
+    use cvd_format::sign::{SignFile, SignRoots, SignVerifier};
+
+    #[test]
+    fn the_looping_file_fits_the_download_limit_and_verifies_when_its_ca_is_trusted() {
+        let looping = looping_sign_file(3).unwrap();
+        assert!(looping.file.len() > 40_000 && looping.file.len() < 64 * 1024);
+        let file = SignFile::parse(&looping.file).unwrap();
+        assert_eq!(file.entries().len(), 3);
+        let mut roots = SignRoots::empty();
+        roots.add_der(&looping.ca_der).unwrap();
+        let at = time::OffsetDateTime::from_unix_timestamp(1_893_456_000).unwrap();
+        let report = SignVerifier::new()
+            .roots(roots)
+            .at(at)
+            .verify(&file, LOOP_CONTENT)
+            .unwrap();
+        assert!(report.chain[0].contains("Loop leaf"), "{:?}", report.chain);
+        // Other content does not verify.
+        let mut roots = SignRoots::empty();
+        roots.add_der(&looping.ca_der).unwrap();
+        assert!(
+            SignVerifier::new()
+                .roots(roots)
+                .at(at)
+                .verify(&file, &b"other"[..])
+                .is_err()
+        );
+    }
+}
