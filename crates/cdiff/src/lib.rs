@@ -88,7 +88,9 @@
 //!
 //! Threat tests: `tests/threat_worst_case.rs` (the 17th rewrite of a file refused by
 //! name whatever follows, `MOVE` counted for both files, and script parsing compared at
-//! 1× and 8× the lines and the line length).
+//! 1× and 8× the lines and the line length) and the unit test
+//! `chain::tests::the_result_check_is_linear_in_files_and_entries` (2 000 and 32 000
+//! files; the old per-file search measured 835× the time for 16× the files).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
