@@ -235,6 +235,7 @@ fn take<'l>(
 fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Changes> {
     let mut changes = Changes::new();
     let mut open: Option<Open<'_>> = None;
+    let mut rewrites = BTreeMap::new();
     for line in script.lines() {
         let n = line.number;
         let fail = |file: &str, reason: String| Error::Apply {
@@ -292,6 +293,9 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
                 let Some(o) = open.take() else {
                     return Err(fail("(no file open)", "CLOSE without an open file".into()));
                 };
+                if !o.edits.is_empty() {
+                    count_rewrite(&mut rewrites, o.name, n, limits)?;
+                }
                 close(o, n, limits, &mut changes, load)?;
             }
             Command::Move {
@@ -304,6 +308,10 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
             } => {
                 if let Some(o) = &open {
                     return Err(fail(o.name, "MOVE while a file is open".into()));
+                }
+                count_rewrite(&mut rewrites, src, n, limits)?;
+                if dst != src {
+                    count_rewrite(&mut rewrites, dst, n, limits)?;
                 }
                 move_lines(
                     n,
@@ -328,6 +336,25 @@ fn run(script: &Script, limits: &Limits, load: &mut Loader<'_, '_>) -> Result<Ch
     }
     // The reference silently drops a file left open at the end of the script.
     Ok(changes)
+}
+
+/// Counts one whole-file rewrite of `name` at script line `line` against
+/// [`Limits::max_rewrites_per_file`].
+fn count_rewrite<'s>(
+    rewrites: &mut BTreeMap<&'s str, usize>,
+    name: &'s str,
+    line: usize,
+    limits: &Limits,
+) -> Result<()> {
+    let count = rewrites.entry(name).or_insert(0);
+    *count += 1;
+    if *count > limits.max_rewrites_per_file {
+        return Err(Error::Limit {
+            what: format!("rewrites of `{name}` by one script (at script line {line})"),
+            limit: limits.max_rewrites_per_file as u64,
+        });
+    }
+    Ok(())
 }
 
 fn check_len(name: &str, bytes: &[u8], limits: &Limits, line: usize) -> Result<()> {

@@ -18,6 +18,11 @@ pub struct Limits {
     pub max_file_len: u64,
     /// Most patches in one chain.
     pub max_chain_len: usize,
+    /// Most times one script may rewrite one file: a `CLOSE` after `DEL`/`XCHG`, or a
+    /// `MOVE` from or to it. Each rewrite copies the whole file, so without this bound
+    /// a script of `n` tiny `OPEN`/`DEL`/`CLOSE` blocks costs `n` × the file size
+    /// (quadratic in the script). Official scripts open each file once.
+    pub max_rewrites_per_file: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +34,7 @@ impl Default for Limits {
             max_line_len: 10 << 20,
             max_file_len: 1 << 30,
             max_chain_len: 10_000,
+            max_rewrites_per_file: 16,
         }
     }
 }
@@ -66,6 +72,12 @@ impl Limits {
     /// Sets [`Limits::max_file_len`].
     pub fn max_file_len(mut self, bytes: u64) -> Self {
         self.max_file_len = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_rewrites_per_file`].
+    pub fn max_rewrites_per_file(mut self, rewrites: usize) -> Self {
+        self.max_rewrites_per_file = rewrites;
         self
     }
 

@@ -7,3 +7,4 @@ mod check_chain;
 mod generate_props;
 mod official_chain;
 mod threat_chain;
+mod threat_worst_case;

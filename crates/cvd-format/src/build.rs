@@ -473,15 +473,17 @@ pub fn write_cld_from_dir<W: Write>(dir: &Path, mut out: W, limits: &Limits) -> 
         .ok_or_else(|| Error::Build {
             reason: format!("`{}` has no COPYING file", dir.display()),
         })?;
+    let listed: HashSet<&str> = info.entries.iter().map(|e| e.name.as_str()).collect();
     for (name, _) in &files {
-        if name != "COPYING" && name != info_name && info.entry(name).is_none() {
+        if name != "COPYING" && name != info_name && !listed.contains(name.as_str()) {
             return Err(Error::MemberNotInInfo { name: name.clone() });
         }
     }
+    let present: HashSet<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let mut ordered: Vec<(String, Source)> = Vec::new();
     for e in &info.entries {
         let path = dir.join(&e.name);
-        if !files.iter().any(|(n, _)| n == &e.name) {
+        if !present.contains(e.name.as_str()) {
             return Err(Error::MissingMember {
                 name: e.name.clone(),
             });

@@ -124,7 +124,8 @@ impl Info {
         })
     }
 
-    /// Looks up an entry by member name.
+    /// Looks up an entry by member name (a linear search: callers that look up every
+    /// member build a set of [`Info::entries`] instead).
     pub fn entry(&self, name: &str) -> Option<&InfoEntry> {
         self.entries.iter().find(|e| e.name == name)
     }

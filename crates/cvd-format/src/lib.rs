@@ -114,6 +114,36 @@
 //!   in [`sign`] and cross-checked against `openssl cms -verify` in the tests. The
 //!   default `.sign` trust anchor is the official production root certificate,
 //!   embedded from `src/roots/clamav.crt` ([`sign::CLAMAV_ROOT_PEM`]).
+//!
+//! # Worst cases
+//!
+//! The input that maximises each parser's work within its limits, next to a typical
+//! input of the same size. Nothing is super-linear in the input: every per-member or
+//! per-line cost is constant (hash sets for names, one streaming pass), and the
+//! `.sign` path search is bounded by a budget of signature checks.
+//!
+//! | parser | worst input | limit that bounds it | worst | typical, same size | ratio |
+//! |---|---|---|---|---|---|
+//! | `.cvd`/`.cld` container (header, gzip, tar, `.info` check) | 9 998 empty members, each listed in the `.info` (5.7 MiB unpacked) | `Limits::max_members` (10 000), `max_unpacked_size`: a member costs one 512-byte header and one `.info` line | 432 ms | 118 ms (one member of signature text) | 3.7 |
+//! | header | fixed 512 bytes | `HEADER_SIZE` | constant | constant | — |
+//! | `.info` | 100 000 entries with the shortest names (6.9 MiB) | `info::MAX_ENTRIES`, `max_info_size` (16 MiB) | 604 ms | 824 ms (59 845 entries with 45-byte names) | 0.73 |
+//! | legacy signature | well-formed signature over another MD5 (342 B) | fixed size, one RSA operation | 182 µs | 180 µs (good signature) | 1.01 |
+//! | PSS signature (versig2) | well-formed signature over another digest | fixed size, one RSA operation | 176 µs | 201 µs (good signature) | 0.87 |
+//! | `.sign` (CMS, X.509 path) | 3 lines, each 15 CA certificates with one subject and one key plus the leaf (47 KiB; no path to a trusted root) | `sign::MAX_SIGN_FILE_SIZE`, `MAX_EMBEDDED_CERTS` (16), `MAX_CHAIN_DEPTH`, the path-search budget of signature checks | 62 ms (refused) | 67 ms (same file, one loop CA trusted) | 0.93 |
+//!
+//! Measured with `cargo bench --profile dev -p mirror-benches --bench worst_case`
+//! (`benches/worst_case.rs`; workspace crates unoptimised, the crypto and compression
+//! crates at `opt-level = 3` as in `Cargo.toml`) on the shared 2-core development VM,
+//! best of several runs, 2026-12-06. "Ratio" is worst / typical per input byte (the
+//! plain ratio when the sizes are equal); absolute times vary with the machine's load,
+//! the ratios are what the benchmark is for. A second run under heavier load moved
+//! them by up to 2× (cdiff apply 12 → 24, `.sign` 0.93 → 1.7, the others by less).
+//!
+//! Threat tests: `tests/threat_worst_case.rs` (the most empty members and the most
+//! `.info` entries: verdict at the limit, refusal one above it, and linear time
+//! compared at 1× and 8× the input) and `tests/threat_sign_path.rs` (the `.sign` path
+//! search, counted in signature checks). Before the search budget the `.sign` row did
+//! not finish in 60 s (issue 21: hours).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -19,4 +19,5 @@ mod threat_oversized;
 mod threat_path_traversal;
 mod threat_sign_path;
 mod threat_tampered_info;
+mod threat_worst_case;
 mod unpack_safety;

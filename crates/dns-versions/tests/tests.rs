@@ -3,3 +3,4 @@
 
 mod dns;
 mod prop_record;
+mod threat_worst_case;

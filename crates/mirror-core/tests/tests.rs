@@ -17,3 +17,4 @@ mod threat_rollback;
 mod threat_tampered;
 mod threat_truncated;
 mod threat_upstream;
+mod threat_worst_case;

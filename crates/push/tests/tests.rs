@@ -3,3 +3,4 @@
 
 mod hub;
 mod pair_keys;
+mod threat_worst_case;

@@ -363,6 +363,7 @@ pub(crate) async fn serve<S: Transport>(
     loop {
         // 1. Buffer a whole request head (it may already be there: pipelining).
         let head_deadline = timer.tick() + p.header_timeout;
+        let mut scan = HeadScan::default();
         loop {
             if h2c && start < end {
                 let pending = &buf[start..end];
@@ -378,7 +379,7 @@ pub(crate) async fn serve<S: Transport>(
                 while start < end && matches!(buf[start], b'\r' | b'\n') {
                     start += 1;
                 }
-                if head_complete(&buf[start..end]) {
+                if scan.complete(&buf, start, end) {
                     break;
                 }
                 if end - start >= p.max_head {
@@ -394,6 +395,7 @@ pub(crate) async fn serve<S: Transport>(
             if end == buf.len() {
                 if start > 0 {
                     buf.copy_within(start..end, 0);
+                    scan.shifted(start);
                     end -= start;
                     start = 0;
                 } else {
@@ -402,6 +404,7 @@ pub(crate) async fn serve<S: Transport>(
                 }
             } else if start == end {
                 (start, end) = (0, 0);
+                scan = HeadScan::default();
             }
             let read = wait_read(io, &mut buf[end..], &mut shutdown);
             match timer.run_until(head_deadline, read).await {
@@ -514,6 +517,39 @@ async fn read_push<S: Transport>(
 }
 
 /// Whether `b` (starting at a request line) holds a whole head: an empty line.
+/// The end-of-head search over a buffer that only grows at its end between calls.
+///
+/// Each call looks only at what was appended since the last one (plus the two bytes
+/// before it, where a `\n\r\n` may have started), so a head trickled in one byte per
+/// read costs time linear in its size; rescanning from the start on every read was
+/// quadratic (a 1 MiB head sent byte by byte: about 10^11 byte visits).
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// `buf[start..scanned]` holds no complete end of head.
+    scanned: usize,
+    /// Bytes looked at so far (the work measure the tests check).
+    examined: usize,
+}
+
+impl HeadScan {
+    /// Whether `buf[start..end]` holds a complete head.
+    fn complete(&mut self, buf: &[u8], start: usize, end: usize) -> bool {
+        let from = self.scanned.saturating_sub(2).clamp(start, end);
+        let window = buf.get(from..end).unwrap_or_default();
+        self.examined += window.len();
+        let found = head_complete(window);
+        if !found {
+            self.scanned = end;
+        }
+        found
+    }
+
+    /// The buffer's contents moved `by` bytes towards its start.
+    fn shifted(&mut self, by: usize) {
+        self.scanned = self.scanned.saturating_sub(by);
+    }
+}
+
 fn head_complete(b: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', b).any(|i| match b.get(i + 1) {
         Some(b'\n') => true,
@@ -1008,6 +1044,60 @@ mod tests {
         let p = parse(chunked).unwrap().unwrap();
         assert!(!p.keep_alive);
         assert_eq!(p.head.method(), Method::Other);
+    }
+
+    /// Worst case of the head search: the largest head the configuration allows
+    /// ([`crate::config::MAX_HEADER_BYTES`]), many short fields, arriving one byte per
+    /// read. Every byte is looked at a bounded number of times, at 1× and at 8× the size.
+    #[test]
+    fn trickled_head_is_scanned_in_linear_work() {
+        fn examined(fields: usize) -> (usize, usize) {
+            let head = format!(
+                "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+                "X: y\r\n".repeat(fields)
+            );
+            let buf = head.as_bytes();
+            let mut scan = HeadScan::default();
+            let mut found_at = None;
+            for end in 1..=buf.len() {
+                if scan.complete(buf, 0, end) {
+                    found_at = Some(end);
+                    break;
+                }
+            }
+            assert_eq!(found_at, Some(buf.len()), "the head ends at its last byte");
+            (buf.len(), scan.examined)
+        }
+        let (small_len, small) = examined(crate::config::MAX_HEADER_BYTES / 6 / 8);
+        let (large_len, large) = examined(crate::config::MAX_HEADER_BYTES / 6);
+        assert!(large_len >= crate::config::MAX_HEADER_BYTES - 64);
+        // Each byte once, plus two bytes of overlap per read.
+        assert!(
+            small <= 3 * small_len,
+            "{small} bytes examined for {small_len}"
+        );
+        assert!(
+            large <= 3 * large_len,
+            "{large} bytes examined for {large_len}"
+        );
+        // 8× the head, 8× the work (a rescan from the start would be 64×).
+        assert!(large <= 9 * small, "{small} → {large}");
+    }
+
+    #[test]
+    fn head_scan_survives_compaction_and_leading_blank_lines() {
+        let mut buf = b"xxxxGET / HTTP/1.1\r\nHost: a\r".to_vec();
+        let mut scan = HeadScan::default();
+        assert!(!scan.complete(&buf, 4, buf.len()));
+        // Compaction moves the pending bytes to the front.
+        buf.drain(..4);
+        scan.shifted(4);
+        assert!(!scan.complete(&buf, 0, buf.len()));
+        // The terminator arrives split across reads: `\r` already there, `\n\r\n` now.
+        buf.extend_from_slice(b"\n\r");
+        assert!(!scan.complete(&buf, 0, buf.len()));
+        buf.push(b'\n');
+        assert!(scan.complete(&buf, 0, buf.len()));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod http;
 pub mod keys;
 pub mod net;
 pub mod s3;
+pub mod scaling;
 pub mod tools;
 pub mod upstream;
 pub mod wait;

@@ -513,6 +513,57 @@ mod tests {
         assert!(m.recursion_desired(), "RD is copied");
     }
 
+    /// The worst query within the limits (issue 21 item 2): the longest name (127
+    /// one-byte labels, 255 bytes), `MAX_ADDITIONAL` additional records whose names
+    /// are compression pointers to it, and EDNS. Names are at most 255 bytes and
+    /// pointers may only point backwards (hickory-proto), the counts are checked
+    /// before decoding and a UDP query is at most 4 KiB: the work per packet is
+    /// bounded by constants. It gets a proper answer; pointer loops get FORMERR.
+    #[test]
+    fn worst_case_queries_are_answered_or_refused_cleanly() {
+        let mut worst = vec![0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 4];
+        for _ in 0..127 {
+            worst.extend_from_slice(b"\x01a");
+        }
+        worst.push(0);
+        worst.extend_from_slice(&[0, 16, 0, 1]);
+        for _ in 0..3 {
+            worst.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        }
+        worst.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
+        for t in Transport::ALL {
+            let (o, m) = ask(&worst, t);
+            assert_eq!(o, Outcome::Refused, "{t:?}");
+            let m = m.unwrap();
+            common(&m);
+            assert_eq!(m.queries()[0].name().num_labels(), 127);
+        }
+
+        // A name that points at itself, one that points forwards, and a chain of
+        // pointers that would make a name longer than 255 bytes.
+        let header = [0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        let mut looping = header.to_vec();
+        looping.extend_from_slice(&[0xC0, 12, 0, 16, 0, 1]);
+        let mut forward = header.to_vec();
+        forward.extend_from_slice(&[0xC0, 14, 0, 0, 16, 0, 1]);
+        let mut too_long = header.to_vec();
+        too_long[11] = 1; // one additional record
+        for _ in 0..127 {
+            too_long.extend_from_slice(b"\x01a");
+        }
+        too_long.push(0);
+        too_long.extend_from_slice(&[0, 16, 0, 1]);
+        too_long.extend_from_slice(b"\x03bbb\xC0\x0C"); // 4 + 255 bytes
+        too_long.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        for bad in [looping, forward, too_long] {
+            for t in Transport::ALL {
+                let (o, m) = ask(&bad, t);
+                assert_eq!(o, Outcome::FormErr, "{t:?} {bad:x?}");
+                assert_eq!(m.unwrap().response_code(), ResponseCode::FormErr);
+            }
+        }
+    }
+
     #[test]
     fn main_record_in_freshclams_format_with_the_time_of_the_answer() {
         // Mixed case as a resolver using 0x20 randomisation sends it.
