@@ -90,7 +90,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod behind;
 mod body;
+mod build_time;
 mod cache;
 pub mod config;
 pub mod dns;

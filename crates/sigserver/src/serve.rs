@@ -55,6 +55,9 @@ pub(crate) struct State {
     pub(crate) ready_lag: Duration,
     /// The in-process sync loop's push hub, when `/push` is served here.
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
+    /// `--behind-redirect`: where requests for what this mirror lacks go while it is
+    /// provably behind.
+    pub(crate) redirect: Option<crate::behind::Redirect>,
 }
 
 impl State {
@@ -73,6 +76,10 @@ impl State {
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
             ready_lag: cfg.ready_lag,
             push: cfg.push.clone(),
+            redirect: cfg
+                .behind_redirect
+                .as_deref()
+                .map(|u| crate::behind::Redirect::new(&cfg.dir, u)),
         }
     }
 }
@@ -217,10 +224,29 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                     }
                 };
                 let mut body = state.metrics.render(status.as_ref(), readable, unix_now());
-                match push::state::PushState::read(&state.dir) {
-                    Ok(Some(p)) => body.push_str(&crate::metrics::render_push(&p)),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("{e}"),
+                let push_state = match push::state::PushState::read(&state.dir) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        None
+                    }
+                };
+                if let Some(p) = &push_state {
+                    body.push_str(&crate::metrics::render_push(p));
+                }
+                if let Some(st) = &status {
+                    let dbs = push::behind::databases(
+                        st,
+                        push_state.as_ref(),
+                        state.ready_lag,
+                        unix_now(),
+                    );
+                    let redirect = state.redirect.as_ref().map(|r| {
+                        // refreshes the redirect state (and logs a change) on scrapes too
+                        let _ = r.behind(&state.dir, state.ready_lag);
+                        (r.base(), r.sent.load(Ordering::Relaxed))
+                    });
+                    crate::metrics::render_behind(&mut body, &dbs, redirect);
                 }
                 // the publish targets' state (DIR/targets.json), when sigupdate keeps any
                 if let Ok(Some(t)) = mirror_core::targets::TargetsRecord::read(&state.dir) {
@@ -262,6 +288,13 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         Err(_) => return not_found(RequestKind::Other),
     };
     let kind = RequestKind::File(name.kind());
+    if let Some(redirect) = &state.redirect
+        && let Some(url) = redirect.target(&state.dir, state.ready_lag, name.name())
+    {
+        let mut r = Reply::new(StatusCode::FOUND, kind, CACHE_NONE);
+        r.location = Some(url);
+        return r;
+    }
     match open_files::open(&state.dir, &state.current, name.name()) {
         Ok(Some(o)) => file_response(state, req, head, sendfile, name.kind(), o),
         Ok(None) => not_found(kind),
@@ -283,7 +316,13 @@ fn file_response(
     let Opened { file, meta } = opened;
     let kind = RequestKind::File(fkind);
     let len = meta.len();
-    let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
+    let mut v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
+    // A database is dated by its build time (no downgrade: `build_time`).
+    if matches!(fkind, FileKind::Cvd | FileKind::Cld)
+        && let Some(t) = crate::build_time::of(&file, &meta)
+    {
+        v = v.dated(t);
+    }
     let mut r = Reply::new(StatusCode::OK, kind, fkind.cache_control());
     r.accept_ranges = true;
     if v.not_modified(req.if_none_match(), req.if_modified_since) {
@@ -410,6 +449,10 @@ pub(crate) fn push_reply(state: &State, reply: Option<push::Reply>) -> Reply {
     let mut r = text(status, RequestKind::Other, reply.body);
     if status == StatusCode::METHOD_NOT_ALLOWED {
         r.allow = Some("POST");
+    }
+    // Never a 429 without a short Retry-After (a client without one waits hours).
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        r.retry_after = Some(1);
     }
     state.metrics.request(r.kind, r.status.as_u16());
     r
