@@ -467,3 +467,33 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A push refusal for rate is the one other `429`: it carries a short
+    /// `Retry-After` too, and no push refusal is a `403`.
+    #[test]
+    fn push_refusals_never_poison() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Config::builder(d.path())
+            .listen(["127.0.0.1:0".parse().unwrap()])
+            .build()
+            .unwrap();
+        let state = State::new(&cfg);
+        for status in [400, 401, 404, 405, 413, 429, 202] {
+            let r = push_reply(
+                &state,
+                Some(push::Reply {
+                    status,
+                    body: String::new(),
+                }),
+            );
+            assert_ne!(r.status.as_u16(), 403);
+            assert_eq!(r.retry_after.is_some(), status == 429, "{status}");
+            assert!(r.retry_after.is_none_or(|s| (1..=60).contains(&s)));
+        }
+        assert_eq!(push_reply(&state, None).status, StatusCode::NOT_FOUND);
+    }
+}

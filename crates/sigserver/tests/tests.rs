@@ -3,6 +3,7 @@
 
 mod util;
 
+mod behind_redirect;
 mod cli;
 mod dns;
 mod http_semantics;
@@ -14,5 +15,6 @@ mod sendfile;
 mod service;
 mod snapshot_switch;
 mod sync_in_process;
+mod threat_client_poisoning;
 mod threat_path_traversal;
 mod threat_slow_clients;
