@@ -8,6 +8,7 @@ mod cli;
 mod dns;
 mod http_semantics;
 mod interop_freshclam;
+mod interop_freshclam_behind;
 mod interop_freshclam_dns;
 mod ops;
 mod reload;
