@@ -16,9 +16,11 @@ use crate::cache::FileId;
 /// Remembered identities per thread.
 const MEMO: usize = 16;
 
+/// Recent (file identity, build time) pairs and the next slot to replace.
+type Memo = (Vec<(FileId, Option<u64>)>, usize);
+
 thread_local! {
-    /// Recent (file identity, build time) pairs and the next slot to replace.
-    static LAST: RefCell<(Vec<(FileId, Option<u64>)>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    static LAST: RefCell<Memo> = const { RefCell::new((Vec::new(), 0)) };
 }
 
 /// The header's build time in seconds since the epoch, `None` when the file has no
