@@ -8,11 +8,56 @@
 //! known. A notice a sync found to be false (`push.json`'s `unconfirmed`) does not
 //! count.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use mirror_core::status::MirrorStatus;
+use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::state::PushState;
+
+/// File name of the redirect state inside a mirror directory.
+pub const REDIRECT_STATE_FILE: &str = "redirect.json";
+
+/// `DIR/redirect.json`: what a `sigserver --behind-redirect` serving the directory
+/// redirects, written (atomically) by it at start and on every change, read by
+/// `sigupdate status`. Information only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectState {
+    /// The redirect target.
+    pub target: String,
+    /// Unix seconds of the last change.
+    pub since: i64,
+    /// The process that wrote it (to tell a stale file).
+    pub pid: u32,
+    /// The databases redirected now: name → (served version, newest known).
+    #[serde(default)]
+    pub redirected: BTreeMap<String, (Option<u32>, u32)>,
+}
+
+impl RedirectState {
+    /// Reads `dir/redirect.json`; `Ok(None)` when there is none.
+    pub fn read(dir: &Path) -> Result<Option<Self>, Error> {
+        let path = dir.join(REDIRECT_STATE_FILE);
+        mirror_core::json_file::read(&path).map_err(|e| Error::State {
+            path,
+            what: "read".into(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Writes `dir/redirect.json` atomically.
+    pub fn store(&self, dir: &Path) -> Result<(), Error> {
+        let path = dir.join(REDIRECT_STATE_FILE);
+        mirror_core::json_file::store(&path, self).map_err(|e| Error::State {
+            path,
+            what: "write".into(),
+            source: Box::new(e),
+        })
+    }
+}
 
 /// Where the newest known version of a database was learnt.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,12 +91,32 @@ impl Redirect {
         if before.as_deref().unwrap_or(&Behind::new()) != &*behind {
             log_change(&self.base, &behind);
         }
+        if before.as_deref() != Some(&*behind) {
+            self.record(dir, &behind);
+        }
         *cache = Some(Cached {
             at: Instant::now(),
             stamps,
             behind: behind.clone(),
         });
         behind
+    }
+
+    /// Writes `DIR/redirect.json` for `sigupdate status` (a read-only directory only
+    /// costs a warning per change).
+    fn record(&self, dir: &Path, behind: &Behind) {
+        let state = push::behind::RedirectState {
+            target: self.base.clone(),
+            since: unix_now(),
+            pid: std::process::id(),
+            redirected: behind
+                .iter()
+                .map(|(db, l)| (db.clone(), (l.serving, l.newest)))
+                .collect(),
+        };
+        if let Err(e) = state.store(dir) {
+            tracing::warn!(error = %e, "behind-redirect: cannot record the redirect state");
+        }
     }
 
     /// Where a request for the served file `name` is sent instead, if anywhere.

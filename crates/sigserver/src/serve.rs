@@ -76,10 +76,12 @@ impl State {
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
             ready_lag: cfg.ready_lag,
             push: cfg.push.clone(),
-            redirect: cfg
-                .behind_redirect
-                .as_deref()
-                .map(|u| crate::behind::Redirect::new(&cfg.dir, u)),
+            redirect: cfg.behind_redirect.as_deref().map(|u| {
+                let r = crate::behind::Redirect::new(&cfg.dir, u);
+                // the state at start: logged and recorded (`DIR/redirect.json`)
+                let _ = r.behind(&cfg.dir, cfg.ready_lag);
+                r
+            }),
         }
     }
 }

@@ -149,6 +149,14 @@ fn a_provably_behind_mirror_redirects_only_what_it_lacks() {
         "{log}"
     );
 
+    // Recorded for `sigupdate status`.
+    let rec = push::behind::RedirectState::read(d.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.target, "http://up.example:8080");
+    assert_eq!(rec.redirected.get("test"), Some(&(Some(3), 6)));
+    assert_eq!(rec.pid, s.child.id());
+
     // Caught up: everything is served here, nothing redirected, logged once.
     publish(d.path(), 2, 6);
     set_status(d.path(), 6, 6, 120);
@@ -166,6 +174,10 @@ fn a_provably_behind_mirror_redirects_only_what_it_lacks() {
         assert_eq!(get(s.addr, path, "").status, 200, "{path}");
     }
     s.log.wait_for("behind-redirect: caught up").unwrap();
+    let rec = push::behind::RedirectState::read(d.path())
+        .unwrap()
+        .unwrap();
+    assert!(rec.redirected.is_empty(), "{rec:?}");
     let m = s.metrics();
     assert_eq!(
         metric(&m, "sigserver_db_redirect_active{db=\"test\"}"),
