@@ -235,3 +235,45 @@ fn a_bad_redirect_target_is_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("behind_redirect"), "{err}");
 }
+
+/// Our DNS steers: the per-database record announces the newest known version while
+/// redirects are on and the mirror is provably behind; without a redirect target, and
+/// once caught up, it announces what is served.
+#[test]
+fn the_dns_record_announces_the_newest_known_only_with_a_redirect_target() {
+    use hickory_proto::rr::RecordType;
+    let version = |dns| {
+        let t = crate::dns::txt(&crate::dns::udp(
+            dns,
+            "test.cvd.clamav.net",
+            RecordType::TXT,
+        ));
+        t.split(':').next().unwrap().parse::<u32>().unwrap()
+    };
+    let d = stuck_mirror(3, 6, 120);
+    let (_s, dns) = crate::dns::start(d.path(), &["--ready-lag", "60"]);
+    assert_eq!(version(dns), 3, "no target: what is served");
+    let (r, dns) = crate::dns::start(
+        d.path(),
+        &[
+            "--ready-lag",
+            "60",
+            "--behind-redirect",
+            "http://up.example",
+        ],
+    );
+    assert_eq!(version(dns), 6, "redirecting: the newest known");
+    publish(d.path(), 2, 6);
+    set_status(d.path(), 6, 6, 120);
+    // (the record follows the published generation at once; the redirect state within
+    // its refresh)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while get(r.addr, "/test.cvd", "").status != 200 {
+        assert!(std::time::Instant::now() < deadline, "still redirecting");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(version(dns), 6);
+    // caught up at 6, upstream announces 7 (within the lag): the record says 6
+    set_status(d.path(), 6, 7, 0);
+    assert_eq!(version(dns), 6);
+}
