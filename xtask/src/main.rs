@@ -37,6 +37,7 @@ mod netns;
 mod s3_crash;
 mod tiers;
 mod tiers_check;
+mod tiers_fault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,7 +69,7 @@ commands:
                         a local upstream, serve), remove and purge it, check that only
                         the state directory is left
   tiers [--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
-        [--mode both|push|poll] [--release]
+        [--mode both|push|poll] [--release] [--fault master-down]
                         (root) seven mirrors in three tiers (1 -> 2 -> 4), each in its
                         own network namespace, fed by an origin that publishes N
                         versions: seconds until each tier serves each version, with

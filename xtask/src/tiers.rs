@@ -62,11 +62,13 @@ pub struct Opts {
     push: bool,
     poll: bool,
     release: bool,
+    /// `--fault master-down` (see [`crate::tiers_fault`]).
+    master_down: bool,
 }
 
 impl Opts {
     /// Parses `[--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
-    /// [--mode both|push|poll] [--release]`.
+    /// [--mode both|push|poll] [--release] [--fault master-down]`.
     pub fn parse(args: &[String]) -> Result<Opts> {
         let mut o = Opts {
             daily: false,
@@ -76,6 +78,7 @@ impl Opts {
             push: true,
             poll: true,
             release: false,
+            master_down: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -96,6 +99,10 @@ impl Opts {
                     v => bail!("--mode {v}: both, push or poll"),
                 },
                 "--release" => o.release = true,
+                "--fault" => match val()?.as_str() {
+                    "master-down" => o.master_down = true,
+                    v => bail!("--fault {v}: master-down"),
+                },
                 other => bail!("unknown option {other}"),
             }
         }
@@ -263,6 +270,12 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let net = interrupt::step(Net::create)?;
+    if o.master_down {
+        let s = run_mode(&bins, &net, o, true, &tiers, &official, &keys)?;
+        drop(net);
+        crate::tiers_fault::report(&s, o);
+        return Ok(());
+    }
     let mut summary = Vec::new();
     let mut push_stats = None;
     let mut poll_stats = None;
@@ -309,7 +322,7 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -528,10 +541,14 @@ fn run_mode(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log("origin")?);
+    if o.master_down {
+        origin.args(crate::tiers_fault::origin_args(ORIGIN_IP));
+    }
     children.push(interrupt::step(|| {
         Child::spawn("origin sigserver", &mut origin)
     })?);
     let root_cert = testkit::official_vectors().join("clamav-test-root.crt");
+    let mut t1_child = 0;
     let poll = o.poll_secs.to_string();
     let jitter = o.jitter_secs.to_string();
     // Tier by tier, so that each starts from a published parent.
@@ -572,7 +589,7 @@ fn run_mode(
                     push_args.push(format!("{}:8081", n.ip));
                 }
             }
-            let mirror_args: Vec<String> = [
+            let mut mirror_args: Vec<String> = [
                 "--upstream",
                 &upstream,
                 "--db",
@@ -588,6 +605,9 @@ fn run_mode(
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
+            if o.master_down && tier == 2 {
+                crate::tiers_fault::tier2_args(&mut mirror_args, ORIGIN_IP);
+            }
             let ns = format!("{NS_PREFIX}{}", n.name);
             let in_ns = |program: &Path| {
                 let mut c = Command::new("ip");
@@ -629,6 +649,9 @@ fn run_mode(
                 srv.stderr(log(n.name)?);
                 children.push(interrupt::step(|| Child::spawn(n.name, &mut srv))?);
             }
+            if n.tier == 1 {
+                t1_child = children.len() - 1;
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         for n in NODES.iter().filter(|n| n.tier == tier) {
@@ -644,6 +667,7 @@ fn run_mode(
             }
         }
     }
+    let mut t1 = Some(children.remove(t1_child));
     let _mirrors = Mirrors {
         _children: children,
     };
@@ -695,9 +719,13 @@ fn run_mode(
             // Sent in the background: its time is part of what is measured.
             drop(cascade.send(notice));
         }
+        let alive: Vec<&Node> = NODES
+            .iter()
+            .filter(|n| t1.is_some() || n.tier != 1)
+            .collect();
         let mut seen: BTreeMap<&str, f64> = BTreeMap::new();
-        while seen.len() < NODES.len() {
-            for n in NODES {
+        while seen.len() < alive.len() {
+            for n in alive.iter().copied() {
                 if !seen.contains_key(n.name) && served(n.ip).get(DB).copied() >= Some(v) {
                     seen.insert(n.name, t0.elapsed().as_secs_f64());
                 }
@@ -713,7 +741,7 @@ fn run_mode(
             std::thread::sleep(Duration::from_millis(50));
         }
         let tier_max = |t: u8| {
-            NODES
+            alive
                 .iter()
                 .filter(|n| n.tier == t)
                 .map(|n| seen[n.name])
@@ -725,10 +753,16 @@ fn run_mode(
             tier_max(2),
             tier_max(3)
         );
-        for n in NODES {
+        if o.master_down && t1.is_some() {
+            // the first version went through the whole network: now the master dies
+            crate::tiers_fault::kill_master(t1.take());
+            continue;
+        }
+        for n in alive {
             samples.entry(n.tier).or_default().push(seen[n.name]);
         }
     }
+    drop(t1);
     if push_mode {
         interrupt::step(|| freshclam_at_tier3(w, official, test_v))?;
         trace_of_tier3(&w.join("t3a"))?;

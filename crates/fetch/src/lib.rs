@@ -85,4 +85,4 @@ pub use client::{
 };
 pub use cooldown::parse_retry_after;
 pub use error::Error;
-pub use upstreams::{Fetched, MAX_UPSTREAMS, Upstreams};
+pub use upstreams::{Fetched, MAX_UPSTREAMS, UNREACHABLE_FOR, Upstreams};

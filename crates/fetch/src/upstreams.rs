@@ -11,6 +11,10 @@ use crate::{Client, Conditional, Error, Outcome, Progress, upstream_key};
 /// The largest number of upstreams in one list.
 pub const MAX_UPSTREAMS: usize = 64;
 
+/// How long an upstream that could not be reached (connection refused or reset, or
+/// timed out, after the client's retries) is tried after the others.
+pub const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
+
 /// A successful fetch through [`Upstreams`]: what happened and which upstream did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched<T> {
@@ -40,6 +44,8 @@ pub struct Fetched<T> {
 pub struct Upstreams {
     bases: Vec<String>,
     stale: Mutex<HashMap<String, SystemTime>>,
+    /// Upstreams that could not be reached, until when they are tried last.
+    unreachable: Mutex<HashMap<String, SystemTime>>,
 }
 
 impl Upstreams {
@@ -81,6 +87,7 @@ impl Upstreams {
         Ok(Upstreams {
             bases: list,
             stale: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashMap::new()),
         })
     }
 
@@ -116,6 +123,14 @@ impl Upstreams {
         (t > SystemTime::now()).then_some(t)
     }
 
+    /// Whether `base` could not be reached within the last [`UNREACHABLE_FOR`]: it is
+    /// then tried after the reachable ones (a dead master costs its retries once, not
+    /// once per file).
+    pub fn unreachable(&self, base: &str) -> bool {
+        let map = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(base).is_some_and(|t| *t > SystemTime::now())
+    }
+
     fn each<T>(
         &self,
         client: &Client,
@@ -123,7 +138,10 @@ impl Upstreams {
         mut op: impl FnMut(&str) -> Result<T, Error>,
     ) -> Result<Fetched<T>, Error> {
         let mut attempts = Vec::new();
-        for base in &self.bases {
+        // The configured order, reachable upstreams first.
+        let (up, down): (Vec<&String>, Vec<&String>) =
+            self.bases.iter().partition(|b| !self.unreachable(b));
+        for base in up.into_iter().chain(down) {
             let url = self.url(base, file);
             if let Some(until) = self.stale_until(base) {
                 attempts.push((base.clone(), Error::Stale { url, until }));
@@ -141,6 +159,12 @@ impl Upstreams {
             }
             match op(&url) {
                 Ok(value) => {
+                    if self.unreachable(base) {
+                        self.unreachable
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(base.as_str());
+                    }
                     return Ok(Fetched {
                         value,
                         base: base.clone(),
@@ -149,6 +173,17 @@ impl Upstreams {
                 }
                 Err(e @ (Error::Io { .. } | Error::InvalidUrl { .. })) => return Err(e),
                 Err(e) => {
+                    if matches!(e, Error::Connection { .. } | Error::Timeout { .. }) {
+                        self.unreachable
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(base.clone(), SystemTime::now() + UNREACHABLE_FOR);
+                    } else {
+                        self.unreachable
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(base.as_str());
+                    }
                     tracing::info!(%url, error = %e, "upstream failed; trying the next one");
                     attempts.push((base.clone(), e));
                 }

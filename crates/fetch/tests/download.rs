@@ -864,3 +864,51 @@ fn bodies_without_content_length_are_streamed_under_the_limit() {
     // the limit is enforced on what arrived, not on the whole stream
     assert!(c.body_bytes() <= 100_000 + 1_000_000 + 64 * 1024);
 }
+
+/// A dead upstream (connection refused) costs its retries once: for the next
+/// [`fetch::UNREACHABLE_FOR`] it is tried after the others (issue 23, the
+/// master is down), and first again once it answers.
+#[test]
+fn an_unreachable_upstream_is_tried_last_until_it_answers() {
+    // a port nothing listens on (bound, then closed)
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let good = TestServer::start();
+    let ups = Upstreams::new([dead.clone(), good.base_url()]).unwrap();
+    let c = client();
+    let dir = tempfile::tempdir().unwrap();
+    let order = |file: &str| -> Vec<String> {
+        match ups.download(
+            &c,
+            file,
+            dir.path(),
+            &Conditional::none(),
+            None,
+            &mut |_| {},
+        ) {
+            Err(Error::AllUpstreamsFailed { attempts, .. }) => {
+                attempts.into_iter().map(|(b, _)| b).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!ups.unreachable(&dead));
+    assert_eq!(order("a.cvd"), [dead.clone(), good.base_url()]);
+    assert!(ups.unreachable(&dead));
+    assert_eq!(order("b.cvd"), [good.base_url(), dead.clone()]);
+    // a file the good upstream has comes from it, with no attempt at the dead one first
+    good.put("/c.cvd", body(100, 1));
+    let got = ups
+        .download(
+            &c,
+            "c.cvd",
+            dir.path(),
+            &Conditional::none(),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(got.base, good.base_url());
+}

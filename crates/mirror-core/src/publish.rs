@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, io_err};
 use crate::layout::{CURRENT, GENERATIONS, GenerationId, MirrorLayout, sync_dir};
-use crate::model::MirrorFile;
+use crate::model::{FileName, FileNameKind, MirrorFile};
 
 /// Name of the temporary symlink renamed over `current`.
 const CURRENT_TMP: &str = ".current.tmp";
@@ -143,9 +143,21 @@ impl NewGeneration {
     }
 
     /// Makes the generation durable and switches `current` to it atomically.
+    ///
+    /// Every `<db>.cvd` (and `<db>.cld`) gets its header's build time as modification
+    /// time first, so `Last-Modified` (ours, and that of any plain web server in front
+    /// of the directory) is the database's build time, as on the official CDN: a
+    /// client whose local copy is as new sends `If-Modified-Since` ≥ it and gets `304`,
+    /// never an older body (`ARCHITECTURE.md`, "no downgrade").
     pub fn publish(self) -> Result<GenerationId, Error> {
         for name in &self.files {
             let p = self.dir.join(name);
+            if matches!(
+                FileName::parse(name).map(|n| n.kind()),
+                Some(FileNameKind::Cvd | FileNameKind::Cld)
+            ) {
+                set_build_time(&p)?;
+            }
             std::fs::File::open(&p)
                 .and_then(|f| f.sync_all())
                 .map_err(io_err(&p, "fsync"))?;
@@ -158,6 +170,37 @@ impl NewGeneration {
         switch_current(&self.layout, self.id)?;
         Ok(self.id)
     }
+}
+
+/// The build time in the header of the `.cvd`/`.cld` at `path`, when it has a valid
+/// header.
+pub fn header_build_time(path: &Path) -> Result<Option<std::time::SystemTime>, Error> {
+    use std::io::Read as _;
+    let mut head = [0u8; cvd_format::header::HEADER_SIZE];
+    let mut f = std::fs::File::open(path).map_err(io_err(path, "open"))?;
+    if f.read_exact(&mut head).is_err() {
+        return Ok(None);
+    }
+    Ok(cvd_format::Header::parse(&head).ok().and_then(|h| {
+        let secs = u64::try_from(h.build_time.unix_timestamp()).ok()?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
+    }))
+}
+
+/// Sets the modification (and access) time of the `.cvd`/`.cld` at `path` to its
+/// header's build time; a file without a valid header is left as it is (the sync
+/// engine verified it; a plain copy is not ours to judge here).
+pub fn set_build_time(path: &Path) -> Result<(), Error> {
+    let Some(t) = header_build_time(path)? else {
+        return Ok(());
+    };
+    let f = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .or_else(|_| std::fs::File::open(path))
+        .map_err(io_err(path, "open"))?;
+    f.set_times(std::fs::FileTimes::new().set_modified(t).set_accessed(t))
+        .map_err(io_err(path, "set the build time as modification time of"))
 }
 
 /// Points `DIR/current` at `generations/<id>` atomically (temp symlink + rename), then

@@ -139,3 +139,35 @@ fn prune_keeps_current_previous_n_and_recent_ones() {
         b"content 5"
     );
 }
+
+/// No downgrade (issue 23): a published `.cvd` is dated by its header's build time, so
+/// `Last-Modified` of any web server in front of the generation is that time.
+#[test]
+fn a_published_cvd_has_its_build_time_as_mtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = MirrorLayout::new(tmp.path().join("m"));
+    let cvd = std::fs::read(testkit::official_vectors().join("test-4.cvd")).unwrap();
+    let built = cvd_format::Header::parse(&cvd[..512])
+        .unwrap()
+        .build_time
+        .unix_timestamp();
+    let mut g = NewGeneration::begin(&l).unwrap();
+    let f = MirrorFile::Cvd { db: "test".into() };
+    g.write(&f, &cvd).unwrap();
+    g.write(&cdiff(4), b"not a database").unwrap();
+    let id = g.publish().unwrap();
+    let mtime = |name: &str| {
+        std::fs::metadata(l.generation(id).join(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    assert_eq!(mtime("test.cvd"), built);
+    assert!(
+        mtime("x-4.cdiff") > built,
+        "other files keep their own time"
+    );
+}

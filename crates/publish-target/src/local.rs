@@ -24,6 +24,8 @@ pub struct LocalFile {
     pub sha256: String,
     /// The version in a `<db>.cvd` header (`None` for other kinds).
     pub cvd_version: Option<u32>,
+    /// The build time (Unix seconds) in a `<db>.cvd` header (`None` for other kinds).
+    pub cvd_build_time: Option<i64>,
 }
 
 /// The files of the generation `DIR/current` points at.
@@ -71,10 +73,12 @@ impl LocalGeneration {
             };
             let path = entry.path();
             let (size, sha256, head) = hash_file(&path).map_err(local(&path))?;
-            let cvd_version = match file {
-                MirrorFile::Cvd { .. } => cvd_format::Header::parse(&head).ok().map(|h| h.version),
+            let header = match file {
+                MirrorFile::Cvd { .. } => cvd_format::Header::parse(&head).ok(),
                 _ => None,
             };
+            let cvd_version = header.as_ref().map(|h| h.version);
+            let cvd_build_time = header.map(|h| h.build_time.unix_timestamp());
             files.push(LocalFile {
                 name: fname,
                 file,
@@ -82,6 +86,7 @@ impl LocalGeneration {
                 size,
                 sha256,
                 cvd_version,
+                cvd_build_time,
             });
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));

@@ -26,6 +26,10 @@ use crate::target::PublishSettings;
 const META_SHA256: &str = "sha256";
 /// Metadata key of a `<db>.cvd`'s version (`x-amz-meta-cvd-version`).
 const META_CVD_VERSION: &str = "cvd-version";
+/// Metadata key of a `<db>.cvd`'s build time as an HTTP date
+/// (`x-amz-meta-cvd-build-time`): S3 sets `Last-Modified` to the upload time itself, so
+/// a CDN in front must serve this value as `Last-Modified` (README, "No downgrade").
+const META_CVD_BUILD_TIME: &str = "cvd-build-time";
 /// Passes restarted after a lost race, per publish, before giving up until the next
 /// sync (each restart lists the target afresh).
 const MAX_CONFLICT_RESTARTS: u32 = 5;
@@ -348,6 +352,16 @@ impl Publisher {
                 attributes.insert(
                     Attribute::Metadata(META_CVD_VERSION.into()),
                     v.to_string().into(),
+                );
+            }
+            if let Some(t) = f
+                .cvd_build_time
+                .and_then(|t| u64::try_from(t).ok())
+                .and_then(|t| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(t)))
+            {
+                attributes.insert(
+                    Attribute::Metadata(META_CVD_BUILD_TIME.into()),
+                    httpdate::fmt_http_date(t).into(),
                 );
             }
         }

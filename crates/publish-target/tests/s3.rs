@@ -205,6 +205,24 @@ fn publish_from_empty_then_only_what_changed_then_nothing() {
         h.contains("cache-control: public, max-age=60, must-revalidate"),
         "{h}"
     );
+    // S3 dates objects by upload: the build time travels as metadata for a CDN
+    // (no downgrade, issue 23).
+    let built = g1
+        .files
+        .iter()
+        .find(|f| f.name == "test.cvd")
+        .and_then(|f| f.cvd_build_time)
+        .unwrap();
+    let date = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(built as u64),
+    );
+    assert!(
+        h.contains(&format!(
+            "x-amz-meta-cvd-build-time: {}",
+            date.to_ascii_lowercase()
+        )),
+        "{h}"
+    );
     let h = e.head("dns.txt").to_ascii_lowercase();
     assert!(h.contains("content-type: text/plain; charset=utf-8"), "{h}");
     assert!(e.get("test-9.cdiff").0.contains(" 404"));

@@ -77,6 +77,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod behind;
 pub mod cascade;
 pub mod dns_watch;
 mod error;

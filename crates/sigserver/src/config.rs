@@ -64,6 +64,7 @@ pub struct Config {
     pub(crate) dns: Option<crate::dns::DnsConfig>,
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
     pub(crate) ready_lag: Duration,
+    pub(crate) behind_redirect: Option<String>,
 }
 
 impl Config {
@@ -99,6 +100,7 @@ impl Config {
                 dns: None,
                 push: None,
                 ready_lag: DEFAULT_READY_LAG,
+                behind_redirect: None,
             },
         }
     }
@@ -173,6 +175,19 @@ impl ConfigBuilder {
     /// [`DEFAULT_READY_LAG`]).
     pub fn ready_lag(mut self, t: Duration) -> Self {
         self.cfg.ready_lag = t;
+        self
+    }
+
+    /// While this mirror is provably behind for a database (`/ready` says so: a newer
+    /// version known for longer than [`ready_lag`](Self::ready_lag)), requests for that
+    /// database's `.cvd`/`.cld`, for its cdiffs above the served version and for their
+    /// `.sign` files get `302` to `url` + the same path; everything it holds it still
+    /// serves, and once it has caught up it redirects nothing. With DNS on, the record
+    /// then announces the newest known version. `url` is `http://` or `https://`, a
+    /// trailing `/` is dropped. Default: off.
+    pub fn behind_redirect(mut self, url: impl Into<String>) -> Self {
+        let url: String = url.into();
+        self.cfg.behind_redirect = Some(url.trim_end_matches('/').to_owned());
         self
     }
 
@@ -287,6 +302,23 @@ impl ConfigBuilder {
         {
             return bad("rate_limit", "rate must be > 0 and burst >= 1");
         }
+        if let Some(u) = &c.behind_redirect {
+            let rest = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"));
+            let host_ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && !r.starts_with('/')
+                    && !r.contains(['?', '#'])
+                    && r.bytes().all(|b| b.is_ascii_graphic())
+            });
+            if !host_ok || u.len() > 1024 {
+                return bad(
+                    "behind_redirect",
+                    "must be an http:// or https:// URL with a host (no query, no fragment, no spaces)",
+                );
+            }
+        }
         if !(1..=MAX_WORKERS).contains(&c.workers) {
             return bad("workers", "must be 1..=256");
         }
@@ -316,5 +348,23 @@ mod tests {
         assert!(base().rate_limit(1.0, 0).build().is_err());
         assert!(base().chunk_bytes(1).build().is_err());
         assert!(base().workers(0).build().is_err());
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "x",
+            "http://a b",
+            "http://a/?q",
+        ] {
+            assert!(base().behind_redirect(bad).build().is_err(), "{bad}");
+        }
+        let c = base()
+            .behind_redirect("http://up.example:8080/m/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.behind_redirect.as_deref(),
+            Some("http://up.example:8080/m")
+        );
     }
 }

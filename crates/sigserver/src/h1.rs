@@ -876,6 +876,9 @@ pub(crate) fn write_head(out: &mut Vec<u8>, r: &Reply, keep_alive: bool, now: In
     if let Some(s) = r.retry_after {
         field(out, b"Retry-After", num.format(s).as_bytes());
     }
+    if let Some(l) = &r.location {
+        field(out, b"Location", l.as_bytes());
+    }
     field(
         out,
         b"Connection",

@@ -124,6 +124,9 @@ fn response(
     if let Some(s) = reply.retry_after {
         put(header::RETRY_AFTER, &s.to_string());
     }
+    if let Some(l) = &reply.location {
+        put(header::LOCATION, l);
+    }
     if let Some(n) = reply.content_length {
         put(header::CONTENT_LENGTH, &n.to_string());
     }

@@ -20,6 +20,10 @@
 //!   request (target `sigserver::access`, logged when the body is finished, with the
 //!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
 //!   provider);
+//! * `Last-Modified` of a `.cvd`/`.cld` is its header's build time, so a client
+//!   never gets an older database than it holds (no downgrade); no answer is a `403`;
+//! * optionally (`--behind-redirect`) `302` for what a provably behind mirror lacks,
+//!   with the DNS record announcing the newest known version meanwhile;
 //! * optionally the mirror's sync loop in the same process ([`sync_loop`]);
 //! * optionally the version TXT record over DNS, UDP and TCP, authoritative for a
 //!   configured name, from the published snapshot only ([`dns`]).
@@ -118,7 +122,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod behind;
 mod body;
+mod build_time;
 mod cache;
 pub mod config;
 pub mod dns;

@@ -140,6 +140,12 @@ struct Cli {
     /// is not published this many seconds later [default: 600].
     #[arg(long, value_name = "SECS")]
     ready_lag: Option<u64>,
+    /// When provably behind for a database (/ready answers 503 for lag), answer
+    /// requests for what this mirror lacks of it (its .cvd/.cld, cdiffs above the
+    /// served version, their .sign) with 302 to URL + the same path; with DNS on,
+    /// announce the newest known version meanwhile [default: off].
+    #[arg(long, value_name = "URL")]
+    behind_redirect: Option<String>,
     /// Print the effective configuration, each value with its source (default, file,
     /// environment variable, flag), and exit.
     #[arg(long)]
@@ -274,6 +280,9 @@ fn settings(
     if let Some(rate) = rate {
         let burst = burst.unwrap_or_else(|| ((rate * 2.0).ceil() as u32).max(1));
         b = b.rate_limit(rate, burst);
+    }
+    if let Some(url) = l.optional::<String>("behind_redirect")? {
+        b = b.behind_redirect(url);
     }
     b = b.access_log(l.value("access_log", true)?);
     let log_format = l.value("log_format", LogFormat::Text)?;

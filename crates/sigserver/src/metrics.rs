@@ -67,8 +67,8 @@ impl RequestKind {
 }
 
 /// Status codes this server produces; anything else is counted as `other`.
-const STATUSES: [u16; 13] = [
-    200, 206, 304, 400, 404, 405, 416, 429, 431, 500, 503, 408, 413,
+const STATUSES: [u16; 14] = [
+    200, 206, 302, 304, 400, 404, 405, 416, 429, 431, 500, 503, 408, 413,
 ];
 const N_STATUS: usize = STATUSES.len() + 1;
 
@@ -464,6 +464,71 @@ fn counter(out: &mut String, name: &str, help: &str, v: u64) {
 }
 
 /// Escapes a label value (`\`, `"` and newline), per the text format.
+/// Per database: served version, newest known version, since when behind, whether
+/// provably behind and whether its requests are redirected (`--behind-redirect`); and
+/// the redirects sent. `redirect`: the target and the redirects sent so far, when
+/// redirects are configured.
+pub fn render_behind(
+    out: &mut String,
+    dbs: &[push::behind::Database],
+    redirect: Option<(&str, u64)>,
+) {
+    let gauge = |out: &mut String,
+                 name: &str,
+                 help: &str,
+                 value: &dyn Fn(&push::behind::Database) -> Option<f64>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for d in dbs {
+            if let Some(v) = value(d) {
+                let _ = writeln!(out, "{name}{{db=\"{}\"}} {v}", escape(&d.db));
+            }
+        }
+    };
+    gauge(
+        out,
+        "sigserver_db_served_version",
+        "Version of <db> served (published).",
+        &|d| d.serving.map(f64::from),
+    );
+    gauge(
+        out,
+        "sigserver_db_newest_known_version",
+        "Newest version of <db> known (upstream, push notices, or what is served).",
+        &|d| d.newest.map(f64::from),
+    );
+    gauge(
+        out,
+        "sigserver_db_behind_since_seconds",
+        "Unix time since which a newer version of <db> is known and not served (0: not behind).",
+        &|d| Some(d.behind_since.map_or(0.0, |s| s as f64)),
+    );
+    gauge(
+        out,
+        "sigserver_db_provably_behind",
+        "1 when <db> is behind for longer than the ready lag (/ready answers 503).",
+        &|d| Some(if d.provably_behind { 1.0 } else { 0.0 }),
+    );
+    gauge(
+        out,
+        "sigserver_db_redirect_active",
+        "1 when requests for what this mirror lacks of <db> are redirected (--behind-redirect).",
+        &|d| {
+            Some(if d.provably_behind && redirect.is_some() {
+                1.0
+            } else {
+                0.0
+            })
+        },
+    );
+    if let Some((target, sent)) = redirect {
+        let _ = writeln!(
+            out,
+            "# HELP sigserver_behind_redirects_total Requests answered with 302 to the --behind-redirect target.\n# TYPE sigserver_behind_redirects_total counter\nsigserver_behind_redirects_total{{target=\"{}\"}} {sent}",
+            escape(target)
+        );
+    }
+}
+
 fn escape(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for c in v.chars() {

@@ -81,44 +81,31 @@ pub fn check(
 }
 
 /// The databases whose announced version is not published `lag` after it was
-/// announced, each with a one-line explanation.
+/// announced (the rule of [`push::behind`]), each with a one-line explanation.
 fn behind(dir: &Path, st: &MirrorStatus, lag: Duration, now: i64) -> Vec<String> {
-    let lag = i64::try_from(lag.as_secs()).unwrap_or(i64::MAX);
-    let serving = |db: &str| st.databases.get(db).and_then(|d| d.published_version);
-    let says = |v: Option<u32>| v.map_or_else(|| "nothing".to_owned(), |v| format!("version {v}"));
-    let mut out = Vec::new();
-    for (db, d) in &st.databases {
-        if let (Some(up), Some(seen)) = (d.upstream_version, d.upstream_seen_at)
-            && d.published_version.is_none_or(|p| p < up)
-            && now.saturating_sub(seen) > lag
-        {
-            out.push(format!(
-                "{db}: upstream has version {up} since {}s, serving {}",
-                now.saturating_sub(seen),
-                says(d.published_version)
-            ));
-        }
-    }
     // A damaged push state is not a reason to leave the pool (status.json still
     // covers what upstream announced); it is logged by its writer.
-    if let Ok(Some(p)) = push::state::PushState::read(dir) {
-        for (db, a) in &p.announced {
-            let published = serving(db);
-            if published.is_none_or(|v| v < a.version)
-                && now.saturating_sub(a.since) > lag
-                && !out.iter().any(|l| l.starts_with(&format!("{db}:")))
-            {
-                out.push(format!(
-                    "{db}: version {} announced by {} {}s ago, serving {}",
-                    a.version,
-                    a.sender,
-                    now.saturating_sub(a.since),
-                    says(published)
-                ));
+    let p = push::state::PushState::read(dir).ok().flatten();
+    let says = |v: Option<u32>| v.map_or_else(|| "nothing".to_owned(), |v| format!("version {v}"));
+    push::behind::provably_behind(st, p.as_ref(), lag, now)
+        .into_iter()
+        .map(|d| {
+            let ago = now.saturating_sub(d.behind_since.unwrap_or(now));
+            let newest = d.newest.unwrap_or_default();
+            match &d.source {
+                Some(push::behind::Source::Notice(sender)) => format!(
+                    "{}: version {newest} announced by {sender} {ago}s ago, serving {}",
+                    d.db,
+                    says(d.serving)
+                ),
+                _ => format!(
+                    "{}: upstream has version {newest} since {ago}s, serving {}",
+                    d.db,
+                    says(d.serving)
+                ),
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 fn plain_dir(dir: &Path) -> Result<String, String> {

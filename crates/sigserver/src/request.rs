@@ -109,6 +109,8 @@ pub(crate) struct Reply {
     pub(crate) allow: Option<&'static str>,
     /// `Retry-After` seconds (on `429`).
     pub(crate) retry_after: Option<u64>,
+    /// `Location` (on `302`, see `behind`).
+    pub(crate) location: Option<String>,
     /// `Content-Length`; `None` only for `304`.
     pub(crate) content_length: Option<u64>,
     pub(crate) body: ReplyBody,
@@ -127,6 +129,7 @@ impl Reply {
             content_range: None,
             allow: None,
             retry_after: None,
+            location: None,
             content_length: Some(0),
             body: ReplyBody::Empty,
         }

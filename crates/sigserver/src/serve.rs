@@ -56,6 +56,9 @@ pub(crate) struct State {
     pub(crate) ready_lag: Duration,
     /// The in-process sync loop's push hub, when `/push` is served here.
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
+    /// `--behind-redirect`: where requests for what this mirror lacks go while it is
+    /// provably behind.
+    pub(crate) redirect: Option<crate::behind::Redirect>,
 }
 
 impl State {
@@ -74,6 +77,12 @@ impl State {
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
             ready_lag: cfg.ready_lag,
             push: cfg.push.clone(),
+            redirect: cfg.behind_redirect.as_deref().map(|u| {
+                let r = crate::behind::Redirect::new(&cfg.dir, u);
+                // the state at start: logged and recorded (`DIR/redirect.json`)
+                let _ = r.behind(&cfg.dir, cfg.ready_lag);
+                r
+            }),
         }
     }
 }
@@ -218,10 +227,29 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                     }
                 };
                 let mut body = state.metrics.render(status.as_ref(), readable, unix_now());
-                match push::state::PushState::read(&state.dir) {
-                    Ok(Some(p)) => body.push_str(&crate::metrics::render_push(&p)),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("{e}"),
+                let push_state = match push::state::PushState::read(&state.dir) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        None
+                    }
+                };
+                if let Some(p) = &push_state {
+                    body.push_str(&crate::metrics::render_push(p));
+                }
+                if let Some(st) = &status {
+                    let dbs = push::behind::databases(
+                        st,
+                        push_state.as_ref(),
+                        state.ready_lag,
+                        unix_now(),
+                    );
+                    let redirect = state.redirect.as_ref().map(|r| {
+                        // refreshes the redirect state (and logs a change) on scrapes too
+                        let _ = r.behind(&state.dir, state.ready_lag);
+                        (r.base(), r.sent.load(Ordering::Relaxed))
+                    });
+                    crate::metrics::render_behind(&mut body, &dbs, redirect);
                 }
                 // the publish targets' state (DIR/targets.json), when sigupdate keeps any
                 if let Ok(Some(t)) = mirror_core::targets::TargetsRecord::read(&state.dir) {
@@ -263,6 +291,13 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         Err(_) => return not_found(RequestKind::Other),
     };
     let kind = RequestKind::File(name.kind());
+    if let Some(redirect) = &state.redirect
+        && let Some(url) = redirect.target(&state.dir, state.ready_lag, name.name())
+    {
+        let mut r = Reply::new(StatusCode::FOUND, kind, CACHE_NONE);
+        r.location = Some(url);
+        return r;
+    }
     match open_files::open(&state.dir, &state.current, name.name()) {
         Ok(Some(o)) => file_response(state, req, head, sendfile, name.kind(), o),
         Ok(None) => not_found(kind),
@@ -284,7 +319,13 @@ fn file_response(
     let Opened { file, meta } = opened;
     let kind = RequestKind::File(fkind);
     let len = meta.len();
-    let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
+    let mut v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
+    // A database is dated by its build time (no downgrade: `build_time`).
+    if matches!(fkind, FileKind::Cvd | FileKind::Cld)
+        && let Some(t) = crate::build_time::of(&file, &meta)
+    {
+        v = v.dated(t);
+    }
     let mut r = Reply::new(StatusCode::OK, kind, fkind.cache_control());
     r.accept_ranges = true;
     if v.not_modified(req.if_none_match(), req.if_modified_since) {
@@ -416,6 +457,10 @@ pub(crate) fn push_reply(state: &State, reply: Option<push::Reply>) -> Reply {
     if status == StatusCode::METHOD_NOT_ALLOWED {
         r.allow = Some("POST");
     }
+    // Never a 429 without a short Retry-After (a client without one waits hours).
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        r.retry_after = Some(1);
+    }
     state.metrics.request(r.kind, r.status.as_u16());
     r
 }
@@ -428,4 +473,34 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A push refusal for rate is the one other `429`: it carries a short
+    /// `Retry-After` too, and no push refusal is a `403`.
+    #[test]
+    fn push_refusals_never_poison() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Config::builder(d.path())
+            .listen(["127.0.0.1:0".parse().unwrap()])
+            .build()
+            .unwrap();
+        let state = State::new(&cfg);
+        for status in [400, 401, 404, 405, 413, 429, 202] {
+            let r = push_reply(
+                &state,
+                Some(push::Reply {
+                    status,
+                    body: String::new(),
+                }),
+            );
+            assert_ne!(r.status.as_u16(), 403);
+            assert_eq!(r.retry_after.is_some(), status == 429, "{status}");
+            assert!(r.retry_after.is_none_or(|s| (1..=60).contains(&s)));
+        }
+        assert_eq!(push_reply(&state, None).status, StatusCode::NOT_FOUND);
+    }
 }

@@ -73,6 +73,24 @@ impl Validators {
         }
     }
 
+    /// The same entity tag with `Last-Modified` (and the date `If-Modified-Since` and
+    /// `If-Range` compare with) set to `secs` since the epoch: a `.cvd`/`.cld` is dated
+    /// by its header's build time, whatever its file's modification time says.
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// let v = sigserver::validators::Validators::new(1, 2, UNIX_EPOCH).dated(1_624_412_040);
+    /// assert_eq!(v.last_modified(), "Wed, 23 Jun 2021 01:34:00 GMT");
+    /// assert!(v.not_modified(&[], Some(b"Wed, 23 Jun 2021 01:34:00 GMT")));
+    /// assert!(!v.not_modified(&[], Some(b"Wed, 23 Jun 2021 01:33:59 GMT")));
+    /// assert_eq!(v.etag(), "\"1-2-0\"");
+    /// ```
+    pub fn dated(mut self, secs: u64) -> Self {
+        self.mtime_secs = secs;
+        self.last_modified = http_date(secs);
+        self
+    }
+
     /// The strong entity tag, with its quotes.
     pub fn etag(&self) -> &str {
         std::str::from_utf8(&self.etag[..usize::from(self.etag_len)]).unwrap_or_default()

@@ -480,3 +480,32 @@ fn the_server_follows_its_printed_configuration() {
     assert_eq!(get(s.addr, "/test-5.cdiff", "").status, 200);
     assert_eq!(get(s.addr, "/test-4.cdiff", "").status, 404);
 }
+
+/// `behind_redirect` (issue 23): off by default; file key, `SIGSERVER_BEHIND_REDIRECT`
+/// and `--behind-redirect` in the usual order.
+#[test]
+fn behind_redirect_is_layered_like_every_setting() {
+    let none = print_config("", &[], &[]);
+    assert_eq!(
+        none["behind_redirect"],
+        ("(not set)".to_owned(), "default".to_owned())
+    );
+    let file = "behind_redirect = \"http://file.example\"\n";
+    let (v, src) = &print_config(file, &[], &[])["behind_redirect"];
+    assert!(
+        v.contains("http://file.example") && src.starts_with("file "),
+        "{v} {src}"
+    );
+    let env = [("SIGSERVER_BEHIND_REDIRECT", "http://env.example")];
+    let (v, src) = &print_config(file, &env, &[])["behind_redirect"];
+    assert!(
+        v.contains("http://env.example") && src.contains("SIGSERVER_BEHIND_REDIRECT"),
+        "{v} {src}"
+    );
+    let (v, src) =
+        &print_config(file, &env, &["--behind-redirect", "http://flag.example"])["behind_redirect"];
+    assert!(
+        v.contains("http://flag.example") && src.contains("--behind-redirect"),
+        "{v} {src}"
+    );
+}

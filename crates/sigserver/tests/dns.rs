@@ -32,7 +32,7 @@ pub(crate) fn generation(root: &Path, n: u32, v: u32, bytecode: bool) -> String 
     name
 }
 
-fn start(root: &Path, extra: &[&str]) -> (Server, SocketAddr) {
+pub(crate) fn start(root: &Path, extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec![
         "--dns-listen",
         "127.0.0.1:0",
@@ -55,7 +55,7 @@ pub(crate) fn query_bytes(id: u16, name: &str, t: RecordType) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn udp(dns: SocketAddr, name: &str, t: RecordType) -> Message {
+pub(crate) fn udp(dns: SocketAddr, name: &str, t: RecordType) -> Message {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.send_to(&query_bytes(0x1234, name, t), dns).unwrap();

@@ -28,14 +28,20 @@ fn full_get_has_all_headers_and_exact_bytes() {
         etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"),
         "{etag}"
     );
+    // A database is dated by its header's build time, not by the file's mtime.
     let lm = httpdate::parse_http_date(r.header("last-modified").unwrap()).unwrap();
+    let secs =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(secs(lm) as i64, build_time(&want));
     let mtime = std::fs::metadata(d.path().join("test.cvd"))
         .unwrap()
         .modified()
         .unwrap();
-    let secs =
-        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    assert_eq!(secs(lm), secs(mtime));
+    assert_ne!(
+        secs(lm),
+        secs(mtime),
+        "the fixture copy's mtime is the copy time"
+    );
     assert!(r.header("date").is_some());
 }
 
@@ -433,4 +439,63 @@ fn http2_prior_knowledge_serves_the_same_bytes() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "2 206");
     let want = std::fs::read(crate::util::fixture("test-6.cvd")).unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), &want[..512]);
+}
+
+fn build_time(cvd: &[u8]) -> i64 {
+    cvd_format::Header::parse(&cvd[..512])
+        .unwrap()
+        .build_time
+        .unix_timestamp()
+}
+
+/// No downgrade (issue 23): a mirror serving `test` 3, asked by a client holding 4, 5
+/// or 6 (`If-Modified-Since` = its copy's build time, as freshclam sends), answers
+/// `304`, never the older body, for the header probe and the whole file, whatever the
+/// file's modification time; a client holding 1 or 2 gets 3.
+#[test]
+fn an_older_database_is_never_sent_to_a_newer_client() {
+    let d = tempfile::tempdir().unwrap();
+    let three = std::fs::read(crate::util::fixture("test-3.cvd")).unwrap();
+    std::fs::write(d.path().join("test.cvd"), &three).unwrap(); // mtime: now
+    let s = Server::start(d.path(), &[]);
+    for v in 1..=6 {
+        let local = std::fs::read(crate::util::fixture(&format!("test-{v}.cvd"))).unwrap();
+        let ims = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(build_time(&local) as u64),
+        );
+        for range in ["", "Range: bytes=0-511\r\n"] {
+            let r = get(
+                s.addr,
+                "/test.cvd",
+                &format!("If-Modified-Since: {ims}\r\n{range}"),
+            );
+            if v >= 3 {
+                assert_eq!(r.status, 304, "client at {v} {range:?}");
+                assert!(r.body.is_empty());
+            } else {
+                assert!(
+                    r.status == 200 || r.status == 206,
+                    "client at {v}: {}",
+                    r.status
+                );
+                assert_eq!(build_time(&r.body), build_time(&three));
+            }
+        }
+    }
+    // The ETag stays the file's own (not derived from the date).
+    let a = get(s.addr, "/test.cvd", "");
+    let etag = a.header("etag").unwrap();
+    assert_eq!(
+        get(s.addr, "/test.cvd", &format!("If-None-Match: {etag}\r\n")).status,
+        304
+    );
+    std::fs::write(d.path().join("test.cvd.new"), &three).unwrap();
+    std::fs::rename(d.path().join("test.cvd.new"), d.path().join("test.cvd")).unwrap();
+    let b = get(s.addr, "/test.cvd", "");
+    assert_ne!(
+        b.header("etag"),
+        a.header("etag"),
+        "a new file is a new entity"
+    );
+    assert_eq!(b.header("last-modified"), a.header("last-modified"));
 }

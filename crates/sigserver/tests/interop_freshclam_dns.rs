@@ -22,18 +22,18 @@ use std::process::Command;
 
 use crate::util::{Server, fixture};
 
-const ZONE: &str = "current.cvd.mirror.test";
+pub(crate) const ZONE: &str = "current.cvd.mirror.test";
 
 /// Skips (outside CI) or fails (in CI) when `what` is unavailable (the one rule of
 /// `testkit::tools`).
-fn require(ok: bool, what: &str) -> bool {
+pub(crate) fn require(ok: bool, what: &str) -> bool {
     if !ok {
         testkit::tools::unavailable(what, "needed by the DNS namespace test");
     }
     ok
 }
 
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = format!(
         "{}{}",
@@ -48,7 +48,7 @@ fn ip(args: &[&str]) {
     run(Command::new("ip").args(args));
 }
 
-fn can_use_netns() -> bool {
+pub(crate) fn can_use_netns() -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -65,14 +65,14 @@ fn can_use_netns() -> bool {
 
 /// A network namespace joined to the host by a veth pair, with its own resolv.conf;
 /// everything is removed on drop, also when the test fails.
-struct Netns {
+pub(crate) struct Netns {
     name: String,
     host_if: String,
-    host_ip: String,
+    pub(crate) host_ip: String,
 }
 
 impl Netns {
-    fn new(tag: u8) -> Netns {
+    pub(crate) fn new(tag: u8) -> Netns {
         let pid = std::process::id();
         let net = (pid % 250) as u8;
         let ns = Netns {
@@ -124,7 +124,7 @@ impl Netns {
     }
 
     /// A command run inside the namespace.
-    fn exec(&self, program: &Path) -> Command {
+    pub(crate) fn exec(&self, program: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name]).arg(program);
         c
@@ -147,7 +147,7 @@ impl Drop for Netns {
 
 /// The mirror: one published generation with the official `test` 6 (`.cvd`, its
 /// `.sign`, cdiffs 2..6 with theirs) and `bytecode.cvd` (19).
-fn mirror() -> tempfile::TempDir {
+pub(crate) fn mirror() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let g = d.path().join("generations/g-000001");
     std::fs::create_dir_all(&g).unwrap();
@@ -213,7 +213,7 @@ fn client(s: &Server, extra_conf: &str) -> (tempfile::TempDir, PathBuf, PathBuf)
 
 /// The access-log lines so far: a sentinel request made after everything else is
 /// waited for, so every earlier request's line is in.
-fn access_lines(s: &Server, sentinel: &str) -> Vec<String> {
+pub(crate) fn access_lines(s: &Server, sentinel: &str) -> Vec<String> {
     let r = crate::util::get(s.addr, sentinel, "");
     assert_eq!(r.status, 404);
     s.log.wait_for(&format!("path={sentinel} ")).unwrap();
@@ -225,7 +225,7 @@ fn access_lines(s: &Server, sentinel: &str) -> Vec<String> {
         .collect()
 }
 
-fn cld_version(db: &Path, out: &str) -> String {
+pub(crate) fn cld_version(db: &Path, out: &str) -> String {
     let cld = std::fs::read(db.join("test.cld")).unwrap_or_else(|e| panic!("test.cld: {e}\n{out}"));
     let header = String::from_utf8_lossy(&cld[..512]).into_owned();
     header.split(':').nth(2).unwrap().to_owned()

@@ -3,10 +3,12 @@
 
 mod util;
 
+mod behind_redirect;
 mod cli;
 mod dns;
 mod http_semantics;
 mod interop_freshclam;
+mod interop_freshclam_behind;
 mod interop_freshclam_dns;
 mod ipv6;
 mod ops;
@@ -15,5 +17,6 @@ mod sendfile;
 mod service;
 mod snapshot_switch;
 mod sync_in_process;
+mod threat_client_poisoning;
 mod threat_path_traversal;
 mod threat_slow_clients;

@@ -10,6 +10,7 @@ mod support;
 mod cli_cdiff;
 mod cli_config;
 mod cli_logs;
+mod cli_status_behind;
 mod cli_sync;
 mod cli_verify;
 mod cli_watch;

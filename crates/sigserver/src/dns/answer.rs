@@ -153,6 +153,16 @@ impl Published {
         }
     }
 
+    /// The announced versions, by database.
+    pub(crate) fn versions(&self) -> &BTreeMap<String, u32> {
+        &self.versions
+    }
+
+    /// The SOA serial.
+    pub(crate) fn serial(&self) -> u32 {
+        self.serial
+    }
+
     /// The main record made at `now`.
     pub(crate) fn main_record(&self, now: SystemTime) -> VersionRecord {
         let mut r = self.record.clone();

@@ -50,7 +50,7 @@
 //!   model would need a zone of records rebuilt on every switch and does not express
 //!   the per-query record time; a 300-line handler over hickory-proto does.
 
-mod answer;
+pub(crate) mod answer;
 mod server;
 mod snapshot;
 

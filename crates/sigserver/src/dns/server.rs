@@ -91,7 +91,7 @@ impl Ctx {
             transport,
             SystemTime::now(),
             limited,
-            || self.source.get(),
+            || crate::behind::dns_published(&self.state, self.source.get()),
         )
     }
 }

@@ -23,6 +23,10 @@ pub struct StatusArgs {
     /// Print JSON (the `status.json` document, `published_dir` filled in).
     #[arg(long)]
     pub json: bool,
+    /// A database is provably behind when a newer version is known (upstream, push
+    /// notice) and not published this many seconds later: sigserver's --ready-lag.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub ready_lag: u64,
 }
 
 /// Runs the command; the exit code is 0 (a missing or damaged `status.json` is reported
@@ -39,6 +43,26 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
             None
         }
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let lag = std::time::Duration::from_secs(args.ready_lag);
+    let behind = push::behind::databases(&status, push.as_ref(), lag, now);
+    let redirect = match push::behind::RedirectState::read(&dir) {
+        // a record left by a sigserver that is gone says nothing
+        Ok(Some(r)) if std::path::Path::new(&format!("/proc/{}", r.pid)).exists() => Some(r),
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("sigupdate status: {e}");
+            None
+        }
+    };
+    let redirected = |db: &str| {
+        redirect
+            .as_ref()
+            .filter(|r| r.redirected.contains_key(db))
+            .map(|r| r.target.as_str())
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut doc = serde_json::to_value(&status)?;
@@ -50,6 +74,23 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
         }
         if let (Some(p), Some(obj)) = (&push, doc.as_object_mut()) {
             obj.insert("push".into(), serde_json::to_value(p)?);
+        }
+        if let Some(obj) = doc.as_object_mut() {
+            let per_db: serde_json::Map<String, serde_json::Value> = behind
+                .iter()
+                .map(|d| {
+                    let v = serde_json::json!({
+                        "served_version": d.serving,
+                        "newest_known_version": d.newest,
+                        "behind_since": d.behind_since,
+                        "provably_behind": d.provably_behind,
+                        "redirect_active": redirected(&d.db).is_some(),
+                        "redirect_target": redirected(&d.db),
+                    });
+                    (d.db.clone(), v)
+                })
+                .collect();
+            obj.insert("behind".into(), serde_json::Value::Object(per_db));
         }
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -87,6 +128,30 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
             out,
             "{name}: version {version}{upstream}, {} cdiffs{unproven}, {state}",
             db.cdiffs.len()
+        )?;
+    }
+    for d in &behind {
+        let Some(since) = d.behind_since else {
+            continue;
+        };
+        let served = d
+            .serving
+            .map_or_else(|| "nothing".to_owned(), |v| format!("version {v}"));
+        let how = if d.provably_behind {
+            "provably behind"
+        } else {
+            "behind, within the lag"
+        };
+        let redirects = match redirected(&d.db) {
+            Some(t) => format!("redirects active to {t}"),
+            None => "no redirects".to_owned(),
+        };
+        writeln!(
+            out,
+            "{}: BEHIND: serves {served}, newest known version {} since {since} ({}s ago), {how}; {redirects}",
+            d.db,
+            d.newest.unwrap_or_default(),
+            now.saturating_sub(since)
         )?;
     }
     if let Some(p) = &push {
