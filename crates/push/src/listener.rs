@@ -167,18 +167,44 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 async fn write_reply(stream: &mut TcpStream, r: &Reply) -> std::io::Result<()> {
-    let head = format!(
+    stream.write_all(reply_head(r).as_bytes()).await?;
+    stream.write_all(r.body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// The status line and headers of a reply.
+fn reply_head(r: &Reply) -> String {
+    format!(
         "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
         r.status,
         reason(r.status),
         r.body.len(),
-        if r.status == 401 {
-            "WWW-Authenticate: HMAC-SHA256\r\n"
-        } else {
-            ""
+        match r.status {
+            401 => "WWW-Authenticate: HMAC-SHA256\r\n",
+            // Never a 429 without a short Retry-After (as sigserver's POST /push).
+            429 => "Retry-After: 1\r\n",
+            _ => "",
         }
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(r.body.as_bytes()).await?;
-    stream.shutdown().await
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_429_always_says_when_to_retry_and_a_401_how_to_authenticate() {
+        let head = |status| reply_head(&plain(status, "x"));
+        assert!(
+            head(429).contains("\r\nRetry-After: 1\r\n"),
+            "{}",
+            head(429)
+        );
+        assert!(head(401).contains("\r\nWWW-Authenticate: HMAC-SHA256\r\n"));
+        for status in [202, 400, 404, 413] {
+            assert!(!head(status).contains("Retry-After"), "{}", head(status));
+        }
+        assert!(head(429).starts_with("HTTP/1.1 429 Too Many Requests\r\n"));
+        assert!(head(202).ends_with("\r\n\r\n"));
+    }
 }
