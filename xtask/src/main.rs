@@ -69,11 +69,12 @@ commands:
                         a local upstream, serve), remove and purge it, check that only
                         the state directory is left
   tiers [--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
-        [--mode both|push|poll] [--release] [--fault master-down]
+        [--mode both|push|poll] [--release] [--fault master-down] [--ipv6]
                         (root) seven mirrors in three tiers (1 -> 2 -> 4), each in its
                         own network namespace, fed by an origin that publishes N
                         versions: seconds until each tier serves each version, with
                         push notices and with polling only; freshclam at tier 3.
+                        --ipv6: the network is IPv6 only (fd77::/64).
                         Ctrl-C/SIGTERM remove its namespaces, links, processes and
                         work directories; a run removes what a killed run left
   tiers-interrupt-check (root) stop `tiers` with SIGINT, SIGTERM and SIGKILL once

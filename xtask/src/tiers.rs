@@ -44,6 +44,45 @@ use crate::netns::Footprint;
 
 const BRIDGE: &str = "tiersbr0";
 const ORIGIN_IP: &str = "10.77.0.1";
+/// `--ipv6`: every address of the harness is `fd77::<last octet>` (a unique local
+/// address) instead of `10.77.0.<last octet>`.
+static IPV6: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn ipv6() -> bool {
+    IPV6.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A node's address as it appears in URLs and socket addresses (`[fd77::11]` with
+/// `--ipv6`).
+pub(crate) fn host(ip: &str) -> String {
+    match (ipv6(), ip.rsplit('.').next()) {
+        (true, Some(last)) => format!("[fd77::{last}]"),
+        _ => ip.to_owned(),
+    }
+}
+
+/// A node's address with its prefix length, for `ip addr add`.
+fn cidr(ip: &str) -> String {
+    match (ipv6(), ip.rsplit('.').next()) {
+        (true, Some(last)) => format!("fd77::{last}/64"),
+        _ => format!("{ip}/24"),
+    }
+}
+
+/// `ip addr add ADDR dev DEV` (in namespace `ns`), without duplicate address detection
+/// for IPv6 so that the address is usable at once.
+fn add_addr(ns: Option<&str>, ip_addr: &str, dev: &str) -> Result<()> {
+    let cidr = cidr(ip_addr);
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    args.extend(["addr", "add", &cidr, "dev", dev]);
+    if ipv6() {
+        args.push("nodad");
+    }
+    ip(&args)
+}
 const NS_PREFIX: &str = "tiers-";
 /// Prefix of the per-mode work directories in `std::env::temp_dir()`.
 const WORK_PREFIX: &str = "xtask-tiers-";
@@ -64,11 +103,13 @@ pub struct Opts {
     release: bool,
     /// `--fault master-down` (see [`crate::tiers_fault`]).
     master_down: bool,
+    /// `--ipv6`: the network is IPv6 only (`fd77::/64`).
+    ipv6: bool,
 }
 
 impl Opts {
     /// Parses `[--size small|daily] [--versions N] [--poll-secs S] [--jitter-secs J]
-    /// [--mode both|push|poll] [--release] [--fault master-down]`.
+    /// [--mode both|push|poll] [--release] [--fault master-down] [--ipv6]`.
     pub fn parse(args: &[String]) -> Result<Opts> {
         let mut o = Opts {
             daily: false,
@@ -79,6 +120,7 @@ impl Opts {
             poll: true,
             release: false,
             master_down: false,
+            ipv6: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -99,6 +141,7 @@ impl Opts {
                     v => bail!("--mode {v}: both, push or poll"),
                 },
                 "--release" => o.release = true,
+                "--ipv6" => o.ipv6 = true,
                 "--fault" => match val()?.as_str() {
                     "master-down" => o.master_down = true,
                     v => bail!("--fault {v}: master-down"),
@@ -206,15 +249,15 @@ pub(crate) fn footprint() -> Footprint {
 }
 
 fn serve_url(n: &Node) -> String {
-    format!("http://{}:8080", n.ip)
+    format!("http://{}:8080", host(n.ip))
 }
 
 /// Where a node takes notices: its own listener (one process) or `sigupdate watch`'s.
 fn push_url(n: &Node) -> String {
     if n.two_process {
-        format!("http://{}:8081/push", n.ip)
+        format!("http://{}:8081/push", host(n.ip))
     } else {
-        format!("http://{}:8080/push", n.ip)
+        format!("http://{}:8080/push", host(n.ip))
     }
 }
 
@@ -227,6 +270,7 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
         bail!("cargo xtask tiers needs iproute2 (`ip`)");
     }
     let _ = root;
+    IPV6.store(o.ipv6, std::sync::atomic::Ordering::Relaxed);
     // One run at a time: the bridge and namespace names are fixed, and a second run
     // would remove the first one's network (held until this process ends).
     let lock_path = std::env::temp_dir().join("xtask-tiers.lock");
@@ -366,7 +410,7 @@ impl Net {
         Net::remove();
         ip(&["link", "add", BRIDGE, "type", "bridge"])?;
         let net = Net;
-        ip(&["addr", "add", &format!("{ORIGIN_IP}/24"), "dev", BRIDGE])?;
+        add_addr(None, ORIGIN_IP, BRIDGE)?;
         ip(&["link", "set", BRIDGE, "up"])?;
         for (i, n) in NODES.iter().enumerate() {
             let ns = format!("{NS_PREFIX}{}", n.name);
@@ -376,15 +420,7 @@ impl Net {
                 "link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", &ns,
             ])?;
             ip(&["link", "set", &host_if, "master", BRIDGE, "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", n.ip),
-                "dev",
-                "eth0",
-            ])?;
+            add_addr(Some(&ns), n.ip, "eth0")?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         }
@@ -443,7 +479,7 @@ fn write_manifest(dir: &Path, versions: &BTreeMap<String, u32>) -> Result<()> {
 /// plain HTTP/1.0 GET: `e2e::http_get` only talks to loopback.)
 fn served(ip: &str) -> BTreeMap<String, u32> {
     use std::io::{Read, Write};
-    let Ok(addr) = format!("{ip}:8080").parse::<SocketAddr>() else {
+    let Ok(addr) = format!("{}:8080", host(ip)).parse::<SocketAddr>() else {
         return BTreeMap::new();
     };
     let get = || -> std::io::Result<Vec<u8>> {
@@ -535,14 +571,14 @@ fn run_mode(
         .arg(&origin_dir)
         .args([
             "--listen",
-            &format!("{ORIGIN_IP}:8000"),
+            &format!("{}:8000", host(ORIGIN_IP)),
             "--access-log=false",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log("origin")?);
     if o.master_down {
-        origin.args(crate::tiers_fault::origin_args(ORIGIN_IP));
+        origin.args(crate::tiers_fault::origin_args(&host(ORIGIN_IP)));
     }
     children.push(interrupt::step(|| {
         Child::spawn("origin sigserver", &mut origin)
@@ -557,7 +593,7 @@ fn run_mode(
             let dir = w.join(n.name);
             std::fs::create_dir_all(&dir)?;
             let upstream = n.parent.map_or_else(
-                || format!("http://{ORIGIN_IP}:8000"),
+                || format!("http://{}:8000", host(ORIGIN_IP)),
                 |p| serve_url(node(p)),
             );
             // The sender is the parent (by its mirror name); one secret per tier level.
@@ -586,7 +622,7 @@ fn run_mode(
                 }
                 if n.two_process {
                     push_args.push("--push-listen".into());
-                    push_args.push(format!("{}:8081", n.ip));
+                    push_args.push(format!("{}:8081", host(n.ip)));
                 }
             }
             let mut mirror_args: Vec<String> = [
@@ -606,7 +642,7 @@ fn run_mode(
             .map(|s| (*s).to_owned())
             .collect();
             if o.master_down && tier == 2 {
-                crate::tiers_fault::tier2_args(&mut mirror_args, ORIGIN_IP);
+                crate::tiers_fault::tier2_args(&mut mirror_args, &host(ORIGIN_IP));
             }
             let ns = format!("{NS_PREFIX}{}", n.name);
             let in_ns = |program: &Path| {
@@ -615,7 +651,7 @@ fn run_mode(
                 c.stdin(Stdio::null()).stdout(Stdio::null());
                 c
             };
-            let listen = format!("{}:8080", n.ip);
+            let listen = format!("{}:8080", host(n.ip));
             if n.two_process {
                 let mut srv = in_ns(&bins.sigserver);
                 srv.arg("--dir")
@@ -694,7 +730,7 @@ fn run_mode(
         if push_mode {
             let notice = push::notice::Notice::new(
                 "origin",
-                Some(&format!("http://{ORIGIN_IP}:8000")),
+                Some(&format!("http://{}:8000", host(ORIGIN_IP))),
                 versions.clone(),
                 Vec::new(),
                 published_ms,
