@@ -38,6 +38,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_CACHE_MAX_FILE: u64 = 1024 * 1024;
 /// Most worker threads.
 pub const MAX_WORKERS: usize = 256;
+/// Default interval between two polls of the downstreams' `/status.json`.
+pub const DEFAULT_NETWORK_POLL: Duration = Duration::from_secs(30);
 /// Most listen addresses.
 pub const MAX_LISTEN: usize = 64;
 
@@ -64,6 +66,12 @@ pub struct Config {
     pub(crate) dns: Option<crate::dns::DnsConfig>,
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
     pub(crate) ready_lag: Duration,
+    pub(crate) admin_listen: Vec<SocketAddr>,
+    pub(crate) status_admin_only: bool,
+    pub(crate) status_name: Option<String>,
+    pub(crate) status_upstreams: Vec<String>,
+    pub(crate) network_downstreams: Vec<String>,
+    pub(crate) network_poll: Duration,
 }
 
 impl Config {
@@ -99,6 +107,12 @@ impl Config {
                 dns: None,
                 push: None,
                 ready_lag: DEFAULT_READY_LAG,
+                admin_listen: Vec::new(),
+                status_admin_only: false,
+                status_name: None,
+                status_upstreams: Vec::new(),
+                network_downstreams: Vec::new(),
+                network_poll: DEFAULT_NETWORK_POLL,
             },
         }
     }
@@ -180,6 +194,50 @@ impl ConfigBuilder {
     /// the in-process sync loop). Without it, `/push` is 404.
     pub fn push(mut self, hub: std::sync::Arc<push::PushHub>) -> Self {
         self.cfg.push = Some(hub);
+        self
+    }
+
+    /// Admin listeners (plain HTTP/1.1, no TLS): they serve only the operations
+    /// endpoints (`/health`, `/ready`, `/metrics`, `/trace`, `/status`,
+    /// `/status.json`), never database files. Default: none.
+    pub fn admin_listen(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.cfg.admin_listen = addrs.into_iter().collect();
+        self
+    }
+
+    /// Serve `/status` and `/status.json` only on the admin listeners (404 on the
+    /// public ones); needs [`admin_listen`](Self::admin_listen). Default `false`.
+    pub fn status_admin_only(mut self, on: bool) -> Self {
+        self.cfg.status_admin_only = on;
+        self
+    }
+
+    /// The name `/status` shows for this mirror (its push name). Default: the name in
+    /// its trace, if any.
+    pub fn status_name(mut self, name: impl Into<String>) -> Self {
+        self.cfg.status_name = Some(name.into());
+        self
+    }
+
+    /// The upstreams `/status` lists, in failover order (the sync settings'
+    /// upstreams; shown with credentials and queries removed). Default: none.
+    pub fn status_upstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.cfg.status_upstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// Downstream mirrors whose `/status.json` the network view polls: push URLs or
+    /// base URLs, each becomes `<scheme>://<host:port>/status.json` (see
+    /// [`crate::network_view`]). Default: none (no polling).
+    pub fn network_downstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.cfg.network_downstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// Interval between two polls of the downstreams (default
+    /// [`DEFAULT_NETWORK_POLL`]).
+    pub fn network_poll(mut self, every: Duration) -> Self {
+        self.cfg.network_poll = every;
         self
     }
 
@@ -277,6 +335,7 @@ impl ConfigBuilder {
             ("idle_timeout", c.idle_timeout),
             ("ready_max_age", c.ready_max_age),
             ("ready_lag", c.ready_lag),
+            ("network_poll", c.network_poll),
         ] {
             if t.is_zero() {
                 return bad(f, "must be greater than zero");
@@ -286,6 +345,15 @@ impl ConfigBuilder {
             && (!(rate.is_finite() && rate > 0.0) || burst == 0)
         {
             return bad("rate_limit", "rate must be > 0 and burst >= 1");
+        }
+        if c.admin_listen.len() > MAX_LISTEN {
+            return bad("admin_listen", "too many addresses");
+        }
+        if c.status_admin_only && c.admin_listen.is_empty() {
+            return bad(
+                "status_admin_only",
+                "needs an admin listener (admin_listen)",
+            );
         }
         if !(1..=MAX_WORKERS).contains(&c.workers) {
             return bad("workers", "must be 1..=256");
@@ -316,5 +384,14 @@ mod tests {
         assert!(base().rate_limit(1.0, 0).build().is_err());
         assert!(base().chunk_bytes(1).build().is_err());
         assert!(base().workers(0).build().is_err());
+        assert!(base().status_admin_only(true).build().is_err());
+        assert!(
+            base()
+                .status_admin_only(true)
+                .admin_listen(["127.0.0.1:0".parse().unwrap()])
+                .build()
+                .is_ok()
+        );
+        assert!(base().network_poll(Duration::ZERO).build().is_err());
     }
 }

@@ -15,7 +15,8 @@
 //!   the snapshot guarantee holds for cached bytes too;
 //! * limits: connection count, request head size, head/idle timeouts, optional
 //!   per-client rate limit ([`ratelimit`]);
-//! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
+//! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), `/status` and
+//!   `/status.json` ([`status_page`], [`status_html`], [`network_view`]), an access log line per
 //!   request (target `sigserver::access`, logged when the body is finished, with the
 //!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
 //!   provider);
@@ -100,6 +101,7 @@ mod http2;
 mod idle;
 pub mod metrics;
 pub mod names;
+pub mod network_view;
 mod open_files;
 pub mod range;
 pub mod ratelimit;
@@ -109,6 +111,8 @@ mod request;
 mod sendfile;
 mod serve;
 mod server;
+pub mod status_html;
+pub mod status_page;
 pub mod sync_loop;
 pub mod validators;
 
@@ -184,6 +188,7 @@ pub mod fuzzing {
             header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
             h2c: data.first().is_some_and(|b| b & 1 == 1),
+            admin: false,
             sendfile: false,
             chunk: 4096,
         };

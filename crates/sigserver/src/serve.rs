@@ -55,6 +55,12 @@ pub(crate) struct State {
     pub(crate) ready_lag: Duration,
     /// The in-process sync loop's push hub, when `/push` is served here.
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
+    /// What `/status` shows beyond the mirror directory.
+    pub(crate) status_info: crate::status_page::StatusInfo,
+    /// `/status*` only on the admin listeners.
+    pub(crate) status_admin_only: bool,
+    /// The downstream poller's cache (`None`: no downstreams).
+    pub(crate) network: Option<std::sync::Arc<crate::network_view::NetworkView>>,
 }
 
 impl State {
@@ -73,6 +79,15 @@ impl State {
             cache: FileCache::new(cfg.cache_bytes, cfg.cache_max_file, cfg.workers),
             ready_lag: cfg.ready_lag,
             push: cfg.push.clone(),
+            status_info: crate::status_page::StatusInfo {
+                name: cfg.status_name.clone(),
+                upstreams: cfg.status_upstreams.clone(),
+            },
+            status_admin_only: cfg.status_admin_only,
+            network: crate::network_view::NetworkView::spawn(
+                &cfg.network_downstreams,
+                cfg.network_poll,
+            ),
         }
     }
 }
@@ -151,7 +166,25 @@ pub(crate) fn handle(
     req: &RequestHead<'_>,
     sendfile: bool,
 ) -> Reply {
-    let reply = route(state, peer, req, sendfile);
+    handle_on(state, peer, req, sendfile, false)
+}
+
+/// [`handle`] for a request that came on an admin listener (`admin`): only the
+/// operations endpoints are served there.
+pub(crate) fn handle_on(
+    state: &State,
+    peer: SocketAddr,
+    req: &RequestHead<'_>,
+    sendfile: bool,
+    admin: bool,
+) -> Reply {
+    let reply = match crate::status_page::route(state, req, admin) {
+        Some(r) => r,
+        None if admin && !matches!(req.path, "/health" | "/ready" | "/metrics" | "/trace") => {
+            not_found(RequestKind::Other)
+        }
+        None => route(state, peer, req, sendfile),
+    };
     state.metrics.request(reply.kind, reply.status.as_u16());
     reply
 }
