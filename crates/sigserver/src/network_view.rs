@@ -53,6 +53,8 @@ pub const UNREACHABLE: &str = "unreachable";
 struct Polled {
     at: i64,
     result: Result<NetworkNode, String>,
+    /// The name it reported last time it answered.
+    name: Option<String>,
 }
 
 /// The poller's cache (shared with the server state).
@@ -119,14 +121,17 @@ impl NetworkView {
                         if let Err(e) = &result {
                             tracing::debug!(downstream = %redact(url), "status poll failed: {e}");
                         }
+                        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                        let name = match &result {
+                            Ok(n) => n.mirror.clone(),
+                            Err(_) => cache.get(url).and_then(|p| p.name.clone()),
+                        };
                         let polled = Polled {
                             at: unix_now(),
                             result,
+                            name,
                         };
-                        self.cache
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(url.clone(), polled);
+                        cache.insert(url.clone(), polled);
                     }
                 });
             }
@@ -142,12 +147,19 @@ impl NetworkView {
             .iter()
             .map(|url| {
                 let mut node = match cache.get(url) {
-                    Some(Polled { at, result: Ok(n) }) => {
+                    Some(Polled {
+                        at, result: Ok(n), ..
+                    }) => {
                         let mut n = n.clone();
                         n.polled_at = Some(*at);
                         n
                     }
-                    Some(Polled { result: Err(e), .. }) => NetworkNode {
+                    Some(Polled {
+                        result: Err(e),
+                        name,
+                        ..
+                    }) => NetworkNode {
+                        mirror: name.clone(),
                         error: Some(e.clone()),
                         ..NetworkNode::default()
                     },

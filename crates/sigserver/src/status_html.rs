@@ -112,11 +112,10 @@ pub fn render(doc: &StatusDoc) -> String {
     let _ = writeln!(
         h,
         "<p id=\"readiness\"><strong class=\"{cls}\">{word}</strong>: {}<br>\
-         <small>/ready answers {} because: {}. A version known upstream or announced by a notice \
-         that is not served here after {} s makes it not ready.</small></p>",
+         <small>/ready answers {}. It answers 503 when the last successful sync is too old, or \
+         when a version known upstream or announced by a notice is not served here {} s later.</small></p>",
         esc(&doc.ready.reason),
         if doc.ready.ready { "200" } else { "503" },
-        esc(&doc.ready.reason),
         doc.ready.lag_secs
     );
     let _ = writeln!(

@@ -124,7 +124,8 @@ pub struct TraceView {
     pub published_ms: u64,
     /// Origin first, this mirror last: `(mirror, published Unix ms)`.
     pub hops: Vec<HopView>,
-    /// Milliseconds from the origin's publish to this mirror's.
+    /// Milliseconds from the origin's publish to this mirror's (`None` for a version
+    /// learned by polling: no earlier hop).
     pub propagation_ms: Option<u64>,
 }
 
@@ -497,7 +498,7 @@ fn trace_view(dt: &mirror_core::trace::DatabaseTrace) -> TraceView {
                 published_ms: h.published_ms,
             })
             .collect(),
-        propagation_ms: dt.propagation_ms(),
+        propagation_ms: dt.propagation_ms().filter(|_| dt.hops.len() >= 2),
     }
 }
 
@@ -512,6 +513,10 @@ fn version_propagation(layout: &mirror_core::layout::MirrorLayout) -> Vec<Versio
             continue;
         };
         for (db, dt) in t.databases {
+            // A version learned by polling has only this mirror as hop: no origin time.
+            if dt.hops.len() < 2 {
+                continue;
+            }
             if let Some(ms) = dt.propagation_ms() {
                 seen.entry((dt.published_ms, db.clone(), dt.version))
                     .or_insert(VersionPropagation {

@@ -13,6 +13,7 @@ mod reload;
 mod sendfile;
 mod service;
 mod snapshot_switch;
+mod status_page;
 mod sync_in_process;
 mod threat_path_traversal;
 mod threat_slow_clients;
