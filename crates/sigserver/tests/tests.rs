@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod dashboards;
 mod dns;
 mod http_semantics;
 mod interop_freshclam;
