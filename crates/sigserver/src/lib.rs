@@ -73,7 +73,9 @@
 //! through `hickory-resolver`) and `dns-versions` (the record grammar) for [`dns`]; `httparse` (the request-head parser of the hyper project:
 //! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
 //! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
-//! `cli-config` (the layering shared with `sigupdate`) for the configuration; `rustix` (Linux, already in the tree
+//! `cli-config` (the layering shared with `sigupdate`) for the configuration;
+//! `ureq` (the workspace's one HTTP client) for the network view's polls and `time` for
+//! the status page's dates; `rustix` (Linux, already in the tree
 //! through `tempfile`) for safe `sendfile`/`sendmsg(MSG_MORE)` wrappers; `thiserror` for [`Error`]; `mirror-core`
 //! (status, sync engine) and `cvd-format` (`.sign` roots for the sync). Unix only
 //! (inode-based file identity).
