@@ -70,6 +70,7 @@ pub struct Config {
     pub(crate) status_admin_only: bool,
     pub(crate) status_name: Option<String>,
     pub(crate) status_upstreams: Vec<String>,
+    pub(crate) status_version_source: Option<String>,
     pub(crate) network_downstreams: Vec<String>,
     pub(crate) network_poll: Duration,
 }
@@ -111,6 +112,7 @@ impl Config {
                 status_admin_only: false,
                 status_name: None,
                 status_upstreams: Vec::new(),
+                status_version_source: None,
                 network_downstreams: Vec::new(),
                 network_poll: DEFAULT_NETWORK_POLL,
             },
@@ -223,6 +225,14 @@ impl ConfigBuilder {
     /// upstreams; shown with credentials and queries removed). Default: none.
     pub fn status_upstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
         self.cfg.status_upstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// How the sync learns upstream's versions, as `/status` names the source of the
+    /// newest known version (e.g. `DNS TXT`, `manifest or headers`). Default: none
+    /// (shown as `upstream`).
+    pub fn status_version_source(mut self, source: impl Into<String>) -> Self {
+        self.cfg.status_version_source = Some(source.into());
         self
     }
 

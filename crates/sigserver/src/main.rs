@@ -329,7 +329,13 @@ fn settings(
     let push = cli_config::resolve_push(&mut l)?;
     // The status page: this mirror's name, upstreams and the downstreams it polls.
     if sync {
-        b = b.status_upstreams(mirror.upstreams.clone());
+        b = b
+            .status_upstreams(mirror.upstreams.clone())
+            .status_version_source(if mirror.dns {
+                "DNS TXT, else manifest or headers"
+            } else {
+                "manifest or headers"
+            });
     }
     b = b.status_name(push.name.clone());
     b = b.network_downstreams(if status_downstream.is_empty() {

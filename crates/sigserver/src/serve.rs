@@ -82,6 +82,7 @@ impl State {
             status_info: crate::status_page::StatusInfo {
                 name: cfg.status_name.clone(),
                 upstreams: cfg.status_upstreams.clone(),
+                version_source: cfg.status_version_source.clone(),
             },
             status_admin_only: cfg.status_admin_only,
             network: crate::network_view::NetworkView::spawn(

@@ -454,6 +454,39 @@ mod tests {
     }
 
     #[test]
+    fn chart_has_a_bar_per_bucket_and_per_version() {
+        use crate::status_page::{BucketView, VersionPropagation};
+        let mut doc = StatusDoc::default();
+        assert!(!render(&doc).contains("<svg"));
+        doc.propagation.buckets = [(1.0, 1), (5.0, 3), (60.0, 3)]
+            .into_iter()
+            .map(|(le, count)| BucketView { le, count })
+            .collect();
+        doc.propagation.count = 3;
+        doc.propagation.sum_secs = 7.5;
+        doc.propagation.versions = (5..9)
+            .map(|v| VersionPropagation {
+                db: "daily".into(),
+                version: v,
+                propagation_ms: u64::from(v) * 1000,
+                hops: 3,
+            })
+            .collect();
+        let html = render(&doc);
+        let hist = &html[html.find("<svg id=\"histogram\"").unwrap()..];
+        let hist = &hist[..hist.find("</svg>").unwrap()];
+        assert_eq!(hist.matches("<rect").count(), 3);
+        // Non-cumulative counts: 1, 2, 0.
+        assert!(hist.contains("≤ 5 s: 2"), "{hist}");
+        assert!(hist.contains("≤ 60 s: 0"), "{hist}");
+        assert!(html.contains("mean 2.5 s"));
+        let per = &html[html.find("<svg id=\"versions\"").unwrap()..];
+        let per = &per[..per.find("</svg>").unwrap()];
+        assert_eq!(per.matches("<rect").count(), 4);
+        assert!(per.contains("daily 8: 8.0 s over 3 hops"), "{per}");
+    }
+
+    #[test]
     fn version_lists_are_ranges_when_contiguous() {
         assert_eq!(list(&[]), "none");
         assert_eq!(list(&[2, 3, 4]), "2–4");

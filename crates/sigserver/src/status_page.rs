@@ -91,8 +91,9 @@ pub struct DatabaseView {
     pub build_time: Option<i64>,
     /// Newest version known to exist upstream.
     pub newest_known: Option<u32>,
-    /// Where [`newest_known`](Self::newest_known) came from: `upstream` (the manifest,
-    /// DNS TXT record or header read at the last sync) or `notice from <sender>`.
+    /// Where [`newest_known`](Self::newest_known) came from: `upstream` (read at the
+    /// last sync; with `--sync` it names how: `upstream (DNS TXT, else manifest or
+    /// headers)` or `upstream (manifest or headers)`) or `notice from <sender>`.
     pub newest_source: Option<String>,
     /// Unix seconds since which a newer version is known and not served.
     pub behind_since: Option<i64>,
@@ -240,6 +241,7 @@ pub struct NetworkNode {
 pub(crate) struct StatusInfo {
     pub(crate) name: Option<String>,
     pub(crate) upstreams: Vec<String>,
+    pub(crate) version_source: Option<String>,
 }
 
 /// Removes credentials from a text that may hold URLs: user info (`user:pass@`) and
@@ -397,7 +399,12 @@ pub(crate) fn gather(state: &State, now: i64) -> StatusDoc {
         let mut d = DatabaseView {
             version: s.published_version,
             newest_known: s.upstream_version,
-            newest_source: s.upstream_version.map(|_| "upstream".to_owned()),
+            newest_source: s
+                .upstream_version
+                .map(|_| match &state.status_info.version_source {
+                    Some(how) => format!("upstream ({how})"),
+                    None => "upstream".to_owned(),
+                }),
             last_success: s.last_success,
             last_error: s.last_error.as_deref().map(redact),
             cdiffs: s.cdiffs.clone(),

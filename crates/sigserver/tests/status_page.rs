@@ -129,6 +129,10 @@ fn status_json_and_page_show_each_database_of_a_synced_mirror() {
     assert_eq!(doc["upstreams"][0]["url"], up_url.as_str());
     assert_eq!(doc["upstreams"][0]["served_last_sync"], true);
     assert_eq!(db["trace"]["version"], 6);
+    assert_eq!(db["newest_known"], 6);
+    assert_eq!(db["newest_source"], "upstream (manifest or headers)");
+    // Polled, not pushed: no origin time.
+    assert!(db["trace"]["propagation_ms"].is_null(), "{doc:#}");
 
     let page = get(s.addr, "/status", "");
     assert_eq!(page.status, 200);
