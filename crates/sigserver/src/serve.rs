@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub(crate) status_admin_only: bool,
     /// The downstream poller's cache (`None`: no downstreams).
     pub(crate) network: Option<std::sync::Arc<crate::network_view::NetworkView>>,
+    /// The last `/status` document and when it was made (see `status_page::route`).
+    pub(crate) status_cache: std::sync::Mutex<Option<(Instant, crate::status_page::StatusDoc)>>,
 }
 
 impl State {
@@ -85,6 +87,7 @@ impl State {
                 version_source: cfg.status_version_source.clone(),
             },
             status_admin_only: cfg.status_admin_only,
+            status_cache: std::sync::Mutex::new(None),
             network: crate::network_view::NetworkView::spawn(
                 &cfg.network_downstreams,
                 cfg.network_poll,

@@ -317,7 +317,7 @@ pub(crate) fn route(
         r.allow = Some("GET, HEAD");
         return Some(r);
     }
-    let doc = gather(state, unix_now());
+    let doc = cached(state);
     let (body, ctype) = if json {
         let mut b = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         b.push(b'\n');
@@ -336,6 +336,23 @@ pub(crate) fn route(
         r.strip_body();
     }
     Some(r)
+}
+
+/// How long a gathered document is reused: `/status` reads a few dozen small files,
+/// so a burst of requests (or a public page being refreshed by many) reads them at
+/// most once per this interval.
+pub const STATUS_CACHE: Duration = Duration::from_secs(1);
+
+fn cached(state: &State) -> StatusDoc {
+    let mut g = state.status_cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, doc)) = g.as_ref()
+        && at.elapsed() < STATUS_CACHE
+    {
+        return doc.clone();
+    }
+    let doc = gather(state, unix_now());
+    *g = Some((std::time::Instant::now(), doc.clone()));
+    doc
 }
 
 fn unix_now() -> i64 {
