@@ -356,3 +356,78 @@ fn network_tree_of_three_tiers_shows_a_stopped_mirror_unreachable() {
         std::fs::write(out, &png).unwrap();
     }
 }
+
+/// A directory whose sigserver reports `test` at `version` (its `status.json`).
+fn reporting(version: u32) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let mut st = MirrorStatus::default();
+    st.databases.insert(
+        "test".into(),
+        DatabaseStatus {
+            published_version: Some(version),
+            ..Default::default()
+        },
+    );
+    st.store(d.path()).unwrap();
+    d
+}
+
+#[test]
+fn network_view_colours_downstreams_by_how_far_behind() {
+    let up_dir = crate::util::official_upstream_dir();
+    let origin = Server::start(up_dir.path(), &[]);
+    let (same, one, two) = (reporting(6), reporting(5), reporting(4));
+    let servers: Vec<Server> = [&same, &one, &two]
+        .iter()
+        .map(|d| Server::start(d.path(), &[]))
+        .collect();
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}", s.addr))
+        .collect();
+    let mut args = Vec::new();
+    for u in &urls {
+        args.extend(["--status-downstream", u.as_str()]);
+    }
+    let mirror = tempfile::tempdir().unwrap();
+    let tier1 = syncing(
+        mirror.path(),
+        &format!("http://{}", origin.addr),
+        "tier1",
+        &args,
+    );
+    let states = || -> Vec<String> {
+        let doc = json(&tier1, "/status.json");
+        urls.iter()
+            .map(|u| {
+                doc["network"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|n| n["url"] == format!("{u}/status.json").as_str())
+                    .map(|n| n["state"].as_str().unwrap().to_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    wait_until("every downstream polled", || {
+        states().iter().all(|s| s != "unreachable" && !s.is_empty())
+    });
+    // Versions 6, 5 and 4 against this mirror's 6, published moments ago (within the
+    // default 600 s lag).
+    assert_eq!(states(), ["current", "behind_one", "behind_long"]);
+
+    let Some((dom, log)) = chromium(&tier1.url("/status"), "--dump-dom") else {
+        return;
+    };
+    assert!(console_errors(&log).is_empty(), "{log}");
+    for (u, state) in urls.iter().zip(["current", "behind_one", "behind_long"]) {
+        let at = dom.find(&format!("{u}/status.json")).unwrap();
+        let li = dom[..at].rfind("<li data-state=").unwrap();
+        assert!(
+            dom[li..at].contains(&format!("class=\"node {state}\"")),
+            "{u}: {}",
+            &dom[li..at]
+        );
+    }
+}
