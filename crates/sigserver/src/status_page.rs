@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -488,10 +489,10 @@ pub(crate) fn gather(state: &State, now: i64) -> StatusDoc {
         .flat_map(|t| t.databases.values())
         .filter_map(|d| d.fetched_from.as_deref())
         .collect();
-    let cooldowns = read_cooldowns(&dir.join("cooldown.json"));
+    let cooldowns = fetch::read_cooldowns(&dir.join("cooldown.json")).unwrap_or_default();
     for (order, url) in state.status_info.upstreams.iter().enumerate() {
         let base = url.trim_end_matches('/');
-        let key = host_port(url);
+        let key = fetch::upstream_key(url).ok();
         doc.upstreams.push(UpstreamView {
             url: redact(url),
             order,
@@ -570,45 +571,6 @@ fn build_time(path: &Path) -> Option<i64> {
     Some(h.build_time.unix_timestamp())
 }
 
-/// `host:port` of a URL, the key of `cooldown.json`.
-fn host_port(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !authority.ends_with(']')
-    {
-        return Some(authority.to_ascii_lowercase());
-    }
-    let port = match scheme {
-        "https" => 443,
-        _ => 80,
-    };
-    Some(format!("{}:{port}", authority.to_ascii_lowercase()))
-}
-
-/// Cool-downs (`host:port` → Unix seconds) from `cooldown.json` (the `fetch` crate's
-/// file: `{"version":1,"cooldowns":{...}}`); empty when missing or unreadable.
-fn read_cooldowns(path: &Path) -> BTreeMap<String, u64> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        cooldowns: BTreeMap<String, u64>,
-    }
-    let Ok(f) = std::fs::File::open(path) else {
-        return BTreeMap::new();
-    };
-    let mut buf = Vec::new();
-    if f.take(1 << 20).read_to_end(&mut buf).is_err() {
-        return BTreeMap::new();
-    }
-    serde_json::from_slice::<File>(&buf)
-        .map(|f| f.cooldowns)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,16 +584,5 @@ mod tests {
         assert_eq!(redact("no url"), "no url");
         assert!(!redact("GET http://tok@h/p?key=secret, http://u:pw@g/").contains("secret"));
         assert!(!redact("GET http://tok@h/p?key=secret, http://u:pw@g/").contains("pw"));
-    }
-
-    #[test]
-    fn host_port_matches_the_cooldown_keys() {
-        assert_eq!(
-            host_port("https://database.clamav.net").as_deref(),
-            Some("database.clamav.net:443")
-        );
-        assert_eq!(host_port("http://u:p@H:8080/x").as_deref(), Some("h:8080"));
-        assert_eq!(host_port("http://h/").as_deref(), Some("h:80"));
-        assert_eq!(host_port("nonsense"), None);
     }
 }

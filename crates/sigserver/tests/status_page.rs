@@ -134,6 +134,24 @@ fn status_json_and_page_show_each_database_of_a_synced_mirror() {
     // Polled, not pushed: no origin time.
     assert!(db["trace"]["propagation_ms"].is_null(), "{doc:#}");
 
+    // A Retry-After cool-down of the upstream (fetch's cooldown.json) is shown.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    std::fs::write(
+        mirror.path().join("cooldown.json"),
+        format!(
+            "{{\"version\":1,\"cooldowns\":{{\"127.0.0.1:{}\":{until}}}}}",
+            upstream.addr.port()
+        ),
+    )
+    .unwrap();
+    wait_until("the cool-down shown", || {
+        json(&s, "/status.json")["upstreams"][0]["cooldown_until"] == until
+    });
+
     let page = get(s.addr, "/status", "");
     assert_eq!(page.status, 200);
     assert_eq!(
@@ -183,8 +201,23 @@ fn names_with_html_are_text_and_secrets_never_appear() {
             ..Default::default()
         },
     );
+    p.announced.insert(
+        "<b id=\"evil\">x</b>".into(),
+        push::state::Announcement {
+            version: 8,
+            sender: "origin".into(),
+            since: 1_700_000_000,
+        },
+    );
     p.store(d.path()).unwrap();
     let s = Server::start(d.path(), &[]);
+    let doc = json(&s, "/status.json");
+    let db = &doc["databases"]["<b id=\"evil\">x</b>"];
+    assert_eq!(db["version"], 7, "{doc:#}");
+    assert_eq!(db["newest_known"], 8);
+    assert_eq!(db["newest_source"], "notice from origin");
+    assert_eq!(db["behind_since"], 1_700_000_000);
+    assert_eq!(doc["downstreams"][0]["consecutive_failures"], 2);
     for path in ["/status", "/status.json"] {
         let body = String::from_utf8(get(s.addr, path, "").body).unwrap();
         for secret in ["hunter2", "tok123", "pw-s3cret", "k3y"] {
