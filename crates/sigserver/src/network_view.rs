@@ -240,6 +240,8 @@ fn fetch(agent: &ureq::Agent, url: &str) -> Result<NetworkNode, String> {
             .filter_map(|(n, d)| d.version.map(|v| (n.clone(), v)))
             .collect(),
         ready: Some(doc.ready.ready),
+        last_success: doc.last_success,
+        behind_since: doc.databases.values().filter_map(|d| d.behind_since).min(),
         children: doc.network,
     })
 }

@@ -298,13 +298,17 @@ fn tree(h: &mut String, nodes: &[NetworkNode], now: i64) {
         let detail = match &n.error {
             Some(e) => format!("unreachable: {}", esc(e)),
             None => format!(
-                "{}; {}; polled {}",
+                "{}; {}; last sync {}{}; polled {}",
                 versions.join(", "),
                 match n.ready {
                     Some(true) => "ready",
                     Some(false) => "not ready",
                     None => "readiness unknown",
                 },
+                when(n.last_success, now),
+                n.behind_since
+                    .map(|t| format!("; behind since {}", when(Some(t), now)))
+                    .unwrap_or_default(),
                 when(n.polled_at, now)
             ),
         };

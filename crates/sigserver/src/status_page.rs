@@ -232,6 +232,11 @@ pub struct NetworkNode {
     pub versions: BTreeMap<String, u32>,
     /// Its readiness.
     pub ready: Option<bool>,
+    /// Unix seconds of its last fully successful sync, as it reports it.
+    pub last_success: Option<i64>,
+    /// Unix seconds since which it knows of a newer version it does not serve (the
+    /// earliest over its databases), as it reports it.
+    pub behind_since: Option<i64>,
     /// Its own downstreams, as it reported them.
     pub children: Vec<NetworkNode>,
 }
