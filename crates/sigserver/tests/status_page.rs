@@ -464,3 +464,135 @@ fn network_view_colours_downstreams_by_how_far_behind() {
         );
     }
 }
+
+/// A downstream that accepts and never answers: `/status` answers while the poll of it
+/// is still waiting (the network is never on a client's request path), and the poll
+/// ends with a time-out of its own.
+#[test]
+fn a_hanging_downstream_never_holds_up_the_status_page() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_url = format!("http://{}", hole.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in hole.incoming() {
+            if tx.send(s.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let d = crate::util::plain_mirror();
+    let s = Server::start(
+        d.path(),
+        &["--status-downstream", &hole_url, "--status-poll", "1"],
+    );
+    let held = rx.recv_timeout(GUARD).unwrap();
+    let doc = json(&s, "/status.json");
+    // The poll is still waiting on the held connection: the peer has not closed it.
+    held.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut &held, &mut buf) {
+            Ok(0) => panic!("the poller gave up before /status answered"),
+            Ok(_) => continue, // its request head, read away
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let node = &doc["network"][0];
+    assert_eq!(node["state"], "unreachable", "{doc:#}");
+    assert_eq!(node["error"], "not polled yet", "{doc:#}");
+    // The poll itself is bounded: it ends in a time-out.
+    wait_until("the hanging downstream timed out", || {
+        let e = json(&s, "/status.json")["network"][0]["error"].to_string();
+        e.contains("imeout") || e.contains("timed out")
+    });
+    drop(held);
+}
+
+/// A loopback HTTP server answering every request with `200` and `body`.
+fn fake_downstream(body: Vec<u8>) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { break };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match std::io::Read::read(&mut s, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = std::io::Write::write_all(
+                &mut s,
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = std::io::Write::write_all(&mut s, &body);
+        }
+    });
+    url
+}
+
+/// What downstreams answer is bounded in size and shown as text.
+#[test]
+fn downstream_answers_are_bounded_and_escaped() {
+    let huge = fake_downstream(vec![b' '; 2 << 20]);
+    let hostile = fake_downstream(
+        br#"{"format":1,"mirror":"<img id=\"x\" src=x onerror=alert(1)>","databases":{"<i>db</i>":{"version":6}},
+            "network":[{"url":"http://u:pw-s3cret@h/status.json","mirror":"<b>deep</b>","state":"current","versions":{}}]}"#
+            .to_vec(),
+    );
+    let d = crate::util::plain_mirror();
+    let s = Server::start(
+        d.path(),
+        &[
+            "--status-downstream",
+            &huge,
+            "--status-downstream",
+            &hostile,
+            "--status-poll",
+            "1",
+        ],
+    );
+    let node = |u: &str| {
+        let doc = json(&s, "/status.json");
+        doc["network"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["url"] == format!("{u}/status.json").as_str())
+            .cloned()
+            .unwrap()
+    };
+    wait_until("both polled", || {
+        node(&huge)["error"] != "not polled yet" && node(&hostile)["error"] != "not polled yet"
+    });
+    let big = node(&huge);
+    assert_eq!(big["state"], "unreachable");
+    assert!(
+        big["error"].as_str().unwrap().contains("larger than"),
+        "{big}"
+    );
+    let h = node(&hostile);
+    assert!(h["error"].is_null(), "{h}");
+    assert_eq!(h["children"][0]["url"], "http://…@h/status.json");
+    let html = String::from_utf8(get(s.addr, "/status", "").body).unwrap();
+    assert!(!html.contains("pw-s3cret"));
+    assert!(!html.contains("<img id"), "{html}");
+    assert!(!html.contains("<b>deep"), "{html}");
+    assert!(html.contains("&lt;img id=&quot;x&quot;"), "{html}");
+
+    let Some((dom, log)) = chromium(&s.url("/status"), "--dump-dom") else {
+        return;
+    };
+    assert!(console_errors(&log).is_empty(), "{log}");
+    assert!(!dom.contains("<img"), "{dom}");
+    assert!(!dom.contains("<b>deep"), "{dom}");
+    assert!(dom.contains("&lt;b&gt;deep&lt;/b&gt;"), "{dom}");
+}
