@@ -85,6 +85,14 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, u64>, Error> {
     }
 }
 
+/// The cool-downs recorded in a cool-down state file (upstream `host:port`, as
+/// [`crate::upstream_key`] makes it, → Unix seconds until which it is left alone),
+/// for readers that show them (`sigserver`'s status page). Expired entries may be
+/// included; a missing or corrupt file reads as none.
+pub fn read_cooldowns(path: &Path) -> Result<BTreeMap<String, u64>, Error> {
+    read_file(path)
+}
+
 impl Cooldowns {
     pub(crate) fn load(path: Option<PathBuf>) -> Result<Cooldowns, Error> {
         let map = match &path {

@@ -83,6 +83,6 @@ pub use client::{
     Client, ClientBuilder, Conditional, DEFAULT_USER_AGENT, Downloaded, MAX_RANGE_LEN, Outcome,
     PROBE_INPUT_BUFFER, Progress, upstream_key,
 };
-pub use cooldown::parse_retry_after;
+pub use cooldown::{parse_retry_after, read_cooldowns};
 pub use error::Error;
 pub use upstreams::{Fetched, MAX_UPSTREAMS, UNREACHABLE_FOR, Upstreams};

@@ -38,6 +38,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_CACHE_MAX_FILE: u64 = 1024 * 1024;
 /// Most worker threads.
 pub const MAX_WORKERS: usize = 256;
+/// Default interval between two polls of the downstreams' `/status.json`.
+pub const DEFAULT_NETWORK_POLL: Duration = Duration::from_secs(30);
 /// Most listen addresses.
 pub const MAX_LISTEN: usize = 64;
 
@@ -65,6 +67,13 @@ pub struct Config {
     pub(crate) push: Option<std::sync::Arc<push::PushHub>>,
     pub(crate) ready_lag: Duration,
     pub(crate) behind_redirect: Option<String>,
+    pub(crate) admin_listen: Vec<SocketAddr>,
+    pub(crate) status_admin_only: bool,
+    pub(crate) status_name: Option<String>,
+    pub(crate) status_upstreams: Vec<String>,
+    pub(crate) status_version_source: Option<String>,
+    pub(crate) network_downstreams: Vec<String>,
+    pub(crate) network_poll: Duration,
 }
 
 impl Config {
@@ -101,6 +110,13 @@ impl Config {
                 push: None,
                 ready_lag: DEFAULT_READY_LAG,
                 behind_redirect: None,
+                admin_listen: Vec::new(),
+                status_admin_only: false,
+                status_name: None,
+                status_upstreams: Vec::new(),
+                status_version_source: None,
+                network_downstreams: Vec::new(),
+                network_poll: DEFAULT_NETWORK_POLL,
             },
         }
     }
@@ -198,6 +214,58 @@ impl ConfigBuilder {
         self
     }
 
+    /// Admin listeners (plain HTTP/1.1, no TLS): they serve only the operations
+    /// endpoints (`/health`, `/ready`, `/metrics`, `/trace`, `/status`,
+    /// `/status.json`), never database files. Default: none.
+    pub fn admin_listen(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.cfg.admin_listen = addrs.into_iter().collect();
+        self
+    }
+
+    /// Serve `/status` and `/status.json` only on the admin listeners (404 on the
+    /// public ones); needs [`admin_listen`](Self::admin_listen). Default `false`.
+    pub fn status_admin_only(mut self, on: bool) -> Self {
+        self.cfg.status_admin_only = on;
+        self
+    }
+
+    /// The name `/status` shows for this mirror (its push name). Default: the name in
+    /// its trace, if any.
+    pub fn status_name(mut self, name: impl Into<String>) -> Self {
+        self.cfg.status_name = Some(name.into());
+        self
+    }
+
+    /// The upstreams `/status` lists, in failover order (the sync settings'
+    /// upstreams; shown with credentials and queries removed). Default: none.
+    pub fn status_upstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.cfg.status_upstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// How the sync learns upstream's versions, as `/status` names the source of the
+    /// newest known version (e.g. `DNS TXT`, `manifest or headers`). Default: none
+    /// (shown as `upstream`).
+    pub fn status_version_source(mut self, source: impl Into<String>) -> Self {
+        self.cfg.status_version_source = Some(source.into());
+        self
+    }
+
+    /// Downstream mirrors whose `/status.json` the network view polls: push URLs or
+    /// base URLs, each becomes `<scheme>://<host:port>/status.json` (see
+    /// [`crate::network_view`]). Default: none (no polling).
+    pub fn network_downstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.cfg.network_downstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// Interval between two polls of the downstreams (default
+    /// [`DEFAULT_NETWORK_POLL`]).
+    pub fn network_poll(mut self, every: Duration) -> Self {
+        self.cfg.network_poll = every;
+        self
+    }
+
     /// Time in-flight requests get to finish on shutdown (default [`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub fn shutdown_timeout(mut self, t: Duration) -> Self {
         self.cfg.shutdown_timeout = t;
@@ -292,6 +360,7 @@ impl ConfigBuilder {
             ("idle_timeout", c.idle_timeout),
             ("ready_max_age", c.ready_max_age),
             ("ready_lag", c.ready_lag),
+            ("network_poll", c.network_poll),
         ] {
             if t.is_zero() {
                 return bad(f, "must be greater than zero");
@@ -318,6 +387,15 @@ impl ConfigBuilder {
                     "must be an http:// or https:// URL with a host (no query, no fragment, no spaces)",
                 );
             }
+        }
+        if c.admin_listen.len() > MAX_LISTEN {
+            return bad("admin_listen", "too many addresses");
+        }
+        if c.status_admin_only && c.admin_listen.is_empty() {
+            return bad(
+                "status_admin_only",
+                "needs an admin listener (admin_listen)",
+            );
         }
         if !(1..=MAX_WORKERS).contains(&c.workers) {
             return bad("workers", "must be 1..=256");
@@ -366,5 +444,14 @@ mod tests {
             c.behind_redirect.as_deref(),
             Some("http://up.example:8080/m")
         );
+        assert!(base().status_admin_only(true).build().is_err());
+        assert!(
+            base()
+                .status_admin_only(true)
+                .admin_listen(["127.0.0.1:0".parse().unwrap()])
+                .build()
+                .is_ok()
+        );
+        assert!(base().network_poll(Duration::ZERO).build().is_err());
     }
 }

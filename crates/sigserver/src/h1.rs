@@ -46,7 +46,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::request::{ContentRange, Reply, ReplyBody, RequestHead};
-use crate::serve::{AccessRecord, State, handle, protocol_error};
+use crate::serve::{AccessRecord, State, protocol_error};
 
 /// Most header fields in a request head (more: `431`).
 pub const MAX_HEADERS: usize = 100;
@@ -71,6 +71,8 @@ pub(crate) struct Params {
     pub(crate) sendfile: bool,
     /// Read size for file bodies that are copied (TLS).
     pub(crate) chunk: usize,
+    /// An admin listener: only the operations endpoints (see `serve::handle_on`).
+    pub(crate) admin: bool,
 }
 
 /// A connection's byte stream, as the loop needs it.
@@ -425,7 +427,8 @@ pub(crate) async fn serve<S: Transport>(
             }
         };
         let t0 = state.access_log().then(std::time::Instant::now);
-        if req.head.path == push::listener::PUSH_PATH && req.head.method_text == "POST" {
+        if req.head.path == push::listener::PUSH_PATH && req.head.method_text == "POST" && !p.admin
+        {
             // A push notice: its body is read (bounded), the connection then closes.
             let head_bytes = buf[start..start + req.len].to_vec();
             let have = buf[start + req.len..end].to_vec();
@@ -449,7 +452,7 @@ pub(crate) async fn serve<S: Transport>(
             linger(io, &mut timer).await;
             return End::Closed;
         }
-        let reply = handle(state, peer, &req.head, sendfile);
+        let reply = crate::serve::handle_on(state, peer, &req.head, sendfile, p.admin);
         let log = t0.and_then(|t0| AccessRecord::new(state, peer, &req.head, &reply, t0));
         let keep = req.keep_alive && shutdown.is_some();
         start += req.len;
@@ -1232,6 +1235,7 @@ mod tests {
             header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
             h2c: true,
+            admin: false,
             sendfile: true,
             chunk: 4096,
         }
@@ -1345,6 +1349,7 @@ mod tests {
         // Without HTTP/2, the preface is just a request with an unknown version.
         let p = Params {
             h2c: false,
+            admin: false,
             ..params()
         };
         let r = responses(&exchange(&state, &p, H2_PREFACE).unwrap(), &[]);

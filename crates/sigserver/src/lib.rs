@@ -16,7 +16,8 @@
 //! * limits: connection count, request head size, head/idle timeouts, optional
 //!   per-client rate limit (the workspace's one limiter, `rate-limit`: a client is an
 //!   IPv4 address or an IPv6 /64, for HTTP and DNS alike);
-//! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), an access log line per
+//! * `/health`, `/ready` ([`ready`]), `/metrics` ([`metrics`]), `/status` and
+//!   `/status.json` ([`status_page`], [`status_html`], [`network_view`]), an access log line per
 //!   request (target `sigserver::access`, logged when the body is finished, with the
 //!   bytes actually sent), graceful shutdown, optional TLS (rustls with the `ring`
 //!   provider);
@@ -77,7 +78,9 @@
 //! through `hickory-resolver`) and `dns-versions` (the record grammar) for [`dns`]; `httparse` (the request-head parser of the hyper project:
 //! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
 //! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
-//! `cli-config` (the layering shared with `sigupdate`) for the configuration; `rustix` (Linux, already in the tree
+//! `cli-config` (the layering shared with `sigupdate`) for the configuration;
+//! `ureq` (the workspace's one HTTP client) for the network view's polls and `time` for
+//! the status page's dates; `rustix` (Linux, already in the tree
 //! through `tempfile`) for safe `sendfile`/`sendmsg(MSG_MORE)` wrappers; `thiserror` for [`Error`]; `mirror-core`
 //! (status, sync engine) and `cvd-format` (`.sign` roots for the sync). Unix only
 //! (inode-based file identity).
@@ -134,6 +137,7 @@ mod http2;
 mod idle;
 pub mod metrics;
 pub mod names;
+pub mod network_view;
 mod open_files;
 pub mod range;
 pub mod ready;
@@ -142,6 +146,8 @@ mod request;
 mod sendfile;
 mod serve;
 mod server;
+pub mod status_html;
+pub mod status_page;
 pub mod sync_loop;
 pub mod validators;
 
@@ -217,6 +223,7 @@ pub mod fuzzing {
             header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
             h2c: data.first().is_some_and(|b| b & 1 == 1),
+            admin: false,
             sendfile: false,
             chunk: 4096,
         };

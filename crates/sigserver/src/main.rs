@@ -146,6 +146,21 @@ struct Cli {
     /// announce the newest known version meanwhile [default: off].
     #[arg(long, value_name = "URL")]
     behind_redirect: Option<String>,
+    /// Admin listener address (plain HTTP/1.1): serves only /health, /ready, /metrics,
+    /// /trace, /status and /status.json, never database files; repeat for several.
+    #[arg(long, value_name = "ADDR:PORT", value_delimiter = ',')]
+    admin_listen: Vec<SocketAddr>,
+    /// Serve /status and /status.json only on --admin-listen (404 on --listen)
+    /// [default: false].
+    #[arg(long, value_name = "BOOL")]
+    status_admin_only: Option<bool>,
+    /// Downstream mirror whose /status.json the status page's network view polls
+    /// (push or base URL; repeat for several) [default: the push downstreams].
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    status_downstream: Vec<String>,
+    /// Seconds between two polls of the downstreams' /status.json [default: 30].
+    #[arg(long, value_name = "SECS")]
+    status_poll: Option<u64>,
     /// Print the effective configuration, each value with its source (default, file,
     /// environment variable, flag), and exit.
     #[arg(long)]
@@ -312,8 +327,36 @@ fn settings(
     let sync = l.negatable("sync", false)?;
     let interval = l.value("sync_interval", 3600u64)?;
     let jitter = l.value("sync_jitter", 0u64)?;
+    let admin_listen: Vec<SocketAddr> = l.list("admin_listen", Vec::new())?;
+    let status_admin_only = l.value("status_admin_only", false)?;
+    let status_downstream: Vec<String> = l.list("status_downstream", Vec::new())?;
+    let status_poll = l.value("status_poll", d::DEFAULT_NETWORK_POLL.as_secs())?;
+    b = b
+        .admin_listen(admin_listen)
+        .status_admin_only(status_admin_only)
+        .network_poll(secs(status_poll));
     let mirror = cli_config::resolve_mirror(&mut l, dir.clone())?;
     let push = cli_config::resolve_push(&mut l)?;
+    // The status page: this mirror's name, upstreams and the downstreams it polls.
+    if sync {
+        b = b
+            .status_upstreams(mirror.upstreams.clone())
+            .status_version_source(if mirror.dns {
+                "DNS TXT, else manifest or headers"
+            } else {
+                "manifest or headers"
+            });
+    }
+    b = b.status_name(push.name.clone());
+    b = b.network_downstreams(if status_downstream.is_empty() {
+        // URLs only: a pair's key file never reaches the status page.
+        push.downstreams
+            .iter()
+            .map(|(url, _)| url.clone())
+            .collect()
+    } else {
+        status_downstream
+    });
     let text = l.render();
     if cli.print_config {
         return Ok((None, text));

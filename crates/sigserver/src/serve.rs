@@ -59,6 +59,14 @@ pub(crate) struct State {
     /// `--behind-redirect`: where requests for what this mirror lacks go while it is
     /// provably behind.
     pub(crate) redirect: Option<crate::behind::Redirect>,
+    /// What `/status` shows beyond the mirror directory.
+    pub(crate) status_info: crate::status_page::StatusInfo,
+    /// `/status*` only on the admin listeners.
+    pub(crate) status_admin_only: bool,
+    /// The downstream poller's cache (`None`: no downstreams).
+    pub(crate) network: Option<std::sync::Arc<crate::network_view::NetworkView>>,
+    /// The last `/status` document and when it was made (see `status_page::route`).
+    pub(crate) status_cache: std::sync::Mutex<Option<(Instant, crate::status_page::StatusDoc)>>,
 }
 
 impl State {
@@ -83,6 +91,17 @@ impl State {
                 let _ = r.behind(&cfg.dir, cfg.ready_lag);
                 r
             }),
+            status_info: crate::status_page::StatusInfo {
+                name: cfg.status_name.clone(),
+                upstreams: cfg.status_upstreams.clone(),
+                version_source: cfg.status_version_source.clone(),
+            },
+            status_admin_only: cfg.status_admin_only,
+            status_cache: std::sync::Mutex::new(None),
+            network: crate::network_view::NetworkView::spawn(
+                &cfg.network_downstreams,
+                cfg.network_poll,
+            ),
         }
     }
 }
@@ -161,7 +180,25 @@ pub(crate) fn handle(
     req: &RequestHead<'_>,
     sendfile: bool,
 ) -> Reply {
-    let reply = route(state, peer, req, sendfile);
+    handle_on(state, peer, req, sendfile, false)
+}
+
+/// [`handle`] for a request that came on an admin listener (`admin`): only the
+/// operations endpoints are served there.
+pub(crate) fn handle_on(
+    state: &State,
+    peer: SocketAddr,
+    req: &RequestHead<'_>,
+    sendfile: bool,
+    admin: bool,
+) -> Reply {
+    let reply = match crate::status_page::route(state, req, admin) {
+        Some(r) => r,
+        None if admin && !matches!(req.path, "/health" | "/ready" | "/metrics" | "/trace") => {
+            not_found(RequestKind::Other)
+        }
+        None => route(state, peer, req, sendfile),
+    };
     state.metrics.request(reply.kind, reply.status.as_u16());
     reply
 }

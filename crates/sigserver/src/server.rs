@@ -38,6 +38,8 @@ pub struct Server {
     config: Config,
     /// Per listen address: the bound address and one socket per worker.
     listeners: Vec<(SocketAddr, Vec<std::net::TcpListener>)>,
+    /// Admin listeners (operations endpoints only), served by worker 0.
+    admin: Vec<(SocketAddr, std::net::TcpListener)>,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     dns: Option<crate::dns::DnsSockets>,
@@ -93,6 +95,13 @@ impl Server {
             socks.push(first);
             listeners.push((local, socks));
         }
+        let mut admin = Vec::with_capacity(config.admin_listen.len());
+        for &addr in &config.admin_listen {
+            let bind_err = |source| Error::Bind { addr, source };
+            let l = listen(addr).map_err(bind_err)?;
+            let local = l.local_addr().map_err(bind_err)?;
+            admin.push((local, l.into_std().map_err(bind_err)?));
+        }
         let dns = match &config.dns {
             Some(d) => Some(crate::dns::DnsSockets::bind(d.clone())?),
             None => None,
@@ -101,6 +110,7 @@ impl Server {
         Ok(Server {
             config,
             listeners,
+            admin,
             tls,
             state,
             dns,
@@ -116,6 +126,11 @@ impl Server {
     /// The addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// The bound admin listener addresses (see [`crate::ConfigBuilder::admin_listen`]).
+    pub fn local_admin_addrs(&self) -> Vec<SocketAddr> {
+        self.admin.iter().map(|(a, _)| *a).collect()
     }
 
     /// The DNS addresses bound (UDP and TCP on each; port 0 resolved); empty without
@@ -148,7 +163,21 @@ impl Server {
             h2c: cfg.http2 && self.tls.is_none(),
             sendfile: cfg.sendfile,
             chunk: cfg.chunk_bytes,
+            admin: false,
         };
+        // Admin listeners: plain HTTP/1.1, operations endpoints only.
+        let admin_conn = Arc::new(ConnParams {
+            h1: h1::Params {
+                h2c: false,
+                admin: true,
+                ..h1.clone()
+            },
+            h2: h2.clone(),
+            tls: None,
+            state: self.state.clone(),
+            idle: cfg.idle_timeout,
+            handshake: cfg.header_timeout,
+        });
         let conn = Arc::new(ConnParams {
             h1,
             h2,
@@ -159,23 +188,27 @@ impl Server {
         });
         // Worker w gets socket w of every address.
         let workers = cfg.workers;
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        let mut per_worker: Vec<Vec<(std::net::TcpListener, Arc<ConnParams>)>> =
             (0..workers).map(|_| Vec::new()).collect();
         for (addr, socks) in self.listeners {
             tracing::info!(%addr, tls = conn.tls.is_some(), workers, "listening on {addr}");
             for (w, sock) in socks.into_iter().enumerate() {
-                per_worker[w].push(sock);
+                per_worker[w].push((sock, conn.clone()));
             }
+        }
+        for (addr, sock) in self.admin {
+            tracing::info!(%addr, "admin listener on {addr}");
+            per_worker[0].push((sock, admin_conn.clone()));
         }
         let (exit_tx, exit_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
         for (w, socks) in per_worker.into_iter().enumerate() {
-            let (conn, sem, rx, exit_rx) = (conn.clone(), sem.clone(), rx.clone(), exit_rx.clone());
+            let (sem, rx, exit_rx) = (sem.clone(), rx.clone(), exit_rx.clone());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
             let spawned = std::thread::Builder::new()
                 .name(format!("sigserver-w{w}"))
                 .spawn(move || {
-                    worker(w, socks, conn, sem, rx, exit_rx);
+                    worker(w, socks, sem, rx, exit_rx);
                     let _ = done_tx.send(());
                 });
             match spawned {
@@ -236,8 +269,7 @@ impl Server {
 /// serving its connections, until told to exit (after the graceful shutdown).
 fn worker(
     w: usize,
-    socks: Vec<std::net::TcpListener>,
-    conn: Arc<ConnParams>,
+    socks: Vec<(std::net::TcpListener, Arc<ConnParams>)>,
     sem: Arc<Semaphore>,
     mut rx: watch::Receiver<bool>,
     mut exit_rx: watch::Receiver<bool>,
@@ -270,7 +302,7 @@ fn worker(
         });
         let rx = local_rx;
         let mut accepts = JoinSet::new();
-        for s in socks {
+        for (s, conn) in socks {
             match TcpListener::from_std(s) {
                 Ok(l) => {
                     accepts.spawn(accept_loop(l, conn.clone(), sem.clone(), rx.clone()));

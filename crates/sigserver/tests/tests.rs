@@ -5,6 +5,7 @@ mod util;
 
 mod behind_redirect;
 mod cli;
+mod dashboards;
 mod dns;
 mod http_semantics;
 mod interop_freshclam;
@@ -16,6 +17,7 @@ mod reload;
 mod sendfile;
 mod service;
 mod snapshot_switch;
+mod status_page;
 mod sync_in_process;
 mod threat_client_poisoning;
 mod threat_path_traversal;

@@ -47,6 +47,8 @@ fn install_hint(tool: &str) -> &'static str {
         "wrk" => "apt-get install wrk",
         "rsync" => "apt-get install rsync",
         "rclone" => "apt-get install rclone",
+        "chromium" => "apt-get install chromium",
+        "promtool" => "apt-get install prometheus",
         _ => "install it and put it on PATH",
     }
 }
