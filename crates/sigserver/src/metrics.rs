@@ -643,7 +643,10 @@ pub fn render_push(p: &push::state::PushState) -> String {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (u, d) in &p.downstreams {
             if let Some(v) = field(d) {
-                let _ = writeln!(out, "{name}{{downstream=\"{}\"}} {v}", escape(u));
+                // The label is the URL without credentials or query (a push URL may
+                // carry them; /metrics is often scraped from afar).
+                let label = crate::status_page::redact(u);
+                let _ = writeln!(out, "{name}{{downstream=\"{}\"}} {v}", escape(&label));
             }
         }
     }
@@ -670,6 +673,24 @@ pub fn render_push(p: &push::state::PushState) -> String {
 mod tests {
     use super::*;
     use mirror_core::status::DatabaseStatus;
+
+    #[test]
+    fn downstream_labels_carry_no_credentials_or_query() {
+        let mut p = push::state::PushState::default();
+        p.downstreams.insert(
+            "https://tier2:s3cret@tier2.example:8443/push?token=abc".into(),
+            push::state::DownstreamState {
+                delivered: 3,
+                ..Default::default()
+            },
+        );
+        let text = render_push(&p);
+        assert!(
+            text.contains("clamav_mirror_downstream_delivered_total{downstream=\"https://…@tier2.example:8443/push?…\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret") && !text.contains("abc"), "{text}");
+    }
 
     #[test]
     fn counts_and_renders() {
