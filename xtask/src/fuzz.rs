@@ -241,7 +241,7 @@ fn fuzz_command() -> Command {
 }
 
 /// Starts `cargo fuzz run -s none <target>` with its output in `log_path`. New inputs
-/// go to a scratch corpus under target/; the committed seeds in fuzz/corpus/<target>
+/// go to a scratch corpus under `target/`; the committed seeds in `fuzz/corpus/<target>`
 /// are read but never modified.
 fn start_target(
     root: &Path,
