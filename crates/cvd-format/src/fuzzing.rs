@@ -142,11 +142,30 @@ pub fn sign_path(data: &[u8]) {
         specs.push(spec);
     }
     let mut certs = Vec::with_capacity(specs.len() + 1);
+    // Signing is the slow part (an RSA private operation per certificate) and inputs
+    // differ from their parents in a few bytes: certificates are made once per spec.
+    static MADE: std::sync::Mutex<
+        Option<std::collections::HashMap<CertSpec, x509_cert::Certificate>>,
+    > = std::sync::Mutex::new(None);
     for spec in std::iter::once(&leaf_spec).chain(&specs) {
-        match kit.cert(spec) {
-            Ok(cert) => certs.push(cert),
-            Err(e) => panic!("generating a certificate: {e}"),
+        let mut made = MADE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let made = made.get_or_insert_with(std::collections::HashMap::new);
+        if made.len() > 100_000 {
+            made.clear();
         }
+        let cert = match made.get(spec) {
+            Some(cert) => cert.clone(),
+            None => match kit.cert(spec) {
+                Ok(cert) => {
+                    made.insert(spec.clone(), cert.clone());
+                    cert
+                }
+                Err(e) => panic!("generating a certificate: {e}"),
+            },
+        };
+        certs.push(cert);
     }
     let content = b"fuzzed content";
     let der = match kit.sign_cms(content, &certs[0], LEAF_KEY, &certs) {

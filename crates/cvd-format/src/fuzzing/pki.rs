@@ -47,7 +47,7 @@ pub const VERIFY_AT: i64 = 1_767_225_600; // 2026-01-01
 
 /// What a generated certificate says and who signs it. Keys are indices into the
 /// [`Kit`]'s pool.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CertSpec {
     /// Serial number (make it unique per issuer).
     pub serial: u32,
