@@ -227,17 +227,12 @@ fn signatures(rows: &mut Vec<Row>) -> Result<()> {
 /// 64 KiB download limit) against unrelated roots (no path) vs the same file with
 /// one loop CA trusted (found at once). Made with `cvd_format::fuzzing::pki`.
 fn sign(rows: &mut Vec<Row>) -> Result<()> {
-    use cvd_format::fuzzing::pki::{self, CertSpec, Kit, VERIFY_AT};
+    use cvd_format::fuzzing::pki::{self, Kit, VERIFY_AT};
     const LOOP_CONTENT: &[u8] = b"content signed by the looping-certificates .sign file\n";
     let kit = Kit::generate(2, 2048).map_err(anyhow::Error::msg)?;
-    let mut certs = (0..15)
-        .map(|i| kit.cert(&CertSpec::ca(10 + i, "Loop CA", 0, "Loop CA", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
-    let leaf = kit
-        .cert(&CertSpec::leaf(100, "Loop signer", 1, "Loop CA", 0))
-        .map_err(anyhow::Error::msg)?;
-    let trusted_pem = pki::pem(&certs[0]).map_err(anyhow::Error::msg)?;
+    let (leaf, cas) = kit.looping_chain(15, 0, 1).map_err(anyhow::Error::msg)?;
+    let trusted_pem = pki::pem(&cas[0]).map_err(anyhow::Error::msg)?;
+    let mut certs = cas;
     certs.insert(0, leaf.clone());
     let der = kit
         .sign_cms(LOOP_CONTENT, &leaf, 1, &certs)

@@ -72,16 +72,7 @@ fn verify(text: &[u8]) -> (Result<cvd_format::sign::SignReport, Error>, u64) {
 /// one issuer: each line costs the signer check and one check of the leaf.
 #[test]
 fn fifteen_same_key_cas_cost_two_checks_per_line() {
-    let kit = kit();
-    let loop_cas: Vec<_> = (0..15)
-        .map(|i| {
-            kit.cert(&CertSpec::ca(10 + i, "Loop CA", CA_KEY, "Loop CA", CA_KEY))
-                .unwrap()
-        })
-        .collect();
-    let leaf = kit
-        .cert(&CertSpec::leaf(100, "Signer", LEAF_KEY, "Loop CA", CA_KEY))
-        .unwrap();
+    let (leaf, loop_cas) = kit().looping_chain(15, CA_KEY, LEAF_KEY).unwrap();
     let text = sign_file(&leaf, &loop_cas, 3);
     assert!(
         text.len() > 30_000 && text.len() < 64 * 1024,
@@ -190,17 +181,8 @@ fn a_real_path_among_copies_of_its_intermediate_still_verifies() {
 /// copies; now the cost does not depend on it: 4 and 15 copies cost the same.
 #[test]
 fn cost_does_not_grow_with_the_number_of_copies() {
-    let kit = kit();
     let cost = |copies: u32| {
-        let cas: Vec<_> = (0..copies)
-            .map(|i| {
-                kit.cert(&CertSpec::ca(10 + i, "Loop CA", CA_KEY, "Loop CA", CA_KEY))
-                    .unwrap()
-            })
-            .collect();
-        let leaf = kit
-            .cert(&CertSpec::leaf(100, "Signer", LEAF_KEY, "Loop CA", CA_KEY))
-            .unwrap();
+        let (leaf, cas) = kit().looping_chain(copies, CA_KEY, LEAF_KEY).unwrap();
         let (verdict, checks) = verify(&sign_file(&leaf, &cas, 1));
         assert!(verdict.is_err());
         checks

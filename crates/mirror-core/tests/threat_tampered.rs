@@ -120,22 +120,11 @@ fn a_good_second_upstream_is_used_after_a_tampered_first() {
 /// once and keeps the last good state.
 #[test]
 fn a_sign_with_looping_same_key_cas_is_refused_and_the_old_state_kept() {
-    use cvd_format::fuzzing::pki::{self, CertSpec, Kit};
+    use cvd_format::fuzzing::pki::Kit;
     let t = held_4_offered_6();
     let kit = Kit::generate(2, 2048).unwrap();
     let cvd = std::fs::read(t.up.path().join("test.cvd")).unwrap();
-    let mut embedded: Vec<_> = (0..15)
-        .map(|i| {
-            kit.cert(&CertSpec::ca(10 + i, "Loop CA", 0, "Loop CA", 0))
-                .unwrap()
-        })
-        .collect();
-    let leaf = kit
-        .cert(&CertSpec::leaf(100, "ClamAV signer", 1, "Loop CA", 0))
-        .unwrap();
-    embedded.insert(0, leaf.clone());
-    let der = kit.sign_cms(&cvd, &leaf, 1, &embedded).unwrap();
-    let text = pki::sign_file(&[der.clone(), der.clone(), der]);
+    let text = kit.looping_sign_file(&cvd, 15, 3, 0, 1).unwrap();
     assert!(
         text.len() < 64 * 1024,
         "under the download limit: {}",

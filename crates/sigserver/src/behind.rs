@@ -15,11 +15,12 @@
 //! and at least every [`REFRESH`] (the lag is a matter of time passing), and logged
 //! once per change.
 
+use crate::serve::unix_now;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use mirror_core::model::{FileName, FileNameKind};
 
@@ -210,12 +211,6 @@ fn log_change(base: &str, behind: &Behind) {
             "behind-redirect: provably behind; redirecting {db}'s .cvd/.cld and cdiffs above the served version"
         );
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

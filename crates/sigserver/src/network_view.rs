@@ -22,6 +22,7 @@
 //! Everything a downstream answers is display data: it is size-bounded, parsed into
 //! [`NetworkNode`]s, and escaped by the page like any other outside text.
 
+use crate::serve::unix_now;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, Weak};
@@ -317,12 +318,6 @@ fn classify(
         let ok = c.error.is_none() && c.state != UNREACHABLE;
         classify(c, r, depth + 1, budget, ok);
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

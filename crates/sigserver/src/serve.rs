@@ -506,10 +506,12 @@ fn not_found(kind: RequestKind) -> Reply {
     text(StatusCode::NOT_FOUND, kind, "not found\n")
 }
 
-fn unix_now() -> i64 {
+/// Unix seconds now (0 before the epoch): the one clock of the status, redirect and
+/// network-view code.
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

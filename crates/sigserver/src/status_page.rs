@@ -18,6 +18,7 @@
 //! strings removed), as is every error text taken from the files (they quote URLs).
 //! Push secrets and key paths are never read here.
 
+use crate::serve::unix_now;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -359,12 +360,6 @@ fn cached(state: &State) -> StatusDoc {
     let doc = gather(state, unix_now());
     *g = Some((std::time::Instant::now(), doc.clone()));
     doc
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Gathers the document for the mirror served by `state` at Unix time `now`.

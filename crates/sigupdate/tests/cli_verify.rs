@@ -626,23 +626,14 @@ fn verdicts_agree_with_clamav_1_5_sigtool_on_every_vector_and_damaged_copies() {
 /// in 60 s; now it fails with exit 1 naming the file and the chain problem.
 #[test]
 fn a_sign_with_looping_same_key_cas_fails_verification() {
-    use cvd_format::fuzzing::pki::{self, CertSpec, Kit};
+    use cvd_format::fuzzing::pki::Kit;
     let dir = tempfile::tempdir().expect("tempdir");
     copy_to(dir.path(), &[("test-6.cvd", "test-6.cvd")]);
     let cvd = std::fs::read(dir.path().join("test-6.cvd")).expect("read");
     let kit = Kit::generate(2, 2048).expect("keys");
-    let mut embedded: Vec<_> = (0..15)
-        .map(|i| {
-            kit.cert(&CertSpec::ca(10 + i, "Loop CA", 0, "Loop CA", 0))
-                .expect("ca")
-        })
-        .collect();
-    let leaf = kit
-        .cert(&CertSpec::leaf(100, "ClamAV signer", 1, "Loop CA", 0))
-        .expect("leaf");
-    embedded.insert(0, leaf.clone());
-    let der = kit.sign_cms(&cvd, &leaf, 1, &embedded).expect("cms");
-    let text = pki::sign_file(&[der.clone(), der.clone(), der]);
+    let text = kit
+        .looping_sign_file(&cvd, 15, 3, 0, 1)
+        .expect("looping .sign");
     assert!(text.len() < 64 * 1024);
     std::fs::write(dir.path().join("test-6.cvd.sign"), text).expect("write");
     let mut args = vec![

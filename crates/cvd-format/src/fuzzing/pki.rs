@@ -279,6 +279,47 @@ impl Kit {
     }
 }
 
+impl Kit {
+    /// The issue-21 attack: `copies` CA certificates `CN=Loop CA` sharing key `ca_key`
+    /// (each validly "issues" every other one) and a leaf `CN=Loop signer` (key
+    /// `leaf_key`) issued by them. Returns the leaf and the CAs.
+    pub fn looping_chain(
+        &self,
+        copies: u32,
+        ca_key: usize,
+        leaf_key: usize,
+    ) -> KitResult<(Certificate, Vec<Certificate>)> {
+        let cas = (0..copies)
+            .map(|i| self.cert(&CertSpec::ca(10 + i, "Loop CA", ca_key, "Loop CA", ca_key)))
+            .collect::<KitResult<Vec<_>>>()?;
+        let leaf = self.cert(&CertSpec::leaf(
+            100,
+            "Loop signer",
+            leaf_key,
+            "Loop CA",
+            ca_key,
+        ))?;
+        Ok((leaf, cas))
+    }
+
+    /// A `.sign` file over `content` of `lines` identical lines, each signed by the
+    /// leaf of [`Kit::looping_chain`] and embedding it and its `copies` CAs.
+    pub fn looping_sign_file(
+        &self,
+        content: &[u8],
+        copies: u32,
+        lines: usize,
+        ca_key: usize,
+        leaf_key: usize,
+    ) -> KitResult<Vec<u8>> {
+        let (leaf, cas) = self.looping_chain(copies, ca_key, leaf_key)?;
+        let mut embedded = vec![leaf.clone()];
+        embedded.extend(cas);
+        let der = self.sign_cms(content, &leaf, leaf_key, &embedded)?;
+        Ok(sign_file(&vec![der; lines]))
+    }
+}
+
 /// `Any::encode_from` for the two attribute value types.
 trait EncodeDyn {
     fn any(&self) -> KitResult<Any>;
