@@ -255,11 +255,11 @@ fn with_a_redirect_target_every_client_ends_at_the_newest_version() {
     // Caught up: the stuck mirror now holds 6 and serves every file itself.
     publish(stuck.path(), 2, 6);
     set_status(stuck.path(), 6, 6, 120);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while crate::util::get(s.addr, "/ready", "").status != 200 {
-        assert!(std::time::Instant::now() < deadline, "never ready");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    testkit::wait::until(
+        "the mirror ready again",
+        std::time::Duration::from_secs(30),
+        || crate::util::get(s.addr, "/ready", "").status == 200,
+    );
     let cur_before = lines(&cur, "/sentinel-e").len();
     for v in [None, Some(3)] {
         for dns in [true, false] {
