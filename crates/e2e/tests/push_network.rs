@@ -599,8 +599,12 @@ fn a_dead_or_hung_downstream_delays_no_sibling_and_a_restarted_tier_completes_it
         Duration::from_secs(60),
         || published_version(&db) == Some(5),
     );
-    let s2b = push_state(&db);
-    assert!(count(&s2b.notice_actions, "sync") >= 1, "{s2b:?}");
+    // push.json is flushed by the hub once a second: wait for the notice to be in it.
+    wait_until(
+        "t2b's push.json records the notice that synced it",
+        Duration::from_secs(10),
+        || count(&push_state(&db).notice_actions, "sync") >= 1,
+    );
     // The restarted tier 1 downloaded nothing again from its upstream.
     assert_eq!(up.stats().requests("/test.cvd"), cvd_gets);
     println!("checked: a tier killed mid-cascade completes it when it restarts");
