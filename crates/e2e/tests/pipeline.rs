@@ -201,11 +201,15 @@ fn freshclam_reaches(
         "access log vs freshclam's requests: {mine:?}"
     );
     if let Some((from, _)) = start {
-        let cdiffs: Vec<&str> = mine
+        // The access log is in completion order: when freshclam opens a connection per
+        // file, the line of one cdiff can land after the next one's. Compare as sets
+        // in version order (each cdiff once).
+        let mut cdiffs: Vec<&str> = mine
             .iter()
             .filter(|a| a.path.ends_with(".cdiff") && a.status == 200)
             .map(|a| a.path.as_str())
             .collect();
+        cdiffs.sort_by_key(|p| version_in(p));
         let expected: Vec<String> = (from + 1..=want)
             .map(|v| format!("/test-{v}.cdiff"))
             .collect();
@@ -217,11 +221,12 @@ fn freshclam_reaches(
     }
     if fc.is_strict() {
         // Strict mode: every download came with its .sign, all served.
-        let signs: Vec<&str> = mine
+        let mut signs: Vec<&str> = mine
             .iter()
             .filter(|a| a.path.ends_with(".sign"))
             .map(|a| a.path.as_str())
             .collect();
+        signs.sort_by_key(|p| version_in(p));
         let expected: Vec<String> = match start {
             Some((from, _)) => (from + 1..=want)
                 .map(|v| format!("/test-{v}.cdiff.sign"))
@@ -698,4 +703,13 @@ fn tampered_truncated_and_stale_upstream_files_are_never_published() {
     sync_expect(&bins, &dir, &opts, 0);
     assert_eq!(published_version(&dir, "test"), Some(3));
     println!("checked: once upstream serves good files again, the mirror moves to v3");
+}
+
+/// The version in a served path like `/test-5.cdiff` or `/test-5.cdiff.sign` (0 when
+/// there is none), for ordering access-log lines.
+fn version_in(path: &str) -> u32 {
+    path.rsplit_once('-')
+        .and_then(|(_, rest)| rest.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
