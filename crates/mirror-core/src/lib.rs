@@ -32,6 +32,9 @@
 //!
 //! # One sync
 //!
+//! (In the source, `src/engine/` holds one file per phase of a sync; its `mod.rs`
+//! lists them.)
+//!
 //! [`sync`] takes the [`lock`], cleans what a killed run left in `staging/`, reads
 //! the published snapshot ([`model::Snapshot`]), then for each database:
 //!

@@ -111,6 +111,51 @@ impl NewGeneration {
         std::fs::write(&dst, bytes).map_err(io_err(&dst, "write"))
     }
 
+    /// Moves verified content of another kind than the signature databases in (see
+    /// the engine's `ExtraContent`): the file or directory tree at `src` (in
+    /// `staging/`, same file system) becomes `name`, or is copied when a rename is not
+    /// possible. `name` is one path component, not a dot file (the generation's
+    /// records) and not a name of the database grammar ([`FileName`]); a tree holds
+    /// only files and directories (no symbolic links).
+    pub fn move_in_extra(&mut self, src: &Path, name: &str) -> Result<(), Error> {
+        let dst = self.target_extra(name)?;
+        check_tree(src)?;
+        if std::fs::rename(src, &dst).is_err() {
+            link_tree(src, &dst)?;
+        }
+        Ok(())
+    }
+
+    /// Adds content of another kind unchanged from an earlier generation: the file or
+    /// tree `src_dir/name`, hard-linked file by file (copied where hard links are not
+    /// possible). The same names as [`move_in_extra`](Self::move_in_extra).
+    pub fn link_extra_from(&mut self, src_dir: &Path, name: &str) -> Result<(), Error> {
+        let dst = self.target_extra(name)?;
+        let src = src_dir.join(name);
+        check_tree(&src)?;
+        link_tree(&src, &dst)
+    }
+
+    fn target_extra(&mut self, name: &str) -> Result<PathBuf, Error> {
+        let bad = name.is_empty()
+            || name.starts_with('.')
+            || name.contains(['/', '\0'])
+            || FileName::parse(name).is_some();
+        if bad {
+            return Err(Error::Layout {
+                path: self.dir.join(name),
+                reason: "not a name for other content: one path component, not a dot file, not a database file name".into(),
+            });
+        }
+        if !self.files.insert(name.to_owned()) {
+            return Err(Error::Layout {
+                path: self.dir.join(name),
+                reason: "added twice to one generation".into(),
+            });
+        }
+        Ok(self.dir.join(name))
+    }
+
     /// Writes the generation's trust record ([`crate::trust::TRUST_FILE`]), made
     /// durable and switched with the rest of the generation.
     pub fn write_trust(&mut self, record: &crate::trust::TrustRecord) -> Result<(), Error> {
@@ -158,9 +203,7 @@ impl NewGeneration {
             ) {
                 set_build_time(&p)?;
             }
-            std::fs::File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&p, "fsync"))?;
+            sync_tree(&p)?;
         }
         sync_dir(&self.dir)?;
         let final_dir = self.layout.generation(self.id);
@@ -218,6 +261,57 @@ pub fn switch_current(layout: &MirrorLayout, id: GenerationId) -> Result<(), Err
     let cur = root.join(CURRENT);
     std::fs::rename(&tmp, &cur).map_err(io_err(&cur, "rename symlink over"))?;
     sync_dir(root)
+}
+
+/// Fsyncs the file at `path`, or every file and directory of the tree at `path`.
+fn sync_tree(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(path).map_err(io_err(path, "stat"))?;
+    if meta.is_dir() {
+        for (entry, _) in entries(path)? {
+            sync_tree(&entry)?;
+        }
+        return sync_dir(path);
+    }
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(path, "fsync"))
+}
+
+/// Refuses a tree that holds anything but files and directories.
+fn check_tree(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(path).map_err(io_err(path, "stat"))?;
+    if meta.is_dir() {
+        for (entry, _) in entries(path)? {
+            check_tree(&entry)?;
+        }
+    } else if !meta.is_file() {
+        return Err(Error::Layout {
+            path: path.to_path_buf(),
+            reason: "neither a file nor a directory".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Recreates the tree at `src` as `dst`: directories created, files hard-linked or
+/// copied.
+fn link_tree(src: &Path, dst: &Path) -> Result<(), Error> {
+    if !std::fs::symlink_metadata(src)
+        .map_err(io_err(src, "stat"))?
+        .is_dir()
+    {
+        if std::fs::hard_link(src, dst).is_err() {
+            copy_file(src, dst)?;
+        }
+        return Ok(());
+    }
+    std::fs::create_dir(dst).map_err(io_err(dst, "create directory"))?;
+    for (entry, _) in entries(src)? {
+        if let Some(name) = entry.file_name() {
+            link_tree(&entry, &dst.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 fn copy_file(src: &Path, dst: &Path) -> Result<(), Error> {
