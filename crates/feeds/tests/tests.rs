@@ -1,0 +1,1 @@
+//! Integration tests of the `feeds` crate: one module per concern.
