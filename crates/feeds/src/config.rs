@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::Error;
 use crate::openpgp::{Digest, DigestPolicy, KeyRing, MAX_KEY_FILE_SIZE};
 use crate::redact::{RedactedUrl, TOKEN_PLACEHOLDER, Token};
 use crate::sidecar::SidecarAlgorithm;
-use crate::Error;
 
 /// The default per-file size limit (`max_file_size`): 256 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
@@ -288,21 +288,29 @@ pub fn parse_feeds(toml_text: &str) -> Result<FeedSet, Error> {
 
 fn valid_feed_name(n: &str) -> Result<(), String> {
     let b = n.as_bytes();
-    let ok_first = b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok_first = b
+        .first()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let ok_rest = b
         .iter()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'));
     if !(ok_first && ok_rest && b.len() <= 64) {
-        return Err("must be 1-64 characters from a-z 0-9 . _ -, starting with a letter or digit".into());
+        return Err(
+            "must be 1-64 characters from a-z 0-9 . _ -, starting with a letter or digit".into(),
+        );
     }
     if n.contains("..") || n.ends_with('.') {
         return Err("must not contain \"..\" or end with \".\"".into());
     }
     if RESERVED_NAMES.contains(&n) {
-        return Err(format!("{n:?} is reserved (a path of sigserver or of the mirror directory)"));
+        return Err(format!(
+            "{n:?} is reserved (a path of sigserver or of the mirror directory)"
+        ));
     }
     if let Some(s) = RESERVED_NAME_SUFFIXES.iter().find(|s| n.ends_with(*s)) {
-        return Err(format!("must not end with {s:?} (an official database file name)"));
+        return Err(format!(
+            "must not end with {s:?} (an official database file name)"
+        ));
     }
     Ok(())
 }
@@ -323,7 +331,9 @@ pub(crate) fn valid_file_name(f: &str) -> Result<(), String> {
         return Err(format!("{f:?} contains \"..\""));
     }
     if let Some(s) = RESERVED_FILE_SUFFIXES.iter().find(|s| f.ends_with(*s)) {
-        return Err(format!("{f:?} ends with {s:?}, reserved for the files beside a feed file"));
+        return Err(format!(
+            "{f:?} ends with {s:?}, reserved for the files beside a feed file"
+        ));
     }
     Ok(())
 }
@@ -438,7 +448,10 @@ impl Feed {
             return Err(cfg("url", "no URL".into()));
         }
         if urls.len() > fetch::MAX_UPSTREAMS {
-            return Err(cfg("url", format!("more than {} URLs", fetch::MAX_UPSTREAMS)));
+            return Err(cfg(
+                "url",
+                format!("more than {} URLs", fetch::MAX_UPSTREAMS),
+            ));
         }
         let token = match &c.token_file {
             Some(path) => {
@@ -448,9 +461,16 @@ impl Feed {
                     path: path.clone(),
                     source,
                 })?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| cfg("token_file", format!("{} is not UTF-8 text", path.display())))?;
-                Some(Token::new(&text).map_err(|r| cfg("token_file", format!("{}: {r}", path.display())))?)
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    cfg(
+                        "token_file",
+                        format!("{} is not UTF-8 text", path.display()),
+                    )
+                })?;
+                Some(
+                    Token::new(&text)
+                        .map_err(|r| cfg("token_file", format!("{}: {r}", path.display())))?,
+                )
             }
             None => None,
         };
@@ -479,7 +499,10 @@ impl Feed {
         let mut keys = KeyRing::default();
         match (c.verify, c.keys.is_empty()) {
             (VerifyMode::Openpgp, true) => {
-                return Err(cfg("keys", "verify = \"openpgp\" needs at least one key".into()));
+                return Err(cfg(
+                    "keys",
+                    "verify = \"openpgp\" needs at least one key".into(),
+                ));
             }
             (VerifyMode::Openpgp, false) => {
                 for path in &c.keys {
@@ -502,7 +525,10 @@ impl Feed {
         }
         let digests = match c.openpgp_digests {
             Some(list) if list.is_empty() => {
-                return Err(cfg("openpgp_digests", "empty: no signature could verify".into()));
+                return Err(cfg(
+                    "openpgp_digests",
+                    "empty: no signature could verify".into(),
+                ));
             }
             Some(list) => DigestPolicy::new(list),
             None => DigestPolicy::default(),
@@ -540,7 +566,11 @@ fn load_key(feed: &str, path: &Path) -> Result<KeyRing, Error> {
                     key: "keys",
                     reason: format!(
                         "unknown built-in key {builtin:?} (known: {})",
-                        crate::keys::BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        crate::keys::BUILTIN
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }

@@ -31,9 +31,16 @@ pub fn feed_sig(data: &[u8]) {
     } else {
         for alg in [SidecarAlgorithm::Sha256, SidecarAlgorithm::Md5] {
             if let Ok(hex) = parse_sidecar(alg, "fuzz.ndb", rest) {
-                let len = if alg == SidecarAlgorithm::Sha256 { 64 } else { 32 };
+                let len = if alg == SidecarAlgorithm::Sha256 {
+                    64
+                } else {
+                    32
+                };
                 assert_eq!(hex.len(), len);
-                assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                assert!(
+                    hex.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                );
                 let again = parse_sidecar(alg, "fuzz.ndb", format!("{hex}  fuzz.ndb\n").as_bytes());
                 assert_eq!(again.ok().as_deref(), Some(hex.as_str()));
             }

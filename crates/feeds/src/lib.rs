@@ -135,12 +135,11 @@ pub use config::{
 pub use error::{Error, ErrorClass, FetchFailure};
 pub use load_check::{DEFAULT_LOAD_TIMEOUT, LoadCheck, LoadChecker};
 pub use openpgp::{
-    CertInfo, Digest, DigestPolicy, KeyRing, MAX_KEY_FILE_SIZE, MAX_SIGNATURE_SIZE,
-    SignatureInfo,
+    CertInfo, Digest, DigestPolicy, KeyRing, MAX_KEY_FILE_SIZE, MAX_SIGNATURE_SIZE, SignatureInfo,
 };
 pub use redact::{RedactedUrl, TOKEN_MARK, TOKEN_PLACEHOLDER};
 pub use sidecar::{MAX_SIDECAR_SIZE, SidecarAlgorithm, parse_sidecar};
 pub use sync::{
-    FeedDirs, FeedReport, FeedState, FileOutcome, FileReport, FileState, SyncContext,
-    Verification, sync_feed,
+    FeedDirs, FeedReport, FeedState, FileOutcome, FileReport, FileState, SyncContext, Verification,
+    sync_feed,
 };

@@ -33,16 +33,7 @@ const MAX_SIGNATURES: usize = 16;
 
 /// A digest algorithm an OpenPGP signature may use, as named in `openpgp_digests`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Digest {
@@ -193,13 +184,30 @@ impl KeyRing {
     /// # Errors
     /// A message saying why nothing usable was found (the caller names the file).
     pub fn from_bytes(bytes: &[u8]) -> Result<KeyRing, String> {
-        let (iter, _) = SignedPublicKey::from_reader_many(bytes).map_err(|e| e.to_string())?;
         let mut ring = KeyRing::default();
-        for key in iter.take(64) {
-            let key = key.map_err(|e| e.to_string())?;
-            key.verify_bindings()
-                .map_err(|e| format!("self-signature does not verify: {e}"))?;
-            ring.add_cert(key);
+        // Armored files may hold several blocks (keys exported one after the other);
+        // rPGP reads one block per call.
+        const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
+        let starts: Vec<usize> = (0..bytes.len())
+            .filter(|&i| bytes[i..].starts_with(BEGIN))
+            .collect();
+        let parts: Vec<&[u8]> = if starts.len() > 1 {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(n, &s)| &bytes[s..starts.get(n + 1).copied().unwrap_or(bytes.len())])
+                .collect()
+        } else {
+            vec![bytes]
+        };
+        for part in parts {
+            let (iter, _) = SignedPublicKey::from_reader_many(part).map_err(|e| e.to_string())?;
+            for key in iter.take(64) {
+                let key = key.map_err(|e| e.to_string())?;
+                key.verify_bindings()
+                    .map_err(|e| format!("self-signature does not verify: {e}"))?;
+                ring.add_cert(key);
+            }
         }
         if ring.certs.is_empty() {
             return Err("no public key found".into());
@@ -290,7 +298,9 @@ impl KeyRing {
         sig: &[u8],
         policy: &DigestPolicy,
     ) -> Result<SignatureInfo, Error> {
-        self.verify_with(file, sig, policy, &mut || Ok(Box::new(data) as Box<dyn Read>))
+        self.verify_with(file, sig, policy, &mut || {
+            Ok(Box::new(data) as Box<dyn Read>)
+        })
     }
 
     fn verify_with<'d>(

@@ -8,6 +8,7 @@
 //! through: see [`with_redacted_logs`].
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
 use tracing::span;
@@ -100,9 +101,9 @@ impl Token {
 
 /// Runs `f` (which calls `fetch`) with the thread's log events filtered: an event whose
 /// fields contain the token is replaced by one with the same level whose text has the
-/// token redacted (target `feeds::redacted`, field `origin` = the original target);
-/// every other event and every span goes through unchanged to the dispatcher that was
-/// in effect. Without a token, `f` runs as is.
+/// token redacted (target `feeds::redacted`, field `origin` = the original target,
+/// emitted when `f` returns); every other event and every span goes through unchanged
+/// to the dispatcher that was in effect. Without a token, `f` runs as is.
 ///
 /// `fetch` logs the URL it requests on retries, failover and rate limiting, and the
 /// HTTP client below it may log request lines; this keeps them while keeping the token
@@ -113,16 +114,35 @@ pub(crate) fn with_redacted_logs<T>(token: Option<&Token>, f: impl FnOnce() -> T
         return f();
     };
     let inner = tracing::dispatcher::get_default(Dispatch::clone);
+    let held = Arc::new(Mutex::new(Vec::new()));
     let wrapper = Dispatch::new(Redacting {
         inner,
         token: token.clone(),
+        held: Arc::clone(&held),
     });
-    tracing::dispatcher::with_default(&wrapper, f)
+    let out = tracing::dispatcher::with_default(&wrapper, f);
+    // Emitted here, not from inside the dispatch (the thread's dispatcher is borrowed
+    // there): after `f`, in order, with the dispatcher that was in effect.
+    let held = std::mem::take(&mut *held.lock().unwrap_or_else(|e| e.into_inner()));
+    for (level, origin, text) in held {
+        match level {
+            Level::ERROR => tracing::error!(target: "feeds::redacted", origin, "{text}"),
+            Level::WARN => tracing::warn!(target: "feeds::redacted", origin, "{text}"),
+            Level::INFO => tracing::info!(target: "feeds::redacted", origin, "{text}"),
+            Level::DEBUG => tracing::debug!(target: "feeds::redacted", origin, "{text}"),
+            _ => tracing::trace!(target: "feeds::redacted", origin, "{text}"),
+        }
+    }
+    out
 }
+
+/// Redacted events waiting to be emitted: level, original target, text.
+type Held = Arc<Mutex<Vec<(Level, &'static str, String)>>>;
 
 struct Redacting {
     inner: Dispatch,
     token: Token,
+    held: Held,
 }
 
 /// Collects an event's fields as text.
@@ -136,7 +156,8 @@ impl Visit for Collect {
         if field.name() == "message" {
             self.message = format!("{value:?}");
         } else {
-            self.fields.push_str(&format!(" {}={value:?}", field.name()));
+            self.fields
+                .push_str(&format!(" {}={value:?}", field.name()));
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -176,14 +197,12 @@ impl Subscriber for Redacting {
             self.inner.event(event);
             return;
         }
-        let origin = event.metadata().target();
-        tracing::dispatcher::with_default(&self.inner, || match *event.metadata().level() {
-            Level::ERROR => tracing::error!(target: "feeds::redacted", origin, "{redacted}"),
-            Level::WARN => tracing::warn!(target: "feeds::redacted", origin, "{redacted}"),
-            Level::INFO => tracing::info!(target: "feeds::redacted", origin, "{redacted}"),
-            Level::DEBUG => tracing::debug!(target: "feeds::redacted", origin, "{redacted}"),
-            _ => tracing::trace!(target: "feeds::redacted", origin, "{redacted}"),
-        });
+        let m = event.metadata();
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).push((
+            *m.level(),
+            m.target(),
+            redacted,
+        ));
     }
     fn enter(&self, span: &span::Id) {
         self.inner.enter(span)
@@ -208,7 +227,10 @@ mod tests {
     fn tokens_are_checked_and_never_shown() {
         let t = Token::new(" s3cr3t-T0ken_1.~\n").unwrap();
         assert_eq!(format!("{t:?}"), "Token(..)");
-        assert_eq!(t.fill("https://h/x/{token}/"), "https://h/x/s3cr3t-T0ken_1.~/");
+        assert_eq!(
+            t.fill("https://h/x/{token}/"),
+            "https://h/x/s3cr3t-T0ken_1.~/"
+        );
         assert_eq!(t.redact("a s3cr3t-T0ken_1.~ b"), "a <token> b");
         for bad in ["", "  ", "a/b", "a?b", "a b", "a%2f", "tok#x"] {
             let e = Token::new(bad).unwrap_err();

@@ -56,7 +56,11 @@ impl SidecarAlgorithm {
 ///
 /// # Errors
 /// [`Error::MalformedSidecar`] naming what is wrong.
-pub fn parse_sidecar(algorithm: SidecarAlgorithm, file: &str, text: &[u8]) -> Result<String, Error> {
+pub fn parse_sidecar(
+    algorithm: SidecarAlgorithm,
+    file: &str,
+    text: &[u8],
+) -> Result<String, Error> {
     let bad = |reason: &str| Error::MalformedSidecar {
         file: file.to_owned(),
         algorithm: algorithm.name(),

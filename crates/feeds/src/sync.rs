@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fetch::{Conditional, Outcome, Upstreams};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::Error;
 use crate::config::{Feed, VerifyMode};
 use crate::error::{ErrorClass, FetchFailure};
 use crate::load_check::{LoadCheck, LoadChecker};
 use crate::openpgp::{MAX_SIGNATURE_SIZE, SignatureInfo};
 use crate::redact::{RedactedUrl, with_redacted_logs};
 use crate::sidecar::{self, MAX_SIDECAR_SIZE, SidecarAlgorithm};
-use crate::Error;
 
 /// What a sync needs besides the feed: the HTTP client (its cool-downs are per host)
 /// and the load checker.
@@ -305,7 +305,9 @@ pub fn sync_feed(
     now: SystemTime,
 ) -> FeedReport {
     let interval = feed.min_interval_secs();
-    let next = state.last_fetch.map(|t| from_unix(t.saturating_add(interval)));
+    let next = state
+        .last_fetch
+        .map(|t| from_unix(t.saturating_add(interval)));
     let due = interval == 0 || next.is_none_or(|n| n <= now);
     let mut report = FeedReport {
         feed: feed.name().to_owned(),
@@ -356,7 +358,9 @@ pub fn sync_feed(
             fs.keep(state, FileOutcome::NotDue, None)
         };
         match &r.error {
-            Some(e) => tracing::warn!(feed = feed.name(), file, outcome = ?r.outcome, error = %e.chain(), "feed file not updated"),
+            Some(e) => {
+                tracing::warn!(feed = feed.name(), file, outcome = ?r.outcome, error = %e.chain(), "feed file not updated")
+            }
             None if r.outcome == FileOutcome::Updated => {
                 tracing::info!(feed = feed.name(), file, size = r.size, "feed file updated")
             }
@@ -419,7 +423,10 @@ fn fetch_error(feed: &Feed, file: &str, e: &fetch::Error) -> Error {
     } else {
         FetchFailure::Other
     };
-    let base = feed.urls().first().map_or_else(String::new, |u| u.to_string());
+    let base = feed
+        .urls()
+        .first()
+        .map_or_else(String::new, |u| u.to_string());
     let url = if file.is_empty() {
         base
     } else {
@@ -578,8 +585,14 @@ impl FileSync<'_> {
         let client = self.ctx.client;
         let max = self.feed.max_file_size();
         let got = with_redacted_logs(self.feed.token(), || {
-            self.ups
-                .download(client, self.file, self.dirs.work, cond, Some(max), &mut |_| {})
+            self.ups.download(
+                client,
+                self.file,
+                self.dirs.work,
+                cond,
+                Some(max),
+                &mut |_| {},
+            )
         })
         .map_err(|e| fetch_error(self.feed, self.file, &e))?;
         let d = match got.value {
@@ -673,7 +686,10 @@ impl FileSync<'_> {
         if let Some(cn) = &companion {
             move_file(&self.work_path(cn), &self.dirs.staging.join(cn))?;
         }
-        move_file(&self.work_path(self.file), &self.dirs.staging.join(self.file))?;
+        move_file(
+            &self.work_path(self.file),
+            &self.dirs.staging.join(self.file),
+        )?;
         Ok(companion)
     }
 }
