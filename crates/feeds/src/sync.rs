@@ -260,6 +260,16 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<(), Error> {
         return Ok(());
     }
     std::fs::copy(src, dst).map_err(|e| Error::io(dst, e))?;
+    // A copy keeps the upstream's Last-Modified as its mtime, as a link would.
+    if let Ok(t) = std::fs::metadata(src).and_then(|m| m.modified()) {
+        let set = std::fs::File::options()
+            .write(true)
+            .open(dst)
+            .and_then(|f| f.set_modified(t));
+        if let Err(e) = set {
+            tracing::debug!(path = %dst.display(), error = %e, "cannot set mtime");
+        }
+    }
     Ok(())
 }
 
