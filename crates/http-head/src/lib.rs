@@ -51,7 +51,8 @@
 //! * Its worst input is the most fields the limits allow: 99 one-word fields in 917
 //!   bytes took 1.7 times as long per byte as one long `User-Agent` of the same size,
 //!   measured through `sigserver`'s whole exchange (`benches/worst_case.rs`, the
-//!   "HTTP/1 request head" row, and `sigserver`'s "Worst cases").
+//!   "HTTP/1 request head" row, and `sigserver`'s "Worst cases"; measured when this
+//!   code was still inside `sigserver`, unchanged since).
 //! * A head arriving one byte per read: [`HeadScan`] looks only at the bytes appended
 //!   since its last call, so finding the end of a head costs time linear in its size
 //!   (at most 3 bytes examined per byte, a unit test counts it); rescanning from the
