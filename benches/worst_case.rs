@@ -433,7 +433,7 @@ fn dns(rows: &mut Vec<Row>) {
 /// HTTP/1 request heads: 99 tiny header fields (under `MAX_HEADERS`) vs a request with
 /// one long `User-Agent`, same size, each answered on an in-memory connection (the
 /// fuzzing harness: head limit 1 KiB). The other worst case, a head trickled in one
-/// byte per read, is measured by a work-counting unit test in `sigserver::h1`.
+/// byte per read, is measured by a work-counting unit test in `http-head`.
 fn h1(rows: &mut Vec<Row>) {
     // 98 fields + Host = 99, one under MAX_HEADERS, each line 9 bytes.
     let mut worst = b"GET /test.cvd HTTP/1.1\r\nHost: m\r\n".to_vec();

@@ -315,7 +315,7 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
     );
     let net = interrupt::step(Net::create)?;
     if o.master_down {
-        let s = run_mode(&bins, &net, o, true, &tiers, &official, &keys)?;
+        let s = run_mode(&bins, o, true, &tiers, &official, &keys)?;
         drop(net);
         crate::tiers_fault::report(&s, o);
         return Ok(());
@@ -324,12 +324,12 @@ pub fn run(root: &Path, o: &Opts) -> Result<()> {
     let mut push_stats = None;
     let mut poll_stats = None;
     if o.push {
-        let s = run_mode(&bins, &net, o, true, &tiers, &official, &keys)?;
+        let s = run_mode(&bins, o, true, &tiers, &official, &keys)?;
         summary.push(("push", s.clone()));
         push_stats = Some(s);
     }
     if o.poll {
-        let s = run_mode(&bins, &net, o, false, &tiers, &official, &keys)?;
+        let s = run_mode(&bins, o, false, &tiers, &official, &keys)?;
         summary.push(("poll", s.clone()));
         poll_stats = Some(s);
     }
@@ -513,10 +513,8 @@ struct Mirrors {
     _children: Vec<Child>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_mode(
     bins: &Binaries,
-    _net: &Net,
     o: &Opts,
     push_mode: bool,
     tiers: &History,

@@ -29,7 +29,7 @@
 //! Why `hmac`: the RustCrypto MAC of the same generation as `sha2`, with a
 //! constant-time `verify_slice`; nothing is hand-rolled. Notices go out through
 //! `ureq` (already the blocking client of `fetch`) and come in through `tokio` and
-//! `httparse` (already `sigserver`'s).
+//! `http-head` (the workspace's one strict request-head parser, `sigserver`'s too).
 //!
 //! ```
 //! use std::collections::BTreeMap;

@@ -2,12 +2,21 @@
 //! `sigupdate watch` and of `sigserver --push-listen`. One request per connection,
 //! `Content-Length` required, bodies over the notice limit refused with 413 before
 //! they are read, 5 s to send the request, 64 connections at a time.
+//!
+//! The request head is read with the workspace's one strict parser, `http-head`, as
+//! `sigserver`'s own HTTP/1 loop reads it: an invalid or conflicting `Content-Length`
+//! (`+5`), `Content-Length` with `Transfer-Encoding`, obs-fold continuation lines and
+//! an HTTP/1.1 request without exactly one `Host` get `400`, a head over 8 KiB or with
+//! too many fields `431`, a version other than 1.0/1.1 `505`. What decides the body's
+//! length ([`notice_len`]) is shared with `sigserver` too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use http_head::HeadScan;
 
 use crate::hub::{PushHub, Reply};
 use crate::notice::MAX_NOTICE_LEN;
@@ -71,65 +80,45 @@ async fn connection(mut stream: TcpStream, hub: &PushHub) -> std::io::Result<()>
 async fn request(stream: &mut TcpStream, hub: &PushHub) -> std::io::Result<Reply> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
-    let (head_len, method, path, content_length, headers) = loop {
+    let mut scan = HeadScan::default();
+    // Empty lines before the request line are skipped (RFC 9112 §2.2).
+    let mut start = 0;
+    loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut hs = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut hs);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let mut cl: Option<Result<usize, ()>> = None;
-                let mut chunked = false;
-                for h in req.headers.iter() {
-                    if h.name.eq_ignore_ascii_case("content-length") {
-                        let v = std::str::from_utf8(h.value)
-                            .ok()
-                            .and_then(|s| s.trim().parse::<usize>().ok())
-                            .ok_or(());
-                        cl = Some(match cl {
-                            Some(old) if old != v => Err(()),
-                            _ => v,
-                        });
-                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                        chunked = true;
-                    }
-                }
-                let headers =
-                    NoticeHeaders::from_pairs(req.headers.iter().map(|h| (h.name, h.value)));
-                let cl = if chunked { Some(Err(())) } else { cl };
-                break (
-                    len,
-                    req.method.unwrap_or("").to_owned(),
-                    req.path.unwrap_or("").to_owned(),
-                    cl,
-                    headers,
-                );
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => return Ok(plain(431, "request head too large")),
-            Err(_) => return Ok(plain(400, "malformed request")),
+        while buf.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            start += 1;
         }
+        if scan.complete(&buf, start, buf.len()) {
+            break;
+        }
+        if buf.len() >= MAX_HEAD {
+            return Ok(refusal(http_head::Error::TooLarge));
+        }
+    }
+    let mut headers = NoticeHeaders::default();
+    let parsed = http_head::parse_request(&buf[start..], MAX_HEAD, |name, value| {
+        headers.add(name, value)
+    });
+    // (A complete head never parses as partial; if it did, it would be malformed.)
+    let head = match parsed.and_then(|h| h.ok_or(http_head::Error::Malformed)) {
+        Ok(head) => head,
+        Err(e) => return Ok(refusal(e)),
     };
-    let path_only = path.split('?').next().unwrap_or("");
-    if path_only != PUSH_PATH {
+    if head.path != PUSH_PATH {
         return Ok(plain(404, "not found"));
     }
-    if method != "POST" {
+    if head.method != "POST" {
         return Ok(plain(405, "POST expected"));
     }
-    let len = match content_length {
-        None => return Ok(plain(411, "Content-Length required")),
-        Some(Err(())) => return Ok(plain(400, "bad Content-Length or Transfer-Encoding")),
-        Some(Ok(n)) => n,
+    let len = match notice_len(hub, &headers, head.body.content_length()) {
+        Ok(len) => len,
+        Err(refused) => return Ok(refused),
     };
-    if len > MAX_NOTICE_LEN {
-        // Counted like any other refusal, without reading the body.
-        return Ok(hub.handle(&headers, &vec![0u8; MAX_NOTICE_LEN + 1]));
-    }
-    let mut body = buf.split_off(head_len);
+    let mut body = buf.split_off(start + head.len);
     body.truncate(len);
     while body.len() < len {
         let n = stream.read(&mut chunk).await?;
@@ -140,6 +129,33 @@ async fn request(stream: &mut TcpStream, hub: &PushHub) -> std::io::Result<Reply
         body.extend_from_slice(&chunk[..take]);
     }
     Ok(hub.handle(&headers, &body))
+}
+
+/// The length of a notice's body, from its head's `Content-Length` (`None`: none, or
+/// `Transfer-Encoding`), or the answer without reading it: `411` without a length, the
+/// hub's `413` over [`MAX_NOTICE_LEN`] (counted like any other refusal). This
+/// listener's and `sigserver`'s `POST /push` decide alike.
+pub fn notice_len(
+    hub: &PushHub,
+    headers: &NoticeHeaders,
+    content_length: Option<u64>,
+) -> Result<usize, Reply> {
+    let Some(len) = content_length else {
+        return Err(plain(411, "Content-Length required"));
+    };
+    match usize::try_from(len) {
+        Ok(len) if len <= MAX_NOTICE_LEN => Ok(len),
+        _ => Err(hub.handle(headers, &vec![0u8; MAX_NOTICE_LEN + 1])),
+    }
+}
+
+/// The answer to a refused request head: its status, and the text `sigserver` gives.
+fn refusal(e: http_head::Error) -> Reply {
+    match e.status() {
+        431 => plain(431, "request head too large"),
+        505 => plain(505, "HTTP version not supported"),
+        status => plain(status, &format!("bad request: {e}")),
+    }
 }
 
 fn plain(status: u16, text: &str) -> Reply {
@@ -162,6 +178,7 @@ pub fn reason(status: u16) -> &'static str {
         413 => "Content Too Large",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
 }

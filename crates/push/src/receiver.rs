@@ -56,20 +56,17 @@ pub struct NoticeHeaders {
 }
 
 impl NoticeHeaders {
-    /// Picks the three headers out of `(name, value)` pairs (names case-insensitive).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
-        let mut h = NoticeHeaders::default();
-        for (name, value) in pairs {
-            let v = || std::str::from_utf8(value).ok().map(|s| s.trim().to_owned());
-            if name.eq_ignore_ascii_case(crate::auth::SENDER_HEADER) {
-                h.sender = v();
-            } else if name.eq_ignore_ascii_case(crate::auth::TIMESTAMP_HEADER) {
-                h.timestamp = v();
-            } else if name.eq_ignore_ascii_case(crate::auth::SIGNATURE_HEADER) {
-                h.signature = v();
-            }
+    /// Takes one header field (name case-insensitive) if it is one of the three; a
+    /// later field of the same name replaces an earlier one.
+    pub fn add(&mut self, name: &str, value: &[u8]) {
+        let v = || std::str::from_utf8(value).ok().map(|s| s.trim().to_owned());
+        if name.eq_ignore_ascii_case(crate::auth::SENDER_HEADER) {
+            self.sender = v();
+        } else if name.eq_ignore_ascii_case(crate::auth::TIMESTAMP_HEADER) {
+            self.timestamp = v();
+        } else if name.eq_ignore_ascii_case(crate::auth::SIGNATURE_HEADER) {
+            self.signature = v();
         }
-        h
     }
 }
 

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod hub;
+mod listener;
 mod pair_keys;
 mod threat_worst_case;

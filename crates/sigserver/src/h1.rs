@@ -5,13 +5,14 @@
 //! HTTP stack (header maps built and dropped, a body trait polled frame by frame, a
 //! timer armed per request head, a service future per call) was most of sigserver's
 //! CPU time per request, and what kept it behind nginx. This loop parses the head in
-//! place with `httparse` (the parser hyper itself uses), reads only the headers the
-//! handler needs, writes the response head straight into a reused buffer, and sends the
+//! place with the workspace's one strict request-head parser, `http-head` (over
+//! `httparse`, the parser hyper itself uses; `push`'s listener uses it too), reads only
+//! the headers the handler needs, writes the response head straight into a reused buffer, and sends the
 //! body in the same `writev` (small-file cache) or with `sendfile` after the head
 //! (plain TCP, [`crate::sendfile`]). One timer per connection covers both timeouts
 //! (re-armed lazily, not per request).
 //!
-//! Protocol decisions:
+//! Protocol decisions (the request-head rules are `http-head`'s):
 //! * keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 //!   `Connection: keep-alive` (echoed). Pipelined requests are answered in order.
 //! * request bodies are never read (no method here takes one): a request announcing
@@ -19,7 +20,7 @@
 //!   closed. `Content-Length` together with `Transfer-Encoding`, an invalid or
 //!   conflicting `Content-Length`, and an HTTP/1.1 request without exactly one `Host`
 //!   get `400` (RFC 9112 §3.2, §6.3: no request smuggling).
-//! * a head larger than the limit, or with more than [`MAX_HEADERS`] fields, gets `431`;
+//! * a head larger than the limit, or with more than [`http_head::MAX_HEADERS`] fields, gets `431`;
 //!   a version other than 1.0/1.1 gets `505`; other malformed heads `400`; each then
 //!   closes the connection.
 //! * timeouts: a complete request head must arrive within the header timeout of the
@@ -40,6 +41,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
+use http_head::HeadScan;
 use hyper::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -48,8 +50,6 @@ use tokio::time::{Instant, Sleep};
 use crate::request::{ContentRange, Reply, ReplyBody, RequestHead};
 use crate::serve::{AccessRecord, State, protocol_error};
 
-/// Most header fields in a request head (more: `431`).
-pub const MAX_HEADERS: usize = 100;
 /// The HTTP/2 connection preface (prior knowledge, RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// First size of a connection's receive buffer (grows up to the head limit).
@@ -116,86 +116,40 @@ pub(crate) struct Parsed<'a> {
     pub(crate) body_len: Option<u64>,
 }
 
-/// Why a head was refused (answered, then the connection closes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HeadError {
-    /// `431`: head over the size limit or too many fields.
-    TooLarge,
-    /// `505`.
-    Version,
-    /// `400`, with the reason.
-    Bad(&'static str),
-}
+/// Why a head was refused (answered with [`HeadError::status`], then the connection
+/// closes).
+pub(crate) use http_head::Error as HeadError;
 
-impl HeadError {
-    fn reply(self, state: &State) -> Reply {
-        match self {
-            HeadError::TooLarge => protocol_error(
-                state,
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "request head too large\n",
-            ),
-            HeadError::Version => protocol_error(
-                state,
-                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                "HTTP version not supported\n",
-            ),
-            HeadError::Bad(why) => protocol_error(
-                state,
-                StatusCode::BAD_REQUEST,
-                &format!("bad request: {why}\n"),
-            ),
-        }
+/// The answer to a refused head: `431`, `505` or `400` with the reason.
+fn refusal(e: HeadError, state: &State) -> Reply {
+    match e.status() {
+        431 => protocol_error(
+            state,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large\n",
+        ),
+        505 => protocol_error(
+            state,
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "HTTP version not supported\n",
+        ),
+        _ => protocol_error(
+            state,
+            StatusCode::BAD_REQUEST,
+            &format!("bad request: {e}\n"),
+        ),
     }
 }
 
-/// Parses the request head at the start of `buf`: `Ok(None)` when more bytes are
-/// needed (and allowed: a partial head already at `max_head` bytes is `TooLarge`).
+/// Parses the request head at the start of `buf` (`http_head::parse_request`, which
+/// applies the framing, `Host` and size rules), keeping the fields the handler reads:
+/// `Ok(None)` when more bytes are needed (and allowed: a partial head already at
+/// `max_head` bytes is `TooLarge`).
 pub(crate) fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Parsed<'_>>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
-        Ok(httparse::Status::Complete(_)) => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
-            return Err(HeadError::TooLarge);
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(httparse::Error::Version) => return Err(HeadError::Version),
-        Err(_) => return Err(HeadError::Bad("malformed request head")),
-    };
-    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Err(HeadError::Bad("malformed request line"));
-    };
-    let http11 = version == 1;
-    let mut head = RequestHead {
-        method_text: method,
-        path: target_path(target)?,
-        ..RequestHead::default()
-    };
-    let mut content_length: Option<u64> = None;
-    let (mut chunked, mut hosts, mut close, mut keep) = (false, 0usize, false, false);
-    for f in req.headers.iter() {
-        let (name, value) = (f.name, f.value);
+    let mut head = RequestHead::default();
+    let parsed = http_head::parse_request(buf, max_head, |name, value| {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
-        if is("host") {
-            hosts += 1;
-        } else if is("content-length") {
-            let n = parse_content_length(value)?;
-            if content_length.is_some_and(|c| c != n) {
-                return Err(HeadError::Bad("conflicting Content-Length"));
-            }
-            content_length = Some(n);
-        } else if is("transfer-encoding") {
-            chunked = true;
-        } else if is("connection") {
-            for token in value.split(|&b| b == b',') {
-                let t = token.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if is("range") {
+        if is("range") {
             head.range.get_or_insert(value);
         } else if is("if-range") {
             head.if_range.get_or_insert(value);
@@ -206,50 +160,18 @@ pub(crate) fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Parsed<'_
         } else if is("user-agent") {
             head.user_agent.get_or_insert(value);
         }
-    }
-    if chunked && content_length.is_some() {
-        return Err(HeadError::Bad("both Content-Length and Transfer-Encoding"));
-    }
-    if http11 && hosts != 1 {
-        return Err(HeadError::Bad("an HTTP/1.1 request needs exactly one Host"));
-    }
-    let body = chunked || content_length.is_some_and(|n| n > 0);
-    let keep_alive = !body && !close && (http11 || keep);
+    })?;
+    let Some(p) = parsed else {
+        return Ok(None);
+    };
+    head.method_text = p.method;
+    head.path = p.path;
     Ok(Some(Parsed {
         head,
-        len,
-        keep_alive,
-        body_len: if chunked { None } else { content_length },
+        len: p.len,
+        keep_alive: p.keep_alive,
+        body_len: p.body.content_length(),
     }))
-}
-
-/// The path of a request target: origin form (`/p?q`) or absolute form
-/// (`http://host/p?q`, RFC 9112 §3.2.2); `*` and authority form pass through (the
-/// handler finds no such file).
-fn target_path(target: &str) -> Result<&str, HeadError> {
-    let path = match target.find("://") {
-        Some(i) if !target.starts_with('/') => {
-            let rest = &target[i + 3..];
-            match rest.find('/') {
-                Some(j) => &rest[j..],
-                None => "/",
-            }
-        }
-        _ => target,
-    };
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    if end == 0 {
-        return Err(HeadError::Bad("empty request path"));
-    }
-    Ok(&path[..end])
-}
-
-fn parse_content_length(v: &[u8]) -> Result<u64, HeadError> {
-    let v = v.trim_ascii();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return Err(HeadError::Bad("invalid Content-Length"));
-    }
-    Ok(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// One timer per connection for every deadline: it is armed at some deadline and,
@@ -417,8 +339,8 @@ pub(crate) async fn serve<S: Transport>(
         }
         // 2. Parse it, answer it.
         // (A complete head never parses as partial; if it did, it would be malformed.)
-        let parsed = parse_head(&buf[start..end], p.max_head)
-            .and_then(|r| r.ok_or(HeadError::Bad("malformed request head")));
+        let parsed =
+            parse_head(&buf[start..end], p.max_head).and_then(|r| r.ok_or(HeadError::Malformed));
         let req = match parsed {
             Ok(req) => req,
             Err(e) => {
@@ -484,23 +406,13 @@ async fn read_push<S: Transport>(
     shutdown: &mut Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
 ) -> Option<push::Reply> {
     let hub = state.push.as_ref().filter(|h| h.receives())?;
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut r = httparse::Request::new(&mut fields);
-    let _ = r.parse(head);
-    let headers =
-        push::receiver::NoticeHeaders::from_pairs(r.headers.iter().map(|h| (h.name, h.value)));
-    let Some(len) = body_len else {
-        return Some(push::Reply {
-            status: 411,
-            body: "Content-Length required\n".into(),
-        });
+    // The head parsed before; now for the notice's authentication fields.
+    let mut headers = push::receiver::NoticeHeaders::default();
+    let _ = http_head::parse_request(head, head.len(), |name, value| headers.add(name, value));
+    let len = match push::listener::notice_len(hub, &headers, body_len) {
+        Ok(len) => len,
+        Err(refused) => return Some(refused),
     };
-    let limit = push::notice::MAX_NOTICE_LEN;
-    let len = usize::try_from(len).unwrap_or(usize::MAX);
-    if len > limit {
-        // Refused (and counted) without reading the body.
-        return Some(hub.handle(&headers, &vec![0u8; limit + 1]));
-    }
     body.truncate(len);
     let deadline = timer.tick() + p.header_timeout;
     let mut chunk = vec![0u8; 4096];
@@ -519,48 +431,6 @@ async fn read_push<S: Transport>(
     Some(hub.handle(&headers, &body))
 }
 
-/// Whether `b` (starting at a request line) holds a whole head: an empty line.
-/// The end-of-head search over a buffer that only grows at its end between calls.
-///
-/// Each call looks only at what was appended since the last one (plus the two bytes
-/// before it, where a `\n\r\n` may have started), so a head trickled in one byte per
-/// read costs time linear in its size; rescanning from the start on every read was
-/// quadratic (a 1 MiB head sent byte by byte: about 10^11 byte visits).
-#[derive(Debug, Default)]
-struct HeadScan {
-    /// `buf[start..scanned]` holds no complete end of head.
-    scanned: usize,
-    /// Bytes looked at so far (the work measure the tests check).
-    examined: usize,
-}
-
-impl HeadScan {
-    /// Whether `buf[start..end]` holds a complete head.
-    fn complete(&mut self, buf: &[u8], start: usize, end: usize) -> bool {
-        let from = self.scanned.saturating_sub(2).clamp(start, end);
-        let window = buf.get(from..end).unwrap_or_default();
-        self.examined += window.len();
-        let found = head_complete(window);
-        if !found {
-            self.scanned = end;
-        }
-        found
-    }
-
-    /// The buffer's contents moved `by` bytes towards its start.
-    fn shifted(&mut self, by: usize) {
-        self.scanned = self.scanned.saturating_sub(by);
-    }
-}
-
-fn head_complete(b: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', b).any(|i| match b.get(i + 1) {
-        Some(b'\n') => true,
-        Some(b'\r') => b.get(i + 2) == Some(&b'\n'),
-        _ => false,
-    })
-}
-
 /// Answers a refused head with its error status (logged with method and path `-`),
 /// then closes gracefully.
 #[allow(clippy::too_many_arguments)]
@@ -573,7 +443,7 @@ async fn refuse<S: Transport>(
     peer: SocketAddr,
     e: HeadError,
 ) {
-    let reply = e.reply(state);
+    let reply = refusal(e, state);
     let unknown = RequestHead {
         method_text: "-",
         path: "-",
@@ -1052,112 +922,79 @@ mod tests {
         assert_eq!(p.head.method(), Method::Other);
     }
 
-    /// Worst case of the head search: the largest head the configuration allows
-    /// ([`crate::config::MAX_HEADER_BYTES`]), many short fields, arriving one byte per
-    /// read. Every byte is looked at a bounded number of times, at 1× and at 8× the size.
-    #[test]
-    fn trickled_head_is_scanned_in_linear_work() {
-        fn examined(fields: usize) -> (usize, usize) {
-            let head = format!(
-                "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
-                "X: y\r\n".repeat(fields)
-            );
-            let buf = head.as_bytes();
-            let mut scan = HeadScan::default();
-            let mut found_at = None;
-            for end in 1..=buf.len() {
-                if scan.complete(buf, 0, end) {
-                    found_at = Some(end);
-                    break;
-                }
-            }
-            assert_eq!(found_at, Some(buf.len()), "the head ends at its last byte");
-            (buf.len(), scan.examined)
-        }
-        let (small_len, small) = examined(crate::config::MAX_HEADER_BYTES / 6 / 8);
-        let (large_len, large) = examined(crate::config::MAX_HEADER_BYTES / 6);
-        assert!(large_len >= crate::config::MAX_HEADER_BYTES - 64);
-        // Each byte once, plus two bytes of overlap per read.
-        assert!(
-            small <= 3 * small_len,
-            "{small} bytes examined for {small_len}"
-        );
-        assert!(
-            large <= 3 * large_len,
-            "{large} bytes examined for {large_len}"
-        );
-        // 8× the head, 8× the work (a rescan from the start would be 64×).
-        assert!(large <= 9 * small, "{small} → {large}");
-    }
-
-    #[test]
-    fn head_scan_survives_compaction_and_leading_blank_lines() {
-        let mut buf = b"xxxxGET / HTTP/1.1\r\nHost: a\r".to_vec();
-        let mut scan = HeadScan::default();
-        assert!(!scan.complete(&buf, 4, buf.len()));
-        // Compaction moves the pending bytes to the front.
-        buf.drain(..4);
-        scan.shifted(4);
-        assert!(!scan.complete(&buf, 0, buf.len()));
-        // The terminator arrives split across reads: `\r` already there, `\n\r\n` now.
-        buf.extend_from_slice(b"\n\r");
-        assert!(!scan.complete(&buf, 0, buf.len()));
-        buf.push(b'\n');
-        assert!(scan.complete(&buf, 0, buf.len()));
-    }
-
+    /// The rules themselves are `http-head`'s (tested there); this checks that the
+    /// loop's parse applies them and that each refusal gets its status and text.
     #[test]
     fn refuses_ambiguous_or_oversized_heads() {
-        let bad: [&[u8]; 6] = [
-            b"GET / HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+        let bad: [(&[u8], HeadError); 7] = [
+            (b"GET / HTTP/1.1\r\n\r\n", HeadError::Host),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                HeadError::Host,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                HeadError::LengthAndEncoding,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                HeadError::ConflictingContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n",
+                HeadError::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+                HeadError::ContentLength,
+            ),
+            (b"GET / HTTP/1.1\r\nHost a\r\n\r\n", HeadError::Malformed),
         ];
-        for raw in bad {
-            assert!(
-                matches!(parse(raw), Err(HeadError::Bad(_))),
+        let dir = tempfile::tempdir().unwrap();
+        let state = test_state(dir.path());
+        for (raw, want) in bad {
+            assert_eq!(
+                parse(raw).unwrap_err(),
+                want,
                 "{}",
                 String::from_utf8_lossy(raw)
             );
+            let reply = refusal(want, &state);
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         }
         assert_eq!(
             parse(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n").unwrap_err(),
             HeadError::Version
         );
+        assert_eq!(
+            refusal(HeadError::Version, &state).status,
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
         let many = format!(
             "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
-            "X: y\r\n".repeat(MAX_HEADERS)
+            "X: y\r\n".repeat(http_head::MAX_HEADERS)
         );
-        assert_eq!(parse(many.as_bytes()).unwrap_err(), HeadError::TooLarge);
+        assert_eq!(
+            parse(many.as_bytes()).unwrap_err(),
+            HeadError::TooManyFields
+        );
+        assert_eq!(
+            refusal(HeadError::TooManyFields, &state).status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
         let partial = format!("GET / HTTP/1.1\r\nX: {}", "y".repeat(100));
         assert!(parse_head(partial.as_bytes(), 200).unwrap().is_none());
         assert_eq!(
             parse_head(partial.as_bytes(), 100).unwrap_err(),
             HeadError::TooLarge
         );
+        assert_eq!(
+            refusal(HeadError::TooLarge, &state).status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
         // Repeated equal Content-Length values are one value (RFC 9112 §6.3).
         let same = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n";
         assert!(parse(same).unwrap().is_some());
-    }
-
-    #[test]
-    fn target_forms() {
-        assert_eq!(target_path("/a.cvd?q#f"), Ok("/a.cvd"));
-        assert_eq!(target_path("http://h:1/a.cvd?x"), Ok("/a.cvd"));
-        assert_eq!(target_path("http://h"), Ok("/"));
-        assert_eq!(target_path("*"), Ok("*"));
-        assert!(target_path("?x").is_err());
-    }
-
-    #[test]
-    fn head_end_is_an_empty_line() {
-        assert!(head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(head_complete(b"GET / HTTP/1.1\nHost: a\n\n"));
-        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n"));
-        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r"));
     }
 
     #[test]

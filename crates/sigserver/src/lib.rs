@@ -50,8 +50,8 @@
 //!   between the workers (no lock shared between CPUs per request); large files are
 //!   streamed in `chunk_bytes` pieces, so memory stays flat under load.
 //! * **HTTP/1 without hyper**: HTTP/1.1 and 1.0 run in a request loop of our own
-//!   (module `h1`): the head is parsed in place with `httparse` (the parser hyper
-//!   uses), only the headers the handler needs are read, the response head is written
+//!   (module `h1`): the head is parsed in place with `http-head` (the workspace's one
+//!   strict request-head parser, over `httparse`, the parser hyper uses), only the headers the handler needs are read, the response head is written
 //!   into a reused buffer, small bodies leave in the same `writev`, and one lazily
 //!   re-armed timer per connection enforces the head and idle timeouts. With hyper's
 //!   HTTP/1 the general machinery (header maps, a body polled frame by frame, a timer
@@ -75,8 +75,9 @@
 //!   shard and shutdown signal, and an HTTP/1 connection never leaves its worker.
 //!
 //! Dependencies: `tokio`; `hickory-proto` (DNS wire format, already in the tree
-//! through `hickory-resolver`) and `dns-versions` (the record grammar) for [`dns`]; `httparse` (the request-head parser of the hyper project:
-//! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
+//! through `hickory-resolver`) and `dns-versions` (the record grammar) for [`dns`]; `http-head` (our strict request-head rules over `httparse`, the
+//! request-head parser of the hyper project: fast, zero-copy, fuzzed upstream; shared
+//! with `push`'s listener) and `itoa` for the HTTP/1 loop; `hyper` 1 +
 //! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
 //! `cli-config` (the layering shared with `sigupdate`) for the configuration;
 //! `ureq` (the workspace's one HTTP client) for the network view's polls and `time` for
@@ -99,7 +100,7 @@
 //!
 //! | parser | worst input | limit that bounds it | worst | typical, same size | ratio |
 //! |---|---|---|---|---|---|
-//! | HTTP/1 request head | 99 one-word header fields, 917 B | `h1::MAX_HEADERS` (100), `max_header_bytes` (16 KiB default, at most 1 MiB) | 101 µs | 59 µs (one long `User-Agent`) | 1.7 |
+//! | HTTP/1 request head | 99 one-word header fields, 917 B | `http_head::MAX_HEADERS` (100), `max_header_bytes` (16 KiB default, at most 1 MiB) | 101 µs | 59 µs (one long `User-Agent`) | 1.7 |
 //! | HTTP/1 head trickled one byte per read | a 1 MiB head of short fields | `max_header_bytes`, the header timeout | ≤ 3 bytes examined per byte | | |
 //! | DNS query | 255-byte name (127 labels), 4 additional records named by compression pointers, EDNS (330 B) | names ≤ 255 bytes, backward pointers only (hickory-proto), `MAX_ADDITIONAL` (4, checked before decoding), 4 KiB per UDP query | 310 µs | 44 µs (EDNS TXT query for the version name, 52 B) | 1.1 |
 //!
@@ -107,8 +108,8 @@
 //! written and decoded again, DNS over both transports). The end-of-head search used
 //! to rescan the buffer from its start on every read: a head sent one byte per read
 //! cost time quadratic in its size (about 10^11 byte visits for 1 MiB); it now looks
-//! only at the new bytes (counted in the unit test
-//! `h1::tests::trickled_head_is_scanned_in_linear_work`).
+//! only at the new bytes (`http_head::HeadScan`, counted in `http-head`'s unit test
+//! `trickled_head_is_scanned_in_linear_work`).
 //!
 //! Measured with `cargo bench --profile dev -p mirror-benches --bench worst_case`
 //! (`benches/worst_case.rs`; workspace crates unoptimised, the crypto and compression

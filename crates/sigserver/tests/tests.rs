@@ -13,6 +13,7 @@ mod interop_freshclam_behind;
 mod interop_freshclam_dns;
 mod ipv6;
 mod ops;
+mod push_head_parity;
 mod reload;
 mod sendfile;
 mod service;
