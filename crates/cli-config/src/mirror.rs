@@ -79,7 +79,7 @@ pub struct MirrorArgs {
     /// HTTP proxy for upstreams, push downstreams and object storage,
     /// `http://[user:password@]host:port` (default: HTTPS_PROXY / HTTP_PROXY /
     /// ALL_PROXY from the environment). The password is never printed.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", hide_env_values = true)]
     pub proxy: Option<String>,
     /// Hosts reached without the proxy, comma-separated as in NO_PROXY
     /// (`mirror.lan,.internal,10.0.0.0/8`; default: the NO_PROXY variable).
