@@ -241,9 +241,13 @@ impl ClientBuilder {
     /// variables (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, lower-case too, honouring
     /// `NO_PROXY`).
     ///
+    /// Trust: the system's roots plus the [`ClientBuilder::ca_cert`] files (see
+    /// [`HttpSettings`]).
+    ///
     /// # Errors
-    /// [`Error::InvalidUrl`] for a bad proxy URL; [`Error::Io`] when the cool-down file
-    /// exists but cannot be read.
+    /// [`Error::InvalidUrl`] for a bad proxy URL; [`Error::CaCert`] naming a CA file
+    /// that cannot be used; [`Error::TlsSetup`] when no trusted root exists at all;
+    /// [`Error::Io`] when the cool-down file exists but cannot be read.
     pub fn build(self) -> Result<Client, Error> {
         let proxies = if self.direct {
             Vec::new()
@@ -272,7 +276,10 @@ impl ClientBuilder {
             .build()
             .map_err(|e| Error::InvalidUrl {
                 url: String::new(),
-                reason: format!("cannot build the HTTP client: {}", crate::http::chain(&e)),
+                reason: format!(
+                    "cannot build the HTTP client: {}",
+                    crate::http::error_chain(&e)
+                ),
             })?;
         let cooldowns = Cooldowns::load(self.cooldown_file.clone())?;
         Ok(Client {
@@ -396,12 +403,12 @@ fn map_reqwest(url: &str, proxies: &[ProxyRule], e: &reqwest::Error) -> Error {
     if e.is_builder() {
         return Error::InvalidUrl {
             url,
-            reason: crate::http::chain(e),
+            reason: crate::http::error_chain(e),
         };
     }
     Error::Connection {
         url,
-        reason: crate::http::chain(e),
+        reason: crate::http::error_chain(e),
     }
 }
 
@@ -416,7 +423,7 @@ fn map_io(url: &str, proxies: &[ProxyRule], e: std::io::Error) -> Error {
         },
         _ => Error::Connection {
             url: url.to_string(),
-            reason: crate::http::chain(&e),
+            reason: crate::http::error_chain(&e),
         },
     }
 }

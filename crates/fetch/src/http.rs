@@ -330,7 +330,7 @@ impl HttpSettings {
         } else {
             Error::Connection {
                 url: url.to_string(),
-                reason: chain(e),
+                reason: error_chain(e),
             }
         }
     }
@@ -370,14 +370,9 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     }
 }
 
-/// The error chain of `e` on one line (reqwest's own `Display` says only "error
-/// sending request"; the cause is further down).
+/// The error chain of `e` on one line, each message once (reqwest's own `Display`
+/// says only "error sending request"; the cause is further down).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    chain(e)
-}
-
-/// The error chain of `e` on one line.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
