@@ -117,6 +117,22 @@ pub enum Error {
         /// Whether the proxy URL held credentials (then they were refused).
         credentials_sent: bool,
     },
+    /// The proxy refused to open a `CONNECT` tunnel for an `https://` URL with a
+    /// status other than `407` (a forbidden destination, or, from some proxies such as
+    /// tinyproxy, a refused login).
+    #[error("{url}: proxy {proxy} refused the CONNECT tunnel{}", if *credentials_sent {
+        " (if it refused the login: check the user and password in the proxy URL)"
+    } else {
+        ""
+    })]
+    ProxyRefused {
+        /// The requested URL.
+        url: String,
+        /// The proxy as `host:port` (never its credentials).
+        proxy: String,
+        /// Whether the proxy URL held credentials.
+        credentials_sent: bool,
+    },
     /// No TLS client configuration can be made (no trusted root at all).
     #[error("TLS configuration: {0}")]
     TlsSetup(String),

@@ -418,18 +418,24 @@ fn host_of(url: &str) -> String {
     hp.split(':').next().unwrap_or(hp).to_string()
 }
 
-/// A TLS-certificate or proxy-authentication failure as its plain error; `None` for
-/// anything else.
+/// A TLS-certificate failure, a proxy's `407` or a refused `CONNECT` tunnel as its
+/// plain error; `None` for anything else.
 pub(crate) fn classify(url: &str, rules: &[ProxyRule], e: &reqwest::Error) -> Option<Error> {
     let mut tls: Option<String> = None;
     let mut proxy_auth = false;
+    let mut tunnel_refused = false;
     each_cause(e, &mut |c| {
         if let Some(r) = c.downcast_ref::<rustls::Error>() {
             tls = Some(tls_problem(r));
             return true;
         }
-        if c.to_string().contains("proxy authorization required") {
+        let m = c.to_string();
+        if m.contains("proxy authorization required") {
             proxy_auth = true;
+            return true;
+        }
+        if m.contains("tunnel error: unsuccessful") {
+            tunnel_refused = true;
             return true;
         }
         false
@@ -439,6 +445,14 @@ pub(crate) fn classify(url: &str, rules: &[ProxyRule], e: &reqwest::Error) -> Op
             url: url.to_string(),
             host: host_of(url),
             problem,
+        });
+    }
+    if tunnel_refused {
+        let rule = rules.iter().find(|r| r.serves(url));
+        return Some(Error::ProxyRefused {
+            url: url.to_string(),
+            proxy: rule.map_or_else(|| "(unknown)".to_string(), ProxyRule::name),
+            credentials_sent: rule.is_some_and(ProxyRule::has_credentials),
         });
     }
     proxy_auth.then(|| proxy_auth_error(url, rules))

@@ -291,8 +291,12 @@ impl Cascade {
             Err(e) => {
                 let e = self.config.http.request_error(url, &e);
                 // A certificate or the proxy's credentials: retrying cannot help.
-                let permanent =
-                    matches!(e, fetch::Error::Tls { .. } | fetch::Error::ProxyAuth { .. });
+                let permanent = matches!(
+                    e,
+                    fetch::Error::Tls { .. }
+                        | fetch::Error::ProxyAuth { .. }
+                        | fetch::Error::ProxyRefused { .. }
+                );
                 Err((e.to_string(), permanent))
             }
         }
