@@ -614,6 +614,17 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("user:password@"), "{e}");
+        let refused = Error::ProxyRefused {
+            url: "https://up.example/x".into(),
+            proxy: "proxy.corp:3128".into(),
+            credentials_sent: true,
+        }
+        .to_string();
+        assert!(
+            refused.contains("proxy proxy.corp:3128 refused the CONNECT tunnel")
+                && refused.contains("check the user and password"),
+            "{refused}"
+        );
     }
 
     #[test]
