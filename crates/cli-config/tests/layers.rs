@@ -352,7 +352,7 @@ fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
     let cmd = SPEC.prepare(PushCli::command());
     let m = cmd.clone().try_get_matches_from(["t"]).unwrap();
     let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
-    let s = cli_config::resolve_push(&mut layers).unwrap();
+    let s = cli_config::resolve_push(&mut layers, &fetch::HttpSettings::default()).unwrap();
     assert_eq!(
         s.senders,
         [
@@ -381,8 +381,121 @@ fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
     // A downstream without a key of its own and no push-key is refused.
     std::fs::write(&file, "push-downstream = [\"http://b.example/push\"]\n").unwrap();
     let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
-    let e = cli_config::resolve_push(&mut layers)
+    let e = cli_config::resolve_push(&mut layers, &fetch::HttpSettings::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("needs a secret"), "{e}");
+}
+
+/// `ca-cert` is a repeatable flag, a list or a single string in the file; `proxy` and
+/// `no-proxy` are plain strings (`no-proxy` is a setting of its own, not the negation
+/// of `proxy`); the printed configuration never shows the proxy's password.
+#[test]
+fn http_settings_layer_and_the_proxy_password_is_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Real certificates: a CA file is read when the settings are resolved.
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/clamav-official");
+    let a = certs.join("clamav-test-root.crt").display().to_string();
+    let b = certs.join("clamav.crt").display().to_string();
+    let (s, entries, out) = resolve(
+        tmp.path(),
+        &Case {
+            file: &format!(
+                "ca-cert = {a:?}\nproxy = \"http://alice:s3cret@proxy.corp:3128\"\n\
+                 no-proxy = \"mirror.lan,.internal\"\n"
+            ),
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.http.ca_certs, [PathBuf::from(&a)]);
+    assert_eq!(
+        s.http.proxy.as_deref(),
+        Some("http://alice:s3cret@proxy.corp:3128")
+    );
+    assert_eq!(s.http.no_proxy.as_deref(), Some("mirror.lan,.internal"));
+    assert!(matches!(source_of(&entries, "proxy"), Source::File(_)));
+    assert!(!out.contains("s3cret") && !out.contains("alice"), "{out}");
+    assert!(
+        out.contains("proxy = \"http://***@proxy.corp:3128\""),
+        "{out}"
+    );
+    assert!(out.contains("no-proxy = \"mirror.lan,.internal\""), "{out}");
+
+    // A list in the file; flags (repeated, or comma-separated) replace it.
+    let (s, _, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: &format!("ca-cert = [{a:?}, {b:?}]\n"),
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.http.ca_certs, [PathBuf::from(&a), PathBuf::from(&b)]);
+    let (s, entries, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: &format!("ca-cert = [{a:?}]\nproxy = \"http://file-proxy:1\"\n"),
+            env: &[],
+            flags: &[
+                "--ca-cert",
+                &b,
+                &format!("--ca-cert={a},{b}"),
+                "--proxy",
+                "http://flag-proxy:3128",
+                "--no-proxy",
+                "localhost",
+            ],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.http.ca_certs,
+        [PathBuf::from(&b), PathBuf::from(&a), PathBuf::from(&b)]
+    );
+    assert_eq!(s.http.proxy.as_deref(), Some("http://flag-proxy:3128"));
+    assert_eq!(s.http.no_proxy.as_deref(), Some("localhost"));
+    assert_eq!(
+        source_of(&entries, "no-proxy"),
+        Source::Flag("--no-proxy".into())
+    );
+
+    // Nothing set: system roots, proxy from the environment.
+    let (s, _, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: "",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.http, fetch::HttpSettings::default());
+
+    // A CA file that cannot be read is an error now, naming it.
+    let missing = tmp.path().join("missing.pem");
+    let e = resolve(
+        tmp.path(),
+        &Case {
+            file: "",
+            env: &[],
+            flags: &["--ca-cert", missing.to_str().unwrap()],
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains(missing.to_str().unwrap()), "{e}");
+
+    // A number is neither a path nor a list of them: the file and key are named.
+    let e = resolve(
+        tmp.path(),
+        &Case {
+            file: "ca-cert = 5\n",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains("c.toml") && e.contains("ca-cert"), "{e}");
 }

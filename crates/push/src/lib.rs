@@ -28,8 +28,9 @@
 //!
 //! Why `hmac`: the RustCrypto MAC of the same generation as `sha2`, with a
 //! constant-time `verify_slice`; nothing is hand-rolled. Notices go out through
-//! `ureq` (already the blocking client of `fetch`) and come in through `tokio` and
-//! `http-head` (the workspace's one strict request-head parser, `sigserver`'s too).
+//! the workspace's one HTTP stack (`fetch::http`: reqwest on rustls, with the
+//! operator's CA and proxy settings) and come in through `tokio` and `http-head` (the
+//! workspace's one strict request-head parser, `sigserver`'s too).
 //!
 //! ```
 //! use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! The crate's integration tests, one test binary.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod cascade_proxy;
 mod hub;
 mod listener;
 mod pair_keys;

@@ -50,6 +50,16 @@ pub struct NotifyArgs {
     /// Seconds of retries before giving up on a downstream [default: 30].
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub give_up_secs: u64,
+    /// CA certificate file (PEM or DER) trusted besides the system's roots; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// HTTP proxy, `http://[user:password@]host:port` (default: HTTPS_PROXY /
+    /// HTTP_PROXY from the environment).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, as in NO_PROXY.
+    #[arg(long, value_name = "HOSTS")]
+    pub no_proxy: Option<String>,
 }
 
 /// Sends the notice; returns the exit code.
@@ -102,6 +112,11 @@ pub fn run(args: &NotifyArgs) -> Result<u8> {
         CascadeConfig {
             timeout: Duration::from_secs(args.timeout_secs.max(1)),
             give_up_after: Duration::from_secs(args.give_up_secs),
+            http: fetch::HttpSettings {
+                ca_certs: args.ca_cert.clone(),
+                proxy: args.proxy.clone(),
+                no_proxy: args.no_proxy.clone(),
+            },
             ..CascadeConfig::default()
         },
         Arc::new(move |url: &str, a: &Attempt| {
