@@ -8,6 +8,7 @@ pub mod keys;
 pub mod net;
 pub mod s3;
 pub mod scaling;
+pub mod tls;
 pub mod tools;
 pub mod upstream;
 pub mod wait;
