@@ -1052,19 +1052,8 @@ mod tests {
     /// A GET over TLS trusting `ca`, naming the server `name`: the response, or the
     /// client's error.
     fn get_tls(server: &TestServer, ca: &crate::tls::Ca, name: &str) -> Result<String, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(ca.cert_der()))
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let conn = rustls::ClientConnection::new(
-            Arc::new(config),
+            ca.client_config().unwrap(),
             rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap(),
         )
         .unwrap();

@@ -110,6 +110,15 @@ impl Ca {
         self.cert.der().to_vec()
     }
 
+    /// A rustls client configuration trusting only this CA (ring provider).
+    ///
+    /// # Errors
+    ///
+    /// When rustls refuses the certificate.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        client_config(&self.cert_der())
+    }
+
     /// A server certificate for `names` (DNS names or IP addresses, each a
     /// subjectAltName; the first is also the common name), issued by this CA, with the
     /// `serverAuth` extended key usage and a fresh P-256 key.
@@ -135,6 +144,7 @@ impl Ca {
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
             ca_pem: self.cert_pem(),
+            ca_der: self.cert_der(),
         })
     }
 }
@@ -148,6 +158,7 @@ pub struct ServerCert {
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     ca_pem: String,
+    ca_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for ServerCert {
@@ -194,6 +205,16 @@ impl ServerCert {
         Ok((cert, key))
     }
 
+    /// A rustls client configuration trusting only the CA that issued this
+    /// certificate.
+    ///
+    /// # Errors
+    ///
+    /// When rustls refuses the CA certificate.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        client_config(&self.ca_der)
+    }
+
     /// A rustls server configuration presenting this certificate (ring provider, the
     /// safe default protocol versions, no client authentication).
     ///
@@ -211,6 +232,17 @@ impl ServerCert {
             )?;
         Ok(Arc::new(config))
     }
+}
+
+fn client_config(ca_der: &[u8]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
