@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod keys;
 pub mod net;
+pub mod proxy;
 pub mod s3;
 pub mod scaling;
 pub mod tls;
