@@ -17,4 +17,5 @@ mod cli_watch;
 mod crash_safety;
 mod interop_freshclam;
 mod net_proxy;
+mod net_s3;
 mod net_tls;
