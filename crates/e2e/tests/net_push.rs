@@ -1,0 +1,220 @@
+//! Push notices sent with the cascade (`push::cascade`, here through `sigupdate
+//! notify`) to a real receiver (`sigserver --sync`): through a real proxy with basic
+//! auth (Debian's squid, `testkit::proxy`; a wrong password fails naming the proxy and
+//! `407` and delivers nothing), and to a receiver serving HTTPS with a private CA's
+//! certificate (`testkit::tls`): refused without `--ca-cert`, delivered with it.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use e2e::{Binaries, Sigserver};
+use testkit::proxy::{PROXY_PASSWORD, PROXY_USER, Proxy};
+use testkit::tls::TestPki;
+use testkit::upstream::{History, Upstream};
+
+const VERIFY_TIME: &str = "1767225600";
+
+struct Receiver {
+    _dir: tempfile::TempDir,
+    _keys: tempfile::TempDir,
+    key: PathBuf,
+    _upstream: Upstream,
+    server: Sigserver,
+}
+
+/// `sigserver --sync` of the official `test` database (at 3 upstream, hourly polls),
+/// taking notices from `origin` on its own listener, plus `extra` (e.g. TLS).
+fn receiver(bins: &Binaries, extra: &[&str]) -> Receiver {
+    let history = History::official(&e2e::official_vectors()).unwrap();
+    let upstream = Upstream::builder().database(history, 3).start().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("origin.key");
+    std::fs::write(&key, "origin secret: 0123456789abcdef\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = e2e::official_vectors().join("clamav-test-root.crt");
+    let sender = format!("origin={}", key.display());
+    let up_url = upstream.base_url();
+    let mut args = vec![
+        "--sync",
+        "--sync-interval",
+        "3600",
+        "--upstream",
+        &up_url,
+        "--db",
+        "test",
+        "--no-dns",
+        "--sign-root",
+        root.to_str().unwrap(),
+        "--verify-time",
+        VERIFY_TIME,
+        "--push-sender",
+        &sender,
+    ];
+    args.extend_from_slice(extra);
+    let server = Sigserver::start(bins, dir.path(), &args).unwrap();
+    Receiver {
+        _dir: dir,
+        _keys: keys,
+        key,
+        _upstream: upstream,
+        server,
+    }
+}
+
+/// `sigupdate notify --to TO` as `origin` announcing `test` 3 (retried for 2 s), with
+/// `extra` arguments and `env`, and no proxy setting from the caller's environment.
+fn notify(bins: &Binaries, to: &str, key: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(&bins.sigupdate);
+    cmd.args(["notify", "--to", to, "--name", "origin", "--key"])
+        .arg(key)
+        .args(["--db", "test=3", "--give-up-secs", "2"])
+        .args(extra);
+    for k in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+    ] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The receiver's `POST /push` records and their statuses.
+fn pushes(server: &Sigserver) -> Vec<u16> {
+    server
+        .access_log()
+        .iter()
+        .filter(|a| a.method == "POST" && a.path == "/push")
+        .map(|a| a.status)
+        .collect()
+}
+
+fn wait_for_push(server: &Sigserver) -> Vec<u16> {
+    testkit::wait::until_some("the receiver's POST /push", Duration::from_secs(10), || {
+        let p = pushes(server);
+        (!p.is_empty()).then_some(p)
+    })
+}
+
+#[test]
+fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() {
+    let Some(proxy) = Proxy::start_with_auth().unwrap() else {
+        return;
+    };
+    let bins = Binaries::build().unwrap();
+    let r = receiver(&bins, &[]);
+    let to = format!("{}/push", r.server.url());
+
+    // a wrong password first: nothing may reach the receiver
+    let wrong = "Wr0ng-proxy-pa55word";
+    let out = notify(
+        &bins,
+        &to,
+        &r.key,
+        &["--proxy", &proxy.url_with_password(wrong)],
+        &[],
+    );
+    let t = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("407"), "the status is named: {t}");
+    assert!(
+        t.contains(&proxy.addr().to_string()),
+        "the proxy is named: {t}"
+    );
+    assert!(!t.contains(wrong), "the password must not be printed: {t}");
+    let refused = proxy.wait_for("the refused notice", Duration::from_secs(10), |e| {
+        e.method == "POST" && e.url == to && e.status == 407
+    });
+    assert_eq!(refused.user.as_deref(), Some(PROXY_USER));
+    assert_eq!(pushes(&r.server), Vec::<u16>::new());
+    println!(
+        "checked: notice with a wrong proxy password: exit {:?}, nothing delivered",
+        out.status.code()
+    );
+
+    // the right one: delivered through the proxy, as its user
+    let out = notify(&bins, &to, &r.key, &["--proxy", &proxy.url()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains(PROXY_PASSWORD), "{t}");
+    assert_eq!(wait_for_push(&r.server), [202]);
+    let e = proxy.wait_for("the notice", Duration::from_secs(10), |e| {
+        e.method == "POST" && e.url == to && e.status == 202
+    });
+    assert_eq!(e.user.as_deref(), Some(PROXY_USER));
+    println!("checked: notice through squid with basic auth: POST {to} -> 202");
+}
+
+#[test]
+fn an_https_push_target_with_a_private_ca_is_refused_without_ca_cert_and_accepted_with_it() {
+    let bins = Binaries::build().unwrap();
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(pki_dir.path()).unwrap();
+    let r = receiver(
+        &bins,
+        &[
+            "--tls-cert",
+            pki.server_cert_file.to_str().unwrap(),
+            "--tls-key",
+            pki.server_key_file.to_str().unwrap(),
+        ],
+    );
+    let to = format!("https://localhost:{}/push", r.server.addr().port());
+    let unknown = ["unknown issuer", "unknownissuer", "not trusted"];
+    for extra in [
+        vec![],
+        vec!["--ca-cert", pki.other_ca_file.to_str().unwrap()],
+    ] {
+        let out = notify(&bins, &to, &r.key, &extra, &[]);
+        let t = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{t}");
+        assert!(t.contains("localhost"), "the host is named: {t}");
+        let lower = t.to_lowercase();
+        assert!(
+            unknown.iter().any(|p| lower.contains(p)),
+            "the problem is named: {t}"
+        );
+        println!(
+            "checked: HTTPS push target, {}: {}",
+            if extra.is_empty() {
+                "no --ca-cert"
+            } else {
+                "an unrelated CA"
+            },
+            t.lines()
+                .find(|l| unknown.iter().any(|p| l.to_lowercase().contains(p)))
+                .unwrap_or_default()
+                .trim()
+        );
+    }
+    assert_eq!(pushes(&r.server), Vec::<u16>::new());
+    let out = notify(
+        &bins,
+        &to,
+        &r.key,
+        &["--ca-cert", pki.ca_file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(wait_for_push(&r.server), [202]);
+    println!("checked: HTTPS push target with --ca-cert: delivered (202)");
+}
