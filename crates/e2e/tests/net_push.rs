@@ -1,8 +1,9 @@
-//! Push notices sent with the cascade (`push::cascade`, here through `sigupdate
-//! notify`) to a real receiver (`sigserver --sync`): through a real proxy with basic
-//! auth (Debian's squid, `testkit::proxy`; a wrong password fails naming the proxy and
-//! `407` and delivers nothing), and to a receiver serving HTTPS with a private CA's
-//! certificate (`testkit::tls`): refused without `--ca-cert`, delivered with it.
+//! Push notices sent with the cascade (`push::cascade`) to a real receiver
+//! (`sigserver --sync`): from a syncing `sigserver` after its publish and from
+//! `sigupdate notify`, through a real proxy with basic auth (Debian's squid,
+//! `testkit::proxy`; a wrong password fails naming the proxy and `407` and delivers
+//! nothing), and to a receiver serving HTTPS with a private CA's certificate
+//! (`testkit::tls`): refused without `--ca-cert`, delivered with it.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
@@ -24,24 +25,22 @@ struct Receiver {
     server: Sigserver,
 }
 
-/// `sigserver --sync` of the official `test` database (at 3 upstream, hourly polls),
-/// taking notices from `origin` on its own listener, plus `extra` (e.g. TLS).
-fn receiver(bins: &Binaries, extra: &[&str]) -> Receiver {
+/// The official `test` database at 3 upstream.
+fn upstream() -> Upstream {
     let history = History::official(&e2e::official_vectors()).unwrap();
-    let upstream = Upstream::builder().database(history, 3).start().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("origin.key");
-    std::fs::write(&key, "origin secret: 0123456789abcdef\n").unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    Upstream::builder().database(history, 3).start().unwrap()
+}
+
+/// `sigserver --dir DIR --sync` of the official `test` database from `upstream`
+/// (hourly polls: only notices explain a quick update), plus `extra`.
+fn syncing_sigserver(bins: &Binaries, dir: &Path, upstream: &str, extra: &[&str]) -> Sigserver {
     let root = e2e::official_vectors().join("clamav-test-root.crt");
-    let sender = format!("origin={}", key.display());
-    let up_url = upstream.base_url();
     let mut args = vec![
         "--sync",
         "--sync-interval",
         "3600",
         "--upstream",
-        &up_url,
+        upstream,
         "--db",
         "test",
         "--no-dns",
@@ -49,11 +48,23 @@ fn receiver(bins: &Binaries, extra: &[&str]) -> Receiver {
         root.to_str().unwrap(),
         "--verify-time",
         VERIFY_TIME,
-        "--push-sender",
-        &sender,
     ];
     args.extend_from_slice(extra);
-    let server = Sigserver::start(bins, dir.path(), &args).unwrap();
+    Sigserver::start(bins, dir, &args).unwrap()
+}
+
+/// A syncing `sigserver` taking notices from `sender` (its secret in [`Receiver::key`])
+/// on its own listener, plus `extra` (e.g. TLS).
+fn receiver(bins: &Binaries, sender: &str, extra: &[&str]) -> Receiver {
+    let upstream = upstream();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("sender.key");
+    std::fs::write(&key, "sender secret: 0123456789abcdef\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = format!("{sender}={}", key.display());
+    let mut args = vec!["--push-sender", &allowed];
+    args.extend_from_slice(extra);
+    let server = syncing_sigserver(bins, dir.path(), &upstream.base_url(), &args);
     Receiver {
         _dir: dir,
         _keys: keys,
@@ -121,7 +132,7 @@ fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() 
         return;
     };
     let bins = Binaries::build().unwrap();
-    let r = receiver(&bins, &[]);
+    let r = receiver(&bins, "origin", &[]);
     let to = format!("{}/push", r.server.url());
 
     // a wrong password first: nothing may reach the receiver
@@ -171,6 +182,7 @@ fn an_https_push_target_with_a_private_ca_is_refused_without_ca_cert_and_accepte
     let pki = TestPki::new(pki_dir.path()).unwrap();
     let r = receiver(
         &bins,
+        "origin",
         &[
             "--tls-cert",
             pki.server_cert_file.to_str().unwrap(),
@@ -217,4 +229,68 @@ fn an_https_push_target_with_a_private_ca_is_refused_without_ca_cert_and_accepte
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(wait_for_push(&r.server), [202]);
     println!("checked: HTTPS push target with --ca-cert: delivered (202)");
+}
+
+#[test]
+fn a_syncing_sigserver_cascades_its_publish_through_the_proxy() {
+    let Some(proxy) = Proxy::start_with_auth().unwrap() else {
+        return;
+    };
+    let bins = Binaries::build().unwrap();
+    // tier 2: takes notices from tier1
+    let tier2 = receiver(&bins, "tier1", &[]);
+    let to = format!("{}/push", tier2.server.url());
+    // tier 1: syncs through the proxy and notifies tier 2 after its publish, through
+    // the proxy too; the origin tells it about version 4
+    let mut up = upstream();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin.key");
+    std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
+    let t1_dir = tempfile::tempdir().unwrap();
+    let tier1 = syncing_sigserver(
+        &bins,
+        t1_dir.path(),
+        &up.base_url(),
+        &[
+            "--mirror-name",
+            "tier1",
+            "--push-sender",
+            &format!("origin={}", origin_key.display()),
+            "--push-downstream",
+            &format!("{to}={}", tier2.key.display()),
+            "--proxy",
+            &proxy.url(),
+        ],
+    );
+    testkit::wait::until("tier 1's first publish", Duration::from_secs(60), || {
+        push::settings::published_versions(t1_dir.path()).get("test") == Some(&3)
+    });
+    up.advance().unwrap();
+    let out = notify(
+        &bins,
+        &format!("{}/push", tier1.url()),
+        &origin_key,
+        &[],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    testkit::wait::until("tier 1 at version 4", Duration::from_secs(60), || {
+        push::settings::published_versions(t1_dir.path()).get("test") == Some(&4)
+    });
+    // tier 1 fetched through the proxy, as its user
+    let fetched = proxy.wait_for("tier 1's download", Duration::from_secs(10), |e| {
+        e.method == "GET" && e.url.starts_with(&up.base_url()) && e.status == 200
+    });
+    assert_eq!(fetched.user.as_deref(), Some(PROXY_USER));
+    // and its cascade reached tier 2 through the proxy
+    let sent = proxy.wait_for("tier 1's notice to tier 2", Duration::from_secs(30), |e| {
+        e.method == "POST" && e.url == to && e.status == 202
+    });
+    assert_eq!(sent.user.as_deref(), Some(PROXY_USER));
+    assert!(wait_for_push(&tier2.server).contains(&202));
+    assert!(
+        !tier1.log_lines().iter().any(|l| l.contains(PROXY_PASSWORD)),
+        "tier 1 must not log the proxy password"
+    );
+    println!("checked: tier 1 synced and cascaded to tier 2 through squid: POST {to} -> 202");
 }
