@@ -88,12 +88,12 @@ impl<'a> Layers<'a> {
         let mut keys = BTreeSet::new();
         let mut vars_known = BTreeSet::new();
         for c in known {
-            let ids = ids(c);
-            for id in &ids {
-                if spec.has_env(id, &ids) {
+            let bools = crate::bool_ids(c);
+            for id in &ids(c) {
+                if spec.has_env(id, &bools) {
                     vars_known.insert(spec.env_var(id));
                 }
-                if spec.has_file_key(id, &ids) {
+                if spec.has_file_key(id, &bools) {
                     keys.insert(spec.file_key(id));
                 }
             }
@@ -254,6 +254,26 @@ impl<'a> Layers<'a> {
         T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
     {
         let file = self.file_layer::<Vec<T>>(id)?;
+        let found = self.clap_many::<T>(id)?.or(file);
+        let (v, source) = found.unwrap_or((default, Source::Default));
+        let key = self.spec.file_key(id);
+        self.record(None, &key, toml::Value::try_from(&v).ok(), source);
+        Ok(v)
+    }
+
+    /// [`Layers::list`] whose file value may also be a single item (`ca-cert =
+    /// "/etc/ssl/corp.pem"` as well as `ca-cert = ["a.pem", "b.pem"]`).
+    pub fn list_or_one<T>(&mut self, id: &str, default: Vec<T>) -> Result<Vec<T>, ConfigError>
+    where
+        T: Any + Clone + Send + Sync + DeserializeOwned + Serialize,
+    {
+        let file = match self.file_layer::<Vec<T>>(id) {
+            Ok(v) => v,
+            Err(list_err) => match self.file_layer::<T>(id) {
+                Ok(one) => one.map(|(v, source)| (vec![v], source)),
+                Err(_) => return Err(list_err),
+            },
+        };
         let found = self.clap_many::<T>(id)?.or(file);
         let (v, source) = found.unwrap_or((default, Source::Default));
         let key = self.spec.file_key(id);

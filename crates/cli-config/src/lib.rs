@@ -110,10 +110,7 @@ impl Spec {
     /// `--no-dns false`, `yes`/`no`, `on`/`off`, `1`/`0` are accepted, as in the
     /// variables).
     pub fn prepare(self, cmd: clap::Command) -> clap::Command {
-        let ids: Vec<String> = cmd
-            .get_arguments()
-            .map(|a| a.get_id().as_str().to_owned())
-            .collect();
+        let ids = bool_ids(&cmd);
         cmd.mut_args(move |mut a| {
             let id = a.get_id().as_str().to_owned();
             if a.get_action().takes_values()
@@ -135,9 +132,14 @@ impl Spec {
         })
     }
 
-    fn is_negation(id: &str, ids: &[String]) -> bool {
-        id.strip_prefix("no_")
-            .is_some_and(|base| ids.iter().any(|i| i == base))
+    /// Whether `id` is the negation flag of a boolean (`no_bootstrap_cdiffs`); `bools`
+    /// are the ids of the boolean arguments ([`bool_ids`]). `no_proxy` (a list of
+    /// hosts beside `proxy`, a URL) is a setting of its own.
+    fn is_negation(id: &str, bools: &[String]) -> bool {
+        bools.iter().any(|b| b == id)
+            && id
+                .strip_prefix("no_")
+                .is_some_and(|base| bools.iter().any(|i| i == base))
     }
 
     fn has_env(&self, id: &str, ids: &[String]) -> bool {
@@ -149,6 +151,14 @@ impl Spec {
     fn has_file_key(&self, id: &str, ids: &[String]) -> bool {
         self.has_env(id, ids) && !self.not_in_file.contains(&id)
     }
+}
+
+/// The ids of `cmd`'s boolean arguments (the only ones a `no_KEY` can negate).
+pub(crate) fn bool_ids(cmd: &clap::Command) -> Vec<String> {
+    cmd.get_arguments()
+        .filter(|a| a.get_value_parser().type_id() == std::any::TypeId::of::<bool>())
+        .map(|a| a.get_id().as_str().to_owned())
+        .collect()
 }
 
 /// Where an effective value came from.

@@ -71,6 +71,20 @@ pub struct MirrorArgs {
     /// Retries per download after a transient failure [default: 3, at most 20].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// CA certificate file (PEM or DER) trusted for HTTPS besides the system's roots:
+    /// upstreams, push downstreams, object storage; repeatable (environment:
+    /// comma-separated; file: a string or a list).
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub ca_cert: Vec<PathBuf>,
+    /// HTTP proxy for upstreams, push downstreams and object storage,
+    /// `http://[user:password@]host:port` (default: HTTPS_PROXY / HTTP_PROXY /
+    /// ALL_PROXY from the environment). The password is never printed.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, comma-separated as in NO_PROXY
+    /// (`mirror.lan,.internal,10.0.0.0/8`; default: the NO_PROXY variable).
+    #[arg(long, value_name = "HOSTS")]
+    pub no_proxy: Option<String>,
     /// Verify signatures and certificates as of this Unix time (tests).
     #[arg(
         long,
@@ -108,6 +122,7 @@ pub fn resolve_mirror(
         keep_generations: layers.value("keep_generations", d.keep_generations)?,
         grace_secs: layers.value("grace_secs", d.grace_secs)?,
         retries: layers.value("retries", d.retries)?,
+        http: http_settings(layers)?,
         verify_time: layers.optional("verify_time")?,
         custom: custom(layers)?,
         dir: d.dir,
@@ -116,6 +131,32 @@ pub fn resolve_mirror(
     layers.normalised(&layers.spec().file_key("upstream"), &s.upstreams);
     layers.normalised(&layers.spec().file_key("db"), &s.databases);
     Ok(s)
+}
+
+/// The HTTP stack's settings (`ca_cert`, `proxy`, `no_proxy`); the proxy is recorded
+/// without its password (what `config` / `--print-config` prints).
+fn http_settings(layers: &mut Layers<'_>) -> Result<fetch::HttpSettings, ConfigError> {
+    let ca_certs: Vec<PathBuf> = layers.list_or_one("ca_cert", Vec::new())?;
+    let proxy: Option<String> = layers
+        .optional::<String>("proxy")?
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    let key = layers.spec().file_key("proxy");
+    if let Some(p) = &proxy {
+        layers.normalised(&key, &fetch::http::redact_url(p));
+    }
+    let no_proxy: Option<String> = layers
+        .optional::<String>("no_proxy")?
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    Ok(fetch::HttpSettings {
+        ca_certs: ca_certs
+            .into_iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        proxy,
+        no_proxy,
+    })
 }
 
 /// The custom databases: `[custom.NAME]` tables of the file, then the

@@ -56,8 +56,12 @@ fn host_name() -> String {
         .unwrap_or_else(|| mirror_core::DEFAULT_MIRROR_NAME.to_owned())
 }
 
-/// Resolves the [`PushArgs`] settings through `layers`.
-pub fn resolve_push(layers: &mut Layers<'_>) -> Result<PushSettings, ConfigError> {
+/// Resolves the [`PushArgs`] settings through `layers`; notices go out with `http`,
+/// the mirror's HTTP settings ([`crate::resolve_mirror`]'s `http`).
+pub fn resolve_push(
+    layers: &mut Layers<'_>,
+    http: &fetch::HttpSettings,
+) -> Result<PushSettings, ConfigError> {
     let d = PushSettings::new(&host_name());
     let senders: Vec<String> = layers.list("push_sender", Vec::new())?;
     let mut parsed = Vec::new();
@@ -79,6 +83,7 @@ pub fn resolve_push(layers: &mut Layers<'_>) -> Result<PushSettings, ConfigError
         key: layers.optional("push_key")?,
         window_secs: layers.value("push_window_secs", d.window_secs)?,
         dns_watch_secs: layers.value("dns_watch_secs", d.dns_watch_secs)?,
+        http: http.clone(),
     };
     Ok(s.validated()?)
 }

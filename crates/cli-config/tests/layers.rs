@@ -352,7 +352,7 @@ fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
     let cmd = SPEC.prepare(PushCli::command());
     let m = cmd.clone().try_get_matches_from(["t"]).unwrap();
     let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
-    let s = cli_config::resolve_push(&mut layers).unwrap();
+    let s = cli_config::resolve_push(&mut layers, &fetch::HttpSettings::default()).unwrap();
     assert_eq!(
         s.senders,
         [
@@ -381,8 +381,109 @@ fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
     // A downstream without a key of its own and no push-key is refused.
     std::fs::write(&file, "push-downstream = [\"http://b.example/push\"]\n").unwrap();
     let mut layers = Layers::new(&SPEC, &cmd, &[&cmd], &m, Some(&file), Vec::new()).unwrap();
-    let e = cli_config::resolve_push(&mut layers)
+    let e = cli_config::resolve_push(&mut layers, &fetch::HttpSettings::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("needs a secret"), "{e}");
+}
+
+/// `ca-cert` is a repeatable flag, a list or a single string in the file; `proxy` and
+/// `no-proxy` are plain strings (`no-proxy` is a setting of its own, not the negation
+/// of `proxy`); the printed configuration never shows the proxy's password.
+#[test]
+fn http_settings_layer_and_the_proxy_password_is_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, entries, out) = resolve(
+        tmp.path(),
+        &Case {
+            file: "ca-cert = \"/etc/ssl/corp.pem\"\nproxy = \"http://alice:s3cret@proxy.corp:3128\"\n\
+                   no-proxy = \"mirror.lan,.internal\"\n",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.http.ca_certs, [PathBuf::from("/etc/ssl/corp.pem")]);
+    assert_eq!(
+        s.http.proxy.as_deref(),
+        Some("http://alice:s3cret@proxy.corp:3128")
+    );
+    assert_eq!(s.http.no_proxy.as_deref(), Some("mirror.lan,.internal"));
+    assert!(matches!(source_of(&entries, "proxy"), Source::File(_)));
+    assert!(!out.contains("s3cret") && !out.contains("alice"), "{out}");
+    assert!(
+        out.contains("proxy = \"http://***@proxy.corp:3128\""),
+        "{out}"
+    );
+    assert!(out.contains("no-proxy = \"mirror.lan,.internal\""), "{out}");
+
+    // A list in the file; flags (repeated, or comma-separated) replace it.
+    let (s, _, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: "ca-cert = [\"/a.pem\", \"/b.pem\"]\n",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.http.ca_certs,
+        [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+    );
+    let (s, entries, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: "ca-cert = [\"/a.pem\"]\nproxy = \"http://file-proxy:1\"\n",
+            env: &[],
+            flags: &[
+                "--ca-cert",
+                "/c.pem",
+                "--ca-cert=/d.pem,/e.pem",
+                "--proxy",
+                "http://flag-proxy:3128",
+                "--no-proxy",
+                "localhost",
+            ],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.http.ca_certs,
+        [
+            PathBuf::from("/c.pem"),
+            PathBuf::from("/d.pem"),
+            PathBuf::from("/e.pem")
+        ]
+    );
+    assert_eq!(s.http.proxy.as_deref(), Some("http://flag-proxy:3128"));
+    assert_eq!(s.http.no_proxy.as_deref(), Some("localhost"));
+    assert_eq!(
+        source_of(&entries, "no-proxy"),
+        Source::Flag("--no-proxy".into())
+    );
+
+    // Nothing set: system roots, proxy from the environment.
+    let (s, _, _) = resolve(
+        tmp.path(),
+        &Case {
+            file: "",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.http, fetch::HttpSettings::default());
+
+    // A number is neither a path nor a list of them: the file and key are named.
+    let e = resolve(
+        tmp.path(),
+        &Case {
+            file: "ca-cert = 5\n",
+            env: &[],
+            flags: &[],
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains("c.toml") && e.contains("ca-cert"), "{e}");
 }

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::cooldown::{Cooldowns, parse_retry_after};
+use crate::http::ProxyRule;
+use crate::{Backoff, Error, HttpSettings};
 
 /// The default `User-Agent`: product, version, and what it is.
 pub const DEFAULT_USER_AGENT: &str =
@@ -21,13 +21,6 @@ pub const DEFAULT_USER_AGENT: &str =
 
 /// The largest range [`Client::fetch_range`] reads (it is meant for header probes).
 pub const MAX_RANGE_LEN: u64 = 1024 * 1024;
-
-/// The connection input buffer of a small [`Client::fetch_range`] (a header probe):
-/// what is read from the socket beyond the range when a server ignores `Range` (and
-/// `If-Modified-Since`) and sends a whole file is at most this, before the connection
-/// is closed (ureq grows it when a response head is larger). Such a request never
-/// shares a pooled connection (ureq pools only connections of the same buffer size).
-pub const PROBE_INPUT_BUFFER: usize = 4 * 1024;
 
 /// Validators of the local copy, sent as `If-None-Match` / `If-Modified-Since`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,13 +117,6 @@ pub enum Outcome {
     Downloaded(Downloaded),
 }
 
-#[derive(Debug, Clone)]
-enum ProxySetting {
-    FromEnv,
-    None,
-    Url(String),
-}
-
 /// Builds a [`Client`]; every option has a safe default.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -144,7 +130,9 @@ pub struct ClientBuilder {
     backoff_cap: Duration,
     default_cooldown: Duration,
     max_cooldown: Duration,
-    proxy: ProxySetting,
+    http: HttpSettings,
+    /// No proxy at all (settings and environment ignored).
+    direct: bool,
     cooldown_file: Option<PathBuf>,
 }
 
@@ -161,7 +149,8 @@ impl Default for ClientBuilder {
             backoff_cap: Duration::from_secs(60),
             default_cooldown: Duration::from_secs(3600),
             max_cooldown: Duration::from_secs(7 * 24 * 3600),
-            proxy: ProxySetting::FromEnv,
+            http: HttpSettings::default(),
+            direct: false,
             cooldown_file: None,
         }
     }
@@ -217,14 +206,28 @@ impl ClientBuilder {
         self.max_cooldown = d;
         self
     }
-    /// Use this proxy URL (e.g. `http://proxy:3128`) instead of the environment.
+    /// Use this proxy URL (e.g. `http://proxy:3128`, `http://user:password@proxy:3128`)
+    /// instead of the environment.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy = ProxySetting::Url(url.into());
+        self.http.proxy = Some(url.into());
+        self.direct = false;
         self
     }
-    /// Use no proxy at all, whatever the environment says.
+    /// Use no proxy at all, whatever the settings and the environment say.
     pub fn no_proxy(mut self) -> Self {
-        self.proxy = ProxySetting::None;
+        self.direct = true;
+        self
+    }
+    /// Trust the CA certificates of this file (PEM or DER) besides the system's roots.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.http.ca_certs.push(path.into());
+        self
+    }
+    /// The operator's TLS and proxy settings (replacing those given before, and
+    /// undoing [`ClientBuilder::no_proxy`]): extra CAs, proxy, hosts without proxy.
+    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
+        self.http = settings;
+        self.direct = false;
         self
     }
     /// Persist cool-downs in this JSON file (e.g. `DIR/cooldown.json`), loading any
@@ -242,30 +245,39 @@ impl ClientBuilder {
     /// [`Error::InvalidUrl`] for a bad proxy URL; [`Error::Io`] when the cool-down file
     /// exists but cannot be read.
     pub fn build(self) -> Result<Client, Error> {
-        let proxy = match &self.proxy {
-            ProxySetting::FromEnv => ureq::Proxy::try_from_env(),
-            ProxySetting::None => None,
-            ProxySetting::Url(u) => Some(ureq::Proxy::new(u).map_err(|e| Error::InvalidUrl {
-                url: u.clone(),
-                reason: format!("bad proxy: {e}"),
-            })?),
+        let proxies = if self.direct {
+            Vec::new()
+        } else {
+            self.http.proxy_rules(&|v| std::env::var(v).ok())
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(self.max_redirects)
-            .max_redirects_will_error(true)
+        let mut headers = reqwest::header::HeaderMap::new();
+        // Raw bytes: no content coding is asked for (none is decoded either).
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            reqwest::header::HeaderValue::from_static("identity"),
+        );
+        let redirects = match self.max_redirects {
+            0 => reqwest::redirect::Policy::none(),
+            n => reqwest::redirect::Policy::limited(n as usize),
+        };
+        let http = self
+            .http
+            .blocking_builder(self.direct)?
             .user_agent(self.user_agent.as_str())
-            .accept_encoding("identity")
-            .proxy(proxy)
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_resolve(Some(self.connect_timeout))
-            .timeout_recv_response(Some(self.read_timeout))
-            .timeout_per_read(Some(self.read_timeout))
+            .default_headers(headers)
+            .redirect(redirects)
+            .connect_timeout(self.connect_timeout)
+            // Until the response head, and then per read of the body.
+            .timeout(self.read_timeout)
             .build()
-            .into();
+            .map_err(|e| Error::InvalidUrl {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client: {}", crate::http::chain(&e)),
+            })?;
         let cooldowns = Cooldowns::load(self.cooldown_file.clone())?;
         Ok(Client {
-            agent,
+            http,
+            proxies,
             cfg: self,
             cooldowns: Mutex::new(cooldowns),
             body_bytes: AtomicU64::new(0),
@@ -277,7 +289,9 @@ impl ClientBuilder {
 /// reference or `Arc` across threads).
 #[derive(Debug)]
 pub struct Client {
-    agent: ureq::Agent,
+    http: reqwest::blocking::Client,
+    /// The proxies in effect (for messages about them).
+    proxies: Vec<ProxyRule>,
     cfg: ClientBuilder,
     cooldowns: Mutex<Cooldowns>,
     body_bytes: AtomicU64,
@@ -304,7 +318,7 @@ impl PartMeta {
 struct Response {
     status: u16,
     url: String,
-    inner: ureq::http::Response<ureq::Body>,
+    inner: reqwest::blocking::Response,
 }
 
 impl Response {
@@ -334,17 +348,14 @@ pub fn upstream_key(url: &str) -> Result<String, Error> {
         url: url.to_string(),
         reason: reason.to_string(),
     };
-    let uri: ureq::http::Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-    let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(p), _) => p,
-        (None, Some("http")) => 80,
-        (None, Some("https")) => 443,
-        _ => return Err(bad("scheme must be http or https")),
-    };
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+    let uri: reqwest::Url = url.parse().map_err(|e| bad(&format!("{e}")))?;
+    if !matches!(uri.scheme(), "http" | "https") {
         return Err(bad("scheme must be http or https"));
     }
+    let host = uri.host_str().ok_or_else(|| bad("no host"))?;
+    let port = uri
+        .port_or_known_default()
+        .ok_or_else(|| bad("scheme must be http or https"))?;
     Ok(format!("{host}:{port}"))
 }
 
@@ -357,44 +368,46 @@ fn valid_file_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
-fn map_ureq(url: &str, e: ureq::Error) -> Error {
+/// A failed request (or body read) as the crate's error: TLS and proxy problems in
+/// plain words, then timeouts, redirects, connection failures.
+fn map_reqwest(url: &str, proxies: &[ProxyRule], e: &reqwest::Error) -> Error {
+    if let Some(plain) = crate::http::classify(url, proxies, e) {
+        return plain;
+    }
     let url = url.to_string();
-    match e {
-        ureq::Error::Timeout(t) => Error::Timeout {
-            url,
-            stage: t.to_string(),
-        },
-        ureq::Error::TooManyRedirects => Error::Protocol {
+    if e.is_redirect() {
+        return Error::Protocol {
             url,
             reason: "too many redirects".into(),
-        },
-        ureq::Error::BodyExceedsLimit(limit) => Error::TooLarge { url, limit },
-        ureq::Error::Io(io) => map_io(&url, io),
-        ureq::Error::BadUri(r) => Error::InvalidUrl { url, reason: r },
-        ureq::Error::Protocol(p) => Error::Protocol {
+        };
+    }
+    if e.is_timeout() {
+        return Error::Timeout {
             url,
-            reason: p.to_string(),
-        },
-        ureq::Error::RedirectFailed | ureq::Error::LargeResponseHeader(..) => Error::Protocol {
+            stage: if e.is_connect() {
+                "connect".into()
+            } else if e.is_body() || e.is_decode() {
+                "body".into()
+            } else {
+                "response".into()
+            },
+        };
+    }
+    if e.is_builder() {
+        return Error::InvalidUrl {
             url,
-            reason: e.to_string(),
-        },
-        other => Error::Connection {
-            url,
-            reason: other.to_string(),
-        },
+            reason: crate::http::chain(e),
+        };
+    }
+    Error::Connection {
+        url,
+        reason: crate::http::chain(e),
     }
 }
 
-fn map_io(url: &str, e: std::io::Error) -> Error {
-    if e.get_ref().is_some_and(|x| x.is::<ureq::Error>()) {
-        if let Some(Ok(u)) = e.into_inner().map(|b| b.downcast::<ureq::Error>()) {
-            return map_ureq(url, *u);
-        }
-        return Error::Connection {
-            url: url.to_string(),
-            reason: "I/O error".into(),
-        };
+fn map_io(url: &str, proxies: &[ProxyRule], e: std::io::Error) -> Error {
+    if let Some(r) = e.get_ref().and_then(|x| x.downcast_ref::<reqwest::Error>()) {
+        return map_reqwest(url, proxies, r);
     }
     match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
@@ -403,7 +416,7 @@ fn map_io(url: &str, e: std::io::Error) -> Error {
         },
         _ => Error::Connection {
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: crate::http::chain(&e),
         },
     }
 }
@@ -462,12 +475,7 @@ impl Client {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .cfg
-            .backoff_base
-            .saturating_mul(2u32.saturating_pow(attempt.min(20)));
-        let capped = exp.min(self.cfg.backoff_cap);
-        capped.mul_f64(rand::rng().random_range(0.5..=1.0))
+        Backoff::new(self.cfg.backoff_base, self.cfg.backoff_cap).delay(attempt)
     }
 
     /// Runs `op` with the cool-down check and transient-error retries.
@@ -498,32 +506,23 @@ impl Client {
     }
 
     fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response, Error> {
-        self.send_buffered(url, headers, None)
-    }
-
-    /// [`Client::send`] with, when given, a smaller connection input buffer (header
-    /// probes: a server that ignores `Range` must not get more than a few KiB read).
-    fn send_buffered(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-        input_buffer: Option<usize>,
-    ) -> Result<Response, Error> {
-        let mut req = self.agent.get(url);
+        let mut req = self.http.get(url);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        let inner = match input_buffer {
-            Some(n) => req.config().input_buffer_size(n).build().call(),
-            None => req.call(),
-        }
-        .map_err(|e| map_ureq(url, e))?;
+        let inner = req
+            .send()
+            .map_err(|e| map_reqwest(url, &self.proxies, &e))?;
         let status = inner.status().as_u16();
         let resp = Response {
             status,
             url: url.to_string(),
             inner,
         };
+        if status == 407 {
+            // A forward proxy (plain `http://` upstream) refusing us.
+            return Err(crate::http::proxy_auth_error(url, &self.proxies));
+        }
         if matches!(status, 429 | 503) {
             self.rate_limited(&resp)?;
         }
@@ -761,12 +760,7 @@ impl Client {
                 remove_quiet(&meta);
             }
         };
-        let mut reader = resp
-            .inner
-            .into_body()
-            .into_with_config()
-            .limit(u64::MAX)
-            .reader();
+        let mut reader = resp.inner;
         let mut received = offset;
         progress(Progress { received, total });
         let mut buf = vec![0u8; CHUNK];
@@ -777,7 +771,7 @@ impl Client {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = file.flush();
-                    let err = match map_io(url, e) {
+                    let err = match map_io(url, &self.proxies, e) {
                         Error::Connection { .. } if total.is_some() => Error::Truncated {
                             url: url.to_string(),
                             expected: total.unwrap_or(0),
@@ -870,9 +864,7 @@ impl Client {
     ) -> Result<Option<Vec<u8>>, Error> {
         let mut headers = cond.headers();
         headers.push(("Range", format!("bytes={}-{}", range.start, range.end - 1)));
-        // Room for the response head and the range; a larger range gets the default.
-        let buffer = (range.end <= PROBE_INPUT_BUFFER as u64 / 2).then_some(PROBE_INPUT_BUFFER);
-        let resp = self.send_buffered(url, &headers, buffer)?;
+        let resp = self.send(url, &headers)?;
         let skip = match resp.status {
             206 => {
                 let cr = resp
@@ -899,13 +891,10 @@ impl Client {
             }
         };
         let want = skip + (range.end - range.start);
-        let mut reader = resp
-            .inner
-            .into_body()
-            .into_with_config()
-            .limit(u64::MAX)
-            .reader()
-            .take(want);
+        // Dropping the response before its end closes the connection (it is not
+        // pooled): a server that ignores `Range` streams no further than hyper's read
+        // buffer.
+        let mut reader = resp.inner.take(want);
         let mut out = Vec::new();
         let mut buf = [0u8; 8192];
         loop {
@@ -916,7 +905,7 @@ impl Client {
                     out.extend_from_slice(&buf[..n]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(map_io(url, e)),
+                Err(e) => return Err(map_io(url, &self.proxies, e)),
             }
         }
         let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(out.len());

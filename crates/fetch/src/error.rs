@@ -93,6 +93,41 @@ pub enum Error {
         /// `(base URL, error)` for each upstream tried or skipped, in order.
         attempts: Vec<(String, Error)>,
     },
+    /// The TLS handshake with `host` failed (a certificate refused, most often).
+    #[error("{url}: certificate of {host} {problem}")]
+    Tls {
+        /// The requested URL.
+        url: String,
+        /// The server whose certificate was refused.
+        host: String,
+        /// What is wrong, in words an operator can act on.
+        problem: String,
+    },
+    /// The proxy answered `407 Proxy Authentication Required`.
+    #[error("{url}: proxy {proxy} {}", if *credentials_sent {
+        "rejected the credentials given in the proxy URL (HTTP 407)"
+    } else {
+        "requires authentication (HTTP 407): give them in the proxy URL, http://user:password@host:port"
+    })]
+    ProxyAuth {
+        /// The requested URL.
+        url: String,
+        /// The proxy as `host:port` (never its credentials).
+        proxy: String,
+        /// Whether the proxy URL held credentials (then they were refused).
+        credentials_sent: bool,
+    },
+    /// No TLS client configuration can be made (no trusted root at all).
+    #[error("TLS configuration: {0}")]
+    TlsSetup(String),
+    /// A CA certificate file given to trust cannot be used.
+    #[error("CA certificate file {}: {reason}", path.display())]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{}", path.display())]
     Io {

@@ -74,15 +74,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backoff;
 mod client;
 mod cooldown;
 mod error;
+pub mod http;
 mod upstreams;
 
+pub use backoff::Backoff;
 pub use client::{
     Client, ClientBuilder, Conditional, DEFAULT_USER_AGENT, Downloaded, MAX_RANGE_LEN, Outcome,
-    PROBE_INPUT_BUFFER, Progress, upstream_key,
+    Progress, upstream_key,
 };
 pub use cooldown::{parse_retry_after, read_cooldowns};
 pub use error::Error;
+pub use http::HttpSettings;
 pub use upstreams::{Fetched, MAX_UPSTREAMS, UNREACHABLE_FOR, Upstreams};

@@ -747,13 +747,55 @@ fn configured_proxy_is_used() {
         downloaded(get_new(&c, "http://127.0.0.1:9/daily.cvd", dir.path(), "daily.cvd").unwrap());
     assert_eq!(std::fs::read(d.path).unwrap(), body(700, 18));
     let st = proxy.stats();
-    assert_eq!(st.log()[0].method, "CONNECT");
-    assert_eq!(st.log()[0].path, "127.0.0.1:9");
+    // A plain-HTTP URL goes to the proxy in absolute form (`GET http://127.0.0.1:9/…`).
+    assert_eq!(st.log()[0].method, "GET");
+    assert_eq!(st.log()[0].proxied.as_deref(), Some("127.0.0.1:9"));
     assert_eq!(st.requests("/daily.cvd"), 1);
     assert!(matches!(
         Client::builder().proxy("::not a url").build(),
         Err(Error::InvalidUrl { .. })
     ));
+}
+
+/// A proxy URL with `user:password@` sends basic credentials; a `407` from the proxy
+/// is an error that names the proxy (never the password) and says whether the
+/// credentials were refused or missing; it is not retried.
+#[test]
+fn proxy_credentials_are_sent_and_a_407_names_the_proxy_not_the_password() {
+    let proxy = TestServer::start();
+    proxy.put("/daily.cvd", body(300, 22));
+    let with_auth = format!("http://alice:s3cret@{}", proxy.addr());
+    let c = builder().proxy(with_auth.as_str()).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    get_new(&c, "http://127.0.0.1:9/daily.cvd", dir.path(), "daily.cvd").unwrap();
+    // "alice:s3cret" in base64.
+    assert_eq!(
+        proxy.stats().log()[0].header("proxy-authorization"),
+        Some("Basic YWxpY2U6czNjcmV0")
+    );
+
+    proxy.set_fault(Scope::All, Fault::Status(407));
+    proxy.reset_stats();
+    let e = get_new(&c, "http://127.0.0.1:9/daily.cvd", dir.path(), "x.cvd").unwrap_err();
+    assert!(matches!(e, Error::ProxyAuth { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&proxy.addr().to_string()), "{msg}");
+    assert!(msg.contains("rejected"), "{msg}");
+    assert!(!msg.contains("s3cret") && !msg.contains("alice"), "{msg}");
+    assert!(!e.is_transient());
+    assert_eq!(proxy.stats().total_requests(), 1, "a 407 is not retried");
+    assert_clean(dir.path(), "x.cvd");
+
+    let anonymous = builder().proxy(proxy.base_url()).build().unwrap();
+    let e = get_new(
+        &anonymous,
+        "http://127.0.0.1:9/daily.cvd",
+        dir.path(),
+        "x.cvd",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("requires authentication"), "{e}");
 }
 
 #[test]

@@ -81,6 +81,9 @@ pub struct MirrorSettings {
     pub verify_time: Option<i64>,
     /// Retries per download after a transient failure.
     pub retries: u32,
+    /// Trusted CAs and proxy of every HTTP request (upstreams; the binaries hand the
+    /// same to push cascades and object storage).
+    pub http: fetch::HttpSettings,
     /// Custom databases: their own upstreams, keys, `.sign` requirement.
     pub custom: BTreeMap<String, CustomDb>,
 }
@@ -168,6 +171,7 @@ impl MirrorSettings {
             grace_secs: DEFAULT_GRACE_SECS,
             verify_time: None,
             retries: DEFAULT_RETRIES,
+            http: fetch::HttpSettings::default(),
             custom: BTreeMap::new(),
         }
     }
@@ -252,6 +256,7 @@ impl MirrorSettings {
         let client = fetch::Client::builder()
             .cooldown_file(self.dir.join("cooldown.json"))
             .retries(self.retries)
+            .http_settings(self.http.clone())
             .build()
             .map_err(SettingsError::Http)?;
         Ok(HttpTransport::from_client(client))

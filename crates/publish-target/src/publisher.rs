@@ -107,7 +107,8 @@ impl Publisher {
     ) -> RunReport {
         self.counters = RunCounters::default();
         let start = Instant::now();
-        let mut backoff = BACKOFF_FIRST;
+        let schedule = fetch::Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
+        let mut failures = 0u32;
         let mut report = RunReport::default();
         loop {
             report.attempts += 1;
@@ -126,10 +127,11 @@ impl Publisher {
                 tracing::warn!(error = %Chain(&e), "lost a race to another publisher; starting again from a fresh listing");
                 continue;
             }
+            let backoff = schedule.delay(failures);
             if e.is_retryable() && start.elapsed() + backoff < settings.retry_budget {
                 tracing::warn!(error = %Chain(&e), retry_in_ms = backoff.as_millis() as u64, "publish pass failed; backing off");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                failures = failures.saturating_add(1);
                 continue;
             }
             report.error = Some(e);
@@ -561,7 +563,7 @@ pub fn publish_all(dir: &Path, settings: &PublishSettings) -> Vec<(String, RunRe
         let now = now_unix();
         state.wanted_generation = Some(local.name.clone());
         state.last_attempt_unix = Some(now);
-        let report = match spec.open(&[]) {
+        let report = match spec.open_with(&[], &settings.http) {
             Ok((store, prefix, s3)) => {
                 let mut p = Publisher::new(store, prefix, s3);
                 rt.block_on(p.publish(&local, state, settings, now))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
+use object_store::client::{ClientConfigKey, ClientOptions, HttpClient, HttpConnector};
 use object_store::local::LocalFileSystem;
 use object_store::{BackoffConfig, RetryConfig};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,18 @@ impl TargetSpec {
         &self,
         extra: &[(&str, &str)],
     ) -> Result<(Arc<dyn ObjectStore>, String, bool), PublishError> {
+        self.open_with(extra, &fetch::HttpSettings::default())
+    }
+
+    /// [`TargetSpec::open`] with the operator's HTTP settings (`--ca-cert`,
+    /// `--proxy`): the S3 client is the workspace's one reqwest/rustls stack
+    /// ([`fetch::http`]), so a private CA or a proxy applies to object storage as to
+    /// upstream downloads.
+    pub fn open_with(
+        &self,
+        extra: &[(&str, &str)],
+        http: &fetch::HttpSettings,
+    ) -> Result<(Arc<dyn ObjectStore>, String, bool), PublishError> {
         let config = |source: object_store::Error| PublishError::Config {
             url: self.url.clone(),
             source: Box::new(source),
@@ -124,7 +137,11 @@ impl TargetSpec {
                     max_retries: 0,
                     retry_timeout: Duration::from_secs(1),
                 };
-                let store = b.with_retry(retry).build().map_err(config)?;
+                let store = b
+                    .with_retry(retry)
+                    .with_http_connector(SharedStack(http.clone()))
+                    .build()
+                    .map_err(config)?;
                 Ok((Arc::new(store), prefix, true))
             }
             TargetUrl::File { path } => {
@@ -139,6 +156,41 @@ impl TargetSpec {
     }
 }
 
+/// object_store's HTTP connector over the workspace's stack: the TLS configuration
+/// and proxies of [`fetch::HttpSettings`], HTTP/1.1, object_store's own default time
+/// limits (5 s to connect, 30 s per request), plain `http://` only when the store
+/// allows it (`AWS_ALLOW_HTTP`, `allow_http`).
+#[derive(Debug)]
+struct SharedStack(fetch::HttpSettings);
+
+/// object_store's default time limits (`ClientOptions`), kept with our connector.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl HttpConnector for SharedStack {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let generic =
+            |source: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
+                store: "S3",
+                source,
+            };
+        let allow_http = options
+            .get_config_value(&ClientConfigKey::AllowHttp)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let client = self
+            .0
+            .async_builder()
+            .map_err(|e| generic(Box::new(e)))?
+            .user_agent(fetch::DEFAULT_USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .https_only(!allow_http)
+            .build()
+            .map_err(|e| generic(Box::new(e)))?;
+        Ok(HttpClient::new(client))
+    }
+}
+
 /// How `sigupdate` publishes to its targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishSettings {
@@ -150,6 +202,8 @@ pub struct PublishSettings {
     /// How long an object no longer in the published generation stays on the target
     /// before it is deleted, so that clients mid-update never get a 404 (default 1 h).
     pub prune_grace: Duration,
+    /// Trusted CAs and proxy for S3 targets (the mirror's `--ca-cert` / `--proxy`).
+    pub http: fetch::HttpSettings,
 }
 
 impl Default for PublishSettings {
@@ -158,6 +212,7 @@ impl Default for PublishSettings {
             targets: Vec::new(),
             retry_budget: Duration::from_secs(120),
             prune_grace: Duration::from_secs(3600),
+            http: fetch::HttpSettings::default(),
         }
     }
 }

@@ -11,22 +11,27 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use fetch::{Backoff, HttpSettings};
+
 use crate::auth::{SENDER_HEADER, SIGNATURE_HEADER, Secret, TIMESTAMP_HEADER};
 use crate::notice::Notice;
 
-/// Timing of a cascade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Timing of a cascade, and the HTTP settings (CA, proxy) its requests use.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CascadeConfig {
     /// Downstreams notified at the same time.
     pub concurrency: usize,
     /// Time limit of one attempt (connect, send, answer).
     pub timeout: Duration,
-    /// Delay before the first retry; doubled after each failure.
+    /// Delay before the first retry; doubled after each failure (jittered: a random
+    /// 50–100 % of it, [`fetch::Backoff`]).
     pub first_backoff: Duration,
     /// Longest delay between retries.
     pub max_backoff: Duration,
     /// Retrying stops after this long.
     pub give_up_after: Duration,
+    /// Trusted CAs and proxy: the operator's settings, as for upstream downloads.
+    pub http: HttpSettings,
 }
 
 impl Default for CascadeConfig {
@@ -37,6 +42,7 @@ impl Default for CascadeConfig {
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             give_up_after: Duration::from_secs(300),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -87,7 +93,8 @@ impl std::fmt::Debug for Cascade {
 struct Job<'a> {
     to: &'a Downstream,
     due: Instant,
-    backoff: Duration,
+    /// Failed attempts so far (the retry number of the next wait).
+    failures: u32,
     started: Instant,
 }
 
@@ -128,20 +135,23 @@ impl Cascade {
             .map(|to| Job {
                 to,
                 due: now,
-                backoff: self.config.first_backoff,
+                failures: 0,
                 started: now,
             })
             .collect();
         let pending = queue.len();
         let shared = Arc::new((Mutex::new((queue, pending)), Condvar::new()));
         let body = notice.to_bytes();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .timeout_global(Some(self.config.timeout))
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .build(),
-        );
+        let agent = match self.client() {
+            Ok(c) => c,
+            Err(e) => {
+                let why = e.to_string();
+                for d in &self.downstreams {
+                    (self.observer)(&d.url, &Attempt::GaveUp(why.clone()));
+                }
+                return;
+            }
+        };
         std::thread::scope(|s| {
             for _ in 0..self
                 .config
@@ -156,7 +166,7 @@ impl Cascade {
     fn worker(
         &self,
         shared: &(Mutex<(VecDeque<Job<'_>>, usize)>, Condvar),
-        agent: &ureq::Agent,
+        agent: &reqwest::blocking::Client,
         body: &[u8],
     ) {
         let (lock, cv) = shared;
@@ -194,11 +204,11 @@ impl Cascade {
                 }
             };
             let attempt = self.attempt(agent, job.to, body);
+            let wait = self.backoff().delay(job.failures);
             let outcome = match attempt {
                 Ok(()) => Attempt::Delivered,
                 Err((why, permanent)) => {
-                    if permanent || job.started.elapsed() + job.backoff > self.config.give_up_after
-                    {
+                    if permanent || job.started.elapsed() + wait > self.config.give_up_after {
                         Attempt::GaveUp(why)
                     } else {
                         Attempt::Failed(why)
@@ -210,8 +220,8 @@ impl Cascade {
             match outcome {
                 Attempt::Failed(_) => {
                     g.0.push_back(Job {
-                        due: Instant::now() + job.backoff,
-                        backoff: (job.backoff * 2).min(self.config.max_backoff),
+                        due: Instant::now() + wait,
+                        failures: job.failures.saturating_add(1),
                         ..job
                     });
                 }
@@ -221,10 +231,31 @@ impl Cascade {
         }
     }
 
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.config.first_backoff, self.config.max_backoff)
+    }
+
+    /// The HTTP client of one cascade: the workspace's stack with the operator's CA
+    /// and proxy, one time limit per attempt, no redirects.
+    fn client(&self) -> Result<reqwest::blocking::Client, fetch::Error> {
+        self.config
+            .http
+            .blocking_builder(false)?
+            .user_agent(fetch::DEFAULT_USER_AGENT)
+            .timeout(self.config.timeout)
+            .connect_timeout(self.config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| fetch::Error::InvalidUrl {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })
+    }
+
     /// One POST; `Err((why, permanent))`.
     fn attempt(
         &self,
-        agent: &ureq::Agent,
+        agent: &reqwest::blocking::Client,
         to: &Downstream,
         body: &[u8],
     ) -> Result<(), (String, bool)> {
@@ -238,9 +269,10 @@ impl Cascade {
             .post(url)
             .header("Content-Type", "application/json")
             .header(SENDER_HEADER, &self.sender)
-            .header(TIMESTAMP_HEADER, &ts.to_string())
+            .header(TIMESTAMP_HEADER, ts.to_string())
             .header(SIGNATURE_HEADER, &sig)
-            .send(body);
+            .body(body.to_vec())
+            .send();
         match r {
             Ok(resp) => {
                 let code = resp.status().as_u16();
@@ -251,10 +283,18 @@ impl Cascade {
                     400 | 401 | 403 | 404 | 405 | 413 => {
                         Err((format!("{url}: refused with HTTP {code}"), true))
                     }
+                    // The proxy: a retry with the same credentials is refused again.
+                    407 => Err((self.config.http.proxy_auth_error(url).to_string(), true)),
                     _ => Err((format!("{url}: HTTP {code}"), false)),
                 }
             }
-            Err(e) => Err((format!("{url}: {e}"), false)),
+            Err(e) => {
+                let e = self.config.http.request_error(url, &e);
+                // A certificate or the proxy's credentials: retrying cannot help.
+                let permanent =
+                    matches!(e, fetch::Error::Tls { .. } | fetch::Error::ProxyAuth { .. });
+                Err((e.to_string(), permanent))
+            }
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct PushSettings {
     pub window_secs: u64,
     /// Seconds between checks of the version TXT record (top tier; 0: off).
     pub dns_watch_secs: u64,
+    /// Trusted CAs and proxy of the notices sent to downstreams (the mirror's own
+    /// HTTP settings, `--ca-cert` / `--proxy`).
+    pub http: fetch::HttpSettings,
 }
 
 impl PushSettings {
@@ -56,6 +59,7 @@ impl PushSettings {
             key: None,
             window_secs: DEFAULT_WINDOW_SECS,
             dns_watch_secs: 0,
+            http: fetch::HttpSettings::default(),
         }
     }
 
@@ -170,7 +174,13 @@ impl PushSettings {
                     secret,
                 });
             }
-            Some((downstreams, CascadeConfig::default()))
+            Some((
+                downstreams,
+                CascadeConfig {
+                    http: self.http.clone(),
+                    ..CascadeConfig::default()
+                },
+            ))
         };
         Ok(PushHub::new(
             dir,

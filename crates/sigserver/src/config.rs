@@ -74,6 +74,7 @@ pub struct Config {
     pub(crate) status_version_source: Option<String>,
     pub(crate) network_downstreams: Vec<String>,
     pub(crate) network_poll: Duration,
+    pub(crate) network_http: fetch::HttpSettings,
 }
 
 impl Config {
@@ -117,6 +118,7 @@ impl Config {
                 status_version_source: None,
                 network_downstreams: Vec::new(),
                 network_poll: DEFAULT_NETWORK_POLL,
+                network_http: fetch::HttpSettings::default(),
             },
         }
     }
@@ -256,6 +258,14 @@ impl ConfigBuilder {
     /// [`crate::network_view`]). Default: none (no polling).
     pub fn network_downstreams(mut self, urls: impl IntoIterator<Item = String>) -> Self {
         self.cfg.network_downstreams = urls.into_iter().collect();
+        self
+    }
+
+    /// The HTTP settings (trusted CAs, proxy) of the network view's polls: the
+    /// operator's, as for upstream downloads (default: system roots, proxy from the
+    /// environment).
+    pub fn network_http(mut self, settings: fetch::HttpSettings) -> Self {
+        self.cfg.network_http = settings;
         self
     }
 

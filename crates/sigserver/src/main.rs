@@ -336,7 +336,9 @@ fn settings(
         .status_admin_only(status_admin_only)
         .network_poll(secs(status_poll));
     let mirror = cli_config::resolve_mirror(&mut l, dir.clone())?;
-    let push = cli_config::resolve_push(&mut l)?;
+    let push = cli_config::resolve_push(&mut l, &mirror.http)?;
+    // The network view's polls use the operator's CA and proxy, like every request.
+    b = b.network_http(mirror.http.clone());
     // The status page: this mirror's name, upstreams and the downstreams it polls.
     if sync {
         b = b

@@ -82,7 +82,11 @@ pub fn status_url(url: &str) -> Option<String> {
 impl NetworkView {
     /// Starts polling `downstreams` every `every`; the thread ends when the returned
     /// view is dropped.
-    pub(crate) fn spawn(downstreams: &[String], every: Duration) -> Option<Arc<Self>> {
+    pub(crate) fn spawn(
+        downstreams: &[String],
+        every: Duration,
+        http: &fetch::HttpSettings,
+    ) -> Option<Arc<Self>> {
         let mut targets: Vec<String> = downstreams.iter().filter_map(|d| status_url(d)).collect();
         targets.sort();
         targets.dedup();
@@ -94,16 +98,17 @@ impl NetworkView {
             cache: Mutex::new(BTreeMap::new()),
         });
         let weak = Arc::downgrade(&view);
+        let http = http.clone();
         let spawned = std::thread::Builder::new()
             .name("sigserver-network".into())
-            .spawn(move || poll_loop(weak, every));
+            .spawn(move || poll_loop(weak, every, &http));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the network view poller");
         }
         Some(view)
     }
 
-    fn poll_once(&self, agent: &ureq::Agent) {
+    fn poll_once(&self, agent: &reqwest::blocking::Client) {
         let next = Mutex::new(0usize);
         std::thread::scope(|s| {
             for _ in 0..CONCURRENCY.min(self.targets.len()) {
@@ -178,19 +183,30 @@ impl NetworkView {
     }
 }
 
-fn poll_loop(weak: Weak<NetworkView>, every: Duration) {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .timeout_global(Some(FETCH_TIMEOUT))
-            .http_status_as_error(false)
-            .max_redirects(0)
+fn poll_loop(weak: Weak<NetworkView>, every: Duration, http: &fetch::HttpSettings) {
+    // The workspace's one HTTP stack, with the operator's CA and proxy settings.
+    let agent = http.blocking_builder(false).and_then(|b| {
+        b.timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 "sigserver/",
                 env!("CARGO_PKG_VERSION"),
                 " network-view"
             ))
-            .build(),
-    );
+            .build()
+            .map_err(|e| fetch::Error::InvalidUrl {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })
+    });
+    let agent = match agent {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "network view: no HTTP client; not polling");
+            return;
+        }
+    };
     loop {
         let Some(view) = weak.upgrade() else {
             return;
@@ -209,16 +225,17 @@ fn poll_loop(weak: Weak<NetworkView>, every: Duration) {
 }
 
 /// One bounded read of a downstream's `/status.json`.
-fn fetch(agent: &ureq::Agent, url: &str) -> Result<NetworkNode, String> {
-    let mut resp = agent.get(url).call().map_err(|e| redact(&e.to_string()))?;
+fn fetch(agent: &reqwest::blocking::Client, url: &str) -> Result<NetworkNode, String> {
+    let resp = agent
+        .get(url)
+        .send()
+        .map_err(|e| redact(&fetch::http::error_chain(&e)))?;
     let code = resp.status().as_u16();
     if code != 200 {
         return Err(format!("HTTP {code}"));
     }
     let mut body = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(MAX_BODY + 1)
+    resp.take(MAX_BODY + 1)
         .read_to_end(&mut body)
         .map_err(|e| redact(&e.to_string()))?;
     if body.len() as u64 > MAX_BODY {

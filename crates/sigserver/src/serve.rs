@@ -101,6 +101,7 @@ impl State {
             network: crate::network_view::NetworkView::spawn(
                 &cfg.network_downstreams,
                 cfg.network_poll,
+                &cfg.network_http,
             ),
         }
     }

@@ -253,36 +253,61 @@ fn tls_serves_https_with_the_given_certificate() {
             key.to_str().unwrap(),
         ],
     );
-    let root = ureq::tls::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&[root]))
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
-    let mut r = agent
-        .get(&format!("https://{}/test-5.cdiff", s.addr))
+    // The workspace's HTTP stack trusting the server's certificate (`--ca-cert`).
+    let agent = fetch::HttpSettings {
+        ca_certs: vec![cert.clone()],
+        ..fetch::HttpSettings::default()
+    }
+    .blocking_builder(true)
+    .unwrap()
+    .build()
+    .unwrap();
+    let r = agent
+        .get(format!("https://{}/test-5.cdiff", s.addr))
         .header("Range", "bytes=0-9")
-        .call()
+        .send()
         .unwrap();
     assert_eq!(r.status(), 206);
-    let body = r.body_mut().read_to_vec().unwrap();
+    let body = r.bytes().unwrap().to_vec();
     assert_eq!(
         body,
+        std::fs::read(d.path().join("test-5.cdiff")).unwrap()[..10]
+    );
+    // fetch (upstream downloads): refused without the CA, in plain words; accepted
+    // with it.
+    let url = format!("https://{}/test-5.cdiff", s.addr);
+    let none = fetch::Conditional::none();
+    let plain = fetch::Client::builder()
+        .no_proxy()
+        .retries(0)
+        .build()
+        .unwrap();
+    let e = plain.fetch_range(&url, 0..10, &none).unwrap_err();
+    assert!(matches!(e, fetch::Error::Tls { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("certificate of 127.0.0.1 is not trusted (unknown issuer)")
+            && msg.contains("--ca-cert"),
+        "{msg}"
+    );
+    let trusting = fetch::Client::builder()
+        .no_proxy()
+        .ca_cert(&cert)
+        .build()
+        .unwrap();
+    assert_eq!(
+        trusting.fetch_range(&url, 0..10, &none).unwrap().unwrap(),
         std::fs::read(d.path().join("test-5.cdiff")).unwrap()[..10]
     );
     // A body of several read chunks goes through the copying (non-sendfile) path.
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(d.path().join("big.cvd"), &big).unwrap();
-    let mut r = agent
-        .get(&format!("https://{}/big.cvd", s.addr))
-        .call()
+    let r = agent
+        .get(format!("https://{}/big.cvd", s.addr))
+        .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .unwrap();
+    let body = r.bytes().unwrap().to_vec();
     assert!(body == big, "TLS body differs");
     // ALPN h2: HTTP/2 over TLS (curl), same bytes.
     let Some(curl) = testkit::tools::require("curl") else {

@@ -358,13 +358,14 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
-fn ureq_client_downloads_everything() {
+fn the_workspace_http_client_downloads_everything() {
     let d = plain_mirror();
     let s = Server::start(d.path(), &[]);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
+    let agent = fetch::HttpSettings::default()
+        .blocking_builder(true)
+        .unwrap()
         .build()
-        .into();
+        .unwrap();
     for name in [
         "test.cvd",
         "test-6.cvd.sign",
@@ -372,9 +373,9 @@ fn ureq_client_downloads_everything() {
         "test-2.cdiff.sign",
         "dns.txt",
     ] {
-        let mut r = agent.get(&s.url(&format!("/{name}"))).call().unwrap();
+        let r = agent.get(s.url(&format!("/{name}"))).send().unwrap();
         assert_eq!(r.status(), 200, "{name}");
-        let body = r.body_mut().read_to_vec().unwrap();
+        let body = r.bytes().unwrap().to_vec();
         assert_eq!(body, std::fs::read(d.path().join(name)).unwrap(), "{name}");
     }
 }

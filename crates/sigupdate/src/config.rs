@@ -134,7 +134,7 @@ impl<'a> Invocation<'a> {
         let interval_secs = layers.value("interval_secs", 3600u64)?.max(1);
         let jitter_secs = layers.value("jitter_secs", 300u64)?;
         let push = if matches!(self.sub, "watch" | "config") {
-            Some(cli_config::resolve_push(&mut layers)?)
+            Some(cli_config::resolve_push(&mut layers, &mirror.http)?)
         } else {
             None
         };
@@ -147,6 +147,7 @@ impl<'a> Invocation<'a> {
             prune_grace: Duration::from_secs(
                 layers.value("publish_prune_grace_secs", d.prune_grace.as_secs())?,
             ),
+            http: mirror.http.clone(),
         };
         Ok(Resolved {
             mirror,

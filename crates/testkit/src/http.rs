@@ -28,9 +28,12 @@
 //! `https://127.0.0.1:PORT/...`, and every handshake the server refuses or a client
 //! aborts (e.g. with an `UnknownCA` alert) is recorded in [`Stats::tls_failures`].
 //!
-//! It also acts as an HTTP `CONNECT` proxy: a `CONNECT host:port` is logged (path =
+//! It also acts as an HTTP proxy: a `CONNECT host:port` is logged (path =
 //! `host:port`) and answered `200`, and the tunnelled request is served from this
-//! server's own content — so a test can prove that a client uses its proxy setting.
+//! server's own content; a forward-proxy request (absolute-form target,
+//! `GET http://host:port/path`) is served from this server's content too, logged with
+//! [`RequestRecord::proxied`] = `host:port` — so a test can prove that a client uses
+//! its proxy setting.
 //!
 //! # Faults
 //!
@@ -164,6 +167,9 @@ pub struct RequestRecord {
     pub headers: Vec<(String, String)>,
     /// The status the server answered (0 when it never answered).
     pub status: u16,
+    /// For a forward-proxy request (absolute-form target `http://host:port/path`):
+    /// the `host:port` it was addressed to.
+    pub proxied: Option<String>,
 }
 
 impl RequestRecord {
@@ -489,6 +495,7 @@ struct Request {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    proxied: Option<String>,
 }
 
 impl Request {
@@ -506,7 +513,16 @@ fn read_request(stream: &mut Conn) -> Option<Request> {
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
-    let target = parts.next()?;
+    let mut target = parts.next()?;
+    let mut proxied = None;
+    if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        let end = rest.find('/').unwrap_or(rest.len());
+        proxied = Some(rest[..end].to_string());
+        target = if end == rest.len() { "/" } else { &rest[end..] };
+    }
     let path = target.split('?').next().unwrap_or("/").to_string();
     let mut headers = Vec::new();
     loop {
@@ -526,6 +542,7 @@ fn read_request(stream: &mut Conn) -> Option<Request> {
         method,
         path,
         headers,
+        proxied,
     })
 }
 
@@ -895,6 +912,7 @@ fn handle_connection(tcp: TcpStream, shared: &Shared) {
             path: req.path.clone(),
             headers: req.headers.clone(),
             status: 200,
+            proxied: None,
         });
         if stream
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -918,6 +936,7 @@ fn handle_connection(tcp: TcpStream, shared: &Shared) {
             path: req.path.clone(),
             headers: req.headers.clone(),
             status: if resp.hang { 0 } else { resp.status },
+            proxied: req.proxied.clone(),
         });
         resp
     };
