@@ -5,6 +5,7 @@
 //! ```text
 //! sigupdate notify --to http://tier1:8080/push [--to URL ...] --name NAME --key FILE
 //!                  (--db NAME=VERSION ... | --dir DIR) [--url BASE_URL]
+//!                  [--ca-cert FILE ...] [--proxy URL] [--no-proxy HOSTS]
 //! ```
 //!
 //! The notice is signed with the secret in `--key` as sender `--name`, sent to every
@@ -50,6 +51,18 @@ pub struct NotifyArgs {
     /// Seconds of retries before giving up on a downstream [default: 30].
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub give_up_secs: u64,
+    /// CA certificate file (PEM or DER) trusted for HTTPS downstreams besides the
+    /// system's roots; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// HTTP proxy, `http://[user:password@]host:port` (default: HTTPS_PROXY /
+    /// HTTP_PROXY / ALL_PROXY from the environment). The password is never printed.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, comma-separated as in NO_PROXY (default: the
+    /// NO_PROXY variable).
+    #[arg(long, value_name = "HOSTS")]
+    pub no_proxy: Option<String>,
 }
 
 /// Sends the notice; returns the exit code.
@@ -102,6 +115,11 @@ pub fn run(args: &NotifyArgs) -> Result<u8> {
         CascadeConfig {
             timeout: Duration::from_secs(args.timeout_secs.max(1)),
             give_up_after: Duration::from_secs(args.give_up_secs),
+            http: fetch::HttpSettings {
+                ca_certs: args.ca_cert.clone(),
+                proxy: args.proxy.clone(),
+                no_proxy: args.no_proxy.clone(),
+            },
             ..CascadeConfig::default()
         },
         Arc::new(move |url: &str, a: &Attempt| {
