@@ -74,13 +74,21 @@ fn receiver(bins: &Binaries, sender: &str, extra: &[&str]) -> Receiver {
     }
 }
 
-/// `sigupdate notify --to TO` as `origin` announcing `test` 3 (retried for 2 s), with
-/// `extra` arguments and `env`, and no proxy setting from the caller's environment.
-fn notify(bins: &Binaries, to: &str, key: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+/// `sigupdate notify --to TO` as `origin` announcing `test` at `version` (retried for
+/// 2 s), with `extra` arguments and `env`, and no proxy setting from the caller's
+/// environment.
+fn notify(
+    bins: &Binaries,
+    to: &str,
+    key: &Path,
+    version: u32,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut cmd = Command::new(&bins.sigupdate);
     cmd.args(["notify", "--to", to, "--name", "origin", "--key"])
         .arg(key)
-        .args(["--db", "test=3", "--give-up-secs", "2"])
+        .args(["--db", &format!("test={version}"), "--give-up-secs", "2"])
         .args(extra);
     for k in [
         "HTTP_PROXY",
@@ -141,6 +149,7 @@ fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() 
         &bins,
         &to,
         &r.key,
+        3,
         &["--proxy", &proxy.url_with_password(wrong)],
         &[],
     );
@@ -163,7 +172,7 @@ fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() 
     );
 
     // the right one: delivered through the proxy, as its user
-    let out = notify(&bins, &to, &r.key, &["--proxy", &proxy.url()], &[]);
+    let out = notify(&bins, &to, &r.key, 3, &["--proxy", &proxy.url()], &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(!t.contains(PROXY_PASSWORD), "{t}");
@@ -196,7 +205,7 @@ fn an_https_push_target_with_a_private_ca_is_refused_without_ca_cert_and_accepte
         vec![],
         vec!["--ca-cert", pki.other_ca_file.to_str().unwrap()],
     ] {
-        let out = notify(&bins, &to, &r.key, &extra, &[]);
+        let out = notify(&bins, &to, &r.key, 3, &extra, &[]);
         let t = text(&out);
         assert_ne!(out.status.code(), Some(0), "{t}");
         assert!(t.contains("localhost"), "the host is named: {t}");
@@ -223,6 +232,7 @@ fn an_https_push_target_with_a_private_ca_is_refused_without_ca_cert_and_accepte
         &bins,
         &to,
         &r.key,
+        3,
         &["--ca-cert", pki.ca_file.to_str().unwrap()],
         &[],
     );
@@ -270,6 +280,7 @@ fn a_syncing_sigserver_cascades_its_publish_through_the_proxy() {
         &bins,
         &format!("{}/push", tier1.url()),
         &origin_key,
+        4,
         &[],
         &[],
     );
