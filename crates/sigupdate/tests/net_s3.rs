@@ -110,6 +110,11 @@ fn an_s3_publish_goes_through_the_proxy_and_a_wrong_password_publishes_nothing()
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 4);
     let t = target_status(mirror.path());
     assert!(!t.to_string().contains(wrong), "{t}");
+    // the bucket still holds the generation the mirror publishes (4): not lagging, but
+    // the attempt failed, and says why
+    assert_eq!(t["consecutive_failures"], 1, "{t}");
+    let error = t["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("407"), "the proxy's 407 is named: {t}");
     println!(
         "checked: wrong proxy password: exit {:?}, bucket still at 4",
         out.status.code()
@@ -146,6 +151,10 @@ fn seaweedfs_over_tls_with_a_private_ca_is_refused_without_ca_cert_and_accepted_
         .iter()
         .any(|p| error.contains(p)),
         "the certificate problem is named: {t}"
+    );
+    assert!(
+        error.contains(&weed.addr().to_string()),
+        "the store is named: {t}"
     );
     assert_eq!(object(&weed, "test.cvd"), None);
     println!(

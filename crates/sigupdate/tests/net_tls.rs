@@ -3,7 +3,7 @@
 //! says the issuer is unknown and names the host), accepted with it (flag or
 //! `SIGUPDATE_CA_CERT`); a certificate for another name is refused as a name
 //! mismatch; and the same upstream through a real proxy with basic auth (`CONNECT`),
-//! by `--proxy` and by `HTTPS_PROXY`.
+//! by `--proxy`, by `HTTPS_PROXY` and by the configuration file's keys.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::Path;
@@ -187,4 +187,30 @@ fn an_https_upstream_through_the_proxy_with_the_private_ca() {
         e.method == "CONNECT" && e.url == tunnel2 && e.status == 200
     });
     println!("checked: HTTPS_PROXY honoured for an HTTPS upstream");
+    // the file keys proxy and ca-cert, to a third upstream
+    let h3 = https_upstream(false);
+    let tunnel3 = h3.server.addr().to_string();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("sigupdate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "proxy = \"{}\"\nca-cert = [\"{}\"]\n",
+            proxy.url(),
+            h3.pki.ca_file.display()
+        ),
+    )
+    .unwrap();
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sync(
+        mirror.path(),
+        &h3.server.base_url(),
+        &["--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_synced(&out, mirror.path());
+    proxy.wait_for("the third CONNECT tunnel", Duration::from_secs(10), |e| {
+        e.method == "CONNECT" && e.url == tunnel3 && e.status == 200
+    });
+    println!("checked: the file keys proxy and ca-cert");
 }
