@@ -90,6 +90,9 @@ fn all_via(server: &TestServer, proxy: &Proxy) -> usize {
     log.len()
 }
 
+/// One way to give a setting: its name, the arguments and the environment.
+type Way<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
 /// The requests the proxy forwarded to `server` (not those it refused).
 fn forwarded_to(proxy: &Proxy, server: &TestServer) -> Vec<testkit::proxy::ProxyLogEntry> {
     let base = format!("{}/", server.base_url());
@@ -269,7 +272,7 @@ fn the_proxy_environment_is_honoured_and_no_proxy_bypasses_it() {
     )
     .unwrap();
     let url = proxy.url();
-    let ways: [(&str, Vec<&str>, Vec<(&str, &str)>); 3] = [
+    let ways: [Way; 3] = [
         (
             "--no-proxy",
             vec!["--proxy", &url, "--no-proxy", "127.0.0.1"],
