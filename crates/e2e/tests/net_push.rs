@@ -135,7 +135,7 @@ fn wait_for_push(server: &Sigserver) -> Vec<u16> {
 }
 
 #[test]
-fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() {
+fn a_push_notice_goes_through_the_proxy_without_and_with_auth_and_a_wrong_password_delivers_nothing() {
     let Some(proxy) = Proxy::start_with_auth().unwrap() else {
         return;
     };
@@ -143,7 +143,8 @@ fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() 
     let r = receiver(&bins, "origin", &[]);
     let to = format!("{}/push", r.server.url());
 
-    // a wrong password first: nothing may reach the receiver
+    // a wrong password first: nothing may reach the receiver (the first notice it takes
+    // is then the one through the proxy without authentication)
     let wrong = "Wr0ng-proxy-pa55word";
     let out = notify(
         &bins,
@@ -171,12 +172,27 @@ fn a_push_notice_goes_through_the_proxy_and_a_wrong_password_delivers_nothing() 
         out.status.code()
     );
 
+    // through a proxy without authentication
+    let Some(plain) = Proxy::start().unwrap() else {
+        return;
+    };
+    let out = notify(&bins, &to, &r.key, 3, &["--proxy", &plain.url()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(wait_for_push(&r.server), [202]);
+    let e = plain.wait_for("the notice", Duration::from_secs(10), |e| {
+        e.method == "POST" && e.url == to && e.status == 202
+    });
+    assert_eq!(e.user, None);
+    println!("checked: notice through squid without auth: POST {to} -> 202");
+
     // the right one: delivered through the proxy, as its user
     let out = notify(&bins, &to, &r.key, 3, &["--proxy", &proxy.url()], &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(!t.contains(PROXY_PASSWORD), "{t}");
-    assert_eq!(wait_for_push(&r.server), [202]);
+    testkit::wait::until("the second notice", Duration::from_secs(10), || {
+        pushes(&r.server) == [202, 202]
+    });
     let e = proxy.wait_for("the notice", Duration::from_secs(10), |e| {
         e.method == "POST" && e.url == to && e.status == 202
     });

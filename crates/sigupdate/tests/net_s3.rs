@@ -19,18 +19,24 @@ use testkit::tls::TestPki;
 const BUCKET: &str = "mirror";
 const PREFIX: &str = "clamav";
 
-fn target() -> String {
-    format!("s3://{BUCKET}/{PREFIX}")
+fn target(bucket: &str) -> String {
+    format!("s3://{bucket}/{PREFIX}")
 }
 
-/// `sigupdate sync` of `upstream` into `mirror`, published to the bucket of `weed`,
+/// `sigupdate sync` of `upstream` into `mirror`, published to `bucket` of `weed`,
 /// with `extra` arguments and no proxy setting from the caller's environment.
-fn sync_publish(mirror: &Path, upstream: &str, weed: &SeaweedFs, extra: &[&str]) -> Output {
+fn sync_publish(
+    mirror: &Path,
+    upstream: &str,
+    weed: &SeaweedFs,
+    bucket: &str,
+    extra: &[&str],
+) -> Output {
     let mut cmd = official_sync(mirror, upstream);
     without_proxy_env(&mut cmd)
         .env_remove("SSL_CERT_FILE")
         .env_remove("AWS_ALLOW_HTTP")
-        .args(["--publish", &target(), "--publish-retry-secs", "1"])
+        .args(["--publish", &target(bucket), "--publish-retry-secs", "1"])
         .args(extra);
     for (k, v) in weed.aws_env() {
         cmd.env(k, v);
@@ -38,20 +44,21 @@ fn sync_publish(mirror: &Path, upstream: &str, weed: &SeaweedFs, extra: &[&str])
     cmd.output().unwrap()
 }
 
-fn target_status(mirror: &Path) -> serde_json::Value {
+fn target_status(mirror: &Path, bucket: &str) -> serde_json::Value {
     let out = sigupdate()
         .args(["status", "--json", "--dir"])
         .arg(mirror)
         .output()
         .unwrap();
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    st["targets"][&target()].clone()
+    st["targets"][&target(bucket)].clone()
 }
 
-/// The object `name` under the prefix, as the bucket serves it (`None`: not there).
-fn object(weed: &SeaweedFs, name: &str) -> Option<Vec<u8>> {
+/// The object `name` under the prefix of `bucket`, as the store serves it (`None`:
+/// not there).
+fn object(weed: &SeaweedFs, bucket: &str, name: &str) -> Option<Vec<u8>> {
     let (status, body) = weed
-        .request("GET", &format!("/{BUCKET}/{PREFIX}/{name}"), &[], b"")
+        .request("GET", &format!("/{bucket}/{PREFIX}/{name}"), &[], b"")
         .unwrap();
     status.contains(" 200").then_some(body)
 }
@@ -62,10 +69,45 @@ fn official(name: &str) -> Vec<u8> {
 
 #[test]
 fn an_s3_publish_goes_through_the_proxy_and_a_wrong_password_publishes_nothing() {
-    let Some(proxy) = Proxy::start_with_auth().unwrap() else {
+    let Some(weed) = SeaweedFs::start().unwrap() else {
         return;
     };
-    let Some(weed) = SeaweedFs::start().unwrap() else {
+    // a proxy without authentication, to a bucket of its own
+    let Some(plain) = Proxy::start().unwrap() else {
+        return;
+    };
+    let bucket = "plain-proxy";
+    weed.create_bucket(bucket).unwrap();
+    let (_up, server) = upstream_at(4);
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sync_publish(
+        mirror.path(),
+        &server.base_url(),
+        &weed,
+        bucket,
+        &["--proxy", &plain.url()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(target_status(mirror.path(), bucket)["lagging"], false);
+    assert_eq!(
+        object(&weed, bucket, "test.cvd"),
+        Some(official("test-4.cvd"))
+    );
+    let s3_base = format!("{}/{bucket}/", weed.endpoint());
+    let put = plain.wait_for("a PUT to the bucket", Duration::from_secs(10), |e| {
+        e.method == "PUT" && e.url.starts_with(&s3_base) && e.url.ends_with("/test.cvd")
+    });
+    assert!(
+        put.user.is_none() && (200..300).contains(&put.status),
+        "{put:?}"
+    );
+    println!(
+        "checked: S3 publish through squid without auth: PUT {} -> {}",
+        put.url, put.status
+    );
+
+    // with basic authentication
+    let Some(proxy) = Proxy::start_with_auth().unwrap() else {
         return;
     };
     weed.create_bucket(BUCKET).unwrap();
@@ -75,13 +117,17 @@ fn an_s3_publish_goes_through_the_proxy_and_a_wrong_password_publishes_nothing()
         mirror.path(),
         &server.base_url(),
         &weed,
+        BUCKET,
         &["--proxy", &proxy.url()],
     );
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    let t = target_status(mirror.path());
+    let t = target_status(mirror.path(), BUCKET);
     assert_eq!(t["lagging"], false, "{t}\n{text}");
-    assert_eq!(object(&weed, "test.cvd"), Some(official("test-4.cvd")));
+    assert_eq!(
+        object(&weed, BUCKET, "test.cvd"),
+        Some(official("test-4.cvd"))
+    );
     // the S3 requests went through the proxy, as its user
     let s3_base = format!("{}/", weed.endpoint());
     let put = proxy.wait_for("a PUT to the bucket", Duration::from_secs(10), |e| {
@@ -101,14 +147,18 @@ fn an_s3_publish_goes_through_the_proxy_and_a_wrong_password_publishes_nothing()
         mirror.path(),
         &server.base_url(),
         &weed,
+        BUCKET,
         &["--proxy", &proxy.url_with_password(wrong)],
     );
     let text = output_text(&out);
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(!text.contains(wrong), "{text}");
-    assert_eq!(object(&weed, "test.cvd"), Some(official("test-4.cvd")));
+    assert_eq!(
+        object(&weed, BUCKET, "test.cvd"),
+        Some(official("test-4.cvd"))
+    );
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 4);
-    let t = target_status(mirror.path());
+    let t = target_status(mirror.path(), BUCKET);
     assert!(!t.to_string().contains(wrong), "{t}");
     // the bucket still holds the generation the mirror publishes (4): not lagging, but
     // the attempt failed, and says why
@@ -134,11 +184,11 @@ fn seaweedfs_over_tls_with_a_private_ca_is_refused_without_ca_cert_and_accepted_
     let mirror = tempfile::tempdir().unwrap();
 
     // the system's roots only: the local mirror is published, the target is not
-    let out = sync_publish(mirror.path(), &server.base_url(), &weed, &[]);
+    let out = sync_publish(mirror.path(), &server.base_url(), &weed, BUCKET, &[]);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(check_snapshot(&tree(mirror.path())).unwrap().0, 6);
-    let t = target_status(mirror.path());
+    let t = target_status(mirror.path(), BUCKET);
     assert_eq!(t["lagging"], true, "{t}\n{text}");
     let error = t["last_error"].as_str().unwrap_or_default().to_lowercase();
     assert!(
@@ -156,7 +206,7 @@ fn seaweedfs_over_tls_with_a_private_ca_is_refused_without_ca_cert_and_accepted_
         error.contains(&weed.addr().to_string()),
         "the store is named: {t}"
     );
-    assert_eq!(object(&weed, "test.cvd"), None);
+    assert_eq!(object(&weed, BUCKET, "test.cvd"), None);
     println!(
         "checked: S3 over TLS without --ca-cert: lagging, {}",
         t["last_error"]
@@ -167,12 +217,16 @@ fn seaweedfs_over_tls_with_a_private_ca_is_refused_without_ca_cert_and_accepted_
         mirror.path(),
         &server.base_url(),
         &weed,
+        BUCKET,
         &["--ca-cert", pki.ca_file.to_str().unwrap()],
     );
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    let t = target_status(mirror.path());
+    let t = target_status(mirror.path(), BUCKET);
     assert_eq!(t["lagging"], false, "{t}\n{text}");
-    assert_eq!(object(&weed, "test.cvd"), Some(official("test-6.cvd")));
+    assert_eq!(
+        object(&weed, BUCKET, "test.cvd"),
+        Some(official("test-6.cvd"))
+    );
     println!("checked: S3 over TLS with --ca-cert: published test 6");
 }
