@@ -135,7 +135,8 @@ fn wait_for_push(server: &Sigserver) -> Vec<u16> {
 }
 
 #[test]
-fn a_push_notice_goes_through_the_proxy_without_and_with_auth_and_a_wrong_password_delivers_nothing() {
+fn a_push_notice_goes_through_the_proxy_without_and_with_auth_and_a_wrong_password_delivers_nothing()
+ {
     let Some(proxy) = Proxy::start_with_auth().unwrap() else {
         return;
     };
@@ -320,4 +321,81 @@ fn a_syncing_sigserver_cascades_its_publish_through_the_proxy() {
         "tier 1 must not log the proxy password"
     );
     println!("checked: tier 1 synced and cascaded to tier 2 through squid: POST {to} -> 202");
+}
+
+#[test]
+fn a_syncing_sigserver_cascades_to_an_https_downstream_only_with_its_ca() {
+    let bins = Binaries::build().unwrap();
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(pki_dir.path()).unwrap();
+    let tier2 = receiver(
+        &bins,
+        "tier1",
+        &[
+            "--tls-cert",
+            pki.server_cert_file.to_str().unwrap(),
+            "--tls-key",
+            pki.server_key_file.to_str().unwrap(),
+        ],
+    );
+    let to = format!("https://localhost:{}/push", tier2.server.addr().port());
+    let downstream = format!("{to}={}", tier2.key.display());
+    let mut up = upstream();
+    let keys = tempfile::tempdir().unwrap();
+    let origin_key = keys.path().join("origin.key");
+    std::fs::write(&origin_key, "origin secret: 0123456789abcdef\n").unwrap();
+    let origin = format!("origin={}", origin_key.display());
+    let ca = pki.ca_file.to_str().unwrap();
+    // without --ca-cert, then with it: each tier 1 is told about the next version and
+    // cascades its publish to tier 2
+    for (with_ca, version) in [(false, 4u32), (true, 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec![
+            "--mirror-name",
+            "tier1",
+            "--push-sender",
+            &origin,
+            "--push-downstream",
+            &downstream,
+        ];
+        if with_ca {
+            extra.extend(["--ca-cert", ca]);
+        }
+        let tier1 = syncing_sigserver(&bins, dir.path(), &up.base_url(), &extra);
+        let held = version - 1;
+        testkit::wait::until("tier 1's first publish", Duration::from_secs(60), || {
+            push::settings::published_versions(dir.path()).get("test") == Some(&held)
+        });
+        up.advance().unwrap();
+        let out = notify(
+            &bins,
+            &format!("{}/push", tier1.url()),
+            &origin_key,
+            version,
+            &[],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        testkit::wait::until("tier 1's publish", Duration::from_secs(60), || {
+            push::settings::published_versions(dir.path()).get("test") == Some(&version)
+        });
+        if with_ca {
+            let p = wait_for_push(&tier2.server);
+            assert!(p.contains(&202), "{p:?}");
+            println!("checked: cascade to an HTTPS downstream with --ca-cert: delivered (202)");
+        } else {
+            let line = testkit::wait::until_some(
+                "tier 1's refused cascade in its log",
+                Duration::from_secs(30),
+                || {
+                    tier1
+                        .log_lines()
+                        .into_iter()
+                        .find(|l| l.contains("not trusted") && l.contains("localhost"))
+                },
+            );
+            assert_eq!(pushes(&tier2.server), Vec::<u16>::new());
+            println!("checked: cascade to an HTTPS downstream without --ca-cert: {line}");
+        }
+    }
 }
