@@ -3,7 +3,8 @@
 //! says the issuer is unknown and names the host), accepted with it (flag or
 //! `SIGUPDATE_CA_CERT`); a certificate for another name is refused as a name
 //! mismatch; and the same upstream through a real proxy with basic auth (`CONNECT`),
-//! by `--proxy`, by `HTTPS_PROXY` and by the configuration file's keys.
+//! by `--proxy`, by `HTTPS_PROXY` and by the configuration file's keys (a wrong
+//! password on the tunnel fails naming the proxy and `407`).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::Path;
@@ -213,4 +214,31 @@ fn an_https_upstream_through_the_proxy_with_the_private_ca() {
         e.method == "CONNECT" && e.url == tunnel3 && e.status == 200
     });
     println!("checked: the file keys proxy and ca-cert");
+    // a wrong password on the tunnel: refused by the proxy, named plainly
+    let wrong = "Wr0ng-proxy-pa55word";
+    let mirror = tempfile::tempdir().unwrap();
+    let out = sync(
+        mirror.path(),
+        &url,
+        &["--proxy", &proxy.url_with_password(wrong), "--ca-cert", ca],
+        &[],
+    );
+    let text = output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(tree(mirror.path()).is_empty());
+    assert!(
+        text.contains("407") && text.contains(&proxy.addr().to_string()),
+        "the proxy and its 407 are named: {text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+    proxy.wait_for("the refused CONNECT", Duration::from_secs(10), |e| {
+        e.method == "CONNECT" && e.status == 407
+    });
+    println!(
+        "checked: wrong password on the CONNECT tunnel: {}",
+        text.lines()
+            .find(|l| l.contains("407"))
+            .unwrap_or_default()
+            .trim()
+    );
 }
