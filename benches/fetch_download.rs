@@ -12,6 +12,15 @@
 //!
 //! When `curl` is missing the baseline is skipped with a message (it fails when
 //! `CI=true`).
+//!
+//! ureq → reqwest (issue 22), side by side before ureq left: main's build (ureq 3) and
+//! this one (reqwest 0.12 blocking), dev profile, run alternately in one script
+//! (`fetch_download-ureq`, `fetch_download-reqwest`, five runs each) on the shared
+//! 2-core VM under a load average of 11–15: fetch, median of the five best-of-3
+//! figures, ureq 2857 ms (45 MiB/s) vs reqwest 2696 ms (47 MiB/s), reqwest/ureq =
+//! 0.94; fetch/curl in the same run, median, ureq 1.40 vs reqwest 0.81. The load makes
+//! single figures vary by 2x (ureq 2222–5920 ms, reqwest 1580–3752 ms); reqwest was
+//! faster in four of the five interleaved pairs.
 
 use std::path::Path;
 use std::process::Command;

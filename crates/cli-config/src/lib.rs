@@ -256,6 +256,9 @@ pub enum ConfigError {
     /// The push settings cannot work.
     #[error(transparent)]
     Push(#[from] push::Error),
+    /// The HTTP settings cannot work (a CA certificate file that cannot be used).
+    #[error(transparent)]
+    Http(#[from] fetch::Error),
     /// The binary asked for an argument in a way its declaration does not allow (a
     /// bug in the binary, not in the input).
     #[error("argument `{id}`: {reason}")]

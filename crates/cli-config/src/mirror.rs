@@ -149,14 +149,20 @@ fn http_settings(layers: &mut Layers<'_>) -> Result<fetch::HttpSettings, ConfigE
         .optional::<String>("no_proxy")?
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty());
-    Ok(fetch::HttpSettings {
+    let http = fetch::HttpSettings {
         ca_certs: ca_certs
             .into_iter()
             .filter(|p| !p.as_os_str().is_empty())
             .collect(),
         proxy,
         no_proxy,
-    })
+    };
+    // A CA file that cannot be used is a configuration error now, naming the file,
+    // not a failure of every sync later.
+    if !http.ca_certs.is_empty() {
+        http.tls_config()?;
+    }
+    Ok(http)
 }
 
 /// The custom databases: `[custom.NAME]` tables of the file, then the

@@ -393,17 +393,23 @@ fn per_pair_push_keys_layer_and_render_paths_never_secrets() {
 #[test]
 fn http_settings_layer_and_the_proxy_password_is_never_printed() {
     let tmp = tempfile::tempdir().unwrap();
+    // Real certificates: a CA file is read when the settings are resolved.
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/clamav-official");
+    let a = certs.join("clamav-test-root.crt").display().to_string();
+    let b = certs.join("clamav.crt").display().to_string();
     let (s, entries, out) = resolve(
         tmp.path(),
         &Case {
-            file: "ca-cert = \"/etc/ssl/corp.pem\"\nproxy = \"http://alice:s3cret@proxy.corp:3128\"\n\
-                   no-proxy = \"mirror.lan,.internal\"\n",
+            file: &format!(
+                "ca-cert = {a:?}\nproxy = \"http://alice:s3cret@proxy.corp:3128\"\n\
+                 no-proxy = \"mirror.lan,.internal\"\n"
+            ),
             env: &[],
             flags: &[],
         },
     )
     .unwrap();
-    assert_eq!(s.http.ca_certs, [PathBuf::from("/etc/ssl/corp.pem")]);
+    assert_eq!(s.http.ca_certs, [PathBuf::from(&a)]);
     assert_eq!(
         s.http.proxy.as_deref(),
         Some("http://alice:s3cret@proxy.corp:3128")
@@ -421,25 +427,22 @@ fn http_settings_layer_and_the_proxy_password_is_never_printed() {
     let (s, _, _) = resolve(
         tmp.path(),
         &Case {
-            file: "ca-cert = [\"/a.pem\", \"/b.pem\"]\n",
+            file: &format!("ca-cert = [{a:?}, {b:?}]\n"),
             env: &[],
             flags: &[],
         },
     )
     .unwrap();
-    assert_eq!(
-        s.http.ca_certs,
-        [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
-    );
+    assert_eq!(s.http.ca_certs, [PathBuf::from(&a), PathBuf::from(&b)]);
     let (s, entries, _) = resolve(
         tmp.path(),
         &Case {
-            file: "ca-cert = [\"/a.pem\"]\nproxy = \"http://file-proxy:1\"\n",
+            file: &format!("ca-cert = [{a:?}]\nproxy = \"http://file-proxy:1\"\n"),
             env: &[],
             flags: &[
                 "--ca-cert",
-                "/c.pem",
-                "--ca-cert=/d.pem,/e.pem",
+                &b,
+                &format!("--ca-cert={a},{b}"),
                 "--proxy",
                 "http://flag-proxy:3128",
                 "--no-proxy",
@@ -450,11 +453,7 @@ fn http_settings_layer_and_the_proxy_password_is_never_printed() {
     .unwrap();
     assert_eq!(
         s.http.ca_certs,
-        [
-            PathBuf::from("/c.pem"),
-            PathBuf::from("/d.pem"),
-            PathBuf::from("/e.pem")
-        ]
+        [PathBuf::from(&b), PathBuf::from(&a), PathBuf::from(&b)]
     );
     assert_eq!(s.http.proxy.as_deref(), Some("http://flag-proxy:3128"));
     assert_eq!(s.http.no_proxy.as_deref(), Some("localhost"));
@@ -474,6 +473,19 @@ fn http_settings_layer_and_the_proxy_password_is_never_printed() {
     )
     .unwrap();
     assert_eq!(s.http, fetch::HttpSettings::default());
+
+    // A CA file that cannot be read is an error now, naming it.
+    let missing = tmp.path().join("missing.pem");
+    let e = resolve(
+        tmp.path(),
+        &Case {
+            file: "",
+            env: &[],
+            flags: &["--ca-cert", missing.to_str().unwrap()],
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains(missing.to_str().unwrap()), "{e}");
 
     // A number is neither a path nor a list of them: the file and key are named.
     let e = resolve(

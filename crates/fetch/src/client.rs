@@ -835,8 +835,8 @@ impl Client {
     /// the copy held, as freshclam does): `Ok(None)` is the server's `304 Not
     /// Modified`, so an upstream or proxy that ignores `Range` still does not stream a
     /// whole file for a probe. A server that ignores both is read only up to
-    /// `range.end` (through a small input buffer, [`PROBE_INPUT_BUFFER`]) and the
-    /// connection closed. The result is shorter than the range when the file is.
+    /// `range.end` and the connection closed (not pooled: at most hyper's read buffer
+    /// arrives beyond the range). The result is shorter than the range when the file is.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`] for an empty range or one longer than [`MAX_RANGE_LEN`];

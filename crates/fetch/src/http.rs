@@ -643,6 +643,30 @@ mod tests {
     }
 
     #[test]
+    fn certificate_problems_in_words_an_operator_can_act_on() {
+        use rustls::CertificateError as C;
+        let say = |c: C| tls_problem(&rustls::Error::InvalidCertificate(c));
+        assert_eq!(
+            say(C::UnknownIssuer),
+            "is not trusted (unknown issuer) — add its CA with --ca-cert"
+        );
+        assert_eq!(say(C::BadSignature), say(C::UnknownIssuer));
+        assert!(say(C::NotValidForName).contains("name mismatch"));
+        assert_eq!(say(C::Expired), "has expired");
+        assert_eq!(say(C::NotValidYet), "is not valid yet");
+        let e = Error::Tls {
+            url: "https://db.example/daily.cvd".into(),
+            host: "db.example".into(),
+            problem: say(C::UnknownIssuer),
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://db.example/daily.cvd: certificate of db.example is not trusted \
+             (unknown issuer) — add its CA with --ca-cert"
+        );
+    }
+
+    #[test]
     fn hosts_of_urls() {
         assert_eq!(host_of("https://db.example:8443/x"), "db.example");
         assert_eq!(host_of("https://[::1]:8443/x"), "::1");

@@ -24,7 +24,12 @@
 //! - **Failover**: [`Upstreams`] tries an ordered list of base URLs, skipping those
 //!   cooling down or [marked stale](Upstreams::mark_stale).
 //! - **Limits**: connect/read timeouts, maximum body size, redirect limit, a
-//!   User-Agent naming the product and version, proxy from the environment or config.
+//!   User-Agent naming the product and version.
+//! - **Corporate networks**: extra trusted CAs and a proxy (with `user:password@`)
+//!   from [`HttpSettings`], else the standard `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`;
+//!   certificate and proxy failures are errors in plain words ([`Error::Tls`]: "not
+//!   trusted (unknown issuer) — add its CA with --ca-cert", name mismatch, expired;
+//!   [`Error::ProxyAuth`] names the proxy, never its password).
 //! - **Counted traffic**: [`Client::body_bytes`] counts every body byte received.
 //!
 //! # Cool-downs persist, stale marks do not
@@ -51,9 +56,30 @@
 //! A mark therefore lives as long as the [`Upstreams`] list that holds it; the mirror
 //! engine (`mirror-core`'s `HttpTransport`) makes a new list for every sync run.
 //!
-//! The API is blocking (std threads), built on `ureq` 3 with rustls: a small, sync
-//! HTTP client without a runtime, which lets us read raw bytes (no content decoding)
-//! and control redirects, timeouts and the proxy. No `ureq` type appears in the API.
+//! # One HTTP stack: reqwest on rustls
+//!
+//! The API is blocking (std threads; the engine is synchronous), built on
+//! `reqwest::blocking` 0.12 with rustls (ring). reqwest because `object_store` (S3
+//! publishing) already brings it, with hyper, hyper-rustls and rustls: a second client
+//! (ureq until issue 22) meant a second TLS stack with a second root store (bundled
+//! webpki roots there, the system's here) and nowhere to add a private CA or a proxy
+//! once for everything. The rule now: **one stack, one TLS configuration**. The
+//! [`http`] module turns the operator's settings ([`HttpSettings`]: extra CA files,
+//! proxy with basic authentication, `NO_PROXY`) into the rustls configuration and the
+//! reqwest builders that every outgoing request of the workspace uses: this
+//! [`Client`], the push cascade, sigserver's network view and `object_store`'s
+//! connector in `publish-target`. Each binary has one `rustls` and one root-store
+//! crate (`rustls-native-certs`) in its tree.
+//!
+//! What reqwest is configured for here: raw bytes (no decompression feature is
+//! enabled, and `Accept-Encoding: identity` is sent), redirects limited, a time limit
+//! until the response head and per body read, HTTP/1.1. A header probe that a server
+//! answers with a whole file is dropped after its range: the connection is closed, not
+//! pooled, so no more than hyper's read buffer is read beyond the range. No reqwest
+//! type appears in the [`Client`] API; [`http`] hands out reqwest builders on purpose
+//! (they are the shared stack).
+//!
+//! Retries everywhere use one schedule, [`Backoff`] (exponential, capped, jittered).
 //!
 //! ```no_run
 //! use std::path::Path;

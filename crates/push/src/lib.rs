@@ -28,7 +28,8 @@
 //!
 //! Why `hmac`: the RustCrypto MAC of the same generation as `sha2`, with a
 //! constant-time `verify_slice`; nothing is hand-rolled. Notices go out through
-//! `ureq` (already the blocking client of `fetch`) and come in through `tokio` and
+//! the workspace's one HTTP stack (`fetch::http`: reqwest on rustls, with the
+//! operator's CA and proxy settings) and come in through `tokio` and
 //! `httparse` (already `sigserver`'s).
 //!
 //! ```

@@ -79,7 +79,8 @@
 //! fast, zero-copy, fuzzed upstream) and `itoa` and `memchr` for the HTTP/1 loop; `hyper` 1 +
 //! `hyper-util` for HTTP/2; `rustls`/`tokio-rustls` for TLS without OpenSSL;
 //! `cli-config` (the layering shared with `sigupdate`) for the configuration;
-//! `ureq` (the workspace's one HTTP client) for the network view's polls and `time` for
+//! `reqwest` through `fetch::http` (the workspace's one HTTP client stack, with the
+//! operator's CA and proxy settings) for the network view's polls and `time` for
 //! the status page's dates; `rustix` (Linux, already in the tree
 //! through `tempfile`) for safe `sendfile`/`sendmsg(MSG_MORE)` wrappers; `thiserror` for [`Error`]; `mirror-core`
 //! (status, sync engine) and `cvd-format` (`.sign` roots for the sync). Unix only

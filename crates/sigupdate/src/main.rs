@@ -71,7 +71,9 @@ fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
-        2 => "debug,ureq=info,ureq_proto=info,rustls=info,hickory_proto=info,hickory_resolver=info",
+        2 => {
+            "debug,reqwest=info,hyper_util=info,rustls=info,hickory_proto=info,hickory_resolver=info"
+        }
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -5,7 +5,6 @@
 //! ```text
 //! sigupdate notify --to http://tier1:8080/push [--to URL ...] --name NAME --key FILE
 //!                  (--db NAME=VERSION ... | --dir DIR) [--url BASE_URL]
-//!                  [--ca-cert FILE ...] [--proxy URL] [--no-proxy HOSTS]
 //! ```
 //!
 //! The notice is signed with the secret in `--key` as sender `--name`, sent to every
@@ -51,16 +50,14 @@ pub struct NotifyArgs {
     /// Seconds of retries before giving up on a downstream [default: 30].
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub give_up_secs: u64,
-    /// CA certificate file (PEM or DER) trusted for HTTPS downstreams besides the
-    /// system's roots; repeatable.
+    /// CA certificate file (PEM or DER) trusted besides the system's roots; repeatable.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
     /// HTTP proxy, `http://[user:password@]host:port` (default: HTTPS_PROXY /
-    /// HTTP_PROXY / ALL_PROXY from the environment). The password is never printed.
+    /// HTTP_PROXY from the environment).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
-    /// Hosts reached without the proxy, comma-separated as in NO_PROXY (default: the
-    /// NO_PROXY variable).
+    /// Hosts reached without the proxy, as in NO_PROXY.
     #[arg(long, value_name = "HOSTS")]
     pub no_proxy: Option<String>,
 }
