@@ -32,9 +32,6 @@ pub const PROXY_PASSWORD: &str = "testkit-pass";
 /// [`PROXY_USER`]'s htpasswd line: `openssl passwd -apr1 -salt testkit testkit-pass`.
 const HTPASSWD: &str = "testkit-user:$apr1$testkit$CekiFJ82l/fBEce6HRl9z/\n";
 
-/// Where Debian (and most distributions) put squid's helpers.
-const HELPER_DIRS: [&str; 2] = ["/usr/lib/squid", "/usr/lib64/squid"];
-
 /// The one line squid writes per request: `time client user method URL status code`.
 const LOG_FORMAT: &str = "logformat testkit %ts.%03tu %>a %un %rm %ru %>Hs %Ss";
 
@@ -114,31 +111,6 @@ impl Drop for Dir {
     }
 }
 
-/// Finds squid: on `PATH`, else `/usr/sbin/squid` (not on a normal user's `PATH`), and
-/// its `basic_ncsa_auth` helper; when missing, see [`crate::tools::unavailable`].
-///
-/// # Panics
-///
-/// When squid is missing and the tests run under CI.
-pub fn require_squid() -> Option<(PathBuf, PathBuf)> {
-    let squid = crate::tools::find_on_path("squid")
-        .or_else(|| Some(PathBuf::from("/usr/sbin/squid")).filter(|p| p.is_file()));
-    let helper = HELPER_DIRS
-        .iter()
-        .map(|d| Path::new(d).join("basic_ncsa_auth"))
-        .find(|p| p.is_file());
-    match (squid, helper) {
-        (Some(s), Some(h)) => Some((s, h)),
-        _ => {
-            crate::tools::unavailable(
-                "squid",
-                "not on PATH or in /usr/sbin; apt-get install squid",
-            );
-            None
-        }
-    }
-}
-
 impl Proxy {
     /// Starts squid without authentication; `Ok(None)` when squid is missing outside CI.
     ///
@@ -159,7 +131,7 @@ impl Proxy {
     }
 
     fn start_impl(auth: bool) -> Result<Option<Proxy>, ProxyError> {
-        let Some((squid, helper)) = require_squid() else {
+        let Some((squid, helper)) = crate::tools::require_squid() else {
             return Ok(None);
         };
         // The port is chosen free, then given to squid: another process may take it in
