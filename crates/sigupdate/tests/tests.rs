@@ -16,3 +16,6 @@ mod cli_verify;
 mod cli_watch;
 mod crash_safety;
 mod interop_freshclam;
+mod net_proxy;
+mod net_s3;
+mod net_tls;

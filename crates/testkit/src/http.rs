@@ -23,6 +23,11 @@
 //! (→ `206` with `Content-Range`, or `416`), honouring `If-Range` (an ETag or date that
 //! does not match makes the server ignore `Range`).
 //!
+//! [`TestServer::start_tls`] and [`TestServer::start_dir_tls`] serve the same over
+//! HTTPS (rustls, with a certificate from [`crate::tls`]): the URLs become
+//! `https://127.0.0.1:PORT/...`, and every handshake the server refuses or a client
+//! aborts (e.g. with an `UnknownCA` alert) is recorded in [`Stats::tls_failures`].
+//!
 //! It also acts as an HTTP proxy: a `CONNECT host:port` is logged (path =
 //! `host:port`) and answered `200`, and the tunnelled request is served from this
 //! server's own content; a forward-proxy request (absolute-form target,
@@ -184,6 +189,7 @@ pub struct Stats {
     requests: HashMap<String, u64>,
     body_bytes: HashMap<String, u64>,
     log: Vec<RequestRecord>,
+    tls_failures: Vec<String>,
 }
 
 impl Stats {
@@ -208,6 +214,12 @@ impl Stats {
     /// Every request, in arrival order.
     pub fn log(&self) -> &[RequestRecord] {
         &self.log
+    }
+    /// Every TLS handshake that failed (HTTPS mode), as rustls describes it on the
+    /// server's side (e.g. `received fatal alert: UnknownCA` when a client did not trust
+    /// the certificate), in arrival order.
+    pub fn tls_failures(&self) -> &[String] {
+        &self.tls_failures
     }
     /// The requests for `path`, in arrival order.
     pub fn log_for(&self, path: &str) -> Vec<&RequestRecord> {
@@ -240,6 +252,7 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -273,7 +286,28 @@ impl TestServer {
     /// # Panics
     /// When no loopback port can be bound (test support: failing loudly is right).
     pub fn start() -> TestServer {
-        Self::start_with(Source::Map(HashMap::new()))
+        Self::start_with(Source::Map(HashMap::new()), None)
+    }
+
+    /// [`start`](Self::start) over HTTPS, presenting `cert` (e.g.
+    /// [`crate::tls::TestPki::server`]).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound or rustls refuses the certificate.
+    #[allow(clippy::expect_used)]
+    pub fn start_tls(cert: &crate::tls::ServerCert) -> TestServer {
+        let config = cert.server_config().expect("TLS configuration");
+        Self::start_with(Source::Map(HashMap::new()), Some(config))
+    }
+
+    /// [`start_dir`](Self::start_dir) over HTTPS, presenting `cert`.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound or rustls refuses the certificate.
+    #[allow(clippy::expect_used)]
+    pub fn start_dir_tls(root: impl Into<PathBuf>, cert: &crate::tls::ServerCert) -> TestServer {
+        let config = cert.server_config().expect("TLS configuration");
+        Self::start_with(Source::Dir(root.into()), Some(config))
     }
 
     /// Starts a server serving the files directly under `root`.
@@ -281,11 +315,11 @@ impl TestServer {
     /// # Panics
     /// When no loopback port can be bound.
     pub fn start_dir(root: impl Into<PathBuf>) -> TestServer {
-        Self::start_with(Source::Dir(root.into()))
+        Self::start_with(Source::Dir(root.into()), None)
     }
 
     #[allow(clippy::expect_used)]
-    fn start_with(source: Source) -> TestServer {
+    fn start_with(source: Source, tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
         let shared = Arc::new(Shared {
@@ -295,6 +329,7 @@ impl TestServer {
                 stats: Stats::default(),
             }),
             stop: AtomicBool::new(false),
+            tls,
         });
         let s2 = Arc::clone(&shared);
         let accept = std::thread::spawn(move || {
@@ -320,18 +355,30 @@ impl TestServer {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:<port>` (no trailing slash).
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>` (`https://` in HTTPS mode; no trailing
+    /// slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// The base URL naming the server as `host` instead of its address, e.g.
+    /// `https://localhost:<port>` (the name a certificate is checked against).
+    pub fn base_url_as(&self, host: &str) -> String {
+        format!("{}://{host}:{}", self.scheme(), self.addr.port())
     }
 
     /// The URL of `path` on this server (`path` with or without a leading `/`).
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            format!("http://{}{path}", self.addr)
-        } else {
-            format!("http://{}/{path}", self.addr)
-        }
+        format!("{}{}", self.base_url(), normalize(path))
     }
 
     /// Adds or replaces an in-memory file, with `Last-Modified` = now (whole seconds).
@@ -460,8 +507,8 @@ impl Request {
     }
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?).take(MAX_REQUEST_HEAD as u64);
+fn read_request(stream: &mut Conn) -> Option<Request> {
+    let mut reader = BufReader::new(Read::by_ref(stream).take(MAX_REQUEST_HEAD as u64));
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -775,9 +822,86 @@ fn add_body_bytes(shared: &Shared, path: &str, n: u64, add: bool) {
     *e = if add { *e + n } else { e.saturating_sub(n) };
 }
 
-fn handle_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some(mut req) = read_request(&stream) else {
+/// One accepted connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Conn {
+    /// Ends the response: TLS `close_notify`, then a TCP shutdown.
+    fn finish(&mut self) {
+        let tcp = match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+                &mut s.sock
+            }
+        };
+        let _ = tcp.flush();
+        let _ = tcp.shutdown(Shutdown::Both);
+    }
+}
+
+/// Wraps an accepted socket: as is, or after a complete TLS handshake (a failed one
+/// is recorded in the stats and ends the connection).
+fn accept_conn(tcp: TcpStream, shared: &Shared) -> Option<Conn> {
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(30)));
+    let Some(config) = &shared.tls else {
+        return Some(Conn::Plain(tcp));
+    };
+    let mut tcp = tcp;
+    let mut conn = match rustls::ServerConnection::new(Arc::clone(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.lock().stats.tls_failures.push(e.to_string());
+            return None;
+        }
+    };
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            // rustls reports a peer's alert as an InvalidData error wrapping its own
+            let text = e
+                .get_ref()
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            shared.lock().stats.tls_failures.push(text);
+            return None;
+        }
+    }
+    Some(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+}
+
+fn handle_connection(tcp: TcpStream, shared: &Shared) {
+    let Some(mut stream) = accept_conn(tcp, shared) else {
+        return;
+    };
+    let Some(mut req) = read_request(&mut stream) else {
         return;
     };
     if req.method.eq_ignore_ascii_case("CONNECT") {
@@ -796,7 +920,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         {
             return;
         }
-        let Some(inner) = read_request(&stream) else {
+        let Some(inner) = read_request(&mut stream) else {
             return;
         };
         req = inner;
@@ -839,7 +963,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         return;
     }
     if is_head || resp.status == 304 {
-        let _ = stream.flush();
+        stream.finish();
         return;
     }
     // Bytes are counted *before* they are handed to the socket (and uncounted if the
@@ -884,8 +1008,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
             }
         }
     }
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.finish();
 }
 
 #[cfg(test)]
@@ -943,6 +1066,59 @@ mod tests {
         let r = get(&server, "/a", "Range: bytes=2-\r\nIf-Range: \"other\"\r\n");
         assert!(r.starts_with("HTTP/1.1 200"));
         assert!(r.ends_with("abcdef"));
+    }
+
+    /// A GET over TLS trusting `ca`, naming the server `name`: the response, or the
+    /// client's error.
+    fn get_tls(server: &TestServer, ca: &crate::tls::Ca, name: &str) -> Result<String, String> {
+        let conn = rustls::ClientConnection::new(
+            ca.client_config().unwrap(),
+            rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap(),
+        )
+        .unwrap();
+        let tcp = crate::net::connect(server.addr()).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        write!(tls, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        tls.read_to_string(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    #[test]
+    fn https_mode_serves_with_the_private_ca_and_records_refusals() {
+        let dir = std::env::temp_dir().join(format!("testkit-https-{}", std::process::id()));
+        let pki = crate::tls::TestPki::new(&dir).unwrap();
+        let server = TestServer::start_tls(&pki.server);
+        server.put("/a", b"over tls".to_vec());
+        assert!(server.base_url().starts_with("https://127.0.0.1:"));
+        assert_eq!(
+            server.base_url_as("localhost"),
+            format!("https://localhost:{}", server.addr().port())
+        );
+        for name in ["localhost", "127.0.0.1"] {
+            let ok = get_tls(&server, &pki.ca, name).unwrap();
+            assert!(
+                ok.starts_with("HTTP/1.1 200") && ok.ends_with("over tls"),
+                "{ok}"
+            );
+        }
+        assert!(server.stats().tls_failures().is_empty());
+        // a client trusting another CA refuses the certificate, and the server sees why
+        let err = get_tls(&server, &pki.other_ca, "localhost").unwrap_err();
+        assert!(err.contains("UnknownIssuer"), "{err}");
+        // a name the certificate does not carry
+        let wrong = TestServer::start_tls(&pki.wrong_name);
+        wrong.put("/a", b"x".to_vec());
+        let err = get_tls(&wrong, &pki.ca, "localhost").unwrap_err();
+        assert!(err.contains("not valid for name"), "{err}");
+        let got = crate::wait::until_some("the refused handshake", Duration::from_secs(10), || {
+            let f = server.stats().tls_failures().to_vec();
+            (!f.is_empty()).then_some(f)
+        });
+        assert!(got[0].contains("UnknownCA"), "{got:?}");
+        assert_eq!(server.stats().requests("/a"), 2);
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

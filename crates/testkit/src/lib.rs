@@ -2,13 +2,16 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod daemon;
 pub mod dns;
 pub mod feeds;
 pub mod http;
 pub mod keys;
 pub mod net;
+pub mod proxy;
 pub mod s3;
 pub mod scaling;
+pub mod tls;
 pub mod tools;
 pub mod upstream;
 pub mod wait;

@@ -4,21 +4,31 @@
 //!
 //! Every port `weed server` opens is given explicitly (master, volume, filer, S3, their
 //! gRPC ports, the Iceberg and Lance ports), each a free port the system chose, so that
-//! parallel tests and other services never collide. The server runs under a small
-//! shell watchdog in its own process group: [`SeaweedFs`]'s drop kills the group, and
-//! the watchdog kills the server when the test process dies without dropping it.
+//! parallel tests and other services never collide. The server runs as a
+//! [`crate::daemon::Daemon`]: killed with its process group on drop, or by its watchdog
+//! when the test process dies without dropping it.
+//!
+//! [`SeaweedFs::start_tls`] serves S3 over HTTPS instead (`-s3.cert.file`,
+//! `-s3.key.file`: SeaweedFS 4.48 then speaks TLS on the S3 port), with a certificate
+//! from [`crate::tls`]; [`SeaweedFs::endpoint`] becomes `https://127.0.0.1:PORT`, and
+//! this module's own requests ([`SeaweedFs::request`]) trust the certificate's CA.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
 
 /// A running SeaweedFS with its S3 gateway.
 #[derive(Debug)]
 pub struct SeaweedFs {
-    child: Child,
+    // dropped first: the server dies before its directory is removed
+    _daemon: Daemon,
     s3: SocketAddr,
+    /// In HTTPS mode: a client configuration trusting the certificate's CA.
+    tls: Option<Arc<rustls::ClientConfig>>,
     dir: tempfile_dir::Dir,
 }
 
@@ -39,6 +49,9 @@ pub enum SeaweedError {
     /// Starting the process or preparing its directory failed.
     #[error("starting weed")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate could not be written or used.
+    #[error("TLS set-up")]
+    Tls(#[from] crate::tls::TlsError),
     /// It did not answer on its S3 port in time (its log is quoted).
     #[error("weed did not serve S3 on {addr} within {secs} s; log:\n{log}")]
     NotReady {
@@ -74,11 +87,27 @@ impl SeaweedFs {
         let Some(weed) = crate::tools::require_weed() else {
             return Ok(None);
         };
-        Self::start_with(&weed).map(Some)
+        Self::start_with(&weed, None).map(Some)
     }
 
-    /// Starts the given `weed` executable.
-    pub fn start_with(weed: &Path) -> Result<SeaweedFs, SeaweedError> {
+    /// [`start`](Self::start) serving S3 over HTTPS with `cert` (e.g.
+    /// [`crate::tls::TestPki::server`], valid for `127.0.0.1`).
+    ///
+    /// # Panics
+    ///
+    /// When `weed` is missing and the tests run under CI.
+    pub fn start_tls(cert: &crate::tls::ServerCert) -> Result<Option<SeaweedFs>, SeaweedError> {
+        let Some(weed) = crate::tools::require_weed() else {
+            return Ok(None);
+        };
+        Self::start_with(&weed, Some(cert)).map(Some)
+    }
+
+    /// Starts the given `weed` executable, over HTTPS with `tls` when given.
+    pub fn start_with(
+        weed: &Path,
+        tls: Option<&crate::tls::ServerCert>,
+    ) -> Result<SeaweedFs, SeaweedError> {
         let dir = std::env::temp_dir().join(format!(
             "testkit-weed-{}-{}",
             std::process::id(),
@@ -119,35 +148,29 @@ impl SeaweedFs {
         for (n, p) in names.iter().zip(&ports) {
             args.push(format!("-{n}={p}"));
         }
+        let client_tls = match tls {
+            Some(cert) => {
+                let (cert_file, key_file) = cert.write(&dir.0, "s3-tls")?;
+                args.push(format!("-s3.cert.file={}", cert_file.display()));
+                args.push(format!("-s3.key.file={}", key_file.display()));
+                Some(cert.client_config()?)
+            }
+            None => None,
+        };
         let s3 = SocketAddr::from(([127, 0, 0, 1], ports[6]));
         let log = dir.0.join("weed.log");
-        // The watchdog: kills weed when the test process (its parent's pid, given) dies.
-        let script = r#"w="$1"; shift; log="$1"; shift; parent="$1"; shift
-"$w" "$@" >"$log" 2>&1 &
-pid=$!
-trap 'kill -9 $pid 2>/dev/null; wait $pid; exit 0' TERM INT
-while kill -0 "$parent" 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.5; done
-kill -9 $pid 2>/dev/null; wait $pid"#;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("weed-watchdog")
-            .arg(weed)
-            .arg(&log)
-            .arg(std::process::id().to_string())
-            .args(&args)
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn()?;
-        let server = SeaweedFs { child, s3, dir };
+        let daemon = Daemon::spawn(weed, &args, &dir.0, &log)?;
+        let server = SeaweedFs {
+            _daemon: daemon,
+            s3,
+            tls: client_tls,
+            dir,
+        };
         let limit = Duration::from_secs(60);
         let start = Instant::now();
         loop {
             // ready when the gateway answers a bucket listing with any HTTP status
-            if let Ok((status, _)) = request(s3, "GET", "/", &[], b"")
+            if let Ok((status, _)) = server.request("GET", "/", &[], b"")
                 && !status.is_empty()
             {
                 break;
@@ -174,9 +197,41 @@ kill -9 $pid 2>/dev/null; wait $pid"#;
         Ok(server)
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    /// The S3 endpoint, `http://127.0.0.1:PORT` (`https://` over TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.s3)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.s3)
+    }
+
+    /// Whether S3 is served over HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// One request to the S3 gateway ([`request`], over TLS in HTTPS mode, trusting the
+    /// certificate's CA).
+    ///
+    /// # Errors
+    ///
+    /// When the connection or the exchange fails.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<(String, Vec<u8>)> {
+        match &self.tls {
+            None => request(self.s3, method, path, headers, body),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(self.s3.ip().into());
+                let conn = rustls::ClientConnection::new(Arc::clone(config), name)
+                    .map_err(std::io::Error::other)?;
+                let tcp = crate::net::connect(self.s3)?;
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                exchange(&mut s, self.s3, method, path, headers, body)
+            }
+        }
     }
 
     /// The S3 gateway's address.
@@ -193,7 +248,7 @@ kill -9 $pid 2>/dev/null; wait $pid"#;
     /// SeaweedFS creates buckets lazily, so this waits until an object can be written:
     /// a probe object is put and deleted.
     pub fn create_bucket(&self, bucket: &str) -> Result<(), SeaweedError> {
-        let (status, _) = request(self.s3, "PUT", &format!("/{bucket}"), &[], b"")?;
+        let (status, _) = self.request("PUT", &format!("/{bucket}"), &[], b"")?;
         if !status.contains(" 200") {
             return Err(SeaweedError::Bucket {
                 bucket: bucket.to_owned(),
@@ -204,37 +259,33 @@ kill -9 $pid 2>/dev/null; wait $pid"#;
     }
 
     /// The environment `object_store` (and `sigupdate --publish s3://...`) needs for
-    /// this server: endpoint, plain HTTP, a region and (ignored) credentials.
+    /// this server: endpoint, plain HTTP allowed (not in HTTPS mode), a region and
+    /// (ignored) credentials.
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ALLOW_HTTP", "true".to_owned()),
+        let mut env = vec![("AWS_ENDPOINT_URL", self.endpoint())];
+        if self.tls.is_none() {
+            env.push(("AWS_ALLOW_HTTP", "true".to_owned()));
+        }
+        env.extend([
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "testkit".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testkit-secret".to_owned()),
-        ]
+        ]);
+        env
     }
 
     /// The same as object_store configuration keys (for in-process stores).
     pub fn store_options(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("aws_endpoint", self.endpoint()),
-            ("aws_allow_http", "true".to_owned()),
+        let mut opts = vec![("aws_endpoint", self.endpoint())];
+        if self.tls.is_none() {
+            opts.push(("aws_allow_http", "true".to_owned()));
+        }
+        opts.extend([
             ("aws_region", "us-east-1".to_owned()),
             ("aws_access_key_id", "testkit".to_owned()),
             ("aws_secret_access_key", "testkit-secret".to_owned()),
-        ]
-    }
-}
-
-impl Drop for SeaweedFs {
-    fn drop(&mut self) {
-        // the watchdog's TERM trap kills weed and waits for it
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        ]);
+        opts
     }
 }
 
@@ -252,6 +303,19 @@ pub fn request(
 ) -> std::io::Result<(String, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    exchange(&mut s, addr, method, path, headers, body)
+}
+
+/// Writes one `Connection: close` request to `s` and reads the whole answer.
+fn exchange(
+    s: &mut (impl Read + Write),
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(String, Vec<u8>)> {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -263,7 +327,12 @@ pub fn request(
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        // a TLS peer that closes without close_notify, after a whole answer
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e),
+    }
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -274,4 +343,32 @@ pub fn request(
         .unwrap_or_default()
         .to_owned();
     Ok((status, out[split..].to_vec()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_s3_over_https_with_a_private_ca() {
+        let dir = std::env::temp_dir().join(format!("testkit-s3-tls-{}", std::process::id()));
+        let pki = crate::tls::TestPki::new(&dir).unwrap();
+        let Some(weed) = SeaweedFs::start_tls(&pki.server).unwrap() else {
+            return;
+        };
+        assert!(weed.is_tls());
+        assert_eq!(weed.endpoint(), format!("https://{}", weed.addr()));
+        assert!(!weed.aws_env().iter().any(|(k, _)| *k == "AWS_ALLOW_HTTP"));
+        weed.create_bucket("tls-bucket").unwrap();
+        let (status, _) = weed.request("PUT", "/tls-bucket/k", &[], b"v").unwrap();
+        assert!(status.contains(" 200"), "{status}");
+        let (status, body) = weed.request("GET", "/tls-bucket/k", &[], b"").unwrap();
+        assert!(status.contains(" 200") && body == b"v", "{status}");
+        // plain HTTP is not served on the S3 port
+        let (status, _) = request(weed.addr(), "GET", "/tls-bucket/k", &[], b"").unwrap();
+        assert!(status.contains(" 400"), "{status}");
+        drop(weed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

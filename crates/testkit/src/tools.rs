@@ -1,5 +1,5 @@
 //! External programs the tests, benches and demo run (`sigtool`, `freshclam`,
-//! `clamscan`, `openssl`, `curl`, `nginx`, `wrk`, ...): the one place that finds them
+//! `clamscan`, `openssl`, `curl`, `nginx`, `wrk`, `squid`, ...): the one place that finds them
 //! and decides what a missing one means.
 //!
 //! * Outside CI a missing tool prints one line, `skipped: <tool> not found (<how to get
@@ -167,6 +167,35 @@ pub fn require_weed() -> Option<PathBuf> {
         );
     }
     found
+}
+
+/// Where Debian (and most distributions) put squid's helpers.
+const SQUID_HELPER_DIRS: [&str; 2] = ["/usr/lib/squid", "/usr/lib64/squid"];
+
+/// Finds squid (the proxy of [`crate::proxy`]): on `PATH`, else `/usr/sbin/squid` (not
+/// on a normal user's `PATH`), and its `basic_ncsa_auth` helper, as `(squid, helper)`;
+/// when either is missing, see [`unavailable`].
+///
+/// # Panics
+///
+/// When squid is missing and the tests run under CI.
+pub fn require_squid() -> Option<(PathBuf, PathBuf)> {
+    let squid = find_on_path("squid")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/squid")).filter(|p| p.is_file()));
+    let helper = SQUID_HELPER_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("basic_ncsa_auth"))
+        .find(|p| p.is_file());
+    match (squid, helper) {
+        (Some(s), Some(h)) => Some((s, h)),
+        _ => {
+            unavailable(
+                "squid",
+                "not on PATH or in /usr/sbin; apt-get install squid",
+            );
+            None
+        }
+    }
 }
 
 /// When the official TEST root `clamav-test-root.crt` stops being valid
