@@ -47,13 +47,17 @@
 #![deny(missing_docs)]
 
 mod layers;
+#[cfg(feature = "engine")]
 mod mirror;
+#[cfg(feature = "engine")]
 mod push_args;
 
 use std::path::PathBuf;
 
 pub use layers::{Entry, Layers, MAX_FILE_BYTES};
+#[cfg(feature = "engine")]
 pub use mirror::{MIRROR_ENV_FAMILIES, MIRROR_FILE_TABLES, MirrorArgs, resolve_mirror};
+#[cfg(feature = "engine")]
 pub use push_args::{PushArgs, resolve_push};
 
 /// How the keys of a binary's configuration file are spelled.
@@ -241,9 +245,11 @@ pub enum ConfigError {
     #[error("{0}")]
     Missing(String),
     /// The settings do not make a valid mirror.
+    #[cfg(feature = "engine")]
     #[error(transparent)]
     Settings(#[from] mirror_core::settings::SettingsError),
     /// The push settings cannot work.
+    #[cfg(feature = "engine")]
     #[error(transparent)]
     Push(#[from] push::Error),
     /// The binary asked for an argument in a way its declaration does not allow (a

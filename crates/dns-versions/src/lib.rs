@@ -59,15 +59,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "resolver")]
 mod dns;
 mod error;
 mod manifest;
 mod record;
 
-pub use dns::{DEFAULT_NAME, DnsConfig, lookup};
+#[cfg(feature = "resolver")]
+pub use dns::{DnsConfig, lookup};
 pub use error::Error;
 pub use manifest::{MANIFEST_NAME, parse_manifest, render_manifest};
-pub use record::{DEFAULT_MAX_AGE, DatabaseRecord, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
+pub use record::{
+    DEFAULT_MAX_AGE, DEFAULT_NAME, DatabaseRecord, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord,
+};
 
 /// Entry points for `cargo fuzz` (not a stable API).
 #[cfg(feature = "fuzzing")]

@@ -2,6 +2,8 @@
 //! atomically, prune, lock, status.
 //!
 //! ```no_run
+//! # #[cfg(all(feature = "http", feature = "dns"))]
+//! # fn main() -> Result<(), mirror_core::Error> {
 //! use mirror_core::transport::HttpTransport;
 //! use mirror_core::{DatabaseSpec, SyncConfig, SystemDns};
 //!
@@ -16,7 +18,10 @@
 //! for db in &report.databases {
 //!     println!("{}: {:?} -> {:?} ({:?})", db.name, db.before, db.after, db.result);
 //! }
-//! # Ok::<(), mirror_core::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "http", feature = "dns")))]
+//! # fn main() {}
 //! ```
 //!
 //! # The mirror directory
@@ -122,6 +127,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "dns")]
+mod dns;
 mod engine;
 mod error;
 pub mod json_file;
@@ -144,9 +151,10 @@ mod verify;
 #[doc(hidden)]
 pub mod fuzzing;
 
+#[cfg(feature = "dns")]
+pub use dns::SystemDns;
 pub use engine::{
     DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig,
     SyncConfigBuilder, SyncReport, VersionSource, sync, sync_with,
 };
 pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
-pub use manifest::SystemDns;
