@@ -29,7 +29,9 @@
 //!
 //! The settings of a mirror (what `sigupdate sync`/`watch` and `sigserver --sync` share)
 //! are declared once, in [`MirrorArgs`], and resolved once, by [`resolve_mirror`], into
-//! `mirror_core::settings::MirrorSettings`.
+//! `mirror_core::settings::MirrorSettings`; the push settings likewise in [`PushArgs`]
+//! and [`resolve_push`]. They are the `engine` feature (on by default); without it the
+//! crate is the layering alone, for any clap program.
 //!
 //! # Why clap's `env` and serde, not figment
 //!
@@ -43,6 +45,21 @@
 //! same parsers and reports which one set a value; the file is plain serde through
 //! `toml`, also already in the tree. What is written here is the short glue: the
 //! variable names, the file fill-in, the sources.
+//!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`): [`Spec`], [`Layers`], [`Source`], rendering; clap, serde, toml | 28 |
+//! | default (`engine`: `MirrorArgs`/`resolve_mirror`, `PushArgs`/`resolve_push` over `mirror-core` and `push`) | 183 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p cli-config -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
