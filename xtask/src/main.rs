@@ -18,6 +18,9 @@
 //!   (module `tiers`); needs root. Stopped by a signal, it removes its network
 //!   (modules `interrupt`, `netns`); `cargo xtask tiers-interrupt-check` proves it
 //!   (module `tiers_check`).
+//! - `cargo xtask light-check`: the libraries' minimal builds (`--no-default-features`)
+//!   hold no async runtime, DNS or HTTP client, build, and their docs state their
+//!   current dependency counts (module `light`).
 //! - `cargo xtask dist-check`, `cargo xtask image-check`: install, use and purge the
 //!   package; run the image's entrypoint in its unpacked root file system (module
 //!   `dist_check`). Both need root.
@@ -32,6 +35,7 @@ mod dist;
 mod dist_check;
 mod fuzz;
 mod interrupt;
+mod light;
 mod mirror_demo;
 mod netns;
 mod s3_crash;
@@ -65,6 +69,9 @@ commands:
                         while it publishes versions to a SeaweedFS bucket (WEED_BIN);
                         check the bucket's client view after each kill, a real
                         freshclam every tenth, and that the next publish converges
+  light-check           the libraries' minimal builds (--no-default-features): no
+                        async runtime, DNS or HTTP client in `cargo tree`, they
+                        build, and the dependency counts in their docs are current
   dist-check            (root) install the .deb, run the installed binaries (sync from
                         a local upstream, serve), remove and purge it, check that only
                         the state directory is left
@@ -121,6 +128,7 @@ fn main() -> ExitCode {
             Ok((kills, seed)) => s3_crash::run(kills, seed),
             Err(e) => Err(e),
         },
+        Some("light-check") if args.len() == 1 => light::run(&workspace_root()),
         Some("dist-check") if args.len() == 1 => dist_check::dist_check(&workspace_root()),
         Some("image-check") if args.len() == 1 => dist_check::image_check(&workspace_root()),
         Some("-h" | "--help" | "help") => {

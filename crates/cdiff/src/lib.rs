@@ -63,6 +63,21 @@
 //!   than a byte loop.
 //! - `thiserror`: the error enum.
 //!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`) | 69 |
+//! | default (the same: no optional I/O; `fuzzing` is for `fuzz/` only) | 69 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p cdiff -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
+//!
 //! # Worst cases
 //!
 //! | parser | worst input | limit that bounds it | worst | typical, same size | ratio |

@@ -29,7 +29,9 @@
 //!
 //! The settings of a mirror (what `sigupdate sync`/`watch` and `sigserver --sync` share)
 //! are declared once, in [`MirrorArgs`], and resolved once, by [`resolve_mirror`], into
-//! `mirror_core::settings::MirrorSettings`.
+//! `mirror_core::settings::MirrorSettings`; the push settings likewise in [`PushArgs`]
+//! and [`resolve_push`]. They are the `engine` feature (on by default); without it the
+//! crate is the layering alone, for any clap program.
 //!
 //! # Why clap's `env` and serde, not figment
 //!
@@ -43,17 +45,36 @@
 //! same parsers and reports which one set a value; the file is plain serde through
 //! `toml`, also already in the tree. What is written here is the short glue: the
 //! variable names, the file fill-in, the sources.
+//!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`): [`Spec`], [`Layers`], [`Source`], rendering; clap, serde, toml | 28 |
+//! | default (`engine`: `MirrorArgs`/`resolve_mirror`, `PushArgs`/`resolve_push` over `mirror-core` and `push`) | 183 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p cli-config -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod layers;
+#[cfg(feature = "engine")]
 mod mirror;
+#[cfg(feature = "engine")]
 mod push_args;
 
 use std::path::PathBuf;
 
 pub use layers::{Entry, Layers, MAX_FILE_BYTES};
+#[cfg(feature = "engine")]
 pub use mirror::{MIRROR_ENV_FAMILIES, MIRROR_FILE_TABLES, MirrorArgs, resolve_mirror};
+#[cfg(feature = "engine")]
 pub use push_args::{PushArgs, resolve_push};
 
 /// How the keys of a binary's configuration file are spelled.
@@ -251,12 +272,15 @@ pub enum ConfigError {
     #[error("{0}")]
     Missing(String),
     /// The settings do not make a valid mirror.
+    #[cfg(feature = "engine")]
     #[error(transparent)]
     Settings(#[from] mirror_core::settings::SettingsError),
     /// The push settings cannot work.
+    #[cfg(feature = "engine")]
     #[error(transparent)]
     Push(#[from] push::Error),
     /// The HTTP settings cannot work (a CA certificate file that cannot be used).
+    #[cfg(feature = "engine")]
     #[error(transparent)]
     Http(#[from] fetch::Error),
     /// The binary asked for an argument in a way its declaration does not allow (a

@@ -10,10 +10,7 @@ use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Name, ResolveError, Resolver};
 
-use crate::{Error, VersionRecord};
-
-/// The official version record's name.
-pub const DEFAULT_NAME: &str = "current.cvd.clamav.net";
+use crate::{DEFAULT_NAME, Error, VersionRecord};
 
 /// The most TXT records considered in one answer.
 const MAX_TXT_RECORDS: usize = 16;

@@ -8,10 +8,11 @@
 //!   its age and [staleness](VersionRecord::is_stale) (default 12 h), and a documented
 //!   extension for custom databases (`name=version` fields after the eight standard
 //!   ones, which the reference client ignores).
-//! - [`lookup`]: the record over DNS with `hickory-resolver` (timeouts, configurable
-//!   name and name servers; explicit name servers work with an empty
-//!   `/etc/resolv.conf`). The resolver runs on a private current-thread tokio runtime,
-//!   so the API is blocking like the rest of the sync engine.
+//! - [`lookup`] (feature `resolver`, on by default; [`DnsConfig`] with it): the record
+//!   over DNS with `hickory-resolver` (timeouts, configurable name and name servers;
+//!   explicit name servers work with an empty `/etc/resolv.conf`). The resolver runs
+//!   on a private current-thread tokio runtime, so the API is blocking like the rest
+//!   of the sync engine.
 //! - [`parse_manifest`] / [`render_manifest`]: the `dns.txt` file a mirror publishes
 //!   for the next tier (the one reader and writer of that format; `mirror-core`
 //!   downloads and publishes it).
@@ -56,18 +57,37 @@
 //!
 //! Threat tests: `tests/threat_worst_case.rs` (the most extension fields, 4096 colons,
 //! one byte over the limit, a two-line manifest).
+//!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`): records and `dns.txt` manifests, parse and write | 8 |
+//! | default (`resolver`: [`lookup`] through hickory-resolver on tokio) | 87 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p dns-versions -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "resolver")]
 mod dns;
 mod error;
 mod manifest;
 mod record;
 
-pub use dns::{DEFAULT_NAME, DnsConfig, lookup};
+#[cfg(feature = "resolver")]
+pub use dns::{DnsConfig, lookup};
 pub use error::Error;
 pub use manifest::{MANIFEST_NAME, parse_manifest, render_manifest};
-pub use record::{DEFAULT_MAX_AGE, DatabaseRecord, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord};
+pub use record::{
+    DEFAULT_MAX_AGE, DEFAULT_NAME, DatabaseRecord, MAX_EXTRA, MAX_RECORD_LEN, VersionRecord,
+};
 
 /// Entry points for `cargo fuzz` (not a stable API).
 #[cfg(feature = "fuzzing")]

@@ -12,6 +12,9 @@ use nom::multi::separated_list1;
 
 use crate::Error;
 
+/// The official version record's name.
+pub const DEFAULT_NAME: &str = "current.cvd.clamav.net";
+
 /// A record older than this is stale (the reference client's rule).
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 

@@ -401,26 +401,29 @@ mod tests {
                 .unwrap_err(),
         );
         assert!(text.starts_with("create directory"), "{text}");
-        // the network: one upstream that refuses connections
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut t = crate::transport::HttpTransport::new(dir.path()).unwrap();
-        use crate::transport::Transport;
-        let e = t
-            .download(
-                &[format!("http://127.0.0.1:{port}")],
-                "test.cvd",
-                dir.path(),
-                1 << 20,
-            )
-            .unwrap_err();
-        let text = assert_clean_chain(e);
-        assert!(
-            text.starts_with("test.cvd: upstream unreachable: http://127.0.0.1:"),
-            "{text}"
-        );
+        // the network: one upstream that refuses connections (feature `http`)
+        #[cfg(feature = "http")]
+        {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut t = crate::transport::HttpTransport::new(dir.path()).unwrap();
+            use crate::transport::Transport;
+            let e = t
+                .download(
+                    &[format!("http://127.0.0.1:{port}")],
+                    "test.cvd",
+                    dir.path(),
+                    1 << 20,
+                )
+                .unwrap_err();
+            let text = assert_clean_chain(e);
+            assert!(
+                text.starts_with("test.cvd: upstream unreachable: http://127.0.0.1:"),
+                "{text}"
+            );
+        }
     }
 }

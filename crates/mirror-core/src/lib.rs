@@ -2,6 +2,8 @@
 //! atomically, prune, lock, status.
 //!
 //! ```no_run
+//! # #[cfg(all(feature = "http", feature = "dns"))]
+//! # fn main() -> Result<(), mirror_core::Error> {
 //! use mirror_core::transport::HttpTransport;
 //! use mirror_core::{DatabaseSpec, SyncConfig, SystemDns};
 //!
@@ -16,7 +18,10 @@
 //! for db in &report.databases {
 //!     println!("{}: {:?} -> {:?} ({:?})", db.name, db.before, db.after, db.result);
 //! }
-//! # Ok::<(), mirror_core::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "http", feature = "dns")))]
+//! # fn main() {}
 //! ```
 //!
 //! # The mirror directory
@@ -99,9 +104,25 @@
 //! ([`settings::MirrorSettings`]) and the one function both binaries build the engine
 //! with ([`settings::engine_config`]).
 //!
-//! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`, `fetch`,
-//! `dns-versions`) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
+//! Dependencies: only the workspace's own crates (`cvd-format`, `cdiff`,
+//! `dns-versions` for the record format, `atomic-file`; `fetch` with the `http`
+//! feature) plus `serde`/`serde_json` (status), `time` (the `.sign` verification
 //! time), `tracing` and `thiserror`.
+//!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`): the whole engine, with the caller's own [`transport::Transport`] and [`DnsVersions`] | 81 |
+//! | default (`http`: `transport::HttpTransport` over `fetch`; `dns`: `SystemDns` through `dns-versions`' resolver) | 163 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p mirror-core -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
 //!
 //! # Worst cases
 //!
@@ -125,6 +146,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "dns")]
+mod dns;
 mod engine;
 mod error;
 pub mod json_file;
@@ -147,9 +170,10 @@ mod verify;
 #[doc(hidden)]
 pub mod fuzzing;
 
+#[cfg(feature = "dns")]
+pub use dns::SystemDns;
 pub use engine::{
     DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig,
     SyncConfigBuilder, SyncReport, VersionSource, sync, sync_with,
 };
 pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
-pub use manifest::SystemDns;

@@ -79,30 +79,3 @@ pub(crate) fn versions_of(record: &VersionRecord) -> BTreeMap<String, u32> {
     }
     out
 }
-
-/// DNS version records through `dns_versions` (the system resolver, or explicit name
-/// servers). A record older than 12 hours is reported as unusable, so the engine falls
-/// back to the manifest or header probe.
-#[derive(Debug, Clone, Default)]
-pub struct SystemDns {
-    /// Name servers to ask; empty: the system configuration.
-    pub nameservers: Vec<std::net::SocketAddr>,
-}
-
-impl crate::engine::DnsVersions for SystemDns {
-    fn lookup(&mut self, name: &str) -> Result<BTreeMap<String, u32>, crate::error::BoxError> {
-        let cfg = dns_versions::DnsConfig {
-            name: name.to_owned(),
-            nameservers: self.nameservers.clone(),
-            ..dns_versions::DnsConfig::default()
-        };
-        let record = dns_versions::lookup(&cfg).map_err(ManifestError::Lookup)?;
-        let now = SystemTime::now();
-        if record.is_stale(now, DEFAULT_MAX_AGE) {
-            return Err(Box::new(ManifestError::Stale {
-                age_secs: record.age(now).as_secs(),
-            }));
-        }
-        Ok(versions_of(&record))
-    }
-}

@@ -3,11 +3,11 @@
 //!
 //! `sigupdate sync`, `sigupdate watch` and `sigserver --sync` all describe the mirror
 //! they keep with a [`MirrorSettings`] and build the engine with [`engine_config`]
-//! (plus [`MirrorSettings::dns`] and [`MirrorSettings::http_transport`] for what the
-//! engine is handed at run time). Where those settings come from (a TOML file, the
-//! environment, flags) is the binaries' business, through the `cli-config` crate; this
-//! module only holds plain values, their defaults and their checks, so that it is
-//! usable (and testable) without a command line.
+//! (plus `MirrorSettings::dns` and `MirrorSettings::http_transport`, features `dns`
+//! and `http`, for what the engine is handed at run time). Where those settings come
+//! from (a TOML file, the environment, flags) is the binaries' business, through the
+//! `cli-config` crate; this module only holds plain values, their defaults and their
+//! checks, so that it is usable (and testable) without a command line.
 //!
 //! ```
 //! use mirror_core::settings::{MirrorSettings, engine_config};
@@ -18,6 +18,7 @@
 //! let s = s.validated()?;
 //! let config = engine_config(&s)?;
 //! assert_eq!(config.layout().root(), std::path::Path::new("/srv/clamav-mirror"));
+//! # #[cfg(feature = "dns")]
 //! assert!(s.dns().is_none());
 //! # Ok::<(), mirror_core::settings::SettingsError>(())
 //! ```
@@ -30,8 +31,9 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::prune::PrunePolicy;
+#[cfg(feature = "http")]
 use crate::transport::HttpTransport;
-use crate::{DatabaseSpec, SyncConfig, SystemDns, VersionSource};
+use crate::{DatabaseSpec, SyncConfig, VersionSource};
 
 /// The official upstream, the default `upstream`.
 pub const OFFICIAL_UPSTREAM: &str = "https://database.clamav.net";
@@ -137,6 +139,7 @@ pub enum SettingsError {
         source: std::io::Error,
     },
     /// The HTTP client cannot be built.
+    #[cfg(feature = "http")]
     #[error("building the HTTP client")]
     Http(#[source] fetch::Error),
     /// The engine refused the configuration.
@@ -239,15 +242,9 @@ impl MirrorSettings {
         Ok(self)
     }
 
-    /// The DNS lookup the engine is handed: `None` when versions do not come from DNS.
-    pub fn dns(&self) -> Option<SystemDns> {
-        self.dns.then(|| SystemDns {
-            nameservers: self.dns_servers.clone(),
-        })
-    }
-
-    /// The HTTP transport: cool-downs in `DIR/cooldown.json`, `retries` per download.
+    /// The HTTP transport (feature `http`): cool-downs in `DIR/cooldown.json`, `retries` per download.
     /// Creates the mirror directory if needed.
+    #[cfg(feature = "http")]
     pub fn http_transport(&self) -> Result<HttpTransport, SettingsError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| SettingsError::Dir {
             path: self.dir.clone(),

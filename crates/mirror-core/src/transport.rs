@@ -1,5 +1,7 @@
 //! The engine's view of the network: a small trait, so that the engine is testable
-//! without sockets, with an implementation over the `fetch` crate for real use.
+//! without sockets, with an implementation over the `fetch` crate for real use
+//! ([`HttpTransport`], feature `http`, on by default). Without the feature the trait is
+//! the seam: the crate then brings no HTTP client, and its user brings the transport.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -56,11 +58,13 @@ pub trait Transport {
 /// Progress callback: file name, bytes received so far, total size if announced.
 pub type ProgressFn = Box<dyn FnMut(&str, u64, Option<u64>)>;
 
+#[cfg(feature = "http")]
 /// How long an upstream that served a bad or stale file is skipped: in practice the
 /// rest of the run, as every sync makes a new [`HttpTransport`] and the marks are not
 /// persisted (see the `fetch` crate docs on why, unlike `Retry-After` cool-downs).
 const STALE_FOR: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
+#[cfg(feature = "http")]
 /// The real [`Transport`]: HTTP(S) through the `fetch` crate (conditional, resumable,
 /// `Retry-After` cool-downs persisted in `DIR/cooldown.json`, failover in order).
 pub struct HttpTransport {
@@ -69,6 +73,7 @@ pub struct HttpTransport {
     progress: Option<ProgressFn>,
 }
 
+#[cfg(feature = "http")]
 impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpTransport")
@@ -77,6 +82,7 @@ impl std::fmt::Debug for HttpTransport {
     }
 }
 
+#[cfg(feature = "http")]
 impl HttpTransport {
     /// A transport whose cool-downs persist in `DIR/cooldown.json` of the mirror `dir`.
     pub fn new(dir: &Path) -> Result<Self, Error> {
@@ -126,6 +132,7 @@ impl HttpTransport {
     }
 }
 
+#[cfg(feature = "http")]
 fn map_fetch_error(file: &str, e: fetch::Error) -> Error {
     if e.is_not_found() {
         return Error::NotFound {
@@ -163,6 +170,7 @@ fn map_fetch_error(file: &str, e: fetch::Error) -> Error {
     }
 }
 
+#[cfg(feature = "http")]
 impl Transport for HttpTransport {
     fn download(
         &mut self,

@@ -44,6 +44,21 @@
 //! assert!(rl.check(b, t).is_ok()); // same /64: the same bucket
 //! assert_eq!(rl.check(a, t), Err(Duration::from_secs(1)));
 //! ```
+//!
+//! # Features and dependency count
+//!
+//! | feature set | crates pulled in |
+//! |---|---|
+//! | minimal (`--no-default-features`) | 0 |
+//! | default (the same: the crate has no features) | 0 |
+//!
+//! No async runtime, DNS or HTTP client in the minimal set. Counted, and kept current,
+//! by `cargo xtask light-check` (run by CI, which fails when a row is stale or when a
+//! minimal build pulls tokio, hickory, reqwest, ureq or hyper): the distinct crates,
+//! by name and version, of `cargo tree -p rate-limit -e normal --no-dedupe` (with
+//! `--no-default-features` for the minimal row), the crate itself not counted; in
+//! shell terms `... --prefix none --no-dedupe | sort -u | wc -l`, minus one. Build and
+//! dev dependencies are not counted.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
