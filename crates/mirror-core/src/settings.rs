@@ -84,7 +84,8 @@ pub struct MirrorSettings {
     /// Retries per download after a transient failure.
     pub retries: u32,
     /// Trusted CAs and proxy of every HTTP request (upstreams; the binaries hand the
-    /// same to push cascades and object storage).
+    /// same to push cascades and object storage). Feature `http`.
+    #[cfg(feature = "http")]
     pub http: fetch::HttpSettings,
     /// Custom databases: their own upstreams, keys, `.sign` requirement.
     pub custom: BTreeMap<String, CustomDb>,
@@ -174,6 +175,7 @@ impl MirrorSettings {
             grace_secs: DEFAULT_GRACE_SECS,
             verify_time: None,
             retries: DEFAULT_RETRIES,
+            #[cfg(feature = "http")]
             http: fetch::HttpSettings::default(),
             custom: BTreeMap::new(),
         }
