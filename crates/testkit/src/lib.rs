@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod dns;
+pub mod feeds;
 pub mod http;
 pub mod keys;
 pub mod net;
