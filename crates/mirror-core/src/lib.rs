@@ -127,6 +127,7 @@
 
 mod engine;
 mod error;
+pub mod feed_listing;
 pub mod json_file;
 pub mod layout;
 pub mod lock;
@@ -148,8 +149,8 @@ mod verify;
 pub mod fuzzing;
 
 pub use engine::{
-    DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig,
-    SyncConfigBuilder, SyncReport, VersionSource, sync, sync_with,
+    DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, FEEDS_WORK, Limits,
+    SyncConfig, SyncConfigBuilder, SyncReport, VersionSource, feed_error_kind, sync, sync_with,
 };
 pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};
 pub use manifest::SystemDns;
