@@ -279,6 +279,7 @@ mod tests {
             "/%zz.cvd",
             "/%4",
             "//test.cvd",
+            "/sub/test.cvd",
             "test.cvd",
             "",
             "/a%0ab.cvd",
