@@ -338,11 +338,11 @@ impl KeyRing {
             file: file.to_owned(),
             reason: format!("unsupported signature version {:?}", s.version()),
         })?;
-        let digest = Digest::from_pgp(hash).filter(|d| policy.allows(*d));
-        let Some(digest) = digest else {
+        let known = Digest::from_pgp(hash);
+        let Some(digest) = known.filter(|d| policy.allows(*d)) else {
             return Err(Error::DigestNotAllowed {
                 file: file.to_owned(),
-                digest: hash.to_string(),
+                digest: known.map_or_else(|| hash.to_string(), |d| d.name().to_owned()),
                 allowed: policy.describe(),
             });
         };

@@ -234,7 +234,9 @@ mod tests {
         assert_eq!(t.redact("a s3cr3t-T0ken_1.~ b"), "a <token> b");
         for bad in ["", "  ", "a/b", "a?b", "a b", "a%2f", "tok#x"] {
             let e = Token::new(bad).unwrap_err();
-            assert!(!bad.trim().is_empty() && !e.contains(bad.trim()) || bad.trim().is_empty());
+            if !bad.trim().is_empty() {
+                assert!(!e.contains(bad.trim()), "{e}");
+            }
         }
         assert!(Token::new(&"x".repeat(513)).is_err());
     }

@@ -133,7 +133,8 @@ impl FeedState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileOutcome {
-    /// Upstream answered `304`: the last good copy is staged.
+    /// Upstream answered `304`, and the last good copy is staged; or it sent the same
+    /// bytes again (a server ignoring the validators), verified anew and staged.
     Unchanged,
     /// A new version passed every check and is staged.
     Updated,
@@ -260,6 +261,16 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<(), Error> {
         return Ok(());
     }
     std::fs::copy(src, dst).map_err(|e| Error::io(dst, e))?;
+    // A copy keeps the upstream's Last-Modified as its mtime, as a link would.
+    if let Ok(t) = std::fs::metadata(src).and_then(|m| m.modified()) {
+        let set = std::fs::File::options()
+            .write(true)
+            .open(dst)
+            .and_then(|f| f.set_modified(t));
+        if let Err(e) = set {
+            tracing::debug!(path = %dst.display(), error = %e, "cannot set mtime");
+        }
+    }
     Ok(())
 }
 
@@ -529,6 +540,12 @@ impl FileSync<'_> {
             Ok(None) => self.keep(state, FileOutcome::Unchanged, None),
             Ok(Some(c)) => match self.stage_new(&c) {
                 Ok(companion) => {
+                    // A server that ignores the validators sends the same bytes again:
+                    // staged (verified anew), but not a change.
+                    let same = state
+                        .files
+                        .get(self.file)
+                        .is_some_and(|o| o.sha256 == c.digests.sha256);
                     let st = FileState {
                         etag: c.etag.clone(),
                         last_modified: c.last_modified.map(unix),
@@ -539,7 +556,11 @@ impl FileSync<'_> {
                     state.files.insert(self.file.to_owned(), st);
                     FileReport {
                         file: self.file.to_owned(),
-                        outcome: FileOutcome::Updated,
+                        outcome: if same {
+                            FileOutcome::Unchanged
+                        } else {
+                            FileOutcome::Updated
+                        },
                         error: None,
                         companion,
                         verification: Some(c.verification),

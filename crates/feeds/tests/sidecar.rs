@@ -9,7 +9,7 @@ const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00
 fn the_forms_providers_write_parse() {
     let up = SHA.to_ascii_uppercase();
     for text in [
-        format!("{SHA}"),
+        SHA.to_string(),
         format!("{SHA}\n"),
         format!("{SHA}  a.ndb\n"),
         format!("{SHA} *a.ndb\r\n"),

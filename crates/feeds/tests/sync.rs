@@ -251,7 +251,29 @@ fn a_lost_last_good_copy_is_downloaded_again_not_trusted_to_a_304() {
     std::fs::write(m.published(&f).join("a.ndb"), b"damaged").unwrap();
     sim.reset_stats();
     let r = m.sync(&f);
-    assert_eq!(r.files[0].outcome, FileOutcome::Updated, "{r:#?}");
+    // Downloaded whole and verified again; the same bytes as the state describes.
+    assert_eq!(r.files[0].outcome, FileOutcome::Unchanged, "{r:#?}");
+    assert!(r.files[0].downloaded > 0);
+    assert_eq!(sim.stats().not_modified("a.ndb"), 0);
+    assert_eq!(m.read(&f, "a.ndb"), ndb("A", "61"));
+}
+
+#[test]
+fn a_server_ignoring_validators_costs_a_download_but_is_no_change() {
+    let sim = FeedSim::start("/ss");
+    sim.publish("a.ndb", &ndb("A", "61"), SimKey::Dsa1024);
+    let f = ss_feed(&sim.base_url(), &["a.ndb"], "");
+    let mut m = Mirror::new();
+    m.sync(&f);
+    sim.server().set_fault(
+        testkit::http::Scope::All,
+        testkit::http::Fault::IgnoreConditional,
+    );
+    sim.reset_stats();
+    let r = m.sync(&f);
+    assert_eq!(r.files[0].outcome, FileOutcome::Unchanged, "{r:#?}");
+    assert!(!r.changed());
+    assert!(r.files[0].downloaded > 0);
     assert_eq!(sim.stats().not_modified("a.ndb"), 0);
     assert_eq!(m.read(&f, "a.ndb"), ndb("A", "61"));
 }

@@ -56,7 +56,10 @@ fn sha1_is_refused_by_the_default_policy_naming_the_digest() {
         .unwrap_err();
     assert!(matches!(e, Error::DigestNotAllowed { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("SHA1") && msg.contains("sha256"), "{msg}");
+    assert!(
+        msg.contains("digest sha1 not allowed") && msg.contains("sha256"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -9,10 +9,11 @@
 //! [`SimKey`] names four OpenPGP keys made once with GnuPG 2.2 and vendored, secret
 //! parts unprotected, in `testdata/feeds/` (see its README): a DSA-1024 key that signs
 //! with SHA-1 like SaneSecurity's, an RSA-2048 key that signs with SHA-256, an Ed25519
-//! key, and an RSA-2048 "stranger" that no feed trusts. They are vendored rather than
-//! generated at test time because DSA parameter generation is slow in debug builds
-//! and GnuPG-made keys also prove interoperability; the simulator signs new content at
-//! test time with rPGP (the `pgp` crate) using the vendored secret keys.
+//! key, and an RSA-2048 "stranger" that no feed trusts. rPGP can generate DSA-1024
+//! keys, and fast enough (0.7 s in a debug build, measured once), but they are vendored
+//! instead: keys made by GnuPG are what providers really have (a parsing difference
+//! would show), and fixed fingerprints let tests name them. The simulator signs new
+//! content at test time with rPGP (the `pgp` crate) using the vendored secret keys.
 //!
 //! ```no_run
 //! use testkit::feeds::{FeedSim, SimKey};
