@@ -151,6 +151,32 @@ impl FeedListing {
         out
     }
 
+    /// Per feed, a fingerprint of what it holds (SHA-256 over its file names and
+    /// digests, 32 hex digits): what push notices announce, so a downstream whose
+    /// published feed differs syncs at once.
+    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+        use sha2::Digest as _;
+        self.feeds
+            .iter()
+            .map(|(name, f)| {
+                let mut h = sha2::Sha256::new();
+                for (file, e) in &f.files {
+                    h.update(file.as_bytes());
+                    h.update(b" ");
+                    h.update(e.sha256.as_bytes());
+                    h.update(b"\n");
+                }
+                let hex: String = h
+                    .finalize()
+                    .iter()
+                    .take(16)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                (name.clone(), hex)
+            })
+            .collect()
+    }
+
     /// The per-file half of feed `feed`'s [`feeds::FeedState`], with `last_fetch`.
     pub fn state_of(&self, feed: &str, last_fetch: Option<u64>) -> feeds::FeedState {
         let files = self
