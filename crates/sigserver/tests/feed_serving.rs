@@ -246,6 +246,18 @@ fn feed_files_are_served_like_cvds_with_the_upstreams_last_modified() {
     );
     assert_eq!(t["feeds"]["si"]["unverified"], true);
     let status = get(s.addr, "/status.json", "");
+    let doc: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(
+        doc["feeds"]["ss"]["files"]["junk.ndb"]["published"], true,
+        "{doc}"
+    );
+    assert_eq!(doc["feeds"]["si"]["unverified"], true, "{doc}");
+    let page = String::from_utf8_lossy(&get(s.addr, "/status", "").body).into_owned();
+    assert!(
+        page.contains("Third-party feeds") && page.contains("junk.ndb"),
+        "{page}"
+    );
+    assert!(!page.contains(TOKEN));
     for (what, text) in [
         ("metrics", metrics.into_bytes()),
         ("trace", trace.body),

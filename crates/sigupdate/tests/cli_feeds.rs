@@ -214,7 +214,9 @@ fn a_failing_feed_file_keeps_its_last_good_copy_is_reported_and_blocks_nothing_e
     let s = setup();
     let out = s.sync();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let attacks: [(&str, &str, &str, fn(&FeedSim)); 4] = [
+    /// What is attacked (feed, file) and how.
+    type Attack = (&'static str, &'static str, &'static str, fn(&FeedSim));
+    let attacks: [Attack; 4] = [
         ("tampered file", "ss", "junk.ndb", |sim| {
             sim.tamper("junk.ndb", b"Evil.Test:0:*:6576696c\n")
         }),
@@ -254,6 +256,17 @@ fn a_failing_feed_file_keeps_its_last_good_copy_is_reported_and_blocks_nothing_e
         assert_eq!(fs["outcome"], "kept_last_good", "{what}: {st}");
         assert_eq!(fs["last_error_kind"], "verification", "{what}: {st}");
         assert_eq!(fs["consecutive_failures"], 1, "{what}: {st}");
+        let text = sigupdate()
+            .args(["status", "--dir"])
+            .arg(s.mirror.path().join("m"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains(&format!("feed {feed} {file}: published ("))
+                && text.contains("FAILED [verification]"),
+            "{what}: {text}"
+        );
         assert!(
             st["last_error"].as_str().unwrap().contains(file),
             "{what}: {st}"
