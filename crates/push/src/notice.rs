@@ -203,6 +203,16 @@ mod tests {
     }
 
     #[test]
+    fn a_notice_may_name_only_feeds_and_reads_as_before_without_them() {
+        let mut n = sample();
+        n.databases.clear();
+        let n = n.with_feeds(BTreeMap::from([("ss".to_owned(), "ab".repeat(16))]));
+        assert_eq!(Notice::parse(&n.to_bytes()).unwrap(), n);
+        let plain = sample();
+        assert!(!String::from_utf8_lossy(&plain.to_bytes()).contains("feeds"));
+    }
+
+    #[test]
     fn rejects_what_it_should() {
         let good = sample();
         let mut cases: Vec<(Notice, &str)> = Vec::new();
@@ -224,6 +234,12 @@ mod tests {
         let mut n = good.clone();
         n.origin = "a b".into();
         cases.push((n, "origin"));
+        let mut n = good.clone();
+        n.feeds.insert("../x".into(), "00".into());
+        cases.push((n, "feed"));
+        let mut n = good.clone();
+        n.feeds.insert("ss".into(), "not hex".into());
+        cases.push((n, "fingerprint"));
         for (n, want) in cases {
             let e = Notice::parse(&n.to_bytes()).unwrap_err().to_string();
             assert!(e.contains(want), "{e} lacks {want}");
