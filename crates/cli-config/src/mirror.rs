@@ -13,9 +13,10 @@ use crate::{ConfigError, Layers, Source, parse_bool};
 /// The variable family of custom databases: `<PREFIX>CUSTOM__<name>__UPSTREAM|KEYS|SIGN`
 /// (put it in [`crate::Spec::env_families`]).
 pub const MIRROR_ENV_FAMILIES: &[&str] = &["CUSTOM__"];
-/// The file table of custom databases: `[custom.<name>]` (put it in
+/// The file tables of custom databases, `[custom.<name>]`, and of third-party feeds,
+/// `[[feed]]` (put them in
 /// [`crate::Spec::file_tables`]).
-pub const MIRROR_FILE_TABLES: &[&str] = &["custom"];
+pub const MIRROR_FILE_TABLES: &[&str] = &["custom", "feed"];
 
 /// Mirror options shared by `sigupdate sync`/`watch`/`config` and `sigserver --sync`
 /// (flatten it into the command). The mirror directory is the binary's own `--dir`.
@@ -125,6 +126,7 @@ pub fn resolve_mirror(
         http: http_settings(layers)?,
         verify_time: layers.optional("verify_time")?,
         custom: custom(layers)?,
+        feeds: feeds(&*layers)?,
         dir: d.dir,
     };
     let s = s.validated()?;
@@ -163,6 +165,28 @@ fn http_settings(layers: &mut Layers<'_>) -> Result<fetch::HttpSettings, ConfigE
         http.tls_config()?;
     }
     Ok(http)
+}
+
+/// The third-party feeds: `[[feed]]` tables of the file only (no flag or variable: a
+/// feed has too many keys for one), key and token paths relative to the file. Printed
+/// as one `feed` entry per feed, by name.
+fn feeds(layers: &Layers<'_>) -> Result<Vec<feeds::FeedConfig>, ConfigError> {
+    let Some((path, v)) = layers.file_value("feed") else {
+        return Ok(Vec::new());
+    };
+    let path = path.to_owned();
+    let mut list = Vec::<feeds::FeedConfig>::deserialize(v.clone()).map_err(|source| {
+        ConfigError::FileValue {
+            path: path.clone(),
+            key: "feed".into(),
+            source: Box::new(source),
+        }
+    })?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    for f in &mut list {
+        f.resolve_relative_to(base);
+    }
+    Ok(list)
 }
 
 /// The custom databases: `[custom.NAME]` tables of the file, then the

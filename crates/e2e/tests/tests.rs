@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod bootstrap;
+mod feeds_tiers;
 mod net_push;
 mod object_storage;
 mod pipeline;

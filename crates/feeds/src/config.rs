@@ -4,6 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// Most base URLs a feed may list (failover order), as many as `fetch::Upstreams` takes.
+pub const MAX_URLS: usize = 64;
+
 use serde::Deserialize;
 
 use crate::Error;
@@ -447,11 +450,8 @@ impl Feed {
         if urls.is_empty() {
             return Err(cfg("url", "no URL".into()));
         }
-        if urls.len() > fetch::MAX_UPSTREAMS {
-            return Err(cfg(
-                "url",
-                format!("more than {} URLs", fetch::MAX_UPSTREAMS),
-            ));
+        if urls.len() > MAX_URLS {
+            return Err(cfg("url", format!("more than {} URLs", MAX_URLS)));
         }
         let token = match &c.token_file {
             Some(path) => {

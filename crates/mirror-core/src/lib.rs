@@ -150,6 +150,7 @@
 mod dns;
 mod engine;
 mod error;
+pub mod feed_listing;
 pub mod json_file;
 pub mod layout;
 pub mod lock;
@@ -173,7 +174,7 @@ pub mod fuzzing;
 #[cfg(feature = "dns")]
 pub use dns::SystemDns;
 pub use engine::{
-    DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, Limits, SyncConfig,
-    SyncConfigBuilder, SyncReport, VersionSource, sync, sync_with,
+    DEFAULT_MIRROR_NAME, DatabaseOutcome, DatabaseSpec, DnsVersions, FEEDS_WORK, Limits,
+    SyncConfig, SyncConfigBuilder, SyncReport, VersionSource, feed_error_kind, sync, sync_with,
 };
 pub use error::{BoxError, Chain, CheckError, Error, ErrorKind, RecordError};

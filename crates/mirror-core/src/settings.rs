@@ -89,6 +89,9 @@ pub struct MirrorSettings {
     pub http: fetch::HttpSettings,
     /// Custom databases: their own upstreams, keys, `.sign` requirement.
     pub custom: BTreeMap<String, CustomDb>,
+    /// Third-party feeds (`[[feed]]` tables of the configuration file only), paths
+    /// already resolved relative to the file ([`feeds::FeedConfig::resolve_relative_to`]).
+    pub feeds: Vec<feeds::FeedConfig>,
 }
 
 /// A custom database's own source and keys (`[custom.NAME]` in a configuration file).
@@ -146,6 +149,9 @@ pub enum SettingsError {
     /// The engine refused the configuration.
     #[error("engine configuration")]
     Engine(#[source] crate::Error),
+    /// A `[[feed]]` table is invalid (the error names the feed and key).
+    #[error("[[feed]]")]
+    Feed(#[source] feeds::Error),
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> SettingsError {
@@ -178,6 +184,7 @@ impl MirrorSettings {
             #[cfg(feature = "http")]
             http: fetch::HttpSettings::default(),
             custom: BTreeMap::new(),
+            feeds: Vec::new(),
         }
     }
 
@@ -241,6 +248,8 @@ impl MirrorSettings {
             return Err(invalid("verify-time", "must not be negative"));
         }
         self.retries = self.retries.min(MAX_RETRIES);
+        // Keys read, names and URLs checked now: a bad feed is an error at start.
+        feeds::FeedSet::validate(self.feeds.clone()).map_err(SettingsError::Feed)?;
         Ok(self)
     }
 
@@ -304,6 +313,10 @@ pub fn engine_config(s: &MirrorSettings) -> Result<SyncConfig, SettingsError> {
         let roots = cvd_format::sign::SignRoots::from_files(&s.sign_roots)
             .map_err(SettingsError::SignRoot)?;
         b = b.sign_roots(roots);
+    }
+    if !s.feeds.is_empty() {
+        let set = feeds::FeedSet::validate(s.feeds.clone()).map_err(SettingsError::Feed)?;
+        b = b.feeds(set).load_checker(feeds::LoadChecker::discover());
     }
     if let Some(t) = s.verify_time {
         let secs = u64::try_from(t).map_err(|_| invalid("verify-time", "must not be negative"))?;

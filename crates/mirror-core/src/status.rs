@@ -31,6 +31,50 @@ pub struct MirrorStatus {
     pub last_error: Option<String>,
     /// Per database state, keyed by database name (`daily`, `main`, `test`, ...).
     pub databases: BTreeMap<String, DatabaseStatus>,
+    /// Per third-party feed (`[[feed]]`), keyed by feed name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feeds: BTreeMap<String, FeedStatus>,
+}
+
+/// One third-party feed's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    /// `verify = "none"`: its files are published unverified.
+    pub unverified: bool,
+    /// Unix seconds of its last fetch (its `min_interval_secs` clock).
+    pub last_fetch: Option<i64>,
+    /// Unix seconds at which it is due next.
+    pub next_due: Option<i64>,
+    /// Per configured file.
+    pub files: BTreeMap<String, FeedFileStatus>,
+}
+
+/// One feed file's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedFileStatus {
+    /// Whether a good copy is published (new, unchanged or the last good one).
+    pub published: bool,
+    /// What the last sync did: `updated`, `unchanged`, `not_due`, `kept_last_good`,
+    /// `failed`.
+    pub outcome: String,
+    /// Size of the published copy.
+    pub size: Option<u64>,
+    /// SHA-256 of the published copy.
+    pub sha256: Option<String>,
+    /// How the published copy was verified (`openpgp DSA-1024 sha1 <fingerprint>`,
+    /// `sha256 sidecar`, `unverified`).
+    pub verification: Option<String>,
+    /// Unix seconds of the last sync that left the file good (updated or unchanged).
+    pub last_success: Option<i64>,
+    /// Why the last sync could not update it (no token ever: redacted).
+    pub last_error: Option<String>,
+    /// Kind of the last error, as for databases (`verification`, `upstream`,
+    /// `rate_limited`, `io`).
+    pub last_error_kind: Option<String>,
+    /// Failed syncs since the last success.
+    pub consecutive_failures: u32,
+    /// Failed syncs in all (a counter for metrics).
+    pub failures: u64,
 }
 
 /// One database's state in the published snapshot.

@@ -53,6 +53,16 @@ pub trait Transport {
     /// Marks the upstream that served `url` as unusable for the rest of this run (it
     /// served a stale or bad file); later calls try the next upstream.
     fn reject(&mut self, url: &str, reason: &str);
+
+    /// The HTTP client of this transport, for the third-party feeds phase (its
+    /// conditional requests, cool-downs per host and failover are `fetch`'s, through
+    /// the same client and `cooldown.json` as the databases). `None` (the default, e.g.
+    /// a transport without HTTP): feeds are not fetched and their published state is
+    /// carried over. Feature `http`.
+    #[cfg(feature = "http")]
+    fn http_client(&self) -> Option<&fetch::Client> {
+        None
+    }
 }
 
 /// Progress callback: file name, bytes received so far, total size if announced.
@@ -224,6 +234,10 @@ impl Transport for HttpTransport {
             .fetch_range(&self.client, file, 0..len as u64, &cond)
             .map_err(|e| map_fetch_error(file, e))?;
         Ok(got.value.map(|head| (head, got.url)))
+    }
+
+    fn http_client(&self) -> Option<&fetch::Client> {
+        Some(&self.client)
     }
 
     fn reject(&mut self, url: &str, reason: &str) {

@@ -14,8 +14,10 @@ use crate::error::PublishError;
 pub struct LocalFile {
     /// Its name (the object name under the prefix).
     pub name: String,
-    /// What it is.
-    pub file: MirrorFile,
+    /// What it is in the database grammar (`None`: a feed file or the feeds listing).
+    pub file: Option<MirrorFile>,
+    /// How it moves (order, headers).
+    pub kind: crate::plan::Kind,
     /// Where it is.
     pub path: PathBuf,
     /// Size in bytes.
@@ -33,7 +35,8 @@ pub struct LocalFile {
 pub struct LocalGeneration {
     /// Its name (`g-<n>`).
     pub name: String,
-    /// Its files in the [`MirrorFile`] grammar, by name.
+    /// Its files in the [`MirrorFile`] grammar, then its feed files (`<feed>/<file>`,
+    /// as its `feeds.json` lists them) and `feeds.json`, by name.
     pub files: Vec<LocalFile>,
 }
 
@@ -81,13 +84,40 @@ impl LocalGeneration {
             let cvd_build_time = header.map(|h| h.build_time.unix_timestamp());
             files.push(LocalFile {
                 name: fname,
-                file,
+                kind: crate::plan::Kind::of(&file),
+                file: Some(file),
                 path,
                 size,
                 sha256,
                 cvd_version,
                 cvd_build_time,
             });
+        }
+        // The feeds: exactly what the listing names, then the listing.
+        let listing = mirror_core::feed_listing::FeedListing::read(gdir).map_err(local(gdir))?;
+        if let Some(l) = listing {
+            let names = l
+                .paths()
+                .into_iter()
+                .map(|p| (p, crate::plan::Kind::FeedFile))
+                .chain(std::iter::once((
+                    mirror_core::feed_listing::FEEDS_FILE.to_owned(),
+                    crate::plan::Kind::FeedListing,
+                )));
+            for (fname, kind) in names {
+                let path = gdir.join(&fname);
+                let (size, sha256, _) = hash_file(&path).map_err(local(&path))?;
+                files.push(LocalFile {
+                    name: fname,
+                    file: None,
+                    kind,
+                    path,
+                    size,
+                    sha256,
+                    cvd_version: None,
+                    cvd_build_time: None,
+                });
+            }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(LocalGeneration { name, files })

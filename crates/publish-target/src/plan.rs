@@ -10,8 +10,13 @@ pub enum Kind {
     Immutable,
     /// `<db>.cvd`: replaced by each update, after every immutable object.
     Cvd,
-    /// `dns.txt`: the version manifest, last of all.
+    /// A third-party feed's file or its `.sig`/sidecar (`<feed>/<file>`): replaced
+    /// under its name, before the listing that names it.
+    FeedFile,
+    /// `dns.txt`: the version manifest, after the databases.
     Manifest,
+    /// `feeds.json`: the feeds listing, last of all (after every file it names).
+    FeedListing,
 }
 
 impl Kind {
@@ -33,7 +38,9 @@ impl Kind {
 pub fn cache_control(kind: Kind) -> &'static str {
     match kind {
         Kind::Immutable => mirror_core::model::CACHE_IMMUTABLE,
-        Kind::Cvd | Kind::Manifest => mirror_core::model::CACHE_MUTABLE,
+        Kind::Cvd | Kind::Manifest | Kind::FeedFile | Kind::FeedListing => {
+            mirror_core::model::CACHE_MUTABLE
+        }
     }
 }
 
@@ -43,7 +50,8 @@ pub fn content_type(kind: Kind) -> &'static str {
     match kind {
         Kind::Manifest => FileNameKind::Manifest.content_type(),
         Kind::Cvd => FileNameKind::Cvd.content_type(),
-        Kind::Immutable => FileNameKind::Cdiff.content_type(),
+        Kind::Immutable | Kind::FeedFile => FileNameKind::Cdiff.content_type(),
+        Kind::FeedListing => "application/json",
     }
 }
 
@@ -58,8 +66,8 @@ pub(crate) enum Action {
     Replace { etag: Option<String> },
 }
 
-/// Sorts uploads into the publish order: immutable objects, then each `<db>.cvd`, then
-/// `dns.txt`; by name within a kind.
+/// Sorts uploads into the publish order: immutable objects, then each `<db>.cvd`, the
+/// feed files, `dns.txt`, and `feeds.json`; by name within a kind.
 pub(crate) fn order<T>(items: &mut [(Kind, String, T)]) {
     items.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
 }

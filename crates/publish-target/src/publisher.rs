@@ -162,7 +162,7 @@ impl Publisher {
                     None => continue,
                 }
             };
-            if name.contains('/') || MirrorFile::parse(name).is_none() {
+            if !ours(name) {
                 continue;
             }
             out.insert(
@@ -240,7 +240,7 @@ impl Publisher {
         // Plan: compare by content.
         let mut todo: Vec<(Kind, String, (&LocalFile, Action))> = Vec::new();
         for f in &local.files {
-            let kind = Kind::of(&f.file);
+            let kind = f.kind;
             let action = match view.get(&f.name) {
                 None => Action::Create,
                 Some(r) => {
@@ -254,7 +254,7 @@ impl Publisher {
                         Action::Keep
                     } else {
                         let (sha, version) = self.identify(&f.name, kind == Kind::Cvd).await?;
-                        if let (Some(remote), Some(local_v), MirrorFile::Cvd { db }) =
+                        if let (Some(remote), Some(local_v), Some(MirrorFile::Cvd { db })) =
                             (version, f.cvd_version, &f.file)
                             && remote > local_v
                         {
@@ -288,7 +288,13 @@ impl Publisher {
         }
         order(&mut todo);
         // Upload kind by kind; read each kind back before the next one moves.
-        for phase in [Kind::Immutable, Kind::Cvd, Kind::Manifest] {
+        for phase in [
+            Kind::Immutable,
+            Kind::Cvd,
+            Kind::FeedFile,
+            Kind::Manifest,
+            Kind::FeedListing,
+        ] {
             let mut written = Vec::new();
             for (_, _, (f, action)) in todo.iter().filter(|t| t.0 == phase) {
                 let etag = self.put(f, phase, action).await?;
@@ -309,7 +315,7 @@ impl Publisher {
         }
         // Versions the target now holds; pruning never touches a newer one.
         for f in &local.files {
-            if let (MirrorFile::Cvd { db }, Some(v)) = (&f.file, f.cvd_version) {
+            if let (Some(MirrorFile::Cvd { db }), Some(v)) = (&f.file, f.cvd_version) {
                 state.versions.insert(db.clone(), v);
             }
         }
@@ -447,7 +453,7 @@ impl Publisher {
             .files
             .iter()
             .filter_map(|f| match &f.file {
-                MirrorFile::Cvd { db } => f.cvd_version.map(|v| (db.clone(), v)),
+                Some(MirrorFile::Cvd { db }) => f.cvd_version.map(|v| (db.clone(), v)),
                 _ => None,
             })
             .collect();
@@ -608,4 +614,17 @@ pub fn publish_all(dir: &Path, settings: &PublishSettings) -> Vec<(String, RunRe
         tracing::error!(error = %e, "writing {}", mirror_core::targets::TARGETS_FILE);
     }
     out
+}
+
+/// Whether an object name under the prefix is one this publisher manages: a name of
+/// the database grammar, `feeds.json`, or a feed file `<feed>/<file>`.
+fn ours(name: &str) -> bool {
+    use mirror_core::feed_listing::{FEEDS_FILE, valid_component};
+    if name == FEEDS_FILE {
+        return true;
+    }
+    match name.split_once('/') {
+        None => MirrorFile::parse(name).is_some(),
+        Some((feed, file)) => valid_component(feed) && valid_component(file),
+    }
 }

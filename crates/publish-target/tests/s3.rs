@@ -656,3 +656,84 @@ fn a_5xx_or_throttling_store_is_retried_with_backoff_then_reported() {
         assert_eq!(r.counters.puts, 0);
     }
 }
+
+/// Adds a feed `ss` with `a.ndb` (`content`) and its `.sig` to the generation
+/// `DIR/current` points at, with the `feeds.json` listing them.
+fn add_feed(dir: &Path, content: &[u8]) -> LocalGeneration {
+    let g = std::fs::canonicalize(dir.join("current")).unwrap();
+    std::fs::create_dir_all(g.join("ss")).unwrap();
+    std::fs::write(g.join("ss/a.ndb"), content).unwrap();
+    std::fs::write(g.join("ss/a.ndb.sig"), b"signature bytes").unwrap();
+    let listing = format!(
+        r#"{{"format":1,"feeds":{{"ss":{{"verify":"openpgp","unverified":false,"files":{{"a.ndb":{{"size":{},"sha256":"00","last_modified":1,"etag":null,"verification":{{"by":"unverified"}},"companion":"a.ndb.sig"}}}}}}}}}}"#,
+        content.len()
+    );
+    std::fs::write(g.join("feeds.json"), listing).unwrap();
+    LocalGeneration::read(dir).unwrap().unwrap()
+}
+
+#[test]
+fn feed_files_land_before_the_listing_that_names_them() {
+    let Some(e) = env() else { return };
+    let rt = rt();
+    let mut state = TargetState::default();
+    let mut p = e.publisher();
+    generation(&e.dir, 3, 2);
+    let g1 = add_feed(&e.dir, b"Sig.A:0:*:61\n");
+    assert!(g1.files.iter().any(|f| f.name == "ss/a.ndb.sig"), "{g1:?}");
+    let r = rt.block_on(p.publish(&g1, &mut state, &settings(), 1_000));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(position(&r.uploaded, "feeds.json"), r.uploaded.len() - 1);
+    for f in ["ss/a.ndb", "ss/a.ndb.sig"] {
+        assert!(position(&r.uploaded, f) < position(&r.uploaded, "feeds.json"));
+        assert!(position(&r.uploaded, f) > position(&r.uploaded, "test.cvd"));
+    }
+    assert_eq!(e.listing(), files_of(&g1));
+    let h = e.head("ss/a.ndb").to_ascii_lowercase();
+    assert!(
+        h.contains("cache-control: public, max-age=60, must-revalidate"),
+        "{h}"
+    );
+    let h = e.head("feeds.json").to_ascii_lowercase();
+    assert!(h.contains("content-type: application/json"), "{h}");
+
+    // Nothing new: no upload. A new feed file: it and the listing only.
+    let r = rt.block_on(p.publish(&g1, &mut state, &settings(), 2_000));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert!(r.uploaded.is_empty(), "{:?}", r.uploaded);
+    let g2 = add_feed(&e.dir, b"Sig.B:0:*:62\n");
+    let r = rt.block_on(p.publish(&g2, &mut state, &settings(), 3_000));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.uploaded, ["ss/a.ndb", "feeds.json"]);
+    assert_eq!(e.get("ss/a.ndb").1, b"Sig.B:0:*:62\n");
+}
+
+/// The same order rules on a `file://` target (runs without SeaweedFS): feed files
+/// before `feeds.json`, unchanged ones not written again, even with a lost record.
+#[test]
+fn file_targets_get_feed_files_before_their_listing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mirror");
+    let out = tmp.path().join("out");
+    let spec: TargetSpec = format!("file://{}", out.display()).parse().unwrap();
+    let rt = rt();
+    let mut state = TargetState::default();
+    generation(&dir, 3, 2);
+    let g1 = add_feed(&dir, b"Sig.A:0:*:61\n");
+    let (store, prefix, s3) = spec.open(&[]).unwrap();
+    let mut p = Publisher::new(store, prefix, s3);
+    let r = rt.block_on(p.publish(&g1, &mut state, &settings(), 1));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(position(&r.uploaded, "feeds.json"), r.uploaded.len() - 1);
+    assert!(position(&r.uploaded, "ss/a.ndb.sig") < r.uploaded.len() - 1);
+    for f in &g1.files {
+        assert_eq!(
+            std::fs::read(out.join(&f.name)).unwrap(),
+            std::fs::read(&f.path).unwrap(),
+            "{}",
+            f.name
+        );
+    }
+    let r = rt.block_on(p.publish(&g1, &mut TargetState::default(), &settings(), 2));
+    assert_eq!(r.counters.puts, 0, "{r:?}");
+}

@@ -60,6 +60,10 @@ pub struct SyncResult {
     /// restarted mirror announces again: a cascade cut short by a crash or restart is
     /// completed at the next start; a downstream that has the versions pays nothing).
     pub current: BTreeMap<String, DatabaseTrace>,
+    /// Third-party feed → fingerprint of what the published generation holds of it.
+    pub feeds: BTreeMap<String, String>,
+    /// Those of [`feeds`](Self::feeds) this sync changed (named in the cascade's notice).
+    pub new_feeds: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +78,11 @@ struct Inner {
     pending: Pending,
     published: BTreeMap<String, u32>,
     dns_requested: BTreeMap<String, u32>,
+    /// Published feed fingerprints (known after the first sync).
+    feeds: BTreeMap<String, String>,
+    /// Feed fingerprints a notice already started a sync for (a repeated or lying
+    /// notice costs at most that one sync).
+    feeds_requested: BTreeMap<String, String>,
     dirty: bool,
     last_store: Option<Instant>,
 }
@@ -171,6 +180,8 @@ impl PushHub {
                 pending: Pending::default(),
                 published,
                 dns_requested: BTreeMap::new(),
+                feeds: BTreeMap::new(),
+                feeds_requested: BTreeMap::new(),
                 dirty: false,
                 last_store: None,
             }),
@@ -297,6 +308,14 @@ impl PushHub {
                 *e = (v, hops, accepted.sender.clone());
             }
         }
+        for (feed, fp) in &n.feeds {
+            let have = g.feeds.get(feed) == Some(fp);
+            let asked = g.feeds_requested.get(feed) == Some(fp);
+            if !have && !asked {
+                g.feeds_requested.insert(feed.clone(), fp.clone());
+                wanted = true;
+            }
+        }
         let action = if wanted {
             "sync"
         } else if repeats_unconfirmed {
@@ -310,6 +329,7 @@ impl PushHub {
             origin = %n.origin,
             id = %n.id,
             databases = ?n.databases,
+            feeds = ?n.feeds.keys().collect::<Vec<_>>(),
             action,
             "push notice accepted"
         );
@@ -383,6 +403,10 @@ impl PushHub {
             g.published.insert(db.clone(), v);
         }
         let published = g.published.clone();
+        g.feeds = result.feeds.clone();
+        let feeds = g.feeds.clone();
+        g.feeds_requested
+            .retain(|f, fp| feeds.get(f).is_some_and(|have| have != fp));
         g.state
             .announced
             .retain(|db, a| published.get(db).is_none_or(|&p| p < a.version));
@@ -432,9 +456,30 @@ impl PushHub {
         } else {
             &result.new
         };
-        if announce.is_empty() {
+        let start = result.new.is_empty() && req.reason.split('+').any(|r| r == "start");
+        let feeds_changed = if start && result.new_feeds.is_empty() {
+            result.feeds.clone()
+        } else {
+            result.new_feeds.clone()
+        };
+        if announce.is_empty() && feeds_changed.is_empty() {
             return None;
         }
+        if announce.is_empty() {
+            // Only feeds changed: one notice naming them, this mirror their origin.
+            let notice = Notice::new(
+                &self.name,
+                self.url.as_deref(),
+                BTreeMap::new(),
+                Vec::new(),
+                now_ms(),
+                now_ms(),
+            )
+            .with_feeds(feeds_changed);
+            info!(id = %notice.id, feeds = ?notice.feeds.keys().collect::<Vec<_>>(), downstreams = cascade.downstreams().len(), "notifying downstreams");
+            return Some(cascade.send(notice));
+        }
+        let mut feeds_changed = Some(feeds_changed).filter(|f| !f.is_empty());
         // One notice per distinct way the versions came (usually one).
         let mut groups: BTreeMap<Vec<Hop>, (BTreeMap<String, u32>, u64)> = BTreeMap::new();
         for (db, t) in announce {
@@ -453,8 +498,9 @@ impl PushHub {
                 hops,
                 published_ms,
                 now_ms(),
-            );
-            info!(id = %notice.id, databases = ?notice.databases, downstreams = cascade.downstreams().len(), "notifying downstreams");
+            )
+            .with_feeds(feeds_changed.take().unwrap_or_default());
+            info!(id = %notice.id, databases = ?notice.databases, feeds = ?notice.feeds.keys().collect::<Vec<_>>(), downstreams = cascade.downstreams().len(), "notifying downstreams");
             last = Some(cascade.send(notice));
         }
         last

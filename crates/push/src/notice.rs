@@ -52,6 +52,12 @@ pub struct Notice {
     pub databases: BTreeMap<String, u32>,
     /// The way the versions came: origin first, the sender last.
     pub hops: Vec<Hop>,
+    /// Third-party feed name → fingerprint of what the sender now publishes of it
+    /// (`mirror_core::feed_listing::FeedListing::fingerprints`): a receiver whose
+    /// published feed differs syncs. Absent from notices without feed changes (so
+    /// they read as before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feeds: BTreeMap<String, String>,
 }
 
 impl Notice {
@@ -82,7 +88,14 @@ impl Notice {
             sent_ms,
             databases,
             hops,
+            feeds: BTreeMap::new(),
         }
+    }
+
+    /// The same notice naming these feed changes too.
+    pub fn with_feeds(mut self, feeds: BTreeMap<String, String>) -> Self {
+        self.feeds = feeds;
+        self
     }
 
     /// Parses and checks a notice body (size, format, names, versions, hop count).
@@ -121,8 +134,21 @@ impl Notice {
         {
             return bad("upstream: not an http(s) URL".into());
         }
-        if self.databases.is_empty() || self.databases.len() > MAX_DATABASES {
-            return bad(format!("1 to {MAX_DATABASES} databases expected"));
+        if (self.databases.is_empty() && self.feeds.is_empty())
+            || self.databases.len() > MAX_DATABASES
+            || self.feeds.len() > MAX_DATABASES
+        {
+            return bad(format!(
+                "1 to {MAX_DATABASES} databases (or feeds) expected"
+            ));
+        }
+        if let Some((f, fp)) = self.feeds.iter().find(|(f, fp)| {
+            !mirror_core::feed_listing::valid_component(f)
+                || fp.is_empty()
+                || fp.len() > 64
+                || !fp.bytes().all(|b| b.is_ascii_hexdigit())
+        }) {
+            return bad(format!("feed {f:?}: fingerprint {fp:?}"));
         }
         if let Some(db) = self
             .databases
@@ -177,6 +203,16 @@ mod tests {
     }
 
     #[test]
+    fn a_notice_may_name_only_feeds_and_reads_as_before_without_them() {
+        let mut n = sample();
+        n.databases.clear();
+        let n = n.with_feeds(BTreeMap::from([("ss".to_owned(), "ab".repeat(16))]));
+        assert_eq!(Notice::parse(&n.to_bytes()).unwrap(), n);
+        let plain = sample();
+        assert!(!String::from_utf8_lossy(&plain.to_bytes()).contains("feeds"));
+    }
+
+    #[test]
     fn rejects_what_it_should() {
         let good = sample();
         let mut cases: Vec<(Notice, &str)> = Vec::new();
@@ -198,6 +234,12 @@ mod tests {
         let mut n = good.clone();
         n.origin = "a b".into();
         cases.push((n, "origin"));
+        let mut n = good.clone();
+        n.feeds.insert("../x".into(), "00".into());
+        cases.push((n, "feed"));
+        let mut n = good.clone();
+        n.feeds.insert("ss".into(), "not hex".into());
+        cases.push((n, "fingerprint"));
         for (n, want) in cases {
             let e = Notice::parse(&n.to_bytes()).unwrap_err().to_string();
             assert!(e.contains(want), "{e} lacks {want}");

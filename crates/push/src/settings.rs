@@ -235,8 +235,16 @@ impl SyncResult {
             _ => return r,
         };
         r.current = trace.databases.clone();
+        if let Ok(Some(l)) = mirror_core::feed_listing::FeedListing::read(&layout.generation(g)) {
+            r.feeds = l.fingerprints();
+        }
         if report.published != Some(g) {
             return r;
+        }
+        for f in report.feeds.iter().filter(|f| f.changed()) {
+            if let Some(fp) = r.feeds.get(&f.feed) {
+                r.new_feeds.insert(f.feed.clone(), fp.clone());
+            }
         }
         for d in &report.databases {
             let updated = d.fetched_from.is_some() && d.after != d.before;

@@ -29,9 +29,11 @@ pub enum RequestKind {
     Metrics,
     /// Anything else (rejected paths, other methods, rate-limited requests).
     Other,
+    /// A third-party feed's file or its `.sig`/sidecar (`/<feed>/<file>`).
+    Feed,
 }
 
-const N_KINDS: usize = FileKind::ALL.len() + 4;
+const N_KINDS: usize = FileKind::ALL.len() + 5;
 
 impl RequestKind {
     fn index(self) -> usize {
@@ -41,6 +43,7 @@ impl RequestKind {
             RequestKind::Ready => FileKind::ALL.len() + 1,
             RequestKind::Metrics => FileKind::ALL.len() + 2,
             RequestKind::Other => FileKind::ALL.len() + 3,
+            RequestKind::Feed => FileKind::ALL.len() + 4,
         }
     }
 
@@ -52,6 +55,7 @@ impl RequestKind {
             RequestKind::Ready => "ready",
             RequestKind::Metrics => "metrics",
             RequestKind::Other => "other",
+            RequestKind::Feed => "feed",
         }
     }
 
@@ -61,6 +65,7 @@ impl RequestKind {
             i if i == FileKind::ALL.len() => RequestKind::Health,
             i if i == FileKind::ALL.len() + 1 => RequestKind::Ready,
             i if i == FileKind::ALL.len() + 2 => RequestKind::Metrics,
+            i if i == FileKind::ALL.len() + 4 => RequestKind::Feed,
             _ => RequestKind::Other,
         }
     }
@@ -444,6 +449,73 @@ pub fn render_targets(
             };
             if let Some(v) = v {
                 let _ = writeln!(out, "{name}{{target=\"{}\"}} {v}", escape(url));
+            }
+        }
+    }
+}
+
+/// The third-party feeds of `status.json` (per feed: unverified; per file: published,
+/// last success, failures). Names only: a feed's URL or token never appears.
+pub(crate) fn render_feeds(out: &mut String, status: &MirrorStatus) {
+    if status.feeds.is_empty() {
+        return;
+    }
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        out,
+        "sigserver_feed_unverified",
+        "gauge",
+        "1 when a third-party feed is published unverified (verify = \"none\").",
+    );
+    for (feed, f) in &status.feeds {
+        let _ = writeln!(
+            out,
+            "sigserver_feed_unverified{{feed=\"{}\"}} {}",
+            escape(feed),
+            u8::from(f.unverified)
+        );
+    }
+    type Field = fn(&mirror_core::status::FeedFileStatus) -> Option<u64>;
+    let per_file: [(&str, &str, &str, Field); 4] = [
+        (
+            "sigserver_feed_file_published",
+            "gauge",
+            "1 when a good copy of the feed file is published (new, unchanged or the last good one).",
+            |s| Some(u64::from(s.published)),
+        ),
+        (
+            "sigserver_feed_file_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last sync that left the feed file good.",
+            |s| s.last_success.and_then(|t| u64::try_from(t).ok()),
+        ),
+        (
+            "sigserver_feed_file_consecutive_failures",
+            "gauge",
+            "Failed syncs of the feed file since its last success.",
+            |s| Some(u64::from(s.consecutive_failures)),
+        ),
+        (
+            "sigserver_feed_file_failures_total",
+            "counter",
+            "Failed syncs of the feed file (verification, load check, upstream).",
+            |s| Some(s.failures),
+        ),
+    ];
+    for (name, kind, help, field) in per_file {
+        family(out, name, kind, help);
+        for (feed, f) in &status.feeds {
+            for (file, st) in &f.files {
+                if let Some(v) = field(st) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{feed=\"{}\",file=\"{}\"}} {v}",
+                        escape(feed),
+                        escape(file)
+                    );
+                }
             }
         }
     }

@@ -127,6 +127,74 @@ pub fn parse_request_path(path: &str) -> Result<ServedName, PathError> {
     })
 }
 
+/// A request path naming a third-party feed's file: `/<feed>/<file>` (the file or its
+/// `.sig`/sidecar; whether the published generation lists it is the caller's to check
+/// in its `feeds.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPath {
+    /// The feed's name.
+    pub feed: String,
+    /// The file's name inside the feed.
+    pub file: String,
+}
+
+/// Maps a request path of two segments, `/<feed>/<file>`, to a [`FeedPath`]; `None`
+/// for any other shape (then [`parse_request_path`] decides). Each segment is decoded
+/// on its own, so an encoded separator (`%2f`, `%5c`) inside one is refused, as are
+/// NUL, control characters, empty and dot segments (400); names outside the feed
+/// grammar (one component of `A-Z a-z 0-9 . _ -`, not starting with a dot) are 404.
+/// Joining an accepted feed and file to a generation directory can only name an entry
+/// of the feed's directory.
+///
+/// ```
+/// use sigserver::names::{parse_feed_path, PathError};
+/// let p = parse_feed_path("/sanesecurity/junk.ndb.sig").unwrap().unwrap();
+/// assert_eq!((p.feed.as_str(), p.file.as_str()), ("sanesecurity", "junk.ndb.sig"));
+/// assert!(parse_feed_path("/daily.cvd").is_none());
+/// assert!(matches!(parse_feed_path("/ss/..%2fx"), Some(Err(PathError::BadRequest(_)))));
+/// assert_eq!(parse_feed_path("/ss/.feed-state"), Some(Err(PathError::NotFound)));
+/// assert_eq!(parse_feed_path("/ss/x/y"), None);
+/// ```
+pub fn parse_feed_path(path: &str) -> Option<Result<FeedPath, PathError>> {
+    if path.len() > MAX_PATH_LEN {
+        return None;
+    }
+    let rest = path.strip_prefix('/')?;
+    let (feed, file) = rest.split_once('/')?;
+    if file.contains('/') {
+        return None;
+    }
+    let segment = |raw: &str| -> Result<String, PathError> {
+        let decoded = percent_decode(raw.as_bytes())?;
+        for &b in decoded.iter() {
+            match b {
+                0 => return Err(PathError::BadRequest("NUL in path")),
+                b'/' | b'\\' => return Err(PathError::BadRequest("separator in file name")),
+                0x01..=0x1f | 0x7f => {
+                    return Err(PathError::BadRequest("control character in path"));
+                }
+                _ => {}
+            }
+        }
+        match &*decoded {
+            b"" => return Err(PathError::BadRequest("empty segment")),
+            b"." | b".." => return Err(PathError::BadRequest("dot segment")),
+            _ => {}
+        }
+        let name = std::str::from_utf8(&decoded).map_err(|_| PathError::NotFound)?;
+        if !mirror_core::feed_listing::valid_component(name) {
+            return Err(PathError::NotFound);
+        }
+        Ok(name.to_owned())
+    };
+    Some(segment(feed).and_then(|feed| {
+        Ok(FeedPath {
+            feed,
+            file: segment(file)?,
+        })
+    }))
+}
+
 /// Classifies a bare file name by `mirror-core`'s file-name grammar
 /// ([`FileName::parse`]).
 ///

@@ -67,7 +67,13 @@ pub(crate) struct State {
     pub(crate) network: Option<std::sync::Arc<crate::network_view::NetworkView>>,
     /// The last `/status` document and when it was made (see `status_page::route`).
     pub(crate) status_cache: std::sync::Mutex<Option<(Instant, crate::status_page::StatusDoc)>>,
+    /// The feeds listing of the generation `current` pointed at last (read once per
+    /// generation, see [`feed_listing`]).
+    pub(crate) feeds: std::sync::Mutex<Option<(PathBuf, FeedsOf)>>,
 }
+
+/// A generation's feeds listing (`None`: it has none).
+type FeedsOf = Option<std::sync::Arc<mirror_core::feed_listing::FeedListing>>;
 
 impl State {
     pub(crate) fn new(cfg: &Config) -> Self {
@@ -98,6 +104,7 @@ impl State {
             },
             status_admin_only: cfg.status_admin_only,
             status_cache: std::sync::Mutex::new(None),
+            feeds: std::sync::Mutex::new(None),
             network: crate::network_view::NetworkView::spawn(
                 &cfg.network_downstreams,
                 cfg.network_poll,
@@ -288,6 +295,7 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
                         (r.base(), r.sent.load(Ordering::Relaxed))
                     });
                     crate::metrics::render_behind(&mut body, &dbs, redirect);
+                    crate::metrics::render_feeds(&mut body, st);
                 }
                 // the publish targets' state (DIR/targets.json), when sigupdate keeps any
                 if let Ok(Some(t)) = mirror_core::targets::TargetsRecord::read(&state.dir) {
@@ -317,6 +325,17 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         r.retry_after = Some(secs.max(1));
         return r;
     }
+    if let Some(feed_path) = names::parse_feed_path(path) {
+        return match feed_path {
+            Ok(p) => feed_file(state, req, head, sendfile, &p),
+            Err(PathError::BadRequest(why)) => text(
+                StatusCode::BAD_REQUEST,
+                RequestKind::Other,
+                format!("bad request: {why}\n"),
+            ),
+            Err(_) => not_found(RequestKind::Feed),
+        };
+    }
     let name = match names::parse_request_path(path) {
         Ok(n) => n,
         Err(PathError::BadRequest(why)) => {
@@ -337,10 +356,117 @@ fn route(state: &State, peer: SocketAddr, req: &RequestHead<'_>, sendfile: bool)
         return r;
     }
     match open_files::open(&state.dir, &state.current, name.name()) {
-        Ok(Some(o)) => file_response(state, req, head, sendfile, name.kind(), o),
+        Ok(Some(o)) => {
+            let fkind = name.kind();
+            let what = What {
+                kind,
+                cache_control: fkind.cache_control(),
+                content_type: fkind.content_type(),
+                // A database is dated by its build time (no downgrade: `build_time`).
+                dating: if matches!(fkind, FileKind::Cvd | FileKind::Cld) {
+                    Dating::BuildTime
+                } else {
+                    Dating::Mtime
+                },
+            };
+            file_response(state, req, head, sendfile, &what, o)
+        }
         Ok(None) => not_found(kind),
         Err(e) => {
             tracing::error!(file = name.name(), error = %e, "cannot open file");
+            text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n")
+        }
+    }
+}
+
+/// How a served file is dated (`Last-Modified`).
+#[derive(Debug, Clone, Copy)]
+enum Dating {
+    /// Its modification time.
+    Mtime,
+    /// A `.cvd`/`.cld`: its header's build time.
+    BuildTime,
+    /// A feed file: the upstream's `Last-Modified` from the generation's listing.
+    Upstream(u64),
+}
+
+/// What a file response is, besides the file.
+#[derive(Debug, Clone, Copy)]
+struct What {
+    kind: RequestKind,
+    cache_control: &'static str,
+    content_type: &'static str,
+    dating: Dating,
+}
+
+/// The generation `current` points at and its feeds listing (read once per
+/// generation); `None` when nothing is published (a plain directory serves no feeds).
+fn feed_listing(state: &State) -> std::io::Result<Option<(PathBuf, FeedsOf)>> {
+    let target = match std::fs::read_link(&state.current) {
+        Ok(t) => t,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let gen_dir = state.dir.join(target);
+    let mut cached = state
+        .feeds
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((dir, listing)) = &*cached
+        && *dir == gen_dir
+    {
+        return Ok(Some((gen_dir, listing.clone())));
+    }
+    let listing = mirror_core::feed_listing::FeedListing::read(&gen_dir)?.map(std::sync::Arc::new);
+    *cached = Some((gen_dir.clone(), listing.clone()));
+    Ok(Some((gen_dir, listing)))
+}
+
+/// `/<feed>/<file>`: a file (or its `.sig`/sidecar) the published generation's
+/// `feeds.json` lists, from that generation, dated by the upstream's `Last-Modified`
+/// and cached like a `.cvd`; 404 for anything not listed.
+fn feed_file(
+    state: &State,
+    req: &RequestHead<'_>,
+    head: bool,
+    sendfile: bool,
+    p: &names::FeedPath,
+) -> Reply {
+    let kind = RequestKind::Feed;
+    let (gen_dir, listing) = match feed_listing(state) {
+        Ok(Some((d, Some(l)))) => (d, l),
+        Ok(_) => return not_found(kind),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the feeds listing");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n");
+        }
+    };
+    let Some(listed) = listing.lookup(&p.feed, &p.file) else {
+        return not_found(kind);
+    };
+    let dating = listed
+        .file
+        .last_modified
+        .map_or(Dating::Mtime, Dating::Upstream);
+    let what = What {
+        kind,
+        cache_control: CACHE_MUTABLE,
+        content_type: "application/octet-stream",
+        dating,
+    };
+    let name = format!("{}/{}", p.feed, p.file);
+    match open_files::open(&state.dir, &gen_dir, &name) {
+        Ok(Some(o)) => file_response(state, req, head, sendfile, &what, o),
+        Ok(None) => not_found(kind),
+        Err(e) => {
+            tracing::error!(file = %name, error = %e, "cannot open feed file");
             text(StatusCode::INTERNAL_SERVER_ERROR, kind, "internal error\n")
         }
     }
@@ -351,20 +477,23 @@ fn file_response(
     req: &RequestHead<'_>,
     head: bool,
     sendfile: bool,
-    fkind: FileKind,
+    what: &What,
     opened: Opened,
 ) -> Reply {
     let Opened { file, meta } = opened;
-    let kind = RequestKind::File(fkind);
+    let kind = what.kind;
     let len = meta.len();
     let mut v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
-    // A database is dated by its build time (no downgrade: `build_time`).
-    if matches!(fkind, FileKind::Cvd | FileKind::Cld)
-        && let Some(t) = crate::build_time::of(&file, &meta)
-    {
-        v = v.dated(t);
+    match what.dating {
+        Dating::Mtime => {}
+        Dating::BuildTime => {
+            if let Some(t) = crate::build_time::of(&file, &meta) {
+                v = v.dated(t);
+            }
+        }
+        Dating::Upstream(t) => v = v.dated(t),
     }
-    let mut r = Reply::new(StatusCode::OK, kind, fkind.cache_control());
+    let mut r = Reply::new(StatusCode::OK, kind, what.cache_control);
     r.accept_ranges = true;
     if v.not_modified(req.if_none_match(), req.if_modified_since) {
         r.status = StatusCode::NOT_MODIFIED;
@@ -372,7 +501,7 @@ fn file_response(
         r.validators = Some(v);
         return r;
     }
-    r.content_type = Some(fkind.content_type());
+    r.content_type = Some(what.content_type);
     // Range applies to GET only (RFC 9110 §14.2); a failed If-Range means "send it all".
     let outcome = match req.range {
         Some(range) if !head => {
@@ -450,13 +579,37 @@ pub(crate) fn text(status: StatusCode, kind: RequestKind, body: impl Into<String
 /// `.trace.json`, see `mirror_core::trace`).
 fn trace(state: &State) -> Reply {
     let layout = mirror_core::layout::MirrorLayout::new(&state.dir);
-    let record = match layout.current_generation() {
-        Ok(Some(g)) => mirror_core::trace::TraceRecord::read(&layout.generation(g)),
-        Ok(None) => Ok(None),
-        Err(e) => Err(e),
+    let generation = layout.current_generation();
+    let gen_dir = match &generation {
+        Ok(Some(g)) => Some(layout.generation(*g)),
+        _ => None,
     };
+    let record = match (generation, &gen_dir) {
+        (Ok(_), Some(d)) => mirror_core::trace::TraceRecord::read(d),
+        (Ok(_), None) => Ok(None),
+        (Err(e), _) => Err(e),
+    };
+    // The generation's third-party feeds (its `feeds.json`), as `"feeds"` beside the
+    // databases: what each file is and how it was verified (no URL, no token).
+    let feeds = gen_dir.and_then(|d| {
+        mirror_core::feed_listing::FeedListing::read(&d).unwrap_or_else(|e| {
+            tracing::warn!("feeds listing unreadable: {e}");
+            None
+        })
+    });
     let body = match record {
-        Ok(Some(t)) => t.to_bytes().map(Some).map_err(|e| e.to_string()),
+        Ok(Some(t)) => match feeds {
+            None => t.to_bytes().map(Some).map_err(|e| e.to_string()),
+            Some(l) => serde_json::to_value(&t)
+                .and_then(|mut v| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("feeds".into(), serde_json::to_value(&l.feeds)?);
+                    }
+                    serde_json::to_vec_pretty(&v)
+                })
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        },
         Ok(None) => Ok(None),
         Err(e) => Err(mirror_core::Chain(&e).to_string()),
     };

@@ -168,6 +168,33 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     h.push_str("</table>\n");
 
+    if !doc.feeds.is_empty() {
+        h.push_str(
+            "<h2>Third-party feeds</h2>\n<table id=\"feeds\"><tr><th>Feed</th><th>File</th>\
+             <th>Published</th><th>Verified by</th><th>Last success</th><th>Error</th></tr>\n",
+        );
+        for (feed, f) in &doc.feeds {
+            for (file, st) in &f.files {
+                let verified = if f.unverified {
+                    "UNVERIFIED".to_owned()
+                } else {
+                    esc(st.verification.as_deref().unwrap_or("-"))
+                };
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(feed),
+                    esc(file),
+                    if st.published { "yes" } else { "no" },
+                    verified,
+                    when(st.last_success, now),
+                    esc(st.last_error.as_deref().unwrap_or(""))
+                );
+            }
+        }
+        h.push_str("</table>\n");
+    }
+
     h.push_str("<h2>Trace of the served versions</h2>\n<ul id=\"trace\">\n");
     let mut any = false;
     for (db, d) in &doc.databases {

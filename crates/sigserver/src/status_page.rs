@@ -68,6 +68,10 @@ pub struct StatusDoc {
     pub propagation: PropagationView,
     /// The downstream subtree as last polled (empty without downstreams).
     pub network: Vec<NetworkNode>,
+    /// Third-party feeds (`status.json`'s), by name: per file published or not, how it
+    /// was verified, its last error (tokens are never in it).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub feeds: BTreeMap<String, mirror_core::status::FeedStatus>,
 }
 
 /// Whether `/ready` answers 200, and why.
@@ -398,6 +402,12 @@ pub(crate) fn gather(state: &State, now: i64) -> StatusDoc {
     doc.last_success = status.last_success;
     doc.last_publish = status.last_publish;
     doc.last_error = status.last_error.as_deref().map(redact);
+    doc.feeds = status.feeds.clone();
+    for f in doc.feeds.values_mut() {
+        for file in f.files.values_mut() {
+            file.last_error = file.last_error.as_deref().map(redact);
+        }
+    }
 
     let layout = mirror_core::layout::MirrorLayout::new(dir);
     let current = layout.current_generation().ok().flatten();

@@ -7,6 +7,7 @@ mod behind_redirect;
 mod cli;
 mod dashboards;
 mod dns;
+mod feed_serving;
 mod http_semantics;
 mod interop_freshclam;
 mod interop_freshclam_behind;

@@ -38,7 +38,10 @@ fn traversal_and_encoded_separators_get_400() {
         "/.",
         "//etc/passwd",
         "/test.cvd/",
-        "/sub/test.cvd",
+        "/sub/dir/test.cvd",
+        "/sub/..",
+        "/sub/%2e%2e",
+        "/sub/a%2fb",
         "/%zz",
         "/test%2",
     ] {
@@ -76,6 +79,11 @@ fn names_outside_the_grammar_get_404() {
         "/.cvd",
         "/current",
         "/generations",
+        // Two segments name a third-party feed's file: 404 unless the published
+        // generation's feeds.json lists it (a plain directory has no feeds).
+        "/sub/test.cvd",
+        "/current/test.cvd",
+        "/generations/g-1",
     ] {
         assert_eq!(get(s.addr, path, "").status, 404, "{path}");
     }

@@ -9,6 +9,7 @@ mod support;
 
 mod cli_cdiff;
 mod cli_config;
+mod cli_feeds;
 mod cli_logs;
 mod cli_status_behind;
 mod cli_sync;

@@ -20,7 +20,7 @@ use crate::trust::TrustRecord;
 /// Verified content of another kind than the signature databases, to include in the
 /// generation as one file or one directory tree under [`name`](Self::name).
 ///
-/// This is where a new kind of content (third-party feeds, say) plugs in: a phase of
+/// This is where a new kind of content (the third-party feeds of phase 2b) plugs in: a phase of
 /// its own between phase 2 and this one downloads and verifies it into
 /// `staging/downloads/` and passes the whole of it, new and unchanged, to
 /// [`SyncRun::assemble`]. A generation is assembled when a database changed or any
@@ -40,15 +40,9 @@ pub(crate) struct ExtraContent {
 
 /// Where an [`ExtraContent`] comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the plug-in point for a new kind of content (issue 22): only its tests make one yet"
-    )
-)]
 pub(crate) enum ExtraSource {
     /// New, verified content in `staging/` (a file or a directory), moved in.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Verified(PathBuf),
     /// Unchanged: the published generation's entry of the same name, hard-linked.
     Published,

@@ -111,6 +111,10 @@ pub struct SyncConfig {
     pub(super) sign_roots: Option<cvd_format::sign::SignRoots>,
     pub(super) verify_time: Option<SystemTime>,
     pub(super) mirror_name: String,
+    /// Third-party feeds (`[[feed]]`), synced by the feeds phase.
+    pub(super) feeds: feeds::FeedSet,
+    /// The load checker of the feeds with `load_check = true`.
+    pub(super) load_checker: std::sync::Arc<feeds::LoadChecker>,
 }
 
 /// Builder for [`SyncConfig`], with the defaults of the official tool.
@@ -144,6 +148,8 @@ impl SyncConfig {
                 sign_roots: None,
                 verify_time: None,
                 mirror_name: DEFAULT_MIRROR_NAME.to_owned(),
+                feeds: feeds::FeedSet::default(),
+                load_checker: std::sync::Arc::new(feeds::LoadChecker::with_tool(None)),
             },
         }
     }
@@ -187,6 +193,21 @@ impl SyncConfig {
 }
 
 impl SyncConfigBuilder {
+    /// Mirrors these third-party feeds beside the databases (see the engine's feeds
+    /// phase); the default is none.
+    pub fn feeds(mut self, feeds: feeds::FeedSet) -> Self {
+        self.cfg.feeds = feeds;
+        self
+    }
+
+    /// Load-checks new feed files of feeds with `load_check = true` with this checker
+    /// (default: none, every check reported skipped; the binaries pass
+    /// [`feeds::LoadChecker::discover`]).
+    pub fn load_checker(mut self, checker: feeds::LoadChecker) -> Self {
+        self.cfg.load_checker = std::sync::Arc::new(checker);
+        self
+    }
+
     /// Adds an upstream base URL (tried in the order added).
     pub fn upstream(mut self, url: &str) -> Self {
         self.cfg

@@ -7,6 +7,7 @@
 //! | 0. start | here, [`SyncRun::start`] | lock, `status.json` read, `staging/` cleaned, the published generation read (snapshot, trust record), the signature verifier |
 //! | 1. learn versions | [`learn`] | DNS once per sync; per database DNS, else the upstream's `dns.txt`, else the `.cvd` header probe |
 //! | 2. fetch and verify | [`database`] (per database: plan, chain check), [`backfill`] (older chain-unproven cdiffs), [`download`] (one verified download, failing over) | per database a verified [`database::Update`] or the reason it keeps its last good state |
+//! | 2b. feeds | [`feeds`] | every `[[feed]]` synced into `staging/feeds/` (verified, load-checked, last good copies kept) and the generation's `feeds.json` listing ([`crate::feed_listing`]); extra content for phase 3 |
 //! | 3. assemble | [`assemble`] | the new generation in `staging/`: updated files moved in, unchanged ones linked, `dns.txt`, `.trust.json`, `.trace.json`, extra content |
 //! | 4. publish | here, [`SyncRun::publish`] (the mechanics are [`crate::publish`]) | fsync, atomic switch of `current`, prune ([`crate::prune`]), `staging/` cleaned |
 //! | 5. record | [`record`] | `status.json` |
@@ -18,6 +19,7 @@ mod backfill;
 mod config;
 mod database;
 mod download;
+mod feeds;
 mod learn;
 mod record;
 mod report;
@@ -31,8 +33,9 @@ use tracing::{error, info, warn};
 pub use config::{
     DEFAULT_MIRROR_NAME, DatabaseSpec, Limits, SyncConfig, SyncConfigBuilder, VersionSource,
 };
+pub use feeds::FEEDS_WORK;
 pub use learn::DnsVersions;
-pub use report::{DatabaseOutcome, SyncReport};
+pub use report::{DatabaseOutcome, SyncReport, feed_error_kind};
 
 use crate::error::{Error, io_err};
 use crate::lock::SyncLock;
@@ -68,8 +71,8 @@ pub fn sync_with(
     sync_including(config, transport, dns, hints, Vec::new())
 }
 
-/// [`sync_with`], with content of another kind to include in the generation
-/// ([`assemble::ExtraContent`]; none yet outside tests).
+/// [`sync_with`], with content of another kind to include in the generation besides
+/// the feeds ([`assemble::ExtraContent`]; tests).
 fn sync_including(
     config: &SyncConfig,
     transport: &mut dyn Transport,
@@ -194,6 +197,9 @@ impl<'a> SyncRun<'a> {
         }
         self.report.bytes_downloaded = self.transport.bytes;
         self.report.files_downloaded = self.transport.files;
+        // 2b. Third-party feeds, as content of another kind.
+        let mut extra = extra;
+        extra.extend(self.sync_feeds()?);
         // 3 and 4: one new snapshot holding every database, if anything changed.
         if let Some(generation) = self.assemble(extra)? {
             self.publish(generation)?;
@@ -297,5 +303,10 @@ impl Transport for Counting<'_> {
 
     fn reject(&mut self, url: &str, reason: &str) {
         self.inner.reject(url, reason);
+    }
+
+    #[cfg(feature = "http")]
+    fn http_client(&self) -> Option<&fetch::Client> {
+        self.inner.http_client()
     }
 }

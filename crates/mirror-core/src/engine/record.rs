@@ -63,6 +63,13 @@ pub(super) fn store_status(
                 .databases
                 .iter()
                 .filter_map(|d| d.result.as_ref().err().map(|e| Chain(e).to_string()))
+                .chain(report.feeds.iter().flat_map(|f| {
+                    f.files.iter().filter_map(move |x| {
+                        x.error
+                            .as_ref()
+                            .map(|e| format!("feed {} file {}: {}", f.feed, x.file, e.chain()))
+                    })
+                }))
                 .collect();
             if failed.is_empty() {
                 status.last_success = Some(started);
@@ -135,7 +142,90 @@ impl SyncRun<'_> {
                 }
             }
         }
+        self.record_feeds();
         Ok(())
+    }
+
+    /// Phase 5 for the feeds: each configured feed's files; feeds no longer configured
+    /// are forgotten.
+    fn record_feeds(&mut self) {
+        let status = &mut *self.status;
+        let now = now_secs();
+        let unix = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+        };
+        let feeds = &self.report.feeds;
+        status
+            .feeds
+            .retain(|k, _| feeds.iter().any(|f| f.feed == *k));
+        for f in feeds {
+            let fs = status.feeds.entry(f.feed.clone()).or_default();
+            fs.unverified = f.unverified;
+            if f.due {
+                fs.last_fetch = Some(now);
+            }
+            fs.next_due = f.next_due.and_then(unix);
+            fs.files.retain(|k, _| f.files.iter().any(|x| x.file == *k));
+            for x in &f.files {
+                let s = fs.files.entry(x.file.clone()).or_default();
+                s.published = x.staged();
+                s.outcome = outcome_name(&x.outcome).to_owned();
+                if x.staged() {
+                    s.size = x.size.or(s.size);
+                    s.sha256 = x.sha256.clone().or(s.sha256.take());
+                    if let Some(v) = &x.verification {
+                        s.verification = Some(describe(v));
+                    }
+                } else {
+                    s.size = None;
+                    s.sha256 = None;
+                    s.verification = None;
+                }
+                match &x.error {
+                    None => {
+                        s.last_success = Some(now);
+                        s.last_error = None;
+                        s.last_error_kind = None;
+                        s.consecutive_failures = 0;
+                    }
+                    Some(e) => {
+                        s.last_error = Some(e.chain());
+                        s.last_error_kind =
+                            Some(super::feed_error_kind(e.class()).as_str().to_owned());
+                        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                        s.failures = s.failures.saturating_add(1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A feed file outcome's name in `status.json`.
+fn outcome_name(o: &feeds::FileOutcome) -> &'static str {
+    match o {
+        feeds::FileOutcome::Unchanged => "unchanged",
+        feeds::FileOutcome::Updated => "updated",
+        feeds::FileOutcome::NotDue => "not_due",
+        feeds::FileOutcome::KeptLastGood => "kept_last_good",
+        feeds::FileOutcome::Failed => "failed",
+    }
+}
+
+/// How a feed file was verified, in words.
+pub(crate) fn describe(v: &feeds::Verification) -> String {
+    match v {
+        feeds::Verification::Openpgp {
+            key,
+            key_type,
+            digest,
+        } => format!("openpgp {key_type} {digest:?} {key}").to_lowercase(),
+        feeds::Verification::Sidecar { algorithm } => {
+            format!("{algorithm:?} sidecar").to_lowercase()
+        }
+        feeds::Verification::Unverified => "unverified".to_owned(),
     }
 }
 

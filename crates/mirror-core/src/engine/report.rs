@@ -39,6 +39,9 @@ pub struct SyncReport {
     pub bytes_downloaded: u64,
     /// Database files downloaded (`.cvd`, `.cdiff`, `.sign`; not the version manifest).
     pub files_downloaded: usize,
+    /// One report per configured third-party feed, in order (a failing file keeps its
+    /// last good copy published).
+    pub feeds: Vec<feeds::FeedReport>,
 }
 
 impl SyncReport {
@@ -46,11 +49,33 @@ impl SyncReport {
     /// Importance is [`ErrorKind`]'s order: chain > verification > rollback > I/O >
     /// upstream unreachable > rate-limited > locked (`sigupdate` exits with the code
     /// of this one).
+    ///
+    /// A failing feed file counts like a failing database, by its class
+    /// ([`feed_error_kind`]).
     pub fn worst(&self) -> Option<ErrorKind> {
         self.databases
             .iter()
             .filter_map(|d| d.result.as_ref().err().map(Error::kind))
+            .chain(
+                self.feeds
+                    .iter()
+                    .filter_map(feeds::FeedReport::worst)
+                    .map(feed_error_kind),
+            )
             .min()
+    }
+}
+
+/// The [`ErrorKind`] a feed error class counts as (exit code, metrics): verification
+/// (a signature, sidecar or load check refused the file) → [`ErrorKind::Verification`],
+/// local → [`ErrorKind::Io`], upstream → [`ErrorKind::Upstream`], rate-limited →
+/// [`ErrorKind::RateLimited`].
+pub fn feed_error_kind(class: feeds::ErrorClass) -> ErrorKind {
+    match class {
+        feeds::ErrorClass::Verification => ErrorKind::Verification,
+        feeds::ErrorClass::Local => ErrorKind::Io,
+        feeds::ErrorClass::Upstream => ErrorKind::Upstream,
+        feeds::ErrorClass::RateLimited => ErrorKind::RateLimited,
     }
 }
 

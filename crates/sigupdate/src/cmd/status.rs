@@ -104,6 +104,25 @@ pub fn run(args: &StatusArgs, inv: Invocation<'_>) -> Result<u8> {
     if let Some(e) = &status.last_error {
         writeln!(out, "last error: {e}")?;
     }
+    for (feed, f) in &status.feeds {
+        let unverified = if f.unverified { " UNVERIFIED" } else { "" };
+        for (file, st) in &f.files {
+            let held = if st.published {
+                format!(
+                    "published ({} bytes, {})",
+                    st.size.unwrap_or(0),
+                    st.verification.as_deref().unwrap_or("?")
+                )
+            } else {
+                "not published".to_owned()
+            };
+            let state = match (&st.last_error_kind, &st.last_error) {
+                (Some(kind), Some(err)) => format!("FAILED [{kind}]: {err}"),
+                _ => "ok".to_owned(),
+            };
+            writeln!(out, "feed {feed}{unverified} {file}: {held}, {state}")?;
+        }
+    }
     for (name, db) in &status.databases {
         let version = db
             .published_version

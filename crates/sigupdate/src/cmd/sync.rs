@@ -55,6 +55,9 @@ options prints the effective configuration and the source of each value.
 Custom databases with their own upstreams and keys: a [custom.NAME] table in the file
 (upstream, keys, sign), or SIGUPDATE_CUSTOM__NAME__UPSTREAM / __KEYS / __SIGN (NAME
 as written), key by key.
+Third-party feeds (SaneSecurity, URLhaus, ...): [[feed]] tables in the file only
+(name, url, files, verify, keys, ...; see the README, \"Third-party feeds\"); served
+as DIR/current/<feed>/<file> beside the databases, listed in feeds.json.
 
 A mirror without a published base for a database (a fresh one) also publishes the
 older cdiffs upstream still has, signature-verified but not chain-proven (no base to
@@ -195,6 +198,19 @@ fn log_report(report: &SyncReport) {
             Ok(false) => tracing::info!(db = %d.name, "up to date at version {}", v(d.after)),
             Err(e) => {
                 tracing::error!(db = %d.name, kind = e.kind().as_str(), "FAILED, still serving version {}", v(d.after))
+            }
+        }
+    }
+    for f in &report.feeds {
+        for x in &f.files {
+            if let Some(e) = &x.error {
+                let kind = mirror_core::feed_error_kind(e.class()).as_str();
+                let kept = if x.staged() {
+                    "still serving the last good copy"
+                } else {
+                    "not served"
+                };
+                tracing::error!(feed = %f.feed, file = %x.file, kind, "FAILED ({kept}): {}", e.chain());
             }
         }
     }
