@@ -11,7 +11,7 @@
 //! 2. `cargo build -p CRATE --no-default-features` must succeed;
 //! 3. the dependency counts in the crate's docs (`src/lib.rs`, and `README.md` when the
 //!    crate has one: the rows `| minimal ... | N |` and `| default ... | N |`) must be
-//!    the measured ones ([`count`]), so that they cannot go stale.
+//!    the measured ones (`count` below), so that they cannot go stale.
 //!
 //! A count is the number of distinct crates (name and version) in
 //! `cargo tree -p CRATE -e normal --no-dedupe` (with `--no-default-features` for the

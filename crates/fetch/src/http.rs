@@ -335,6 +335,68 @@ impl HttpSettings {
         }
     }
 
+    /// A certificate failure, a proxy's `407` or a refused `CONNECT` tunnel found
+    /// anywhere in the chain of `e`, an error of another library on this stack (e.g.
+    /// `object_store`'s, which wraps reqwest's several times), as the plain error;
+    /// `None` for anything else. The URL is the failed request's when the chain holds
+    /// a reqwest error, else `fallback_url`.
+    pub fn plain_error(
+        &self,
+        fallback_url: &str,
+        e: &(dyn std::error::Error + 'static),
+    ) -> Option<Error> {
+        let mut url: Option<String> = None;
+        let mut proxy_407 = false;
+        each_cause(e, &mut |c| {
+            if url.is_none()
+                && let Some(u) = c.downcast_ref::<reqwest::Error>().and_then(|r| r.url())
+            {
+                let mut u = u.clone();
+                u.set_query(None);
+                url = Some(redact_url(u.as_str()));
+            }
+            if let Some(r) = c.downcast_ref::<reqwest::Error>()
+                && r.status().map(|st| st.as_u16()) == Some(407)
+            {
+                proxy_407 = true;
+            }
+            let m = c.to_string();
+            if m.contains("407 Proxy Authentication Required") {
+                proxy_407 = true;
+            }
+            if url.is_none() {
+                // Libraries that keep only the text name the request's URL in it.
+                url = url_in(&m);
+            }
+            false
+        });
+        let url = url.unwrap_or_else(|| fallback_url.to_string());
+        let rules = self.proxy_rules(&|v| std::env::var(v).ok());
+        let mut found: Option<Error> = None;
+        each_cause(e, &mut |c| match c.downcast_ref::<reqwest::Error>() {
+            Some(r) => {
+                found = classify(&url, &rules, r);
+                found.is_some()
+            }
+            None => false,
+        });
+        if found.is_none() {
+            // Not a reqwest error in the chain (object_store keeps only the text):
+            // look at the causes themselves.
+            each_cause(e, &mut |c| {
+                if let Some(r) = c.downcast_ref::<rustls::Error>() {
+                    found = Some(Error::Tls {
+                        url: url.clone(),
+                        host: host_of(&url),
+                        problem: tls_problem(r),
+                    });
+                }
+                found.is_some()
+            });
+        }
+        found.or_else(|| proxy_407.then(|| proxy_auth_error(&url, &rules)))
+    }
+
     /// The error of a `407 Proxy Authentication Required` answer to a request for
     /// `url` (a forward proxy, for `http://` URLs): names the proxy, never its
     /// credentials.
@@ -406,6 +468,20 @@ fn each_cause<'a>(
         cur = c.source();
     }
     false
+}
+
+/// The first `http://` or `https://` URL in a message, without its query, redacted.
+fn url_in(message: &str) -> Option<String> {
+    let start = message
+        .find("https://")
+        .or_else(|| message.find("http://"))?;
+    let rest = &message[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '?')
+        .unwrap_or(rest.len());
+    Some(redact_url(
+        rest[..end].trim_end_matches([',', ';', ':', ')']),
+    ))
 }
 
 /// The host of `url`, for messages.
@@ -684,6 +760,15 @@ mod tests {
             "https://db.example/daily.cvd: certificate of db.example is not trusted \
              (unknown issuer) — add its CA with --ca-cert"
         );
+    }
+
+    #[test]
+    fn urls_found_in_messages() {
+        assert_eq!(
+            url_in("Error performing PUT https://127.0.0.1:8333/b/k?x=1 in 1s: boom").as_deref(),
+            Some("https://127.0.0.1:8333/b/k")
+        );
+        assert_eq!(url_in("no url here"), None);
     }
 
     #[test]

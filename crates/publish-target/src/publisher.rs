@@ -501,6 +501,29 @@ fn store_err(op: &'static str, name: &str, e: object_store::Error) -> PublishErr
     }
 }
 
+/// Longest error message kept for a target (a proxy's or store's HTML error page can
+/// be many kilobytes).
+const MAX_ERROR_MESSAGE: usize = 600;
+
+/// A target's error for `targets.json` and the log: a certificate, proxy or tunnel
+/// problem in the HTTP stack's plain words (naming the request's URL, else `url`); else the chain on one line, each message
+/// once (object_store repeats its causes), cut at [`MAX_ERROR_MESSAGE`] bytes.
+fn plain_message(http: &fetch::HttpSettings, url: &str, e: &PublishError) -> String {
+    let mut m = match http.plain_error(url, e) {
+        Some(plain) => plain.to_string(),
+        None => fetch::http::error_chain(e),
+    };
+    if m.len() > MAX_ERROR_MESSAGE {
+        let mut cut = MAX_ERROR_MESSAGE;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+        m.push_str(" …");
+    }
+    m
+}
+
 /// An error and its sources on one line (`a: b: c`).
 struct Chain<'a>(&'a (dyn std::error::Error + 'static));
 
@@ -598,12 +621,13 @@ pub fn publish_all(dir: &Path, settings: &PublishSettings) -> Vec<(String, RunRe
                 );
             }
             Some(e) => {
-                state.last_error = Some(Chain(e).to_string());
+                let plain = plain_message(&settings.http, &spec.url, e);
+                state.last_error = Some(plain.clone());
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
                 tracing::error!(
                     target = %spec.url,
                     attempts = report.attempts,
-                    error = %Chain(e),
+                    error = %plain,
                     "target left lagging (the local mirror is published; the next sync tries again)"
                 );
             }
