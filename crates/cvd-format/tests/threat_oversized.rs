@@ -31,11 +31,13 @@ fn size_field_beyond_the_data_is_truncation() {
 
 #[test]
 fn decompression_bomb_hits_the_unpacked_limit() {
-    // 8 MiB of zeros compresses to a few KiB.
+    // 8 MiB of zeros compresses to a few tens of KiB (how few depends on flate2's
+    // backend: miniz_oxide, or zlib-rs once rPGP turns it on): far below the 1 MiB
+    // unpacked limit it must hit.
     let m = RawMember::file("bomb.hdb", &vec![0u8; 8 << 20]);
     let entry = entry_for(&m);
     let bytes = cvd_with(&[entry], &[m]);
-    assert!(bytes.len() < 64 << 10);
+    assert!(bytes.len() < 256 << 10, "{} bytes", bytes.len());
     let opts = test_opts().limits(Limits {
         max_unpacked_size: 1 << 20,
         ..Limits::default()
