@@ -182,12 +182,16 @@ fn a_feed_change_at_the_origin_reaches_tier_2_by_push() {
     assert_eq!(feed_file(t1_dir.path()).as_deref(), Some(JUNK_2));
     let served = tier2.get("/ss/junk.ndb").unwrap();
     assert_eq!(served.text(), String::from_utf8_lossy(JUNK_2));
-    // Tier 2 synced because of the notice, not a poll.
-    let state = push::state::PushState::read(t2_dir.path())
-        .unwrap()
-        .unwrap_or_default();
-    assert!(
-        state.notice_actions.get("sync").copied().unwrap_or(0) >= 1,
-        "{state:?}"
+    // Tier 2 synced because of the notice, not a poll (the hub writes push.json at
+    // most once a second: wait for it).
+    wait_until(
+        "tier 2's push.json to record the notice's sync",
+        Duration::from_secs(30),
+        || {
+            push::state::PushState::read(t2_dir.path())
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.notice_actions.get("sync").copied().unwrap_or(0) >= 1)
+        },
     );
 }

@@ -665,8 +665,13 @@ fn add_feed(dir: &Path, content: &[u8]) -> LocalGeneration {
     std::fs::write(g.join("ss/a.ndb"), content).unwrap();
     std::fs::write(g.join("ss/a.ndb.sig"), b"signature bytes").unwrap();
     let listing = format!(
-        r#"{{"format":1,"feeds":{{"ss":{{"verify":"openpgp","unverified":false,"files":{{"a.ndb":{{"size":{},"sha256":"00","last_modified":1,"etag":null,"verification":{{"by":"unverified"}},"companion":"a.ndb.sig"}}}}}}}}}}"#,
-        content.len()
+        r#"{{"format":1,"feeds":{{"ss":{{"verify":"openpgp","unverified":false,"files":{{"a.ndb":{{"size":{},"sha256":"{}","last_modified":1,"etag":null,"verification":{{"by":"unverified"}},"companion":"a.ndb.sig"}}}}}}}}}}"#,
+        content.len(),
+        // a stand-in digest that changes with the content, as the real one does
+        content
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     std::fs::write(g.join("feeds.json"), listing).unwrap();
     LocalGeneration::read(dir).unwrap().unwrap()
